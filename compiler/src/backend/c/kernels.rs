@@ -1,0 +1,296 @@
+//! One C loop nest per op. Inputs are `x0, x1, ...`, the output is `y`; every bound is a
+//! compile-time constant taken from the static shapes.
+
+use super::c_float;
+use super::writer::Writer;
+use crate::backend::Program;
+use crate::ir::{Node, shape_str};
+use crate::ops::broadcast::broadcast_strides;
+use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
+
+/// `in1 x in2 -> out` shapes for the kernel comment.
+pub(super) fn signature(p: &Program, n: &Node) -> String {
+    let ins: Vec<String> = n.inputs.iter().map(|&v| shape_str(&p.graph.ty(v).shape)).collect();
+    format!("{} -> {}", ins.join(", "), shape_str(&p.graph.ty(n.outputs[0]).shape))
+}
+
+/// The C expression applying `act` to `v`.
+pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
+    match act {
+        None => v.to_string(),
+        Some(Act::Relu) => format!("mlrt_relu({v})"),
+        Some(Act::Clip { min, max }) => format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max)),
+        Some(Act::LeakyRelu { alpha }) => format!("mlrt_leaky_relu({v}, {})", c_float(*alpha)),
+        Some(Act::Sigmoid) => format!("mlrt_sigmoid({v})"),
+        Some(Act::Tanh) => format!("mlrt_tanh({v})"),
+    }
+}
+
+/// Writes the body of node `n`'s kernel function.
+pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
+    let shape = |i: usize| p.graph.ty(n.inputs[i]).shape.clone();
+    let out = p.graph.ty(n.outputs[0]).shape.clone();
+    let total: usize = out.iter().product();
+    match &n.op {
+        Op::Conv(c) => {
+            let (x, wsh) = (shape(0), shape(1));
+            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
+            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let (cg, mg, g) = (wsh[1], m / c.group, c.group);
+            let [kh, kw] = c.kernel;
+            let has_bias = n.inputs.len() > 2;
+            let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && g == 1;
+            let bias = |oc: &str| if has_bias { format!("x2[{oc}]") } else { "0.0f".into() };
+            if pointwise {
+                let hw = h * wd;
+                w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
+                w.line(&format!("const float *xn = x0 + n * {};", ci * hw));
+                w.line(&format!("float *yn = y + n * {};", m * hw));
+                w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
+                w.line(&format!("float *yc = yn + oc * {hw};"));
+                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", bias("oc")));
+                w.open(&format!("for (int ic = 0; ic < {ci}; ++ic)"));
+                w.line(&format!("const float wv = x1[oc * {ci} + ic];"));
+                w.line(&format!("const float *xc = xn + ic * {hw};"));
+                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] += wv * xc[p];"));
+                w.close();
+                if c.act.is_some() {
+                    w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", act_expr(&c.act, "yc[p]")));
+                }
+                w.close();
+                w.close();
+                return;
+            }
+            let [sh, sw] = c.strides;
+            let [dh, dw] = c.dilations;
+            let [pt, pl, _, _] = c.pads;
+            w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
+            w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
+            w.line(&format!("const int g = oc / {mg};"));
+            w.line(&format!("const float *wk = x1 + oc * {};", cg * kh * kw));
+            w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
+            w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
+            w.line(&format!("float acc = {};", bias("oc")));
+            w.open(&format!("for (int ic = 0; ic < {cg}; ++ic)"));
+            w.line(&format!("const float *xc = x0 + (n * {ci} + g * {cg} + ic) * {};", h * wd));
+            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+            w.line(&format!("const int ih = oh * {sh} - {pt} + kh * {dh};"));
+            w.line(&format!("if (ih < 0 || ih >= {h}) continue;"));
+            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+            w.line(&format!("const int iw = ow * {sw} - {pl} + kw * {dw};"));
+            w.line(&format!("if (iw < 0 || iw >= {wd}) continue;"));
+            w.line(&format!("acc += xc[ih * {wd} + iw] * wk[(ic * {kh} + kh) * {kw} + kw];"));
+            w.close();
+            w.close();
+            w.close();
+            w.line(&format!("y[((n * {m} + oc) * {oh} + oh) * {ow} + ow] = {};", act_expr(&c.act, "acc")));
+            w.close();
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::Gemm(gm) => {
+            let (a, b) = (shape(0), shape(1));
+            let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+            let a_idx = if gm.trans_a { format!("k * {} + i", a[1]) } else { format!("i * {k} + k") };
+            let b_idx = if gm.trans_b { format!("j * {} + k", b[1]) } else { format!("k * {nn} + j") };
+            w.open(&format!("for (int i = 0; i < {mm}; ++i)"));
+            w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
+            w.line("float acc = 0.0f;");
+            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"));
+            let mut v = if gm.alpha == 1.0 { "acc".to_string() } else { format!("{} * acc", c_float(gm.alpha)) };
+            if n.inputs.len() > 2 && gm.beta != 0.0 {
+                let st = broadcast_strides(&shape(2), &[mm, nn]);
+                let c_term = format!("x2[i * {} + j * {}]", st[0], st[1]);
+                v = if gm.beta == 1.0 { format!("{v} + {c_term}") } else { format!("{v} + {} * {c_term}", c_float(gm.beta)) };
+            }
+            if n.inputs.len() > 2 && gm.beta == 0.0 {
+                w.line("(void)x2;");
+            }
+            w.line(&format!("y[i * {nn} + j] = {};", act_expr(&gm.act, &format!("({v})"))));
+            w.close();
+            w.close();
+        }
+        Op::MatMul(mmop) => {
+            let (ta, tb) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+            let Ok(d) = crate::ops::MatMul::dims(ta, tb) else { return };
+            let batch: usize = d.batch.iter().product();
+            let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
+            let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+            let (m, k, nn) = (d.m, d.k, d.n);
+            w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
+            w.line(&format!("static const int b_off[{batch}] = {{{}}};", join(&b_off)));
+            w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
+            w.line("const float *a = x0 + a_off[bi];");
+            w.line("const float *b = x1 + b_off[bi];");
+            w.line(&format!("float *yb = y + bi * {};", m * nn));
+            w.open(&format!("for (int i = 0; i < {m}; ++i)"));
+            w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
+            w.line("float acc = 0.0f;");
+            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += a[i * {k} + k] * b[k * {nn} + j];"));
+            w.line(&format!("yb[i * {nn} + j] = {};", act_expr(&mmop.act, "acc")));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::Binary(b) => {
+            let (sa, sb) = (shape(0), shape(1));
+            let sym = b.kind.symbol();
+            if sa == out && sb == out {
+                w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&b.act, &format!("x0[i] {sym} x1[i]"))));
+                return;
+            }
+            let ia = index_expr(&broadcast_strides(&sa, &out));
+            let ib = index_expr(&broadcast_strides(&sb, &out));
+            nested(w, &out, |w| {
+                w.line(&format!("y[o++] = {};", act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))));
+            });
+        }
+        Op::Activation(a) => {
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&Some(*a), "x0[i]")));
+        }
+        Op::Softmax(s) => {
+            let (outer, len, inner) = s.split(&out);
+            w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
+            w.open(&format!("for (int j = 0; j < {inner}; ++j)"));
+            w.line(&format!("const float *xr = x0 + o * {} + j;", len * inner));
+            w.line(&format!("float *yr = y + o * {} + j;", len * inner));
+            w.line("float mx = xr[0];");
+            w.line("float sum = 0.0f;");
+            w.line(&format!("for (int i = 1; i < {len}; ++i) mx = xr[i * {inner}] > mx ? xr[i * {inner}] : mx;"));
+            w.open(&format!("for (int i = 0; i < {len}; ++i)"));
+            w.line(&format!("yr[i * {inner}] = mlrt_exp(xr[i * {inner}] - mx);"));
+            w.line(&format!("sum += yr[i * {inner}];"));
+            w.close();
+            w.line(&format!("for (int i = 0; i < {len}; ++i) yr[i * {inner}] /= sum;"));
+            w.close();
+            w.close();
+        }
+        Op::Pool(pl) => {
+            let x = shape(0);
+            let [h, wd] = [x[2], x[3]];
+            let [oh, ow] = [out[2], out[3]];
+            let [kh, kw] = pl.kernel;
+            let [sh, sw] = pl.strides;
+            let [dh, dw] = pl.dilations;
+            let [pt, pleft, pb, pr] = pl.pads;
+            let planes = out[0] * out[1];
+            w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
+            w.line(&format!("const float *xc = x0 + c * {};", h * wd));
+            w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
+            w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
+            match pl.kind {
+                PoolKind::Max => w.line("float acc = -INFINITY;"),
+                PoolKind::Avg => {
+                    w.line("float acc = 0.0f;");
+                    w.line("int count = 0;");
+                }
+            }
+            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+            w.line(&format!("const int ih = oh * {sh} - {pt} + kh * {dh};"));
+            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+            w.line(&format!("const int iw = ow * {sw} - {pleft} + kw * {dw};"));
+            if pl.kind == PoolKind::Avg && pl.count_include_pad {
+                w.line(&format!("if (ih >= -{pt} && ih < {} && iw >= -{pleft} && iw < {}) ++count;", h + pb, wd + pr));
+            }
+            w.line(&format!("if (ih < 0 || ih >= {h} || iw < 0 || iw >= {wd}) continue;"));
+            match pl.kind {
+                PoolKind::Max => w.line(&format!("acc = xc[ih * {wd} + iw] > acc ? xc[ih * {wd} + iw] : acc;")),
+                PoolKind::Avg => {
+                    w.line(&format!("acc += xc[ih * {wd} + iw];"));
+                    if !pl.count_include_pad {
+                        w.line("++count;");
+                    }
+                }
+            }
+            w.close();
+            w.close();
+            let v = match pl.kind {
+                PoolKind::Max => "acc",
+                PoolKind::Avg => "(count > 0 ? acc / (float)count : 0.0f)",
+            };
+            w.line(&format!("y[(c * {oh} + oh) * {ow} + ow] = {v};"));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::Reshape(_) => {
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = x0[i];"));
+        }
+        Op::Transpose(t) => {
+            let xs = strides_of(&shape(0));
+            let st: Vec<usize> = t.perm.iter().map(|&a| xs[a]).collect();
+            let ix = index_expr(&st);
+            nested(w, &out, |w| w.line(&format!("y[o++] = x0[{ix}];")));
+        }
+        Op::Concat(cc) => {
+            let tys: Vec<_> = n.inputs.iter().map(|&v| p.graph.ty(v)).collect();
+            let (outer, blocks) = cc.blocks(&tys);
+            let row: usize = blocks.iter().sum();
+            w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
+            let mut at = 0;
+            for (i, b) in blocks.iter().enumerate() {
+                w.line(&format!("for (int k = 0; k < {b}; ++k) y[o * {row} + {at} + k] = x{i}[o * {b} + k];"));
+                at += b;
+            }
+            w.close();
+        }
+        Op::Pad(pd) => {
+            let x = shape(0);
+            let r = x.len();
+            let xs = strides_of(&x);
+            w.line("int o = 0;");
+            for (ax, &d) in out.iter().enumerate() {
+                w.open(&format!("for (int i{ax} = 0; i{ax} < {d}; ++i{ax})"));
+                let begin = pd.pads[ax];
+                let len = x[ax];
+                w.line(&format!("int s{ax} = i{ax} - {begin};"));
+                match pd.mode {
+                    PadMode::Constant => {}
+                    PadMode::Edge => w.line(&format!("s{ax} = s{ax} < 0 ? 0 : (s{ax} >= {len} ? {} : s{ax});", len - 1)),
+                    PadMode::Reflect => w.line(&format!("s{ax} = s{ax} < 0 ? -s{ax} : (s{ax} >= {len} ? {} - s{ax} : s{ax});", 2 * len.saturating_sub(1))),
+                }
+            }
+            let inside: Vec<String> = (0..r).map(|a| format!("s{a} >= 0 && s{a} < {}", x[a])).collect();
+            let idx: Vec<String> = (0..r).map(|a| format!("s{a} * {}", xs[a])).collect();
+            let idx = if idx.is_empty() { "0".into() } else { idx.join(" + ") };
+            let cond = if inside.is_empty() { "1".into() } else { inside.join(" && ") };
+            w.line(&format!("y[o++] = ({cond}) ? x0[{idx}] : {};", c_float(pd.value)));
+            for _ in 0..r {
+                w.close();
+            }
+        }
+        Op::BatchNorm(_) => {
+            // Legalised away before emission; kept exhaustive for the compiler's sake.
+            w.line("/* unreachable: BatchNorm is legalised to Mul + Add */");
+        }
+    }
+}
+
+/// Emits `int o = 0;` and one loop per axis of `shape` (counters `i0, i1, ...`).
+fn nested(w: &mut Writer, shape: &[usize], inner: impl FnOnce(&mut Writer)) {
+    w.line("int o = 0;");
+    for (ax, d) in shape.iter().enumerate() {
+        w.open(&format!("for (int i{ax} = 0; i{ax} < {d}; ++i{ax})"));
+    }
+    inner(w);
+    for _ in shape {
+        w.close();
+    }
+}
+
+/// `i0 * s0 + i1 * s1 + ...`, skipping zero strides.
+fn index_expr(strides: &[usize]) -> String {
+    let terms: Vec<String> = strides.iter().enumerate().filter(|(_, s)| **s != 0).map(|(a, s)| format!("i{a} * {s}")).collect();
+    if terms.is_empty() { "0".into() } else { terms.join(" + ") }
+}
+
+/// Element offset of each broadcast batch's matrix in an operand with batch dims `own`.
+pub(crate) fn batch_offsets(own: &[usize], batch: &[usize], mat: usize) -> Vec<usize> {
+    let map = crate::ops::broadcast::broadcast_index_map(own, batch);
+    map.into_iter().map(|i| i * mat).collect()
+}
+
+fn join(v: &[usize]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}

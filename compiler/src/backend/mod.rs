@@ -1,0 +1,109 @@
+//! Code generation. Both backends read the planned graph through [`Program`], which fixes
+//! everything the emitted code depends on (names, buffer locations, constants) so that C and
+//! Rust output describe the same computation. Emitters never branch on a target name.
+
+pub mod c;
+mod float_lit;
+pub mod rust;
+
+pub use float_lit::float_repr;
+
+use crate::error::{Error, Result};
+use crate::ir::{DType, Graph, ValueId};
+use crate::passes::{MemoryPlan, Storage};
+
+/// A planned graph ready for emission.
+pub struct Program<'g> {
+    pub graph: &'g Graph,
+    pub plan: MemoryPlan,
+    /// Symbol prefix / module name (a valid C and Rust identifier).
+    pub name: String,
+    /// First line of every emitted file.
+    pub banner: String,
+}
+
+/// One emitted file: name relative to the output directory and contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub name: String,
+    pub contents: String,
+}
+
+impl<'g> Program<'g> {
+    /// Checks that every value the code touches is f32 (the float backends' contract).
+    pub fn check_float(&self) -> Result<()> {
+        for n in &self.graph.nodes {
+            for &v in n.inputs.iter().chain(&n.outputs) {
+                let t = self.graph.ty(v);
+                if t.dtype != DType::F32 {
+                    return Err(Error::node(&n.name, &n.onnx_op, format!("uses a {} tensor; the float backends handle f32 only (hint: int8 models need the quantized path)", t.dtype)));
+                }
+            }
+        }
+        for &v in self.graph.inputs.iter().chain(&self.graph.outputs) {
+            if self.graph.ty(v).dtype != DType::F32 {
+                let name = &self.graph.value(v).name;
+                return Err(Error::Input { input: name.clone(), msg: format!("has type {}; only f32 model inputs and outputs are supported", self.graph.ty(v).dtype) });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn storage(&self, v: ValueId) -> Storage {
+        self.plan.get(v)
+    }
+
+    /// Element counts of the graph inputs and outputs.
+    pub fn io_lens(&self) -> (Vec<usize>, Vec<usize>) {
+        let lens = |vs: &[ValueId]| vs.iter().map(|&v| self.graph.ty(v).len()).collect();
+        (lens(&self.graph.inputs), lens(&self.graph.outputs))
+    }
+
+    /// Names of the `<i>` length constants: `INPUT_LEN` alone, or `INPUT0_LEN`, `INPUT1_LEN`, ...
+    pub fn len_names(kind: &str, count: usize) -> Vec<String> {
+        if count == 1 {
+            vec![format!("{kind}_LEN")]
+        } else {
+            (0..count).map(|i| format!("{kind}{i}_LEN")).collect()
+        }
+    }
+
+    /// Constant values read by nodes, in first-use order (each emitted once).
+    pub fn constants(&self) -> Vec<ValueId> {
+        let mut seen = vec![];
+        for n in &self.graph.nodes {
+            for &v in &n.inputs {
+                if self.graph.is_const(v) && !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Arena size as emitted: never zero, so the caller can always declare it.
+    pub fn arena_bytes(&self) -> usize {
+        self.plan.arena_bytes.max(self.plan.align)
+    }
+}
+
+/// Turns any string into a C/Rust identifier: `[A-Za-z0-9_]`, not starting with a digit.
+pub fn sanitize_ident(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "m_");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_ident;
+
+    #[test]
+    fn identifiers_are_sanitized() {
+        assert_eq!(sanitize_ident("digits-cnn"), "digits_cnn");
+        assert_eq!(sanitize_ident("123"), "m_123");
+        assert_eq!(sanitize_ident(""), "m_");
+    }
+}

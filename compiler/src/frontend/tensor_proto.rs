@@ -1,0 +1,73 @@
+//! ONNX TensorProto → IR tensor (type + data).
+
+use crate::ir::{DType, TensorData, TensorType};
+use tract_onnx::pb::TensorProto;
+
+/// ONNX `TensorProto.DataType` codes the IR can hold.
+pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, String> {
+    Ok(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        other => return Err(format!("element type {} is not supported (supported: float, uint8, int8, int32, int64, bool)", onnx_type_name(other))),
+    })
+}
+
+fn onnx_type_name(code: i32) -> String {
+    let names = [
+        "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool", "float16",
+        "double", "uint32", "uint64", "complex64", "complex128", "bfloat16",
+    ];
+    usize::try_from(code).ok().and_then(|i| names.get(i)).map_or_else(|| format!("#{code}"), |s| s.to_string())
+}
+
+fn chunks<const N: usize, T>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Result<Vec<T>, String> {
+    if raw.len() % N != 0 {
+        return Err(format!("raw_data has {} bytes, not a multiple of {N}", raw.len()));
+    }
+    Ok(raw.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect())
+}
+
+/// Decodes a TensorProto (raw_data or typed fields; external data is resolved by the
+/// caller into `external`).
+pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(TensorType, TensorData), String> {
+    let dtype = dtype_from_onnx(t.data_type)?;
+    let shape = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let raw: &[u8] = external.unwrap_or(&t.raw_data);
+    let has_raw = !raw.is_empty() || external.is_some();
+    let data = match dtype {
+        DType::F32 if has_raw => TensorData::F32(chunks::<4, _>(raw, f32::from_le_bytes)?),
+        DType::F32 => TensorData::F32(t.float_data.clone()),
+        DType::I64 if has_raw => TensorData::I64(chunks::<8, _>(raw, i64::from_le_bytes)?),
+        DType::I64 => TensorData::I64(t.int64_data.clone()),
+        DType::I32 if has_raw => TensorData::I32(chunks::<4, _>(raw, i32::from_le_bytes)?),
+        DType::I32 => TensorData::I32(t.int32_data.clone()),
+        DType::I8 if has_raw => TensorData::I8(raw.iter().map(|&b| b as i8).collect()),
+        DType::I8 => TensorData::I8(t.int32_data.iter().map(|&v| v as i8).collect()),
+        DType::U8 if has_raw => TensorData::U8(raw.to_vec()),
+        DType::U8 => TensorData::U8(t.int32_data.iter().map(|&v| v as u8).collect()),
+        DType::Bool if has_raw => TensorData::Bool(raw.iter().map(|&b| b != 0).collect()),
+        DType::Bool => TensorData::Bool(t.int32_data.iter().map(|&v| v != 0).collect()),
+    };
+    let ty = TensorType::new(dtype, shape);
+    if data.len() != ty.len() {
+        return Err(format!("holds {} elements but its shape {:?} needs {}", data.len(), ty.shape, ty.len()));
+    }
+    Ok((ty, data))
+}
+
+/// Reads a serialized TensorProto file (the `input_0.pb` / `output_0.pb` of ONNX test sets).
+pub fn read_tensor_file(path: &std::path::Path) -> crate::Result<(TensorType, TensorData)> {
+    use prost::Message as _;
+    let bytes = std::fs::read(path).map_err(|source| crate::Error::Read { path: path.into(), source })?;
+    let parse_err = |reason: String| crate::Error::Parse { path: path.into(), reason };
+    let t = TensorProto::decode(bytes.as_slice()).map_err(|e| parse_err(e.to_string()))?;
+    decode(&t, None).map_err(parse_err)
+}

@@ -1,0 +1,127 @@
+//! Tensor types and constant tensor data.
+
+use super::dtype::{DType, Quant};
+
+/// Static type of a value: element type, fixed shape and optional quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorType {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub quant: Option<Quant>,
+}
+
+impl TensorType {
+    pub fn new(dtype: DType, shape: Vec<usize>) -> TensorType {
+        TensorType { dtype, shape, quant: None }
+    }
+
+    pub fn f32(shape: Vec<usize>) -> TensorType {
+        TensorType::new(DType::F32, shape)
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.len() * self.dtype.size()
+    }
+}
+
+/// Formats a shape as `1x3x32x32` (`scalar` for rank 0).
+pub fn shape_str(shape: &[usize]) -> String {
+    if shape.is_empty() {
+        return "scalar".into();
+    }
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}
+
+/// Constant tensor contents, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+impl TensorData {
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorData::F32(_) => DType::F32,
+            TensorData::I8(_) => DType::I8,
+            TensorData::U8(_) => DType::U8,
+            TensorData::I32(_) => DType::I32,
+            TensorData::I64(_) => DType::I64,
+            TensorData::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match self {
+            TensorData::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Integer view of an integer tensor (shape and axes inputs), widened to i64.
+    pub fn to_i64(&self) -> Option<Vec<i64>> {
+        match self {
+            TensorData::I64(v) => Some(v.clone()),
+            TensorData::I32(v) => Some(v.iter().map(|&x| x as i64).collect()),
+            TensorData::I8(v) => Some(v.iter().map(|&x| x as i64).collect()),
+            TensorData::U8(v) => Some(v.iter().map(|&x| x as i64).collect()),
+            TensorData::Bool(v) => Some(v.iter().map(|&x| x as i64).collect()),
+            TensorData::F32(_) => None,
+        }
+    }
+
+    /// Float view of any tensor (used for scalar attributes given as inputs).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            TensorData::F32(v) => v.clone(),
+            TensorData::I8(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::U8(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+        }
+    }
+
+    /// Reorders elements: `out[i] = self[src[i]]`.
+    pub fn gather(&self, src: &[usize]) -> TensorData {
+        fn g<T: Copy>(v: &[T], src: &[usize]) -> Vec<T> {
+            src.iter().map(|&i| v[i]).collect()
+        }
+        match self {
+            TensorData::F32(v) => TensorData::F32(g(v, src)),
+            TensorData::I8(v) => TensorData::I8(g(v, src)),
+            TensorData::U8(v) => TensorData::U8(g(v, src)),
+            TensorData::I32(v) => TensorData::I32(g(v, src)),
+            TensorData::I64(v) => TensorData::I64(g(v, src)),
+            TensorData::Bool(v) => TensorData::Bool(g(v, src)),
+        }
+    }
+}

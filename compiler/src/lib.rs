@@ -1,0 +1,21 @@
+//! modelless: compile a trained ONNX model into standalone C or Rust source.
+//!
+//! Pipeline: [`frontend`] (ONNX → [`ir::Graph`]) → [`passes`] (fold, fuse, legalize, dce,
+//! memory plan) → [`backend`] (C or Rust source). [`Config`] drives it for the CLI and for
+//! build scripts; [`verify`] compiles and runs the output against a reference.
+
+pub mod backend;
+mod compile;
+pub mod error;
+pub mod frontend;
+pub mod ir;
+pub mod npy;
+pub mod ops;
+pub mod passes;
+pub mod reference;
+pub mod target;
+pub mod toolchain;
+pub mod verify;
+
+pub use compile::{Compiled, Config, Lang, default_name, write_files};
+pub use error::{Error, Result};

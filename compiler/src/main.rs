@@ -1,0 +1,173 @@
+//! The `modelless` command line: build, inspect, verify.
+
+use clap::{Parser, Subcommand};
+use modelless::ir::shape_str;
+use modelless::target::TargetDesc;
+use modelless::verify::{VerifyOptions, verify};
+use modelless::{Config, Error, Lang};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "modelless", version, about = "Compile ONNX models to standalone C or Rust source")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Options shared by every command that reads a model.
+#[derive(clap::Args, Clone)]
+struct ModelArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// Bind an input's shape, e.g. `input_1=1x49x10x1` (repeatable). A leading symbolic
+    /// (batch) dimension defaults to 1.
+    #[arg(long = "input-shape", value_name = "NAME=DxD...")]
+    input_shape: Vec<String>,
+    /// Target name (built in: x86_64) or path to a target TOML.
+    #[arg(long, default_value = "x86_64")]
+    target: String,
+    /// Print the IR after the named pass (`import`, a pass name, or `all`) to stderr.
+    #[arg(long = "dump-ir-after", value_name = "PASS")]
+    dump_ir_after: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate C or Rust source for a model.
+    Build {
+        #[command(flatten)]
+        m: ModelArgs,
+        /// Output language.
+        #[arg(long, value_enum, default_value = "c")]
+        lang: Lang,
+        /// Output directory (created; files are written all-or-nothing).
+        #[arg(short, long, default_value = "out")]
+        out: PathBuf,
+        /// Symbol prefix / module name (default: from the file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the lowered graph: nodes, shapes, parameters, MACs, memory.
+    Inspect {
+        #[command(flatten)]
+        m: ModelArgs,
+    },
+    /// Build, compile and run the model, and compare it with the reference runtime.
+    Verify {
+        #[command(flatten)]
+        m: ModelArgs,
+        /// One float32 .npy per model input (random inputs, fixed seed, when omitted).
+        #[arg(long)]
+        input: Vec<PathBuf>,
+        /// Which generated code to check.
+        #[arg(long, value_enum, default_value = "both")]
+        lang: LangChoice,
+        /// Allowed max abs error relative to max(1, max |reference|).
+        #[arg(long, default_value_t = 1e-4)]
+        tolerance: f32,
+        /// Seed for random inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LangChoice {
+    C,
+    Rust,
+    Both,
+}
+
+fn parse_shapes(specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>, Error> {
+    let mut map = BTreeMap::new();
+    for s in specs {
+        let bad = || Error::Usage(format!("--input-shape \"{s}\" is not NAME=DxDx... (e.g. input_1=1x49x10x1)"));
+        let (name, dims) = s.rsplit_once('=').ok_or_else(bad)?;
+        let dims = dims.split(['x', ',']).map(|d| d.trim().parse::<usize>().map_err(|_| bad())).collect::<Result<Vec<_>, _>>()?;
+        map.insert(name.to_string(), dims);
+    }
+    Ok(map)
+}
+
+fn config(m: &ModelArgs) -> Result<Config, Error> {
+    Ok(Config {
+        lang: Lang::C,
+        name: None,
+        input_shapes: parse_shapes(&m.input_shape)?,
+        target: TargetDesc::load(&m.target)?,
+        dump_ir_after: m.dump_ir_after.clone(),
+    })
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.cmd {
+        Cmd::Build { m, lang, out, name } => {
+            let mut cfg = config(&m)?.lang(lang);
+            cfg.name = name;
+            let c = cfg.compile(&m.model, &out)?;
+            let files: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
+            println!("wrote {} to {} (arena {} bytes, weights {} bytes)", files.join(", "), out.display(), c.plan.arena_bytes, c.graph.weight_bytes());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Inspect { m } => {
+            let (g, plan) = config(&m)?.lower(&m.model)?;
+            println!("{:<4} {:<12} {:<28} {:<18} {:>10}  params", "#", "op", "node", "output", "MACs");
+            let mut total = 0u64;
+            for (i, n) in g.nodes.iter().enumerate() {
+                let tys: Vec<_> = n.inputs.iter().map(|&v| g.ty(v)).collect();
+                let out = g.ty(n.outputs[0]);
+                let macs = n.op.macs(&tys, out);
+                total += macs;
+                let view = if plan.is_view(&g, i) { " (view)" } else { "" };
+                println!("{:<4} {:<12} {:<28} {:<18} {:>10}  {}{}", i, n.op.name(), truncate(&n.name, 28), shape_str(&out.shape), macs, n.op.params(), view);
+            }
+            println!();
+            println!("nodes:        {}", g.nodes.len());
+            println!("MACs:         {total}");
+            println!("weights:      {} bytes", g.weight_bytes());
+            println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
+            for &v in &g.inputs {
+                println!("input:        \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
+            }
+            for &v in &g.outputs {
+                println!("output:       \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
+            }
+            println!("unsupported:  none");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify { m, input, lang, tolerance, seed } => {
+            let langs = match lang {
+                LangChoice::C => vec![Lang::C],
+                LangChoice::Rust => vec![Lang::Rust],
+                LangChoice::Both => vec![Lang::C, Lang::Rust],
+            };
+            let opts = VerifyOptions { config: config(&m)?, langs, inputs: input, rel_tol: tolerance, seed };
+            let reports = verify(&m.model, &opts)?;
+            let mut ok = true;
+            for r in &reports {
+                for c in &r.checks {
+                    let verdict = if c.ok() { "ok" } else { "MISMATCH" };
+                    ok &= c.ok();
+                    println!("{:<5} output \"{}\": max abs err {:.3e}, max rel err {:.3e} (tolerance {:.1e}) {verdict}", format!("{:?}", r.lang).to_lowercase(), c.name, c.max_abs, c.max_rel, c.tolerance);
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("…{}", s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect::<String>()) }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The closed set of ops the IR knows. One file per op holds its attributes, its shape
+//! inference and (where constant folding needs it) its reference evaluation.
+//!
+//! Adding an op: a file here, a variant in [`Op`], a lowering in `frontend::lower`, and one
+//! emitter per backend. The exhaustive matches point at every other place.
+
+mod activation;
+mod batchnorm;
+mod binary;
+pub mod broadcast;
+mod concat;
+mod conv;
+mod gemm;
+mod matmul;
+mod pad;
+mod pool;
+mod reshape;
+mod softmax;
+mod transpose;
+
+pub use activation::Act;
+pub use batchnorm::BatchNorm;
+pub use binary::{Binary, BinaryKind};
+pub use concat::Concat;
+pub use conv::Conv;
+pub use gemm::Gemm;
+pub use matmul::MatMul;
+pub use pad::{Pad, PadMode};
+pub use pool::{Pool, PoolKind};
+pub use reshape::Reshape;
+pub use softmax::Softmax;
+pub use transpose::Transpose;
+
+use crate::ir::{TensorData, TensorType};
+
+/// An operation with typed attributes. Inputs and outputs live on the [`crate::ir::Node`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// 2-D convolution `[N,C,H,W] * [M,C/group,kH,kW] (+ bias[M])`, optional fused activation.
+    Conv(Conv),
+    /// `alpha * A' x B' + beta * C` on 2-D operands, optional fused activation.
+    Gemm(Gemm),
+    /// NumPy-style batched matrix product, optional fused activation.
+    MatMul(MatMul),
+    /// Elementwise Add/Sub/Mul/Div with multidirectional broadcasting, optional fused activation.
+    Binary(Binary),
+    /// Elementwise activation function.
+    Activation(Act),
+    /// Softmax along one axis (opset ≥ 13 semantics).
+    Softmax(Softmax),
+    /// 2-D max or average pooling (global pooling is a pool over the whole plane).
+    Pool(Pool),
+    /// Inference-mode batch normalisation over axis 1. Folded into a preceding Conv/Gemm
+    /// when possible, otherwise legalised to Mul + Add.
+    BatchNorm(BatchNorm),
+    /// Reinterpretation of the same row-major data with a new shape (Reshape, Flatten,
+    /// Squeeze, Unsqueeze, Identity): a view, not a copy, unless memory planning says so.
+    Reshape(Reshape),
+    /// Axis permutation.
+    Transpose(Transpose),
+    /// Concatenation along one axis.
+    Concat(Concat),
+    /// Constant, reflect or edge padding.
+    Pad(Pad),
+}
+
+impl Op {
+    /// Short op name used in listings and generated comments.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv(_) => "Conv",
+            Op::Gemm(_) => "Gemm",
+            Op::MatMul(_) => "MatMul",
+            Op::Binary(b) => b.kind.name(),
+            Op::Activation(a) => a.name(),
+            Op::Softmax(_) => "Softmax",
+            Op::Pool(p) => p.kind.name(),
+            Op::BatchNorm(_) => "BatchNorm",
+            Op::Reshape(_) => "Reshape",
+            Op::Transpose(_) => "Transpose",
+            Op::Concat(_) => "Concat",
+            Op::Pad(_) => "Pad",
+        }
+    }
+
+    /// Output type given the input types. Errors are plain messages; callers add the node.
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        match self {
+            Op::Conv(o) => o.infer(inputs),
+            Op::Gemm(o) => o.infer(inputs),
+            Op::MatMul(o) => o.infer(inputs),
+            Op::Binary(o) => o.infer(inputs),
+            Op::Activation(_) => same_as_first(inputs),
+            Op::Softmax(o) => o.infer(inputs),
+            Op::Pool(o) => o.infer(inputs),
+            Op::BatchNorm(o) => o.infer(inputs),
+            Op::Reshape(o) => o.infer(inputs),
+            Op::Transpose(o) => o.infer(inputs),
+            Op::Concat(o) => o.infer(inputs),
+            Op::Pad(o) => o.infer(inputs),
+        }
+    }
+
+    /// Reference evaluation on constant inputs, for constant folding. `None` when the op
+    /// has no evaluator (the node is then kept and emitted).
+    pub fn eval(&self, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
+        match self {
+            Op::Reshape(_) => Some(inputs.first()?.1.clone()),
+            Op::Transpose(t) => Some(t.eval(inputs.first()?.0, inputs.first()?.1)),
+            Op::Concat(c) => c.eval(inputs, out),
+            Op::Binary(b) => b.eval(inputs, out),
+            Op::Activation(a) => {
+                let x = inputs.first()?.1.as_f32()?;
+                Some(TensorData::F32(x.iter().map(|&v| a.apply(v)).collect()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Multiply-accumulates for one run (0 for data movement ops).
+    pub fn macs(&self, inputs: &[&TensorType], out: &TensorType) -> u64 {
+        match self {
+            Op::Conv(_) => {
+                let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
+                let per_out: usize = w.iter().skip(1).product();
+                (out.len() * per_out) as u64
+            }
+            Op::Gemm(g) => {
+                let k = inputs.first().map(|a| if g.trans_a { a.shape[0] } else { a.shape[1] });
+                (out.len() * k.unwrap_or(0)) as u64
+            }
+            Op::MatMul(_) => {
+                let k = inputs.first().and_then(|a| a.shape.last().copied()).unwrap_or(0);
+                (out.len() * k) as u64
+            }
+            Op::Pool(p) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
+            Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
+            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) => 0,
+        }
+    }
+
+    /// The fused activation, for ops that carry one.
+    pub fn fused_act(&self) -> Option<&Option<Act>> {
+        match self {
+            Op::Conv(o) => Some(&o.act),
+            Op::Gemm(o) => Some(&o.act),
+            Op::MatMul(o) => Some(&o.act),
+            Op::Binary(o) => Some(&o.act),
+            _ => None,
+        }
+    }
+
+    pub fn fused_act_mut(&mut self) -> Option<&mut Option<Act>> {
+        match self {
+            Op::Conv(o) => Some(&mut o.act),
+            Op::Gemm(o) => Some(&mut o.act),
+            Op::MatMul(o) => Some(&mut o.act),
+            Op::Binary(o) => Some(&mut o.act),
+            _ => None,
+        }
+    }
+
+    /// Short attribute summary for `inspect` and the IR dump.
+    pub fn params(&self) -> String {
+        let act = |a: &Option<Act>| a.as_ref().map(|a| format!(" +{}", a.describe())).unwrap_or_default();
+        match self {
+            Op::Conv(c) => format!(
+                "k={}x{} s={}x{} p={:?} d={}x{} g={}{}",
+                c.kernel[0], c.kernel[1], c.strides[0], c.strides[1], c.pads, c.dilations[0], c.dilations[1], c.group, act(&c.act)
+            ),
+            Op::Gemm(g) => format!("tA={} tB={} alpha={} beta={}{}", g.trans_a as u8, g.trans_b as u8, g.alpha, g.beta, act(&g.act)),
+            Op::MatMul(m) => act(&m.act).trim().to_string(),
+            Op::Binary(b) => act(&b.act).trim().to_string(),
+            Op::Activation(a) => a.describe(),
+            Op::Softmax(s) => format!("axis={}", s.axis),
+            Op::Pool(p) => format!(
+                "k={}x{} s={}x{} p={:?}{}",
+                p.kernel[0], p.kernel[1], p.strides[0], p.strides[1], p.pads,
+                if p.count_include_pad { " count_pad" } else { "" }
+            ),
+            Op::BatchNorm(b) => format!("eps={}", b.epsilon),
+            Op::Reshape(_) => String::new(),
+            Op::Transpose(t) => format!("perm={:?}", t.perm),
+            Op::Concat(c) => format!("axis={}", c.axis),
+            Op::Pad(p) => format!("pads={:?} {:?}", p.pads, p.mode),
+        }
+    }
+}
+
+fn same_as_first(inputs: &[&TensorType]) -> Result<TensorType, String> {
+    let x = inputs.first().ok_or("missing input")?;
+    Ok(TensorType::new(x.dtype, x.shape.clone()))
+}
+
+/// Checks the input count of an op, for shape inference.
+pub(crate) fn expect_inputs(inputs: &[&TensorType], min: usize, max: usize) -> Result<(), String> {
+    if inputs.len() < min || inputs.len() > max {
+        let want = if min == max { min.to_string() } else { format!("{min} to {max}") };
+        return Err(format!("expected {want} inputs, got {}", inputs.len()));
+    }
+    Ok(())
+}
+
+/// Checks that a tensor has the given rank.
+pub(crate) fn expect_rank(t: &TensorType, rank: usize, what: &str) -> Result<(), String> {
+    if t.shape.len() != rank {
+        return Err(format!("{what} must have rank {rank}, got shape {:?}", t.shape));
+    }
+    Ok(())
+}
+
+/// Row-major strides of a shape.
+pub fn strides_of(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}

@@ -1,0 +1,175 @@
+//! Static memory planning (an analysis: it does not change the graph).
+
+use crate::ir::{Graph, ValueId};
+use crate::ops::Op;
+use std::collections::BTreeMap;
+
+/// Where a value lives at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Baked into the generated code as a constant array.
+    Const,
+    /// The caller's i-th input buffer (read only).
+    Input(usize),
+    /// The caller's i-th output buffer.
+    Output(usize),
+    /// `offset` bytes into the caller-owned arena.
+    Arena { offset: usize },
+    /// Not used by any node (dead).
+    Unused,
+}
+
+/// The result of planning: a storage for every value, the arena size, and which Reshape
+/// nodes must copy because their input and output cannot share storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryPlan {
+    pub storage: Vec<Storage>,
+    pub arena_bytes: usize,
+    pub align: usize,
+    /// Indices of Reshape nodes that are not views (their output needs its own buffer).
+    pub copies: Vec<usize>,
+}
+
+impl MemoryPlan {
+    pub fn get(&self, v: ValueId) -> Storage {
+        self.storage[v.0]
+    }
+
+    /// True when the node at `idx` is a Reshape whose output shares its input's storage.
+    pub fn is_view(&self, g: &Graph, idx: usize) -> bool {
+        matches!(g.nodes[idx].op, Op::Reshape(_)) && !self.copies.contains(&idx)
+    }
+}
+
+/// Union-find over values, for reshape views.
+struct Classes(Vec<usize>);
+
+impl Classes {
+    fn find(&mut self, v: usize) -> usize {
+        let mut r = v;
+        while self.0[r] != r {
+            r = self.0[r];
+        }
+        self.0[v] = r;
+        r
+    }
+}
+
+/// Liveness-based plan over the graph's node order:
+/// 1. Reshape outputs share their input's storage (views) unless that would bind one
+///    storage to two caller buffers (an input and an output, or two outputs) or to a constant;
+/// 2. every class of values that is neither a caller buffer nor constant lives from its
+///    first definition to its last use (node indices, inclusive);
+/// 3. classes are placed largest first at the lowest `align`-aligned offset that does not
+///    overlap any already placed class whose lifetime intersects.
+///
+/// Guarantee: two values whose lifetimes intersect never share bytes, so a node's output
+/// never aliases its inputs (except views, which are the same data).
+pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
+    let align = align.max(1);
+    let nv = g.values.len();
+    let mut classes = Classes((0..nv).collect());
+    // External binding of each class root.
+    let mut bound: BTreeMap<usize, Storage> = BTreeMap::new();
+    for (i, &v) in g.inputs.iter().enumerate() {
+        bound.insert(v.0, Storage::Input(i));
+    }
+    for (i, &v) in g.outputs.iter().enumerate() {
+        bound.entry(v.0).or_insert(Storage::Output(i));
+    }
+    for (i, v) in g.values.iter().enumerate() {
+        if v.data.is_some() {
+            bound.insert(i, Storage::Const);
+        }
+    }
+    let mut copies = vec![];
+    for (idx, n) in g.nodes.iter().enumerate() {
+        if !matches!(n.op, Op::Reshape(_)) {
+            continue;
+        }
+        let (a, b) = (classes.find(n.inputs[0].0), classes.find(n.outputs[0].0));
+        let (ba, bb) = (bound.get(&a).copied(), bound.get(&b).copied());
+        let ok = match (ba, bb) {
+            (Some(Storage::Const), _) | (_, Some(Storage::Const)) => false,
+            (Some(_), Some(_)) => false,
+            _ => true,
+        };
+        if ok {
+            classes.0[b] = a;
+            if let Some(s) = bb {
+                bound.insert(a, s);
+            }
+        } else {
+            copies.push(idx);
+        }
+    }
+
+    // Lifetimes per unbound class.
+    let mut first: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut last: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut size: BTreeMap<usize, usize> = BTreeMap::new();
+    for (idx, n) in g.nodes.iter().enumerate() {
+        for &o in &n.outputs {
+            let r = classes.find(o.0);
+            first.entry(r).or_insert(idx);
+            last.insert(r, idx);
+            let s = size.entry(r).or_insert(0);
+            *s = (*s).max(g.values[o.0].ty.bytes());
+        }
+        for &i in &n.inputs {
+            let r = classes.find(i.0);
+            last.insert(r, idx);
+        }
+    }
+    let mut order: Vec<usize> = first.keys().copied().filter(|r| !bound.contains_key(r)).collect();
+    order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
+    let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
+    let mut offsets: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut arena = 0usize;
+    for r in order {
+        let (bytes, f, l) = (size[&r], first[&r], last[&r]);
+        let mut conflicts: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&(_, _, pf, pl)| pf <= l && f <= pl)
+            .map(|&(o, b, _, _)| (o, o + b))
+            .collect();
+        conflicts.sort_unstable();
+        let mut off = 0;
+        for (start, end) in conflicts {
+            if off + bytes <= start {
+                break;
+            }
+            off = off.max(end.div_ceil(align) * align);
+        }
+        placed.push((off, bytes, f, l));
+        offsets.insert(r, off);
+        arena = arena.max(off + bytes);
+    }
+    let storage = (0..nv)
+        .map(|v| {
+            let r = classes.find(v);
+            if let Some(&s) = bound.get(&r) {
+                s
+            } else if let Some(&offset) = offsets.get(&r) {
+                Storage::Arena { offset }
+            } else {
+                Storage::Unused
+            }
+        })
+        .collect();
+    MemoryPlan { storage, arena_bytes: arena.div_ceil(align) * align, align, copies }
+}
+
+/// Lifetime `[first, last]` of every value that has arena storage (for tests and `inspect`).
+pub fn lifetimes(g: &Graph, plan: &MemoryPlan) -> Vec<(ValueId, usize, usize)> {
+    let mut res: BTreeMap<ValueId, (usize, usize)> = BTreeMap::new();
+    for (idx, n) in g.nodes.iter().enumerate() {
+        for &v in n.outputs.iter().chain(&n.inputs) {
+            if matches!(plan.get(v), Storage::Arena { .. }) {
+                let e = res.entry(v).or_insert((idx, idx));
+                e.1 = idx;
+            }
+        }
+    }
+    res.into_iter().map(|(v, (f, l))| (v, f, l)).collect()
+}
