@@ -110,7 +110,7 @@ pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], lens: (Vec<usize>, 
     let (ni, no) = (lens.0.len(), lens.1.len());
     let cname = |kind: &str, i: usize, n: usize| if n == 1 { format!("{kind}_LEN") } else { format!("{kind}{i}_LEN") };
     let mut h = String::new();
-    h.push_str(&format!("#[path = \"{name}.rs\"]\nmod model;\n\nuse std::io::{{Read, Write}};\n\n"));
+    h.push_str(&format!("#[path = \"{name}.rs\"]\n#[allow(dead_code)]\nmod model;\n\nuse std::io::{{Read, Write}};\n\n"));
     h.push_str("fn read(r: &mut impl Read, buf: &mut [f32]) -> bool {\n    let mut b = vec![0u8; buf.len() * 4];\n    if r.read_exact(&mut b).is_err() {\n        return false;\n    }\n    for (d, c) in buf.iter_mut().zip(b.chunks_exact(4)) {\n        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);\n    }\n    true\n}\n\n");
     h.push_str("fn main() {\n    let mut arena = Box::new(model::Arena::new());\n    let stdin = std::io::stdin();\n    let mut r = stdin.lock();\n    let stdout = std::io::stdout();\n    let mut w = stdout.lock();\n");
     for i in 0..ni {

@@ -9,7 +9,7 @@ use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
 
 /// `in1 x in2 -> out` shapes for the kernel comment.
-pub(super) fn signature(p: &Program, n: &Node) -> String {
+pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
     let ins: Vec<String> = n.inputs.iter().map(|&v| shape_str(&p.graph.ty(v).shape)).collect();
     format!("{} -> {}", ins.join(", "), shape_str(&p.graph.ty(n.outputs[0]).shape))
 }

@@ -6,6 +6,8 @@
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
 mod kernels;
+
+pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;
 
 use super::{OutFile, Program, float_repr};
@@ -140,7 +142,7 @@ fn kernels(p: &Program) -> Result<String> {
             continue;
         }
         let args: Vec<String> = (0..n.inputs.len()).map(|k| format!("const float *restrict x{k}")).collect();
-        w.line(&format!("/* {} \"{}\": {} */", n.op.name(), n.name.replace("*/", "* /"), kernels::signature(p, n)));
+        w.line(&format!("/* {} \"{}\": {} */", n.op.name(), n.name.replace("*/", "* /"), kernels::kernel_signature(p, n)));
         w.line(&format!("static void node{i}({}, float *restrict y)", args.join(", ")));
         w.line("{");
         w.indent();
