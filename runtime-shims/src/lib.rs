@@ -41,7 +41,12 @@ mod tests {
         while x < 20.0 {
             let s = 1.0 / (1.0 + std::primitive::f32::exp(-x));
             assert!((sigmoid(x) - s).abs() < 2.5e-7, "sigmoid({x})");
-            assert!((tanh(x) - std::primitive::f32::tanh(x)).abs() < 3e-7, "tanh({x}) = {} vs {}", tanh(x), std::primitive::f32::tanh(x));
+            assert!(
+                (tanh(x) - std::primitive::f32::tanh(x)).abs() < 3e-7,
+                "tanh({x}) = {} vs {}",
+                tanh(x),
+                std::primitive::f32::tanh(x)
+            );
             x += 0.00731;
         }
     }

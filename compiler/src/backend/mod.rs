@@ -4,6 +4,7 @@
 
 pub mod c;
 mod float_lit;
+pub mod lin;
 pub mod rust;
 
 pub use float_lit::float_repr;
@@ -36,14 +37,27 @@ impl<'g> Program<'g> {
             for &v in n.inputs.iter().chain(&n.outputs) {
                 let t = self.graph.ty(v);
                 if t.dtype != DType::F32 {
-                    return Err(Error::node(&n.name, &n.onnx_op, format!("uses a {} tensor; the float backends handle f32 only (hint: int8 models need the quantized path)", t.dtype)));
+                    return Err(Error::node(
+                        &n.name,
+                        &n.onnx_op,
+                        format!(
+                            "uses a {} tensor; the float backends handle f32 only (hint: int8 models need the quantized path)",
+                            t.dtype
+                        ),
+                    ));
                 }
             }
         }
         for &v in self.graph.inputs.iter().chain(&self.graph.outputs) {
             if self.graph.ty(v).dtype != DType::F32 {
                 let name = &self.graph.value(v).name;
-                return Err(Error::Input { input: name.clone(), msg: format!("has type {}; only f32 model inputs and outputs are supported", self.graph.ty(v).dtype) });
+                return Err(Error::Input {
+                    input: name.clone(),
+                    msg: format!(
+                        "has type {}; only f32 model inputs and outputs are supported",
+                        self.graph.ty(v).dtype
+                    ),
+                });
             }
         }
         Ok(())
@@ -89,7 +103,16 @@ impl<'g> Program<'g> {
 
 /// Turns any string into a C/Rust identifier: `[A-Za-z0-9_]`, not starting with a digit.
 pub fn sanitize_ident(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert_str(0, "m_");
     }

@@ -12,28 +12,60 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, String> {
         6 => DType::I32,
         7 => DType::I64,
         9 => DType::Bool,
-        other => return Err(format!("element type {} is not supported (supported: float, uint8, int8, int32, int64, bool)", onnx_type_name(other))),
+        other => {
+            return Err(format!(
+                "element type {} is not supported (supported: float, uint8, int8, int32, int64, bool)",
+                onnx_type_name(other)
+            ));
+        }
     })
 }
 
 fn onnx_type_name(code: i32) -> String {
     let names = [
-        "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool", "float16",
-        "double", "uint32", "uint64", "complex64", "complex128", "bfloat16",
+        "undefined",
+        "float",
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "int32",
+        "int64",
+        "string",
+        "bool",
+        "float16",
+        "double",
+        "uint32",
+        "uint64",
+        "complex64",
+        "complex128",
+        "bfloat16",
     ];
-    usize::try_from(code).ok().and_then(|i| names.get(i)).map_or_else(|| format!("#{code}"), |s| s.to_string())
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| names.get(i))
+        .map_or_else(|| format!("#{code}"), |s| s.to_string())
 }
 
 fn chunks<const N: usize, T>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Result<Vec<T>, String> {
-    if raw.len() % N != 0 {
-        return Err(format!("raw_data has {} bytes, not a multiple of {N}", raw.len()));
+    if !raw.len().is_multiple_of(N) {
+        return Err(format!(
+            "raw_data has {} bytes, not a multiple of {N}",
+            raw.len()
+        ));
     }
-    Ok(raw.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect())
+    Ok(raw
+        .chunks_exact(N)
+        .map(|c| f(c.try_into().unwrap_or([0; N])))
+        .collect())
 }
 
 /// Decodes a TensorProto (raw_data or typed fields; external data is resolved by the
 /// caller into `external`).
-pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(TensorType, TensorData), String> {
+pub(crate) fn decode(
+    t: &TensorProto,
+    external: Option<&[u8]>,
+) -> Result<(TensorType, TensorData), String> {
     let dtype = dtype_from_onnx(t.data_type)?;
     let shape = t
         .dims
@@ -58,7 +90,12 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
     };
     let ty = TensorType::new(dtype, shape);
     if data.len() != ty.len() {
-        return Err(format!("holds {} elements but its shape {:?} needs {}", data.len(), ty.shape, ty.len()));
+        return Err(format!(
+            "holds {} elements but its shape {:?} needs {}",
+            data.len(),
+            ty.shape,
+            ty.len()
+        ));
     }
     Ok((ty, data))
 }
@@ -66,8 +103,14 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
 /// Reads a serialized TensorProto file (the `input_0.pb` / `output_0.pb` of ONNX test sets).
 pub fn read_tensor_file(path: &std::path::Path) -> crate::Result<(TensorType, TensorData)> {
     use prost::Message as _;
-    let bytes = std::fs::read(path).map_err(|source| crate::Error::Read { path: path.into(), source })?;
-    let parse_err = |reason: String| crate::Error::Parse { path: path.into(), reason };
+    let bytes = std::fs::read(path).map_err(|source| crate::Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    let parse_err = |reason: String| crate::Error::Parse {
+        path: path.into(),
+        reason,
+    };
     let t = TensorProto::decode(bytes.as_slice()).map_err(|e| parse_err(e.to_string()))?;
     decode(&t, None).map_err(parse_err)
 }

@@ -17,14 +17,24 @@ pub struct Conv {
 }
 
 /// Output length of one spatial axis for a sliding window.
-pub(crate) fn window_out(len: usize, k: usize, s: usize, d: usize, pb: usize, pe: usize, ceil: bool) -> Result<usize, String> {
+pub(crate) fn window_out(
+    len: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pb: usize,
+    pe: usize,
+    ceil: bool,
+) -> Result<usize, String> {
     let span = d * (k - 1) + 1;
     let padded = len + pb + pe;
     if padded < span || s == 0 {
-        return Err(format!("window of {span} (kernel {k}, dilation {d}) does not fit input {len} with pads {pb}+{pe}"));
+        return Err(format!(
+            "window of {span} (kernel {k}, dilation {d}) does not fit input {len} with pads {pb}+{pe}"
+        ));
     }
     let mut n = (padded - span) / s + 1;
-    if ceil && (padded - span) % s != 0 {
+    if ceil && !(padded - span).is_multiple_of(s) {
         n += 1;
         // The last window must start inside the input or the begin padding.
         if (n - 1) * s >= len + pb {
@@ -43,21 +53,46 @@ impl Conv {
         let [n, c, h, wd] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
         let m = w.shape[0];
         if self.group == 0 || c % self.group != 0 || m % self.group != 0 {
-            return Err(format!("group {} must divide input channels {c} and output channels {m}", self.group));
+            return Err(format!(
+                "group {} must divide input channels {c} and output channels {m}",
+                self.group
+            ));
         }
         if w.shape[1] != c / self.group {
-            return Err(format!("weight shape {:?} expects {} input channels per group, input has {c} channels in {} groups", w.shape, w.shape[1], self.group));
+            return Err(format!(
+                "weight shape {:?} expects {} input channels per group, input has {c} channels in {} groups",
+                w.shape, w.shape[1], self.group
+            ));
         }
         if [w.shape[2], w.shape[3]] != self.kernel {
-            return Err(format!("weight shape {:?} does not match kernel_shape {:?}", w.shape, self.kernel));
+            return Err(format!(
+                "weight shape {:?} does not match kernel_shape {:?}",
+                w.shape, self.kernel
+            ));
         }
         if let Some(b) = inputs.get(2)
             && b.len() != m
         {
             return Err(format!("bias has {} elements, expected {m}", b.len()));
         }
-        let oh = window_out(h, self.kernel[0], self.strides[0], self.dilations[0], self.pads[0], self.pads[2], false)?;
-        let ow = window_out(wd, self.kernel[1], self.strides[1], self.dilations[1], self.pads[1], self.pads[3], false)?;
+        let oh = window_out(
+            h,
+            self.kernel[0],
+            self.strides[0],
+            self.dilations[0],
+            self.pads[0],
+            self.pads[2],
+            false,
+        )?;
+        let ow = window_out(
+            wd,
+            self.kernel[1],
+            self.strides[1],
+            self.dilations[1],
+            self.pads[1],
+            self.pads[3],
+            false,
+        )?;
         Ok(TensorType::new(x.dtype, vec![n, m, oh, ow]))
     }
 

@@ -14,7 +14,12 @@ impl Reshape {
         expect_inputs(inputs, 1, 1)?;
         let n: usize = self.shape.iter().product();
         if n != inputs[0].len() {
-            return Err(format!("cannot reshape {:?} ({} elements) to {:?} ({n} elements)", inputs[0].shape, inputs[0].len(), self.shape));
+            return Err(format!(
+                "cannot reshape {:?} ({} elements) to {:?} ({n} elements)",
+                inputs[0].shape,
+                inputs[0].len(),
+                self.shape
+            ));
         }
         Ok(TensorType::new(inputs[0].dtype, self.shape.clone()))
     }

@@ -20,29 +20,51 @@ pub fn fold_batchnorm(g: &mut Graph) -> bool {
 }
 
 fn fold_one(g: &mut Graph, bn_idx: usize) -> bool {
-    let Op::BatchNorm(bn) = &g.nodes[bn_idx].op else { return false };
+    let Op::BatchNorm(bn) = &g.nodes[bn_idx].op else {
+        return false;
+    };
     let bn_ins = g.nodes[bn_idx].inputs.clone();
-    let Some(p) = g.producer(bn_ins[0]) else { return false };
+    let Some(p) = g.producer(bn_ins[0]) else {
+        return false;
+    };
     if sole_consumer(g, bn_ins[0]) != Some(bn_idx) {
         return false;
     }
-    let params: Option<Vec<Vec<f32>>> = bn_ins[1..].iter().map(|&v| g.data(v).and_then(|d| d.as_f32()).map(<[f32]>::to_vec)).collect();
+    let params: Option<Vec<Vec<f32>>> = bn_ins[1..]
+        .iter()
+        .map(|&v| g.data(v).and_then(|d| d.as_f32()).map(<[f32]>::to_vec))
+        .collect();
     let Some(params) = params else { return false };
     let (k, o) = bn.affine(&params[0], &params[1], &params[2], &params[3]);
     let prod = &g.nodes[p];
     let (w, channels_on_rows) = match &prod.op {
         Op::Conv(c) if c.act.is_none() => (prod.inputs[1], true),
-        Op::Gemm(gm) if gm.act.is_none() && (prod.inputs.len() < 3 || g.ty(prod.inputs[2]).len() == k.len()) => (prod.inputs[1], gm.trans_b),
+        Op::Gemm(gm)
+            if gm.act.is_none()
+                && (prod.inputs.len() < 3 || g.ty(prod.inputs[2]).len() == k.len()) =>
+        {
+            (prod.inputs[1], gm.trans_b)
+        }
         _ => return false,
     };
-    let Some(wdata) = g.data(w).and_then(|d| d.as_f32()) else { return false };
+    let Some(wdata) = g.data(w).and_then(|d| d.as_f32()) else {
+        return false;
+    };
     let wty = g.ty(w).clone();
     let m = k.len();
     let per = wty.len() / m;
     let scaled: Vec<f32> = if channels_on_rows {
-        wdata.iter().enumerate().map(|(i, &x)| x * k[i / per]).collect()
+        wdata
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| x * k[i / per])
+            .collect()
     } else {
-        wdata.iter().enumerate().map(|(i, &x)| x * k[i % m]).collect()
+        wdata
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| x * k[i % m])
+            .collect()
     };
     // Gemm computes alpha*AB + beta*C: fold the BN into C relative to beta.
     let (alpha, beta) = match &g.nodes[p].op {
@@ -60,7 +82,11 @@ fn fold_one(g: &mut Graph, bn_idx: usize) -> bool {
     let bias: Vec<f32> = (0..m).map(|c| old_bias[c] * k[c] + o[c]).collect();
     let name = g.nodes[p].name.clone();
     let new_w = g.add_const(format!("{name}/w_bn"), wty, TensorData::F32(scaled));
-    let new_b = g.add_const(format!("{name}/b_bn"), TensorType::f32(vec![m]), TensorData::F32(bias));
+    let new_b = g.add_const(
+        format!("{name}/b_bn"),
+        TensorType::f32(vec![m]),
+        TensorData::F32(bias),
+    );
     let prod = &mut g.nodes[p];
     prod.inputs[1] = new_w;
     if prod.inputs.len() > 2 {

@@ -14,7 +14,10 @@ pub fn fuse_activation(g: &mut Graph) -> bool {
             continue;
         };
         let x = g.nodes[i].inputs[0];
-        let fusable = g.producer(x).filter(|_| sole_consumer(g, x) == Some(i)).filter(|&p| matches!(g.nodes[p].op.fused_act(), Some(None)));
+        let fusable = g
+            .producer(x)
+            .filter(|_| sole_consumer(g, x) == Some(i))
+            .filter(|&p| matches!(g.nodes[p].op.fused_act(), Some(None)));
         let Some(p) = fusable else {
             i += 1;
             continue;

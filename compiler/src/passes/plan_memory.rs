@@ -89,11 +89,10 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
         }
         let (a, b) = (classes.find(n.inputs[0].0), classes.find(n.outputs[0].0));
         let (ba, bb) = (bound.get(&a).copied(), bound.get(&b).copied());
-        let ok = match (ba, bb) {
-            (Some(Storage::Const), _) | (_, Some(Storage::Const)) => false,
-            (Some(_), Some(_)) => false,
-            _ => true,
-        };
+        let ok = !matches!(
+            (ba, bb),
+            (Some(Storage::Const), _) | (_, Some(Storage::Const)) | (Some(_), Some(_))
+        );
         if ok {
             classes.0[b] = a;
             if let Some(s) = bb {
@@ -121,7 +120,11 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             last.insert(r, idx);
         }
     }
-    let mut order: Vec<usize> = first.keys().copied().filter(|r| !bound.contains_key(r)).collect();
+    let mut order: Vec<usize> = first
+        .keys()
+        .copied()
+        .filter(|r| !bound.contains_key(r))
+        .collect();
     order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
     let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
     let mut offsets: BTreeMap<usize, usize> = BTreeMap::new();
@@ -157,7 +160,12 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             }
         })
         .collect();
-    MemoryPlan { storage, arena_bytes: arena.div_ceil(align) * align, align, copies }
+    MemoryPlan {
+        storage,
+        arena_bytes: arena.div_ceil(align) * align,
+        align,
+        copies,
+    }
 }
 
 /// Lifetime `[first, last]` of every value that has arena storage (for tests and `inspect`).

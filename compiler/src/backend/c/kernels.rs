@@ -10,8 +10,16 @@ use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
 
 /// `in1 x in2 -> out` shapes for the kernel comment.
 pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
-    let ins: Vec<String> = n.inputs.iter().map(|&v| shape_str(&p.graph.ty(v).shape)).collect();
-    format!("{} -> {}", ins.join(", "), shape_str(&p.graph.ty(n.outputs[0]).shape))
+    let ins: Vec<String> = n
+        .inputs
+        .iter()
+        .map(|&v| shape_str(&p.graph.ty(v).shape))
+        .collect();
+    format!(
+        "{} -> {}",
+        ins.join(", "),
+        shape_str(&p.graph.ty(n.outputs[0]).shape)
+    )
 }
 
 /// The C expression applying `act` to `v`.
@@ -19,7 +27,9 @@ pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
     match act {
         None => v.to_string(),
         Some(Act::Relu) => format!("mlrt_relu({v})"),
-        Some(Act::Clip { min, max }) => format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max)),
+        Some(Act::Clip { min, max }) => {
+            format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max))
+        }
         Some(Act::LeakyRelu { alpha }) => format!("mlrt_leaky_relu({v}, {})", c_float(*alpha)),
         Some(Act::Sigmoid) => format!("mlrt_sigmoid({v})"),
         Some(Act::Tanh) => format!("mlrt_tanh({v})"),
@@ -40,7 +50,13 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [kh, kw] = c.kernel;
             let has_bias = n.inputs.len() > 2;
             let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && g == 1;
-            let bias = |oc: &str| if has_bias { format!("x2[{oc}]") } else { "0.0f".into() };
+            let bias = |oc: &str| {
+                if has_bias {
+                    format!("x2[{oc}]")
+                } else {
+                    "0.0f".into()
+                }
+            };
             if pointwise {
                 let hw = h * wd;
                 w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
@@ -48,14 +64,22 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.line(&format!("float *yn = y + n * {};", m * hw));
                 w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
                 w.line(&format!("float *yc = yn + oc * {hw};"));
-                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", bias("oc")));
+                w.line(&format!(
+                    "for (int p = 0; p < {hw}; ++p) yc[p] = {};",
+                    bias("oc")
+                ));
                 w.open(&format!("for (int ic = 0; ic < {ci}; ++ic)"));
                 w.line(&format!("const float wv = x1[oc * {ci} + ic];"));
                 w.line(&format!("const float *xc = xn + ic * {hw};"));
-                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] += wv * xc[p];"));
+                w.line(&format!(
+                    "for (int p = 0; p < {hw}; ++p) yc[p] += wv * xc[p];"
+                ));
                 w.close();
                 if c.act.is_some() {
-                    w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", act_expr(&c.act, "yc[p]")));
+                    w.line(&format!(
+                        "for (int p = 0; p < {hw}; ++p) yc[p] = {};",
+                        act_expr(&c.act, "yc[p]")
+                    ));
                 }
                 w.close();
                 w.close();
@@ -72,18 +96,26 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
             w.line(&format!("float acc = {};", bias("oc")));
             w.open(&format!("for (int ic = 0; ic < {cg}; ++ic)"));
-            w.line(&format!("const float *xc = x0 + (n * {ci} + g * {cg} + ic) * {};", h * wd));
+            w.line(&format!(
+                "const float *xc = x0 + (n * {ci} + g * {cg} + ic) * {};",
+                h * wd
+            ));
             w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
             w.line(&format!("const int ih = oh * {sh} - {pt} + kh * {dh};"));
             w.line(&format!("if (ih < 0 || ih >= {h}) continue;"));
             w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
             w.line(&format!("const int iw = ow * {sw} - {pl} + kw * {dw};"));
             w.line(&format!("if (iw < 0 || iw >= {wd}) continue;"));
-            w.line(&format!("acc += xc[ih * {wd} + iw] * wk[(ic * {kh} + kh) * {kw} + kw];"));
+            w.line(&format!(
+                "acc += xc[ih * {wd} + iw] * wk[(ic * {kh} + kh) * {kw} + kw];"
+            ));
             w.close();
             w.close();
             w.close();
-            w.line(&format!("y[((n * {m} + oc) * {oh} + oh) * {ow} + ow] = {};", act_expr(&c.act, "acc")));
+            w.line(&format!(
+                "y[((n * {m} + oc) * {oh} + oh) * {ow} + ow] = {};",
+                act_expr(&c.act, "acc")
+            ));
             w.close();
             w.close();
             w.close();
@@ -92,34 +124,63 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Gemm(gm) => {
             let (a, b) = (shape(0), shape(1));
             let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            let a_idx = if gm.trans_a { format!("k * {} + i", a[1]) } else { format!("i * {k} + k") };
-            let b_idx = if gm.trans_b { format!("j * {} + k", b[1]) } else { format!("k * {nn} + j") };
+            let a_idx = if gm.trans_a {
+                format!("k * {} + i", a[1])
+            } else {
+                format!("i * {k} + k")
+            };
+            let b_idx = if gm.trans_b {
+                format!("j * {} + k", b[1])
+            } else {
+                format!("k * {nn} + j")
+            };
             w.open(&format!("for (int i = 0; i < {mm}; ++i)"));
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
             w.line("float acc = 0.0f;");
-            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"));
-            let mut v = if gm.alpha == 1.0 { "acc".to_string() } else { format!("{} * acc", c_float(gm.alpha)) };
+            w.line(&format!(
+                "for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"
+            ));
+            let mut v = if gm.alpha == 1.0 {
+                "acc".to_string()
+            } else {
+                format!("{} * acc", c_float(gm.alpha))
+            };
             if n.inputs.len() > 2 && gm.beta != 0.0 {
                 let st = broadcast_strides(&shape(2), &[mm, nn]);
                 let c_term = format!("x2[i * {} + j * {}]", st[0], st[1]);
-                v = if gm.beta == 1.0 { format!("{v} + {c_term}") } else { format!("{v} + {} * {c_term}", c_float(gm.beta)) };
+                v = if gm.beta == 1.0 {
+                    format!("{v} + {c_term}")
+                } else {
+                    format!("{v} + {} * {c_term}", c_float(gm.beta))
+                };
             }
             if n.inputs.len() > 2 && gm.beta == 0.0 {
                 w.line("(void)x2;");
             }
-            w.line(&format!("y[i * {nn} + j] = {};", act_expr(&gm.act, &format!("({v})"))));
+            w.line(&format!(
+                "y[i * {nn} + j] = {};",
+                act_expr(&gm.act, &format!("({v})"))
+            ));
             w.close();
             w.close();
         }
         Op::MatMul(mmop) => {
             let (ta, tb) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            let Ok(d) = crate::ops::MatMul::dims(ta, tb) else { return };
+            let Ok(d) = crate::ops::MatMul::dims(ta, tb) else {
+                return;
+            };
             let batch: usize = d.batch.iter().product();
             let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
             let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
             let (m, k, nn) = (d.m, d.k, d.n);
-            w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
-            w.line(&format!("static const int b_off[{batch}] = {{{}}};", join(&b_off)));
+            w.line(&format!(
+                "static const int a_off[{batch}] = {{{}}};",
+                join(&a_off)
+            ));
+            w.line(&format!(
+                "static const int b_off[{batch}] = {{{}}};",
+                join(&b_off)
+            ));
             w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
             w.line("const float *a = x0 + a_off[bi];");
             w.line("const float *b = x1 + b_off[bi];");
@@ -127,8 +188,13 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int i = 0; i < {m}; ++i)"));
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
             w.line("float acc = 0.0f;");
-            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += a[i * {k} + k] * b[k * {nn} + j];"));
-            w.line(&format!("yb[i * {nn} + j] = {};", act_expr(&mmop.act, "acc")));
+            w.line(&format!(
+                "for (int k = 0; k < {k}; ++k) acc += a[i * {k} + k] * b[k * {nn} + j];"
+            ));
+            w.line(&format!(
+                "yb[i * {nn} + j] = {};",
+                act_expr(&mmop.act, "acc")
+            ));
             w.close();
             w.close();
             w.close();
@@ -137,17 +203,26 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let (sa, sb) = (shape(0), shape(1));
             let sym = b.kind.symbol();
             if sa == out && sb == out {
-                w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&b.act, &format!("x0[i] {sym} x1[i]"))));
+                w.line(&format!(
+                    "for (int i = 0; i < {total}; ++i) y[i] = {};",
+                    act_expr(&b.act, &format!("x0[i] {sym} x1[i]"))
+                ));
                 return;
             }
             let ia = index_expr(&broadcast_strides(&sa, &out));
             let ib = index_expr(&broadcast_strides(&sb, &out));
             nested(w, &out, |w| {
-                w.line(&format!("y[o++] = {};", act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))));
+                w.line(&format!(
+                    "y[o++] = {};",
+                    act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))
+                ));
             });
         }
         Op::Activation(a) => {
-            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&Some(*a), "x0[i]")));
+            w.line(&format!(
+                "for (int i = 0; i < {total}; ++i) y[i] = {};",
+                act_expr(&Some(*a), "x0[i]")
+            ));
         }
         Op::Softmax(s) => {
             let (outer, len, inner) = s.split(&out);
@@ -157,12 +232,18 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.line(&format!("float *yr = y + o * {} + j;", len * inner));
             w.line("float mx = xr[0];");
             w.line("float sum = 0.0f;");
-            w.line(&format!("for (int i = 1; i < {len}; ++i) mx = xr[i * {inner}] > mx ? xr[i * {inner}] : mx;"));
+            w.line(&format!(
+                "for (int i = 1; i < {len}; ++i) mx = xr[i * {inner}] > mx ? xr[i * {inner}] : mx;"
+            ));
             w.open(&format!("for (int i = 0; i < {len}; ++i)"));
-            w.line(&format!("yr[i * {inner}] = mlrt_exp(xr[i * {inner}] - mx);"));
+            w.line(&format!(
+                "yr[i * {inner}] = mlrt_exp(xr[i * {inner}] - mx);"
+            ));
             w.line(&format!("sum += yr[i * {inner}];"));
             w.close();
-            w.line(&format!("for (int i = 0; i < {len}; ++i) yr[i * {inner}] /= sum;"));
+            w.line(&format!(
+                "for (int i = 0; i < {len}; ++i) yr[i * {inner}] /= sum;"
+            ));
             w.close();
             w.close();
         }
@@ -191,11 +272,19 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
             w.line(&format!("const int iw = ow * {sw} - {pleft} + kw * {dw};"));
             if pl.kind == PoolKind::Avg && pl.count_include_pad {
-                w.line(&format!("if (ih >= -{pt} && ih < {} && iw >= -{pleft} && iw < {}) ++count;", h + pb, wd + pr));
+                w.line(&format!(
+                    "if (ih >= -{pt} && ih < {} && iw >= -{pleft} && iw < {}) ++count;",
+                    h + pb,
+                    wd + pr
+                ));
             }
-            w.line(&format!("if (ih < 0 || ih >= {h} || iw < 0 || iw >= {wd}) continue;"));
+            w.line(&format!(
+                "if (ih < 0 || ih >= {h} || iw < 0 || iw >= {wd}) continue;"
+            ));
             match pl.kind {
-                PoolKind::Max => w.line(&format!("acc = xc[ih * {wd} + iw] > acc ? xc[ih * {wd} + iw] : acc;")),
+                PoolKind::Max => w.line(&format!(
+                    "acc = xc[ih * {wd} + iw] > acc ? xc[ih * {wd} + iw] : acc;"
+                )),
                 PoolKind::Avg => {
                     w.line(&format!("acc += xc[ih * {wd} + iw];"));
                     if !pl.count_include_pad {
@@ -230,7 +319,9 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
             let mut at = 0;
             for (i, b) in blocks.iter().enumerate() {
-                w.line(&format!("for (int k = 0; k < {b}; ++k) y[o * {row} + {at} + k] = x{i}[o * {b} + k];"));
+                w.line(&format!(
+                    "for (int k = 0; k < {b}; ++k) y[o * {row} + {at} + k] = x{i}[o * {b} + k];"
+                ));
                 at += b;
             }
             w.close();
@@ -247,15 +338,34 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.line(&format!("int s{ax} = i{ax} - {begin};"));
                 match pd.mode {
                     PadMode::Constant => {}
-                    PadMode::Edge => w.line(&format!("s{ax} = s{ax} < 0 ? 0 : (s{ax} >= {len} ? {} : s{ax});", len - 1)),
-                    PadMode::Reflect => w.line(&format!("s{ax} = s{ax} < 0 ? -s{ax} : (s{ax} >= {len} ? {} - s{ax} : s{ax});", 2 * len.saturating_sub(1))),
+                    PadMode::Edge => w.line(&format!(
+                        "s{ax} = s{ax} < 0 ? 0 : (s{ax} >= {len} ? {} : s{ax});",
+                        len - 1
+                    )),
+                    PadMode::Reflect => w.line(&format!(
+                        "s{ax} = s{ax} < 0 ? -s{ax} : (s{ax} >= {len} ? {} - s{ax} : s{ax});",
+                        2 * len.saturating_sub(1)
+                    )),
                 }
             }
-            let inside: Vec<String> = (0..r).map(|a| format!("s{a} >= 0 && s{a} < {}", x[a])).collect();
+            let inside: Vec<String> = (0..r)
+                .map(|a| format!("s{a} >= 0 && s{a} < {}", x[a]))
+                .collect();
             let idx: Vec<String> = (0..r).map(|a| format!("s{a} * {}", xs[a])).collect();
-            let idx = if idx.is_empty() { "0".into() } else { idx.join(" + ") };
-            let cond = if inside.is_empty() { "1".into() } else { inside.join(" && ") };
-            w.line(&format!("y[o++] = ({cond}) ? x0[{idx}] : {};", c_float(pd.value)));
+            let idx = if idx.is_empty() {
+                "0".into()
+            } else {
+                idx.join(" + ")
+            };
+            let cond = if inside.is_empty() {
+                "1".into()
+            } else {
+                inside.join(" && ")
+            };
+            w.line(&format!(
+                "y[o++] = ({cond}) ? x0[{idx}] : {};",
+                c_float(pd.value)
+            ));
             for _ in 0..r {
                 w.close();
             }
@@ -281,8 +391,17 @@ fn nested(w: &mut Writer, shape: &[usize], inner: impl FnOnce(&mut Writer)) {
 
 /// `i0 * s0 + i1 * s1 + ...`, skipping zero strides.
 fn index_expr(strides: &[usize]) -> String {
-    let terms: Vec<String> = strides.iter().enumerate().filter(|(_, s)| **s != 0).map(|(a, s)| format!("i{a} * {s}")).collect();
-    if terms.is_empty() { "0".into() } else { terms.join(" + ") }
+    let terms: Vec<String> = strides
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s != 0)
+        .map(|(a, s)| format!("i{a} * {s}"))
+        .collect();
+    if terms.is_empty() {
+        "0".into()
+    } else {
+        terms.join(" + ")
+    }
 }
 
 /// Element offset of each broadcast batch's matrix in an operand with batch dims `own`.
@@ -292,5 +411,8 @@ pub(crate) fn batch_offsets(own: &[usize], batch: &[usize], mat: usize) -> Vec<u
 }
 
 fn join(v: &[usize]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,8 +1,10 @@
 //! One Rust loop nest per op, the twin of `backend::c::kernels`: inputs `x0, x1, ...`,
-//! output `y`, every bound a literal from the static shapes.
+//! output `y`, every bound a literal from the static shapes, index arithmetic folded by
+//! [`rs_lin`] so the output is clippy-clean.
 
 use super::{float, lit};
 use crate::backend::Program;
+use crate::backend::lin::rs_lin;
 use crate::ir::Node;
 use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
@@ -33,25 +35,27 @@ fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
     }
 }
 
-/// `i0 * s0 + i1 * s1 + ...` over loop counters, skipping zero strides.
-fn index_expr(strides: &[usize]) -> TokenStream {
-    let terms: Vec<TokenStream> = strides
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s != 0)
-        .map(|(a, &s)| {
-            let (i, s) = (format_ident!("i{}", a), lit(s));
-            quote!(#i * #s)
-        })
-        .collect();
-    if terms.is_empty() { quote!(0) } else { quote!(#(#terms)+*) }
+/// Loop counter `i<axis>`.
+fn counter(axis: usize) -> TokenStream {
+    let i = format_ident!("i{}", axis);
+    quote!(#i)
 }
 
-/// Nested loops over `shape` with counters `i0, i1, ...` around `inner`, writing `y[o]`.
+/// `Σ i_axis · stride_axis` over nested-loop counters.
+fn index_expr(strides: &[usize]) -> TokenStream {
+    let terms: Vec<(TokenStream, usize)> = strides
+        .iter()
+        .enumerate()
+        .map(|(a, &s)| (counter(a), s))
+        .collect();
+    rs_lin(&terms, 0)
+}
+
+/// Nested loops over `shape` with counters `i0, i1, ...` around `inner`, which writes `y[o]`.
 fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
     let mut body = quote! { #inner o += 1; };
     for (ax, &d) in shape.iter().enumerate().rev() {
-        let (i, d) = (format_ident!("i{}", ax), lit(d));
+        let (i, d) = (counter(ax), lit(d));
         body = quote! { for #i in 0..#d { #body } };
     }
     quote! { let mut o = 0usize; #body }
@@ -69,28 +73,39 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let [m, oh, ow] = [out[1], out[2], out[3]];
             let (cg, mg) = (wsh[1], m / c.group);
             let [kh, kw] = c.kernel;
-            let has_bias = n.inputs.len() > 2;
-            let bias = if has_bias { quote!(x2[oc]) } else { quote!(0.0f32) };
-            let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && c.group == 1;
+            let bias = if n.inputs.len() > 2 {
+                quote!(x2[oc])
+            } else {
+                quote!(0.0f32)
+            };
+            let pointwise =
+                kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && c.group == 1;
+            let (nbl, ml) = (lit(nb), lit(m));
             if pointwise {
-                let hw = h * wd;
-                let (nb, m, ci, hwl) = (lit(nb), lit(m), lit(ci), lit(hw));
-                let (xn, yn) = (lit(x[1] * hw), lit(out[1] * hw));
+                let hw = lit(h * wd);
+                let (xs, xe) = (
+                    rs_lin(&[(quote!(n), ci * h * wd)], 0),
+                    rs_lin(&[(quote!(n), ci * h * wd)], (ci * h * wd) as isize),
+                );
+                let (ys, ye) = (
+                    rs_lin(&[(quote!(n), m * h * wd)], 0),
+                    rs_lin(&[(quote!(n), m * h * wd)], (m * h * wd) as isize),
+                );
+                let widx = rs_lin(&[(quote!(oc), ci), (quote!(ic), 1)], 0);
                 let act = c.act.as_ref().map(|_| {
                     let e = act_expr(&c.act, quote!(*v));
                     quote!(for v in yc.iter_mut() { *v = #e; })
                 });
+                let cil = lit(ci);
                 return quote! {
-                    for n in 0..#nb {
-                        let xn = &x0[n * #xn..(n + 1) * #xn];
-                        let yn = &mut y[n * #yn..(n + 1) * #yn];
-                        for oc in 0..#m {
-                            let yc = &mut yn[oc * #hwl..(oc + 1) * #hwl];
+                    for n in 0..#nbl {
+                        let xn = &x0[#xs..#xe];
+                        let yn = &mut y[#ys..#ye];
+                        for (oc, yc) in yn.chunks_exact_mut(#hw).enumerate() {
                             let b = #bias;
                             for v in yc.iter_mut() { *v = b; }
-                            for ic in 0..#ci {
-                                let wv = x1[oc * #ci + ic];
-                                let xc = &xn[ic * #hwl..(ic + 1) * #hwl];
+                            for (ic, xc) in xn.chunks_exact(#hw).enumerate().take(#cil) {
+                                let wv = x1[#widx];
                                 for (v, &xv) in yc.iter_mut().zip(xc) { *v += wv * xv; }
                             }
                             #act
@@ -102,31 +117,68 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let [dh, dw] = c.dilations;
             let [pt, pl, _, _] = c.pads;
             let store = act_expr(&c.act, quote!(acc));
-            let (nb, ml, ohl, owl, cgl, khl, kwl) = (lit(nb), lit(m), lit(oh), lit(ow), lit(cg), lit(kh), lit(kw));
-            let (mgl, cil, hw, wkn) = (lit(mg), lit(ci), lit(h * wd), lit(cg * kh * kw));
-            let (sh, sw, dh, dw, pt, pl, hi, wi) = (ilit(sh), ilit(sw), ilit(dh), ilit(dw), ilit(pt), ilit(pl), ilit(h), ilit(wd));
-            let wdl = lit(wd);
+            let (ohl, owl, cgl, khl, kwl, mgl) =
+                (lit(oh), lit(ow), lit(cg), lit(kh), lit(kw), lit(mg));
+            let (hi, wi) = (ilit(h), ilit(wd));
+            let wkn = cg * kh * kw;
+            let group = if mg == 1 {
+                quote!(let g = oc;)
+            } else {
+                quote!(let g = oc / #mgl;)
+            };
+            let (wk_s, wk_e) = (
+                rs_lin(&[(quote!(oc), wkn)], 0),
+                rs_lin(&[(quote!(oc), wkn)], wkn as isize),
+            );
+            let xc_terms = [
+                (quote!(n), ci * h * wd),
+                (quote!(g), cg * h * wd),
+                (quote!(ic), h * wd),
+            ];
+            let (xc_s, xc_e) = (rs_lin(&xc_terms, 0), rs_lin(&xc_terms, (h * wd) as isize));
+            let ih = rs_lin(
+                &[(quote!(oh as isize), sh), (quote!(kh as isize), dh)],
+                -(pt as isize),
+            );
+            let iw = rs_lin(
+                &[(quote!(ow as isize), sw), (quote!(kw as isize), dw)],
+                -(pl as isize),
+            );
+            let xidx = rs_lin(&[(quote!(ih as usize), wd), (quote!(iw as usize), 1)], 0);
+            let widx = rs_lin(
+                &[(quote!(ic), kh * kw), (quote!(kh), kw), (quote!(kw), 1)],
+                0,
+            );
+            let yidx = rs_lin(
+                &[
+                    (quote!(n), m * oh * ow),
+                    (quote!(oc), oh * ow),
+                    (quote!(oh), ow),
+                    (quote!(ow), 1),
+                ],
+                0,
+            );
             quote! {
-                for n in 0..#nb {
+                for n in 0..#nbl {
                     for oc in 0..#ml {
-                        let g = oc / #mgl;
-                        let wk = &x1[oc * #wkn..(oc + 1) * #wkn];
+                        #group
+                        let wk = &x1[#wk_s..#wk_e];
                         for oh in 0..#ohl {
                             for ow in 0..#owl {
                                 let mut acc = #bias;
                                 for ic in 0..#cgl {
-                                    let xc = &x0[(n * #cil + g * #cgl + ic) * #hw..(n * #cil + g * #cgl + ic + 1) * #hw];
+                                    let xc = &x0[#xc_s..#xc_e];
                                     for kh in 0..#khl {
-                                        let ih = oh as isize * #sh - #pt + kh as isize * #dh;
-                                        if ih < 0 || ih >= #hi { continue; }
+                                        let ih = #ih;
+                                        if !(0..#hi).contains(&ih) { continue; }
                                         for kw in 0..#kwl {
-                                            let iw = ow as isize * #sw - #pl + kw as isize * #dw;
-                                            if iw < 0 || iw >= #wi { continue; }
-                                            acc += xc[ih as usize * #wdl + iw as usize] * wk[(ic * #khl + kh) * #kwl + kw];
+                                            let iw = #iw;
+                                            if !(0..#wi).contains(&iw) { continue; }
+                                            acc += xc[#xidx] * wk[#widx];
                                         }
                                     }
                                 }
-                                y[((n * #ml + oc) * #ohl + oh) * #owl + ow] = #store;
+                                y[#yidx] = #store;
                             }
                         }
                     }
@@ -137,18 +189,14 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let (a, b) = (shape(0), shape(1));
             let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
             let a_idx = if gm.trans_a {
-                let a1 = lit(a[1]);
-                quote!(k * #a1 + i)
+                rs_lin(&[(quote!(k), a[1]), (quote!(i), 1)], 0)
             } else {
-                let kl = lit(k);
-                quote!(i * #kl + k)
+                rs_lin(&[(quote!(i), k), (quote!(k), 1)], 0)
             };
             let b_idx = if gm.trans_b {
-                let b1 = lit(b[1]);
-                quote!(j * #b1 + k)
+                rs_lin(&[(quote!(j), b[1]), (quote!(k), 1)], 0)
             } else {
-                let nl = lit(nn);
-                quote!(k * #nl + j)
+                rs_lin(&[(quote!(k), nn), (quote!(j), 1)], 0)
             };
             let mut v = if gm.alpha == 1.0 {
                 quote!(acc)
@@ -158,34 +206,47 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             if n.inputs.len() > 2 && gm.beta != 0.0 {
                 let st = broadcast_strides(&shape(2), &[mm, nn]);
-                let (s0, s1) = (lit(st[0]), lit(st[1]));
-                let c = quote!(x2[i * #s0 + j * #s1]);
+                let ci = rs_lin(&[(quote!(i), st[0]), (quote!(j), st[1])], 0);
                 v = if gm.beta == 1.0 {
-                    quote!(#v + #c)
+                    quote!(#v + x2[#ci])
                 } else {
                     let be = float(gm.beta);
-                    quote!(#v + #be * #c)
+                    quote!(#v + #be * x2[#ci])
                 };
             }
-            let store = act_expr(&gm.act, quote!((#v)));
+            let store = act_expr(&gm.act, v);
             let (ml, kl, nl) = (lit(mm), lit(k), lit(nn));
+            let yidx = rs_lin(&[(quote!(i), nn), (quote!(j), 1)], 0);
             quote! {
                 for i in 0..#ml {
                     for j in 0..#nl {
                         let mut acc = 0.0f32;
                         for k in 0..#kl { acc += x0[#a_idx] * x1[#b_idx]; }
-                        y[i * #nl + j] = #store;
+                        y[#yidx] = #store;
                     }
                 }
             }
         }
         Op::MatMul(mmop) => {
-            let Ok(d) = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1])) else { return quote!() };
+            let Ok(d) = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]))
+            else {
+                return quote!();
+            };
             let batch: usize = d.batch.iter().product();
-            let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k).into_iter().map(lit);
-            let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n).into_iter().map(lit);
-            let (bl, ml, kl, nl, mn) = (lit(batch), lit(d.m), lit(d.k), lit(d.n), lit(d.m * d.n));
+            let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k)
+                .into_iter()
+                .map(lit);
+            let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n)
+                .into_iter()
+                .map(lit);
+            let (bl, ml, kl, nl) = (lit(batch), lit(d.m), lit(d.k), lit(d.n));
             let store = act_expr(&mmop.act, quote!(acc));
+            let aidx = rs_lin(&[(quote!(i), d.k), (quote!(k), 1)], 0);
+            let bidx = rs_lin(&[(quote!(k), d.n), (quote!(j), 1)], 0);
+            let yidx = rs_lin(
+                &[(quote!(bi), d.m * d.n), (quote!(i), d.n), (quote!(j), 1)],
+                0,
+            );
             quote! {
                 const A_OFF: [usize; #bl] = [#(#a_off),*];
                 const B_OFF: [usize; #bl] = [#(#b_off),*];
@@ -195,8 +256,8 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     for i in 0..#ml {
                         for j in 0..#nl {
                             let mut acc = 0.0f32;
-                            for k in 0..#kl { acc += a[i * #kl + k] * b[k * #nl + j]; }
-                            y[bi * #mn + i * #nl + j] = #store;
+                            for k in 0..#kl { acc += a[#aidx] * b[#bidx]; }
+                            y[#yidx] = #store;
                         }
                     }
                 }
@@ -211,7 +272,10 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     for ((y, &a), &b) in y[..#total].iter_mut().zip(&x0[..#total]).zip(&x1[..#total]) { *y = #e; }
                 };
             }
-            let (ia, ib) = (index_expr(&broadcast_strides(&sa, &out)), index_expr(&broadcast_strides(&sb, &out)));
+            let (ia, ib) = (
+                index_expr(&broadcast_strides(&sa, &out)),
+                index_expr(&broadcast_strides(&sb, &out)),
+            );
             let e = act_expr(&b.act, quote!(x0[#ia] #op x1[#ib]));
             nested(&out, quote!(y[o] = #e;))
         }
@@ -221,20 +285,22 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         }
         Op::Softmax(s) => {
             let (outer, len, inner) = s.split(&out);
-            let (ol, ll, il, row) = (lit(outer), lit(len), lit(inner), lit(len * inner));
+            let (ol, ll, il) = (lit(outer), lit(len), lit(inner));
+            let base = rs_lin(&[(quote!(o), len * inner), (quote!(j), 1)], 0);
+            let at = rs_lin(&[(quote!(base), 1), (quote!(i), inner)], 0);
             quote! {
                 for o in 0..#ol {
                     for j in 0..#il {
-                        let base = o * #row + j;
+                        let base = #base;
                         let mut mx = x0[base];
-                        for i in 1..#ll { let v = x0[base + i * #il]; if v > mx { mx = v; } }
+                        for i in 1..#ll { let v = x0[#at]; if v > mx { mx = v; } }
                         let mut sum = 0.0f32;
                         for i in 0..#ll {
-                            let e = rt::exp(x0[base + i * #il] - mx);
-                            y[base + i * #il] = e;
+                            let e = rt::exp(x0[#at] - mx);
+                            y[#at] = e;
                             sum += e;
                         }
-                        for i in 0..#ll { y[base + i * #il] /= sum; }
+                        for i in 0..#ll { y[#at] /= sum; }
                     }
                 }
             }
@@ -244,40 +310,79 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let [h, wd] = [x[2], x[3]];
             let [oh, ow] = [out[2], out[3]];
             let planes = lit(out[0] * out[1]);
-            let (khl, kwl, ohl, owl, hw, wdl) = (lit(pl.kernel[0]), lit(pl.kernel[1]), lit(oh), lit(ow), lit(h * wd), lit(wd));
-            let (sh, sw, dh, dw) = (ilit(pl.strides[0]), ilit(pl.strides[1]), ilit(pl.dilations[0]), ilit(pl.dilations[1]));
-            let (pt, pleft) = (ilit(pl.pads[0]), ilit(pl.pads[1]));
+            let (khl, kwl, ohl, owl) = (lit(pl.kernel[0]), lit(pl.kernel[1]), lit(oh), lit(ow));
             let (hi, wi) = (ilit(h), ilit(wd));
-            let (hpad, wpad) = (ilit(h + pl.pads[2]), ilit(wd + pl.pads[3]));
+            let ih = rs_lin(
+                &[
+                    (quote!(oh as isize), pl.strides[0]),
+                    (quote!(kh as isize), pl.dilations[0]),
+                ],
+                -(pl.pads[0] as isize),
+            );
+            let iw = rs_lin(
+                &[
+                    (quote!(ow as isize), pl.strides[1]),
+                    (quote!(kw as isize), pl.dilations[1]),
+                ],
+                -(pl.pads[1] as isize),
+            );
+            let xidx = rs_lin(&[(quote!(ih as usize), wd), (quote!(iw as usize), 1)], 0);
+            let yidx = rs_lin(
+                &[(quote!(c), oh * ow), (quote!(oh), ow), (quote!(ow), 1)],
+                0,
+            );
             let (init, count_pad, accumulate, result) = match pl.kind {
-                PoolKind::Max => (quote!(let mut acc = f32::NEG_INFINITY;), quote!(), quote!(if v > acc { acc = v; }), quote!(acc)),
+                PoolKind::Max => (
+                    quote!(let mut acc = f32::NEG_INFINITY;),
+                    quote!(),
+                    quote!(if v > acc {
+                        acc = v;
+                    }),
+                    quote!(acc),
+                ),
                 PoolKind::Avg => {
                     let count_pad = if pl.count_include_pad {
-                        quote!(if ih >= -#pt && ih < #hpad && iw >= -#pleft && iw < #wpad { count += 1; })
+                        let (pt, pleft) = (ilit(pl.pads[0]), ilit(pl.pads[1]));
+                        let (hpad, wpad) = (ilit(h + pl.pads[2]), ilit(wd + pl.pads[3]));
+                        quote!(if (-#pt..#hpad).contains(&ih) && (-#pleft..#wpad).contains(&iw) { count += 1; })
                     } else {
                         quote!()
                     };
-                    let acc = if pl.count_include_pad { quote!(acc += v;) } else { quote!(acc += v; count += 1;) };
-                    (quote!(let mut acc = 0.0f32; let mut count = 0u32;), count_pad, acc, quote!(if count > 0 { acc / count as f32 } else { 0.0 }))
+                    let acc = if pl.count_include_pad {
+                        quote!(acc += v;)
+                    } else {
+                        quote!(acc += v; count += 1;)
+                    };
+                    (
+                        quote!(let mut acc = 0.0f32; let mut count = 0u32;),
+                        count_pad,
+                        acc,
+                        quote!(if count > 0 { acc / count as f32 } else { 0.0 }),
+                    )
                 }
             };
+            let hw = h * wd;
+            let (xs, xe) = (
+                rs_lin(&[(quote!(c), hw)], 0),
+                rs_lin(&[(quote!(c), hw)], hw as isize),
+            );
             quote! {
                 for c in 0..#planes {
-                    let xc = &x0[c * #hw..(c + 1) * #hw];
+                    let xc = &x0[#xs..#xe];
                     for oh in 0..#ohl {
                         for ow in 0..#owl {
                             #init
                             for kh in 0..#khl {
-                                let ih = oh as isize * #sh - #pt + kh as isize * #dh;
+                                let ih = #ih;
                                 for kw in 0..#kwl {
-                                    let iw = ow as isize * #sw - #pleft + kw as isize * #dw;
+                                    let iw = #iw;
                                     #count_pad
-                                    if ih < 0 || ih >= #hi || iw < 0 || iw >= #wi { continue; }
-                                    let v = xc[ih as usize * #wdl + iw as usize];
+                                    if !(0..#hi).contains(&ih) || !(0..#wi).contains(&iw) { continue; }
+                                    let v = xc[#xidx];
                                     #accumulate
                                 }
                             }
-                            y[(c * #ohl + oh) * #owl + ow] = #result;
+                            y[#yidx] = #result;
                         }
                     }
                 }
@@ -300,9 +405,16 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 .enumerate()
                 .map(|(i, &b)| {
                     let x = format_ident!("x{}", i);
-                    let (bl, atl, rl) = (lit(b), lit(at), lit(row));
+                    let (ys, ye) = (
+                        rs_lin(&[(quote!(o), row)], at as isize),
+                        rs_lin(&[(quote!(o), row)], (at + b) as isize),
+                    );
+                    let (xs, xe) = (
+                        rs_lin(&[(quote!(o), b)], 0),
+                        rs_lin(&[(quote!(o), b)], b as isize),
+                    );
                     at += b;
-                    quote!(y[o * #rl + #atl..o * #rl + #atl + #bl].copy_from_slice(&#x[o * #bl..(o + 1) * #bl]);)
+                    quote!(y[#ys..#ye].copy_from_slice(&#x[#xs..#xe]);)
                 })
                 .collect();
             let ol = lit(outer);
@@ -315,28 +427,44 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let mut conds = vec![];
             let mut idx = vec![];
             for (ax, &len) in x.iter().enumerate() {
-                let (i, s) = (format_ident!("i{}", ax), format_ident!("s{}", ax));
-                let (begin, lenl) = (ilit(pd.pads[ax]), ilit(len));
+                let s = format_ident!("s{}", ax);
+                let lenl = ilit(len);
                 let fix = match pd.mode {
                     PadMode::Constant => quote!(),
                     PadMode::Edge => {
                         let last = ilit(len.saturating_sub(1));
-                        quote!(let #s = if #s < 0 { 0 } else if #s >= #lenl { #last } else { #s };)
+                        quote!(let #s = #s.clamp(0, #last);)
                     }
                     PadMode::Reflect => {
                         let twice = ilit(2 * len.saturating_sub(1));
                         quote!(let #s = if #s < 0 { -#s } else if #s >= #lenl { #twice - #s } else { #s };)
                     }
                 };
-                coords.push(quote! { let #s = #i as isize - #begin; #fix });
-                conds.push(quote!((#s >= 0 && #s < #lenl)));
-                let st = lit(xs[ax]);
-                idx.push(quote!(#s as usize * #st));
+                let coord = rs_lin(
+                    &[(
+                        {
+                            let i = counter(ax);
+                            quote!(#i as isize)
+                        },
+                        1,
+                    )],
+                    -(pd.pads[ax] as isize),
+                );
+                coords.push(quote! { let #s = #coord; #fix });
+                conds.push(quote!((0..#lenl).contains(&#s)));
+                idx.push((quote!(#s as usize), xs[ax]));
             }
             let value = float(pd.value);
-            let cond = if conds.is_empty() { quote!(true) } else { quote!(#(#conds)&&*) };
-            let index = if idx.is_empty() { quote!(0) } else { quote!(#(#idx)+*) };
-            nested(&out, quote! { #(#coords)* y[o] = if #cond { x0[#index] } else { #value }; })
+            let cond = if conds.is_empty() {
+                quote!(true)
+            } else {
+                quote!(#(#conds)&&*)
+            };
+            let index = rs_lin(&idx, 0);
+            nested(
+                &out,
+                quote! { #(#coords)* y[o] = if #cond { x0[#index] } else { #value }; },
+            )
         }
         Op::BatchNorm(_) => quote!(),
     }
