@@ -7,10 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
 
     #[error("{} is not a valid ONNX model: {reason} (hint: check that the file is a complete .onnx export, not truncated or another format)", path.display())]
     Parse { path: PathBuf, reason: String },
@@ -19,11 +16,7 @@ pub enum Error {
     Unsupported(Vec<Unsupported>),
 
     #[error("node \"{node}\" ({op}): {msg}")]
-    Node {
-        node: String,
-        op: String,
-        msg: String,
-    },
+    Node { node: String, op: String, msg: String },
 
     #[error("input \"{input}\": {msg}")]
     Input { input: String, msg: String },
@@ -84,11 +77,7 @@ impl Error {
     }
 
     pub(crate) fn node(node: &str, op: &str, msg: impl Into<String>) -> Error {
-        Error::Node {
-            node: node.to_string(),
-            op: op.to_string(),
-            msg: msg.into(),
-        }
+        Error::Node { node: node.to_string(), op: op.to_string(), msg: msg.into() }
     }
 }
 

@@ -10,11 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "modelless",
-    version,
-    about = "Compile ONNX models to standalone C or Rust source"
-)]
+#[command(name = "modelless", version, about = "Compile ONNX models to standalone C or Rust source")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -87,11 +83,7 @@ enum LangChoice {
 fn parse_shapes(specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>, Error> {
     let mut map = BTreeMap::new();
     for s in specs {
-        let bad = || {
-            Error::Usage(format!(
-                "--input-shape \"{s}\" is not NAME=DxDx... (e.g. input_1=1x49x10x1)"
-            ))
-        };
+        let bad = || Error::Usage(format!("--input-shape \"{s}\" is not NAME=DxDx... (e.g. input_1=1x49x10x1)"));
         let (name, dims) = s.rsplit_once('=').ok_or_else(bad)?;
         let dims = dims
             .split(['x', ','])
@@ -130,10 +122,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Cmd::Inspect { m } => {
             let (g, plan) = config(&m)?.lower(&m.model)?;
-            println!(
-                "{:<4} {:<12} {:<28} {:<18} {:>10}  params",
-                "#", "op", "node", "output", "MACs"
-            );
+            println!("{:<4} {:<12} {:<28} {:<18} {:>10}  params", "#", "op", "node", "output", "MACs");
             let mut total = 0u64;
             for (i, n) in g.nodes.iter().enumerate() {
                 let tys: Vec<_> = n.inputs.iter().map(|&v| g.ty(v)).collect();
@@ -156,48 +145,23 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("nodes:        {}", g.nodes.len());
             println!("MACs:         {total}");
             println!("weights:      {} bytes", g.weight_bytes());
-            println!(
-                "arena:        {} bytes (align {})",
-                plan.arena_bytes, plan.align
-            );
+            println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
             for &v in &g.inputs {
-                println!(
-                    "input:        \"{}\" {} {}",
-                    g.value(v).name,
-                    g.ty(v).dtype,
-                    shape_str(&g.ty(v).shape)
-                );
+                println!("input:        \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
             }
             for &v in &g.outputs {
-                println!(
-                    "output:       \"{}\" {} {}",
-                    g.value(v).name,
-                    g.ty(v).dtype,
-                    shape_str(&g.ty(v).shape)
-                );
+                println!("output:       \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
             }
             println!("unsupported:  none");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify {
-            m,
-            input,
-            lang,
-            tolerance,
-            seed,
-        } => {
+        Cmd::Verify { m, input, lang, tolerance, seed } => {
             let langs = match lang {
                 LangChoice::C => vec![Lang::C],
                 LangChoice::Rust => vec![Lang::Rust],
                 LangChoice::Both => vec![Lang::C, Lang::Rust],
             };
-            let opts = VerifyOptions {
-                config: config(&m)?,
-                langs,
-                inputs: input,
-                rel_tol: tolerance,
-                seed,
-            };
+            let opts = VerifyOptions { config: config(&m)?, langs, inputs: input, rel_tol: tolerance, seed };
             let reports = verify(&m.model, &opts)?;
             let mut ok = true;
             for r in &reports {
@@ -214,11 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     );
                 }
             }
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }
@@ -227,16 +187,7 @@ fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
-        format!(
-            "…{}",
-            s.chars()
-                .rev()
-                .take(n - 1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<String>()
-        )
+        format!("…{}", s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect::<String>())
     }
 }
 

@@ -13,16 +13,9 @@ pub struct NpyF32 {
 /// Reads a float32 `.npy` file. Other dtypes, Fortran order and pickled arrays are errors
 /// that say what was found.
 pub fn read_f32(path: &Path) -> Result<NpyF32> {
-    let err = |msg: String| Error::Npy {
-        path: path.into(),
-        msg,
-    };
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.into(),
-        source,
-    })?;
-    let file = npyz::NpyFile::new(bytes.as_slice())
-        .map_err(|e| err(format!("not a valid .npy file ({e})")))?;
+    let err = |msg: String| Error::Npy { path: path.into(), msg };
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let file = npyz::NpyFile::new(bytes.as_slice()).map_err(|e| err(format!("not a valid .npy file ({e})")))?;
     let descr = file.header().dtype().descr();
     if descr != "'<f4'" {
         return Err(err(format!(
@@ -30,14 +23,10 @@ pub fn read_f32(path: &Path) -> Result<NpyF32> {
         )));
     }
     if file.order() == npyz::Order::Fortran {
-        return Err(err(
-            "is in Fortran order (hint: save np.ascontiguousarray(x))".into(),
-        ));
+        return Err(err("is in Fortran order (hint: save np.ascontiguousarray(x))".into()));
     }
     let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-    let data: Vec<f32> = file
-        .into_vec()
-        .map_err(|e| err(format!("cannot read data ({e})")))?;
+    let data: Vec<f32> = file.into_vec().map_err(|e| err(format!("cannot read data ({e})")))?;
     if data.len() != shape.iter().product::<usize>() {
         return Err(err(format!(
             "holds {} values but its shape {shape:?} needs {}",
@@ -51,10 +40,7 @@ pub fn read_f32(path: &Path) -> Result<NpyF32> {
 /// Writes a float32 `.npy` file (used by tests and `verify --save`).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     use npyz::WriterBuilder as _;
-    let werr = |e: std::io::Error| Error::Write {
-        path: path.into(),
-        msg: e.to_string(),
-    };
+    let werr = |e: std::io::Error| Error::Write { path: path.into(), msg: e.to_string() };
     let mut out = vec![];
     {
         let mut w = npyz::WriteOptions::new()
@@ -82,11 +68,6 @@ mod tests {
         assert_eq!(a.shape, vec![2, 3]);
         assert_eq!(a.data[5], 6.0);
         std::fs::write(&p, b"not numpy").unwrap();
-        assert!(
-            read_f32(&p)
-                .unwrap_err()
-                .to_string()
-                .contains("not a valid .npy")
-        );
+        assert!(read_f32(&p).unwrap_err().to_string().contains("not a valid .npy"));
     }
 }

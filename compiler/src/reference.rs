@@ -18,20 +18,13 @@ pub fn run_tract(model: &Path, inputs: &[F32Tensor]) -> Result<Vec<F32Tensor>> {
         let plan = m.into_optimized()?.into_runnable()?;
         let mut tv: TVec<TValue> = tvec![];
         for (shape, data) in inputs {
-            tv.push(
-                tract_ndarray::ArrayD::from_shape_vec(shape.clone(), data.clone())?
-                    .into_tensor()
-                    .into(),
-            );
+            tv.push(tract_ndarray::ArrayD::from_shape_vec(shape.clone(), data.clone())?.into_tensor().into());
         }
         let out = plan.run(tv)?;
         out.iter()
             .map(|t| {
                 let t = t.cast_to::<f32>()?;
-                Ok((
-                    t.shape().to_vec(),
-                    t.to_plain_array_view::<f32>()?.iter().copied().collect(),
-                ))
+                Ok((t.shape().to_vec(), t.to_plain_array_view::<f32>()?.iter().copied().collect()))
             })
             .collect()
     };

@@ -36,8 +36,7 @@ const BUILTIN: &[(&str, &str)] = &[("x86_64", include_str!("../../targets/x86_64
 impl TargetDesc {
     /// Parses a target TOML.
     pub fn parse(text: &str, origin: &str) -> Result<TargetDesc> {
-        let t: TargetDesc =
-            toml::from_str(text).map_err(|e| Error::Target(format!("{origin}: {e}")))?;
+        let t: TargetDesc = toml::from_str(text).map_err(|e| Error::Target(format!("{origin}: {e}")))?;
         if !t.arena_align.is_power_of_two() || t.arena_align < 4 {
             return Err(Error::Target(format!(
                 "{origin}: arena_align must be a power of two >= 4, got {}",
@@ -54,10 +53,7 @@ impl TargetDesc {
         }
         let path = std::path::Path::new(name_or_path);
         if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.into(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
             return TargetDesc::parse(&text, name_or_path);
         }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -75,13 +71,8 @@ impl TargetDesc {
                 name: "x86_64".into(),
                 description: String::new(),
                 arena_align: 16,
-                c: CTarget {
-                    compiler: "cc".into(),
-                    flags: vec!["-O2".into()],
-                },
-                rust: RustTarget {
-                    triple: "x86_64-unknown-linux-gnu".into(),
-                },
+                c: CTarget { compiler: "cc".into(), flags: vec!["-O2".into()] },
+                rust: RustTarget { triple: "x86_64-unknown-linux-gnu".into() },
             },
         }
     }

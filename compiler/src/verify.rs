@@ -26,11 +26,7 @@ impl OutputCheck {
 /// Compares `got` with `want`; NaN anywhere (or a length mismatch) is an infinite error.
 pub fn compare(name: &str, got: &[f32], want: &[f32], rel_tol: f32) -> OutputCheck {
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let mut max_abs = if got.len() == want.len() {
-        0.0f32
-    } else {
-        f32::INFINITY
-    };
+    let mut max_abs = if got.len() == want.len() { 0.0f32 } else { f32::INFINITY };
     let mut max_rel = 0.0f32;
     for (g, w) in got.iter().zip(want) {
         let d = (g - w).abs();
@@ -44,12 +40,7 @@ pub fn compare(name: &str, got: &[f32], want: &[f32], rel_tol: f32) -> OutputChe
         max_abs = max_abs.max(d);
         max_rel = max_rel.max(d / w.abs().max(f32::MIN_POSITIVE));
     }
-    OutputCheck {
-        name: name.to_string(),
-        max_abs,
-        max_rel,
-        tolerance: rel_tol * scale,
-    }
+    OutputCheck { name: name.to_string(), max_abs, max_rel, tolerance: rel_tol * scale }
 }
 
 /// One language's result.
@@ -69,15 +60,7 @@ pub fn random_inputs(shapes: &[Vec<usize>], seed: u64) -> Vec<Tensor> {
         let r = s.wrapping_mul(0x2545_f491_4f6c_dd1d);
         ((r >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
-    shapes
-        .iter()
-        .map(|sh| {
-            (
-                sh.clone(),
-                (0..sh.iter().product()).map(|_| next()).collect(),
-            )
-        })
-        .collect()
+    shapes.iter().map(|sh| (sh.clone(), (0..sh.iter().product()).map(|_| next()).collect())).collect()
 }
 
 /// Options of `verify`.
@@ -93,24 +76,9 @@ pub struct VerifyOptions {
 /// Builds the model in each language, runs it and tract on the same inputs, and reports.
 pub fn verify(model: &Path, opts: &VerifyOptions) -> Result<Vec<LangReport>> {
     let probe = opts.config.clone().lang(Lang::C).compile_to_memory(model)?;
-    let in_shapes: Vec<Vec<usize>> = probe
-        .graph
-        .inputs
-        .iter()
-        .map(|&v| probe.graph.ty(v).shape.clone())
-        .collect();
-    let in_names: Vec<String> = probe
-        .graph
-        .inputs
-        .iter()
-        .map(|&v| probe.graph.value(v).name.clone())
-        .collect();
-    let out_names: Vec<String> = probe
-        .graph
-        .outputs
-        .iter()
-        .map(|&v| probe.graph.value(v).name.clone())
-        .collect();
+    let in_shapes: Vec<Vec<usize>> = probe.graph.inputs.iter().map(|&v| probe.graph.ty(v).shape.clone()).collect();
+    let in_names: Vec<String> = probe.graph.inputs.iter().map(|&v| probe.graph.value(v).name.clone()).collect();
+    let out_names: Vec<String> = probe.graph.outputs.iter().map(|&v| probe.graph.value(v).name.clone()).collect();
     let inputs: Vec<Tensor> = if opts.inputs.is_empty() {
         random_inputs(&in_shapes, opts.seed)
     } else {
@@ -128,10 +96,7 @@ pub fn verify(model: &Path, opts: &VerifyOptions) -> Result<Vec<LangReport>> {
             if &a.shape != shape {
                 return Err(Error::Npy {
                     path: path.clone(),
-                    msg: format!(
-                        "has shape {:?}, but model input \"{name}\" has shape {shape:?}",
-                        a.shape
-                    ),
+                    msg: format!("has shape {:?}, but model input \"{name}\" has shape {shape:?}", a.shape),
                 });
             }
             v.push((a.shape, a.data));
@@ -143,38 +108,16 @@ pub fn verify(model: &Path, opts: &VerifyOptions) -> Result<Vec<LangReport>> {
     let mut reports = vec![];
     for &lang in &opts.langs {
         let compiled = opts.config.clone().lang(lang).compile_to_memory(model)?;
-        let dir = tempfile::tempdir()
-            .map_err(|e| Error::Toolchain(format!("cannot create a temp dir: {e}")))?;
+        let dir = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("cannot create a temp dir: {e}")))?;
         let lens = (
-            compiled
-                .graph
-                .inputs
-                .iter()
-                .map(|&v| compiled.graph.ty(v).len())
-                .collect(),
-            compiled
-                .graph
-                .outputs
-                .iter()
-                .map(|&v| compiled.graph.ty(v).len())
-                .collect(),
+            compiled.graph.inputs.iter().map(|&v| compiled.graph.ty(v).len()).collect(),
+            compiled.graph.outputs.iter().map(|&v| compiled.graph.ty(v).len()).collect(),
         );
         let harness = match lang {
-            Lang::C => toolchain::build_c(
-                dir.path(),
-                &compiled.name,
-                &compiled.files,
-                lens,
-                &opts.config.target,
-                &[],
-            )?,
-            Lang::Rust => toolchain::build_rust(
-                dir.path(),
-                &compiled.name,
-                &compiled.files,
-                lens,
-                &opts.config.target,
-            )?,
+            Lang::C => toolchain::build_c(dir.path(), &compiled.name, &compiled.files, lens, &opts.config.target, &[])?,
+            Lang::Rust => {
+                toolchain::build_rust(dir.path(), &compiled.name, &compiled.files, lens, &opts.config.target)?
+            }
         };
         let got = harness.run(std::slice::from_ref(&sample))?;
         let outs = got.into_iter().next().unwrap_or_default();

@@ -70,7 +70,8 @@ pub fn test_sets(dir: &Path) -> Vec<TestSet> {
 
 /// Generates code for `model` in `lang`, builds it into a harness in `dir`.
 pub fn build(model: &Path, cfg: &Config, lang: Lang, dir: &Path, c_flags: &[&str]) -> Harness {
-    let compiled = cfg.clone().lang(lang).compile_to_memory(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let compiled =
+        cfg.clone().lang(lang).compile_to_memory(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let g = &compiled.graph;
     let lens = (g.inputs.iter().map(|&v| g.ty(v).len()).collect(), g.outputs.iter().map(|&v| g.ty(v).len()).collect());
     let h = match lang {

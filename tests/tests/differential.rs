@@ -20,7 +20,11 @@ fn check(rel: &str, model_file: &str, cfg: Config) {
         .collect();
     let builds: [(Lang, &str, &[&str]); 3] = [
         (Lang::C, "c", &[]),
-        (Lang::C, "c+asan+ubsan", &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]),
+        (
+            Lang::C,
+            "c+asan+ubsan",
+            &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"],
+        ),
         (Lang::Rust, "rust", &[]),
     ];
     for (lang, label, flags) in builds {
@@ -63,7 +67,11 @@ fn kws_dscnn() {
 
 #[test]
 fn kws_dscnn_dynamic_batch_bound_by_input_shape() {
-    check("mlperf-tiny/kws_dscnn_fp32", "model_dynamic_batch.onnx", Config::new().input_shape("input_1", vec![1, 49, 10, 1]));
+    check(
+        "mlperf-tiny/kws_dscnn_fp32",
+        "model_dynamic_batch.onnx",
+        Config::new().input_shape("input_1", vec![1, 49, 10, 1]),
+    );
 }
 
 #[test]

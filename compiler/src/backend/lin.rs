@@ -9,13 +9,7 @@ pub fn c_lin(terms: &[(&str, usize)], k: isize) -> String {
     let mut s: Vec<String> = terms
         .iter()
         .filter(|(_, c)| *c != 0)
-        .map(|(v, c)| {
-            if *c == 1 {
-                v.to_string()
-            } else {
-                format!("{v} * {c}")
-            }
-        })
+        .map(|(v, c)| if *c == 1 { v.to_string() } else { format!("{v} * {c}") })
         .collect();
     if s.is_empty() {
         return k.to_string();
@@ -68,10 +62,7 @@ mod tests {
     fn folds_units_and_zeros() {
         assert_eq!(c_lin(&[("a", 1), ("b", 0), ("c", 3)], -2), "a + c * 3 - 2");
         assert_eq!(c_lin(&[("a", 0)], 0), "0");
-        assert_eq!(
-            rs_lin(&[(quote!(a), 1), (quote!(b), 4)], 1).to_string(),
-            "a + b * 4 + 1"
-        );
+        assert_eq!(rs_lin(&[(quote!(a), 1), (quote!(b), 4)], 1).to_string(), "a + b * 4 + 1");
         assert_eq!(rs_lin(&[], 5).to_string(), "5");
     }
 }

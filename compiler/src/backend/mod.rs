@@ -75,11 +75,7 @@ impl<'g> Program<'g> {
 
     /// Names of the `<i>` length constants: `INPUT_LEN` alone, or `INPUT0_LEN`, `INPUT1_LEN`, ...
     pub fn len_names(kind: &str, count: usize) -> Vec<String> {
-        if count == 1 {
-            vec![format!("{kind}_LEN")]
-        } else {
-            (0..count).map(|i| format!("{kind}{i}_LEN")).collect()
-        }
+        if count == 1 { vec![format!("{kind}_LEN")] } else { (0..count).map(|i| format!("{kind}{i}_LEN")).collect() }
     }
 
     /// Constant values read by nodes, in first-use order (each emitted once).
@@ -103,16 +99,8 @@ impl<'g> Program<'g> {
 
 /// Turns any string into a C/Rust identifier: `[A-Za-z0-9_]`, not starting with a digit.
 pub fn sanitize_ident(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert_str(0, "m_");
     }

@@ -31,8 +31,7 @@ impl<'a> Attrs<'a> {
     }
 
     pub fn string(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+        self.get(name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
     }
 
     pub fn tensor(&self, name: &str) -> Option<&'a tract_onnx::pb::TensorProto> {
@@ -45,10 +44,7 @@ impl<'a> Attrs<'a> {
             None => Ok(default),
             Some(v) => v
                 .iter()
-                .map(|&x| {
-                    usize::try_from(x)
-                        .map_err(|_| format!("attribute '{name}' has negative value {x}"))
-                })
+                .map(|&x| usize::try_from(x).map_err(|_| format!("attribute '{name}' has negative value {x}")))
                 .collect(),
         }
     }

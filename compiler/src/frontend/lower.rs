@@ -52,11 +52,7 @@ impl Cur<'_> {
     }
 
     fn input(&self, i: usize) -> LResult<ValueId> {
-        self.ins
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| Fail::Invalid(format!("required input {i} is missing")))
+        self.ins.get(i).copied().flatten().ok_or_else(|| Fail::Invalid(format!("required input {i} is missing")))
     }
 
     fn opt_input(&self, i: usize) -> Option<ValueId> {
@@ -66,42 +62,24 @@ impl Cur<'_> {
 
 impl<'p> Ctx<'p> {
     pub fn new(opset: i64, dir: Option<&'p Path>) -> Ctx<'p> {
-        Ctx {
-            g: Graph::default(),
-            names: HashMap::new(),
-            unsupported: vec![],
-            opset,
-            dir,
-        }
+        Ctx { g: Graph::default(), names: HashMap::new(), unsupported: vec![], opset, dir }
     }
 
     /// Decodes a tensor, reading external data relative to the model's folder.
-    pub fn load_tensor(
-        &self,
-        t: &TensorProto,
-    ) -> std::result::Result<(TensorType, TensorData), String> {
+    pub fn load_tensor(&self, t: &TensorProto) -> std::result::Result<(TensorType, TensorData), String> {
         if t.data_location == Some(1) {
-            let get = |k: &str| {
-                t.external_data
-                    .iter()
-                    .find(|e| e.key == k)
-                    .map(|e| e.value.clone())
-            };
+            let get = |k: &str| t.external_data.iter().find(|e| e.key == k).map(|e| e.value.clone());
             let loc = get("location").ok_or("external data without a location")?;
             let file = self.dir.unwrap_or(Path::new(".")).join(&loc);
-            let bytes = std::fs::read(&file)
-                .map_err(|e| format!("external data {}: {e}", file.display()))?;
+            let bytes = std::fs::read(&file).map_err(|e| format!("external data {}: {e}", file.display()))?;
             let offset: usize = get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
             let end = match get("length").and_then(|v| v.parse::<usize>().ok()) {
                 Some(len) => offset.saturating_add(len),
                 None => bytes.len(),
             };
-            let slice = bytes.get(offset..end).ok_or_else(|| {
-                format!(
-                    "external data {} is shorter than offset+length",
-                    file.display()
-                )
-            })?;
+            let slice = bytes
+                .get(offset..end)
+                .ok_or_else(|| format!("external data {} is shorter than offset+length", file.display()))?;
             return tensor_proto::decode(t, Some(slice));
         }
         tensor_proto::decode(t, None)
@@ -109,11 +87,7 @@ impl<'p> Ctx<'p> {
 
     /// Lowers one ONNX node. Malformed nodes fail at once; unsupported ones are recorded.
     pub fn lower(&mut self, p: &NodeProto, index: usize) -> Result<()> {
-        let name = if p.name.is_empty() {
-            format!("{}#{index}", p.op_type)
-        } else {
-            p.name.clone()
-        };
+        let name = if p.name.is_empty() { format!("{}#{index}", p.op_type) } else { p.name.clone() };
         let mut ins = Vec::with_capacity(p.input.len());
         for i in &p.input {
             if i.is_empty() {
@@ -128,9 +102,7 @@ impl<'p> Ctx<'p> {
                     return Err(Error::node(
                         &name,
                         &p.op_type,
-                        format!(
-                            "input \"{i}\" is not defined by any earlier node, initializer or graph input"
-                        ),
+                        format!("input \"{i}\" is not defined by any earlier node, initializer or graph input"),
                     ));
                 }
             }
@@ -153,8 +125,7 @@ impl<'p> Ctx<'p> {
                 Ok(())
             }
             Err(Fail::Unsupported(reason)) => {
-                self.unsupported
-                    .push(super::unsupported(&p.op_type, &cur.name, reason));
+                self.unsupported.push(super::unsupported(&p.op_type, &cur.name, reason));
                 Ok(())
             }
             Err(Fail::Invalid(msg)) => Err(Error::node(&cur.name, &p.op_type, msg)),
@@ -167,10 +138,8 @@ impl<'p> Ctx<'p> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         let ty = op.infer(&tys)?;
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
-            let args: Vec<(&TensorType, &TensorData)> = inputs
-                .iter()
-                .filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?)))
-                .collect();
+            let args: Vec<(&TensorType, &TensorData)> =
+                inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
             if let Some(data) = op.eval(&args, &ty) {
                 return Ok(self.g.add_const(&cur.name, ty, data));
             }
@@ -193,23 +162,14 @@ impl<'p> Ctx<'p> {
     /// Constant integer list from an input (shape, axes, pads).
     fn const_ints(&self, v: ValueId, what: &str) -> LResult<Vec<i64>> {
         let d = self.g.data(v).ok_or_else(|| {
-            Fail::Unsupported(Some(format!(
-                "{what} must be a constant (computed {what} are not supported)"
-            )))
+            Fail::Unsupported(Some(format!("{what} must be a constant (computed {what} are not supported)")))
         })?;
-        d.to_i64()
-            .ok_or_else(|| Fail::Invalid(format!("{what} must be an integer tensor")))
+        d.to_i64().ok_or_else(|| Fail::Invalid(format!("{what} must be an integer tensor")))
     }
 
     fn const_scalar(&self, v: ValueId, what: &str) -> LResult<f32> {
-        let d = self
-            .g
-            .data(v)
-            .ok_or_else(|| Fail::Unsupported(Some(format!("{what} must be a constant"))))?;
-        d.to_f32()
-            .first()
-            .copied()
-            .ok_or_else(|| Fail::Invalid(format!("{what} is empty")))
+        let d = self.g.data(v).ok_or_else(|| Fail::Unsupported(Some(format!("{what} must be a constant"))))?;
+        d.to_f32().first().copied().ok_or_else(|| Fail::Invalid(format!("{what} is empty")))
     }
 
     fn shape(&self, v: ValueId) -> Vec<usize> {
@@ -233,16 +193,10 @@ impl<'p> Ctx<'p> {
                 ins.extend(c.opt_input(2));
                 single(self.emit(c, op, ins)?)
             }
-            "MatMul" => single(self.emit(
-                c,
-                Op::MatMul(MatMul { act: None }),
-                vec![c.input(0)?, c.input(1)?],
-            )?),
+            "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
             "Add" | "Sub" | "Mul" | "Div" => {
                 if self.opset < 7 && a.has("broadcast") {
-                    return Err(Fail::Unsupported(Some(
-                        "legacy broadcast attribute (opset < 7)".into(),
-                    )));
+                    return Err(Fail::Unsupported(Some("legacy broadcast attribute (opset < 7)".into())));
                 }
                 let kind = match c.p.op_type.as_str() {
                     "Add" => BinaryKind::Add,
@@ -252,28 +206,17 @@ impl<'p> Ctx<'p> {
                 };
                 let (x, y) = (c.input(0)?, c.input(1)?);
                 if self.g.ty(x).dtype != DType::F32 && !(self.g.is_const(x) && self.g.is_const(y)) {
-                    return Err(Fail::Unsupported(Some(format!(
-                        "{} arithmetic at run time",
-                        self.g.ty(x).dtype
-                    ))));
+                    return Err(Fail::Unsupported(Some(format!("{} arithmetic at run time", self.g.ty(x).dtype))));
                 }
                 single(self.emit(c, Op::Binary(Binary { kind, act: None }), vec![x, y])?)
             }
             "Relu" => self.activation(c, Act::Relu),
             "Sigmoid" => self.activation(c, Act::Sigmoid),
             "Tanh" => self.activation(c, Act::Tanh),
-            "LeakyRelu" => self.activation(
-                c,
-                Act::LeakyRelu {
-                    alpha: a.float("alpha", 0.01),
-                },
-            ),
+            "LeakyRelu" => self.activation(c, Act::LeakyRelu { alpha: a.float("alpha", 0.01) }),
             "Clip" => {
                 let (min, max) = if self.opset < 11 {
-                    (
-                        a.float("min", f32::NEG_INFINITY),
-                        a.float("max", f32::INFINITY),
-                    )
+                    (a.float("min", f32::NEG_INFINITY), a.float("max", f32::INFINITY))
                 } else {
                     let min = match c.opt_input(1) {
                         Some(v) => self.const_scalar(v, "min")?,
@@ -298,16 +241,9 @@ impl<'p> Ctx<'p> {
                 let x = c.input(0)?;
                 let s = self.shape(x);
                 if s.len() != 4 {
-                    return Err(Fail::Unsupported(Some(format!(
-                        "rank {} input (only 2-D pooling)",
-                        s.len()
-                    ))));
+                    return Err(Fail::Unsupported(Some(format!("rank {} input (only 2-D pooling)", s.len()))));
                 }
-                let kind = if c.p.op_type == "GlobalMaxPool" {
-                    PoolKind::Max
-                } else {
-                    PoolKind::Avg
-                };
+                let kind = if c.p.op_type == "GlobalMaxPool" { PoolKind::Max } else { PoolKind::Avg };
                 let op = Pool {
                     kind,
                     kernel: [s[2], s[3]],
@@ -320,22 +256,14 @@ impl<'p> Ctx<'p> {
                 single(self.emit(c, Op::Pool(op), vec![x])?)
             }
             "BatchNormalization" => {
-                if c.p.output.iter().skip(1).any(|o| !o.is_empty())
-                    || a.int("training_mode", 0) != 0
-                {
+                if c.p.output.iter().skip(1).any(|o| !o.is_empty()) || a.int("training_mode", 0) != 0 {
                     return Err(Fail::Unsupported(Some("training mode".into())));
                 }
                 let ins = (0..5).map(|i| c.input(i)).collect::<LResult<Vec<_>>>()?;
                 if ins[1..].iter().any(|&v| !self.g.is_const(v)) {
                     return Err(Fail::Unsupported(Some("non-constant statistics".into())));
                 }
-                single(self.emit(
-                    c,
-                    Op::BatchNorm(BatchNorm {
-                        epsilon: a.float("epsilon", 1e-5),
-                    }),
-                    ins,
-                )?)
+                single(self.emit(c, Op::BatchNorm(BatchNorm { epsilon: a.float("epsilon", 1e-5) }), ins)?)
             }
             "Reshape" => {
                 let x = c.input(0)?;
@@ -347,11 +275,7 @@ impl<'p> Ctx<'p> {
                 let x = c.input(0)?;
                 let s = self.shape(x);
                 let axis = a.int("axis", 1);
-                let axis = if axis < 0 {
-                    axis + s.len() as i64
-                } else {
-                    axis
-                };
+                let axis = if axis < 0 { axis + s.len() as i64 } else { axis };
                 if axis < 0 || axis as usize > s.len() {
                     return Err(format!("axis {axis} out of range for rank {}", s.len()).into());
                 }
@@ -400,24 +324,13 @@ impl<'p> Ctx<'p> {
                 } else if let Some(f) = a.floats("value_floats") {
                     (TensorType::f32(vec![f.len()]), TensorData::F32(f))
                 } else if a.has("value_float") {
-                    (
-                        TensorType::f32(vec![]),
-                        TensorData::F32(vec![a.float("value_float", 0.0)]),
-                    )
+                    (TensorType::f32(vec![]), TensorData::F32(vec![a.float("value_float", 0.0)]))
                 } else if let Some(i) = a.ints("value_ints") {
-                    (
-                        TensorType::new(DType::I64, vec![i.len()]),
-                        TensorData::I64(i),
-                    )
+                    (TensorType::new(DType::I64, vec![i.len()]), TensorData::I64(i))
                 } else if a.has("value_int") {
-                    (
-                        TensorType::new(DType::I64, vec![]),
-                        TensorData::I64(vec![a.int("value_int", 0)]),
-                    )
+                    (TensorType::new(DType::I64, vec![]), TensorData::I64(vec![a.int("value_int", 0)]))
                 } else {
-                    return Err(Fail::Unsupported(Some(
-                        "only tensor, float(s) and int(s) values".into(),
-                    )));
+                    return Err(Fail::Unsupported(Some("only tensor, float(s) and int(s) values".into())));
                 };
                 Ok(vec![self.constant(&c.name, ty, data)])
             }
@@ -427,11 +340,7 @@ impl<'p> Ctx<'p> {
                 let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
                 let (start, end) = (clamp(a.int("start", 0)), clamp(a.int("end", r)));
                 let v = s.get(start..end.max(start)).unwrap_or(&[]).to_vec();
-                Ok(vec![self.constant(
-                    &c.name,
-                    TensorType::new(DType::I64, vec![v.len()]),
-                    TensorData::I64(v),
-                )])
+                Ok(vec![self.constant(&c.name, TensorType::new(DType::I64, vec![v.len()]), TensorData::I64(v))])
             }
             _ => Err(Fail::Unsupported(None)),
         }
@@ -440,10 +349,7 @@ impl<'p> Ctx<'p> {
     fn activation(&mut self, c: &Cur, act: Act) -> LResult<Vec<ValueId>> {
         let x = c.input(0)?;
         if self.g.ty(x).dtype != DType::F32 {
-            return Err(Fail::Unsupported(Some(format!(
-                "{} input",
-                self.g.ty(x).dtype
-            ))));
+            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
         }
         Ok(vec![self.emit(c, Op::Activation(act), vec![x])?])
     }
@@ -458,41 +364,21 @@ impl<'p> Ctx<'p> {
         let xs = self.shape(x);
         let ws = self.shape(w);
         if xs.len() != 4 || ws.len() != 4 {
-            return Err(Fail::Unsupported(Some(format!(
-                "{}-D convolution (only 2-D)",
-                xs.len().saturating_sub(2)
-            ))));
+            return Err(Fail::Unsupported(Some(format!("{}-D convolution (only 2-D)", xs.len().saturating_sub(2)))));
         }
         if self.g.ty(x).dtype != DType::F32 {
-            return Err(Fail::Unsupported(Some(format!(
-                "{} input",
-                self.g.ty(x).dtype
-            ))));
+            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
         }
         let kernel = a.usizes("kernel_shape", vec![ws[2], ws[3]])?;
         let strides = a.usizes("strides", vec![1, 1])?;
         let dilations = a.usizes("dilations", vec![1, 1])?;
-        let (kernel, strides, dilations) = (
-            pair(&kernel, "kernel_shape")?,
-            pair(&strides, "strides")?,
-            pair(&dilations, "dilations")?,
-        );
+        let (kernel, strides, dilations) =
+            (pair(&kernel, "kernel_shape")?, pair(&strides, "strides")?, pair(&dilations, "dilations")?);
         let pads = resolve_pads(&a, [xs[2], xs[3]], kernel, strides, dilations, false)?;
         let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
-        self.emit(
-            c,
-            Op::Conv(Conv {
-                kernel,
-                strides,
-                dilations,
-                pads,
-                group,
-                act: None,
-            }),
-            ins,
-        )
+        self.emit(c, Op::Conv(Conv { kernel, strides, dilations, pads, group, act: None }), ins)
     }
 
     fn pool(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -500,10 +386,7 @@ impl<'p> Ctx<'p> {
         let x = c.input(0)?;
         let xs = self.shape(x);
         if xs.len() != 4 {
-            return Err(Fail::Unsupported(Some(format!(
-                "rank {} input (only 2-D pooling)",
-                xs.len()
-            ))));
+            return Err(Fail::Unsupported(Some(format!("rank {} input (only 2-D pooling)", xs.len()))));
         }
         let kernel = pair(&a.usizes("kernel_shape", vec![])?, "kernel_shape")?;
         let strides = pair(&a.usizes("strides", vec![1, 1])?, "strides")?;
@@ -513,11 +396,7 @@ impl<'p> Ctx<'p> {
         }
         let ceil_mode = a.int("ceil_mode", 0) != 0;
         let pads = resolve_pads(&a, [xs[2], xs[3]], kernel, strides, dilations, ceil_mode)?;
-        let kind = if c.p.op_type == "MaxPool" {
-            PoolKind::Max
-        } else {
-            PoolKind::Avg
-        };
+        let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
         let op = Pool {
             kind,
             kernel,
@@ -539,19 +418,9 @@ impl<'p> Ctx<'p> {
             return self.emit(c, Op::Softmax(Softmax { axis }), vec![x]);
         }
         // Before opset 13 the input is coerced to 2-D at `axis` (default 1).
-        let axis = if s.is_empty() {
-            0
-        } else {
-            norm_axis(a.int("axis", 1), s.len())?
-        };
+        let axis = if s.is_empty() { 0 } else { norm_axis(a.int("axis", 1), s.len())? };
         if axis + 1 >= s.len() {
-            return self.emit(
-                c,
-                Op::Softmax(Softmax {
-                    axis: s.len().saturating_sub(1),
-                }),
-                vec![x],
-            );
+            return self.emit(c, Op::Softmax(Softmax { axis: s.len().saturating_sub(1) }), vec![x]);
         }
         let flat = vec![s[..axis].iter().product(), s[axis..].iter().product()];
         let r = self.reshape(c, x, flat)?;
@@ -570,10 +439,7 @@ impl<'p> Ctx<'p> {
             m => return Err(Fail::Unsupported(Some(format!("mode \"{m}\"")))),
         };
         let (raw, value) = if self.opset < 11 {
-            (
-                a.ints("pads").ok_or("attribute 'pads' is required")?,
-                a.float("value", 0.0),
-            )
+            (a.ints("pads").ok_or("attribute 'pads' is required")?, a.float("value", 0.0))
         } else {
             let pads = self.const_ints(c.input(1)?, "pads")?;
             let value = match c.opt_input(2) {
@@ -587,9 +453,7 @@ impl<'p> Ctx<'p> {
             Some(axes) => {
                 let axes = self.const_ints(axes, "axes")?;
                 if raw.len() != 2 * axes.len() {
-                    return Err(
-                        format!("pads has {} values for {} axes", raw.len(), axes.len()).into(),
-                    );
+                    return Err(format!("pads has {} values for {} axes", raw.len(), axes.len()).into());
                 }
                 for (i, &ax) in axes.iter().enumerate() {
                     let ax = norm_axis(ax, rank)?;
@@ -599,20 +463,12 @@ impl<'p> Ctx<'p> {
             }
             None if raw.len() == 2 * rank => pads = raw,
             None => {
-                return Err(format!(
-                    "pads has {} values, expected {} for rank {rank}",
-                    raw.len(),
-                    2 * rank
-                )
-                .into());
+                return Err(format!("pads has {} values, expected {} for rank {rank}", raw.len(), 2 * rank).into());
             }
         }
         let pads = pads
             .iter()
-            .map(|&p| {
-                usize::try_from(p)
-                    .map_err(|_| Fail::Unsupported(Some("negative pads (cropping)".into())))
-            })
+            .map(|&p| usize::try_from(p).map_err(|_| Fail::Unsupported(Some("negative pads (cropping)".into()))))
             .collect::<LResult<Vec<_>>>()?;
         self.emit(c, Op::Pad(Pad { pads, mode, value }), vec![x])
     }
@@ -654,11 +510,7 @@ fn resolve_pads(
                 let span = d[i] * (k[i] - 1) + 1;
                 let total = ((out - 1) * s[i] + span).saturating_sub(input[i]);
                 let small = total / 2;
-                let (begin, end) = if auto == "SAME_UPPER" {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                };
+                let (begin, end) = if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
                 pads[i] = begin;
                 pads[i + 2] = end;
             }
@@ -680,11 +532,7 @@ fn reshape_target(input: &[usize], spec: &[i64], allow_zero: bool) -> LResult<Ve
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allow_zero => out.push(
-                *input
-                    .get(i)
-                    .ok_or("shape copies a dimension (0) beyond the input rank")?,
-            ),
+            0 if !allow_zero => out.push(*input.get(i).ok_or("shape copies a dimension (0) beyond the input rank")?),
             d if d >= 0 => out.push(d as usize),
             _ => return Err(format!("invalid shape {spec:?}").into()),
         }
@@ -703,28 +551,18 @@ fn squeeze(s: &[usize], axes: Option<Vec<i64>>) -> LResult<Vec<usize>> {
     match axes {
         None => Ok(s.iter().copied().filter(|&d| d != 1).collect()),
         Some(axes) => {
-            let axes = axes
-                .iter()
-                .map(|&a| norm_axis(a, s.len()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let axes = axes.iter().map(|&a| norm_axis(a, s.len())).collect::<Result<Vec<_>, _>>()?;
             if let Some(&bad) = axes.iter().find(|&&a| s[a] != 1) {
                 return Err(format!("cannot squeeze axis {bad} of size {}", s[bad]).into());
             }
-            Ok(s.iter()
-                .enumerate()
-                .filter(|(i, _)| !axes.contains(i))
-                .map(|(_, &d)| d)
-                .collect())
+            Ok(s.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect())
         }
     }
 }
 
 fn unsqueeze(s: &[usize], axes: Vec<i64>) -> LResult<Vec<usize>> {
     let rank = s.len() + axes.len();
-    let mut axes = axes
-        .iter()
-        .map(|&a| norm_axis(a, rank))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut axes = axes.iter().map(|&a| norm_axis(a, rank)).collect::<Result<Vec<_>, _>>()?;
     axes.sort_unstable();
     let mut out = Vec::with_capacity(rank);
     let mut it = s.iter();
@@ -744,10 +582,7 @@ mod tests {
 
     #[test]
     fn reshape_resolves_zero_and_minus_one() {
-        assert_eq!(
-            reshape_target(&[1, 3, 4], &[0, -1], false).ok(),
-            Some(vec![1, 12])
-        );
+        assert_eq!(reshape_target(&[1, 3, 4], &[0, -1], false).ok(), Some(vec![1, 12]));
         assert!(reshape_target(&[1, 3, 4], &[5, -1], false).is_err());
     }
 

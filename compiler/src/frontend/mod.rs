@@ -23,47 +23,29 @@ pub struct ImportOptions {
 
 /// Reads and lowers an ONNX file.
 pub fn import(path: &Path, opts: &ImportOptions) -> Result<Graph> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     import_bytes(&bytes, path, opts)
 }
 
 /// Lowers ONNX bytes; `path` names the model in errors and locates external data.
 pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<Graph> {
-    let parse_err = |reason: String| Error::Parse {
-        path: path.into(),
-        reason,
-    };
-    let model = pb::ModelProto::decode(bytes)
-        .map_err(|e| parse_err(format!("protobuf decoding failed ({e})")))?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| parse_err("it has no graph".into()))?;
+    let parse_err = |reason: String| Error::Parse { path: path.into(), reason };
+    let model = pb::ModelProto::decode(bytes).map_err(|e| parse_err(format!("protobuf decoding failed ({e})")))?;
+    let graph = model.graph.as_ref().ok_or_else(|| parse_err("it has no graph".into()))?;
     if model.ir_version <= 0 && model.opset_import.is_empty() {
         return Err(parse_err("it declares no IR version and no opset".into()));
     }
-    let opset = model
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(1, |o| o.version);
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
     let mut cx = lower::Ctx::new(opset, path.parent());
 
     for init in &graph.initializer {
-        let (ty, data) = cx
-            .load_tensor(init)
-            .map_err(|e| Error::Model(format!("initializer \"{}\": {e}", init.name)))?;
+        let (ty, data) =
+            cx.load_tensor(init).map_err(|e| Error::Model(format!("initializer \"{}\": {e}", init.name)))?;
         let id = cx.g.add_const(&init.name, ty, data);
         cx.names.insert(init.name.clone(), id);
     }
-    let inits: HashMap<&str, ()> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), ()))
-        .collect();
+    let inits: HashMap<&str, ()> = graph.initializer.iter().map(|t| (t.name.as_str(), ())).collect();
     let mut given = opts.input_shapes.clone();
     for input in &graph.input {
         if inits.contains_key(input.name.as_str()) {
@@ -75,11 +57,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
         cx.names.insert(input.name.clone(), id);
     }
     if let Some(name) = given.keys().next() {
-        let known: Vec<&str> =
-            cx.g.inputs
-                .iter()
-                .map(|&v| cx.g.value(v).name.as_str())
-                .collect();
+        let known: Vec<&str> = cx.g.inputs.iter().map(|&v| cx.g.value(v).name.as_str()).collect();
         return Err(Error::Usage(format!(
             "--input-shape names \"{name}\", which is not a model input (inputs: {})",
             known.join(", ")
@@ -96,12 +74,10 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
         return Err(Error::Unsupported(cx.unsupported));
     }
     for out in &graph.output {
-        let id = *cx.names.get(&out.name).ok_or_else(|| {
-            Error::Model(format!(
-                "graph output \"{}\" is not produced by any node",
-                out.name
-            ))
-        })?;
+        let id = *cx
+            .names
+            .get(&out.name)
+            .ok_or_else(|| Error::Model(format!("graph output \"{}\" is not produced by any node", out.name)))?;
         let v = output_value(&mut cx.g, id, &out.name);
         cx.g.outputs.push(v);
     }
@@ -131,16 +107,11 @@ fn output_value(g: &mut Graph, id: ValueId, name: &str) -> ValueId {
 /// symbolic (batch) dim bound to 1. Anything still symbolic is an error naming the input.
 fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<TensorType> {
     use pb::tensor_shape_proto::dimension::Value as Dim;
-    let err = |msg: String| Error::Input {
-        input: input.name.clone(),
-        msg,
-    };
+    let err = |msg: String| Error::Input { input: input.name.clone(), msg };
     let tensor = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(pb::type_proto::Value::TensorType(t)) => t,
         _ => {
-            return Err(err(
-                "is not a tensor (sequences and maps are not supported)".into(),
-            ));
+            return Err(err("is not a tensor (sequences and maps are not supported)".into()));
         }
     };
     let dtype = tensor_proto::dtype_from_onnx(tensor.elem_type).map_err(err)?;
@@ -175,9 +146,7 @@ fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<T
         }
         (Some(g), None) => g,
         (None, None) => {
-            return Err(err(
-                "has no declared shape (hint: pass --input-shape NAME=DxDx...)".into(),
-            ));
+            return Err(err("has no declared shape (hint: pass --input-shape NAME=DxDx...)".into()));
         }
         (None, Some(d)) => d
             .iter()
@@ -190,10 +159,7 @@ fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<T
                     input.name,
                     d.iter()
                         .enumerate()
-                        .map(|(j, x)| x.map_or_else(
-                            || if j == 0 { "1".into() } else { "?".into() },
-                            |v| v.to_string()
-                        ))
+                        .map(|(j, x)| x.map_or_else(|| if j == 0 { "1".into() } else { "?".into() }, |v| v.to_string()))
                         .collect::<Vec<_>>()
                         .join("x")
                 ))),
@@ -205,9 +171,5 @@ fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<T
 
 /// Ensures the unsupported list names every node (used by `inspect` through `import`).
 pub(crate) fn unsupported(op_type: &str, node: &str, reason: Option<String>) -> Unsupported {
-    Unsupported {
-        op_type: op_type.to_string(),
-        node: node.to_string(),
-        reason,
-    }
+    Unsupported { op_type: op_type.to_string(), node: node.to_string(), reason }
 }

@@ -41,31 +41,19 @@ fn onnx_type_name(code: i32) -> String {
         "complex128",
         "bfloat16",
     ];
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| names.get(i))
-        .map_or_else(|| format!("#{code}"), |s| s.to_string())
+    usize::try_from(code).ok().and_then(|i| names.get(i)).map_or_else(|| format!("#{code}"), |s| s.to_string())
 }
 
 fn chunks<const N: usize, T>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Result<Vec<T>, String> {
     if !raw.len().is_multiple_of(N) {
-        return Err(format!(
-            "raw_data has {} bytes, not a multiple of {N}",
-            raw.len()
-        ));
+        return Err(format!("raw_data has {} bytes, not a multiple of {N}", raw.len()));
     }
-    Ok(raw
-        .chunks_exact(N)
-        .map(|c| f(c.try_into().unwrap_or([0; N])))
-        .collect())
+    Ok(raw.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect())
 }
 
 /// Decodes a TensorProto (raw_data or typed fields; external data is resolved by the
 /// caller into `external`).
-pub(crate) fn decode(
-    t: &TensorProto,
-    external: Option<&[u8]>,
-) -> Result<(TensorType, TensorData), String> {
+pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(TensorType, TensorData), String> {
     let dtype = dtype_from_onnx(t.data_type)?;
     let shape = t
         .dims
@@ -90,12 +78,7 @@ pub(crate) fn decode(
     };
     let ty = TensorType::new(dtype, shape);
     if data.len() != ty.len() {
-        return Err(format!(
-            "holds {} elements but its shape {:?} needs {}",
-            data.len(),
-            ty.shape,
-            ty.len()
-        ));
+        return Err(format!("holds {} elements but its shape {:?} needs {}", data.len(), ty.shape, ty.len()));
     }
     Ok((ty, data))
 }
@@ -103,14 +86,8 @@ pub(crate) fn decode(
 /// Reads a serialized TensorProto file (the `input_0.pb` / `output_0.pb` of ONNX test sets).
 pub fn read_tensor_file(path: &std::path::Path) -> crate::Result<(TensorType, TensorData)> {
     use prost::Message as _;
-    let bytes = std::fs::read(path).map_err(|source| crate::Error::Read {
-        path: path.into(),
-        source,
-    })?;
-    let parse_err = |reason: String| crate::Error::Parse {
-        path: path.into(),
-        reason,
-    };
+    let bytes = std::fs::read(path).map_err(|source| crate::Error::Read { path: path.into(), source })?;
+    let parse_err = |reason: String| crate::Error::Parse { path: path.into(), reason };
     let t = TensorProto::decode(bytes.as_slice()).map_err(|e| parse_err(e.to_string()))?;
     decode(&t, None).map_err(parse_err)
 }

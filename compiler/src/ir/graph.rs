@@ -53,25 +53,12 @@ impl Graph {
     }
 
     pub fn add_value(&mut self, name: impl Into<String>, ty: TensorType) -> ValueId {
-        self.values.push(Value {
-            name: name.into(),
-            ty,
-            data: None,
-        });
+        self.values.push(Value { name: name.into(), ty, data: None });
         ValueId(self.values.len() - 1)
     }
 
-    pub fn add_const(
-        &mut self,
-        name: impl Into<String>,
-        ty: TensorType,
-        data: TensorData,
-    ) -> ValueId {
-        self.values.push(Value {
-            name: name.into(),
-            ty,
-            data: Some(data),
-        });
+    pub fn add_const(&mut self, name: impl Into<String>, ty: TensorType, data: TensorData) -> ValueId {
+        self.values.push(Value { name: name.into(), ty, data: Some(data) });
         ValueId(self.values.len() - 1)
     }
 
@@ -82,18 +69,12 @@ impl Graph {
 
     /// Indices of the nodes reading `id`.
     pub fn consumers(&self, id: ValueId) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].inputs.contains(&id))
-            .collect()
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].inputs.contains(&id)).collect()
     }
 
     /// Number of uses of `id`: node inputs plus graph outputs.
     pub fn use_count(&self, id: ValueId) -> usize {
-        let by_nodes: usize = self
-            .nodes
-            .iter()
-            .map(|n| n.inputs.iter().filter(|&&v| v == id).count())
-            .sum();
+        let by_nodes: usize = self.nodes.iter().map(|n| n.inputs.iter().filter(|&&v| v == id).count()).sum();
         by_nodes + self.outputs.iter().filter(|&&v| v == id).count()
     }
 

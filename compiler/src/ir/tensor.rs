@@ -12,11 +12,7 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn new(dtype: DType, shape: Vec<usize>) -> TensorType {
-        TensorType {
-            dtype,
-            shape,
-            quant: None,
-        }
+        TensorType { dtype, shape, quant: None }
     }
 
     pub fn f32(shape: Vec<usize>) -> TensorType {
@@ -42,11 +38,7 @@ pub fn shape_str(shape: &[usize]) -> String {
     if shape.is_empty() {
         return "scalar".into();
     }
-    shape
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x")
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
 }
 
 /// Constant tensor contents, row-major.

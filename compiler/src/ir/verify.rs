@@ -15,29 +15,17 @@ pub fn verify(g: &Graph) -> Result<(), String> {
     for n in &g.nodes {
         for &v in &n.inputs {
             if v.0 >= g.values.len() || !defined.contains(&v) {
-                return Err(format!(
-                    "node \"{}\" reads %{} before it is defined",
-                    n.name, v.0
-                ));
+                return Err(format!("node \"{}\" reads %{} before it is defined", n.name, v.0));
             }
         }
         let tys: Vec<_> = n.inputs.iter().map(|&v| g.ty(v)).collect();
-        let inferred =
-            n.op.infer(&tys)
-                .map_err(|e| format!("node \"{}\": {e}", n.name))?;
+        let inferred = n.op.infer(&tys).map_err(|e| format!("node \"{}\": {e}", n.name))?;
         if n.outputs.len() != 1 {
-            return Err(format!(
-                "node \"{}\" has {} outputs, expected 1",
-                n.name,
-                n.outputs.len()
-            ));
+            return Err(format!("node \"{}\" has {} outputs, expected 1", n.name, n.outputs.len()));
         }
         let out = g.ty(n.outputs[0]);
         if out.shape != inferred.shape || out.dtype != inferred.dtype {
-            return Err(format!(
-                "node \"{}\": recorded type {:?} differs from inferred {:?}",
-                n.name, out, inferred
-            ));
+            return Err(format!("node \"{}\": recorded type {:?} differs from inferred {:?}", n.name, out, inferred));
         }
         for &o in &n.outputs {
             if !defined.insert(o) {

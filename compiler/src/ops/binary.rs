@@ -62,22 +62,12 @@ impl Binary {
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         super::expect_inputs(inputs, 2, 2)?;
         if inputs[0].dtype != inputs[1].dtype {
-            return Err(format!(
-                "input types differ: {} and {}",
-                inputs[0].dtype, inputs[1].dtype
-            ));
+            return Err(format!("input types differ: {} and {}", inputs[0].dtype, inputs[1].dtype));
         }
-        Ok(TensorType::new(
-            inputs[0].dtype,
-            broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?,
-        ))
+        Ok(TensorType::new(inputs[0].dtype, broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?))
     }
 
-    pub fn eval(
-        &self,
-        inputs: &[(&TensorType, &TensorData)],
-        out: &TensorType,
-    ) -> Option<TensorData> {
+    pub fn eval(&self, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
         let [(ta, a), (tb, b)] = inputs else {
             return None;
         };
@@ -94,11 +84,7 @@ impl Binary {
             }
             DType::I64 if self.act.is_none() => {
                 let (a, b) = (a.to_i64()?, b.to_i64()?);
-                let y: Option<Vec<i64>> = ma
-                    .iter()
-                    .zip(&mb)
-                    .map(|(&i, &j)| self.kind.apply_i64(a[i], b[j]))
-                    .collect();
+                let y: Option<Vec<i64>> = ma.iter().zip(&mb).map(|(&i, &j)| self.kind.apply_i64(a[i], b[j])).collect();
                 Some(TensorData::I64(y?))
             }
             _ => None,

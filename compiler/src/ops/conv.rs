@@ -53,10 +53,7 @@ impl Conv {
         let [n, c, h, wd] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
         let m = w.shape[0];
         if self.group == 0 || c % self.group != 0 || m % self.group != 0 {
-            return Err(format!(
-                "group {} must divide input channels {c} and output channels {m}",
-                self.group
-            ));
+            return Err(format!("group {} must divide input channels {c} and output channels {m}", self.group));
         }
         if w.shape[1] != c / self.group {
             return Err(format!(
@@ -65,34 +62,15 @@ impl Conv {
             ));
         }
         if [w.shape[2], w.shape[3]] != self.kernel {
-            return Err(format!(
-                "weight shape {:?} does not match kernel_shape {:?}",
-                w.shape, self.kernel
-            ));
+            return Err(format!("weight shape {:?} does not match kernel_shape {:?}", w.shape, self.kernel));
         }
         if let Some(b) = inputs.get(2)
             && b.len() != m
         {
             return Err(format!("bias has {} elements, expected {m}", b.len()));
         }
-        let oh = window_out(
-            h,
-            self.kernel[0],
-            self.strides[0],
-            self.dilations[0],
-            self.pads[0],
-            self.pads[2],
-            false,
-        )?;
-        let ow = window_out(
-            wd,
-            self.kernel[1],
-            self.strides[1],
-            self.dilations[1],
-            self.pads[1],
-            self.pads[3],
-            false,
-        )?;
+        let oh = window_out(h, self.kernel[0], self.strides[0], self.dilations[0], self.pads[0], self.pads[2], false)?;
+        let ow = window_out(wd, self.kernel[1], self.strides[1], self.dilations[1], self.pads[1], self.pads[3], false)?;
         Ok(TensorType::new(x.dtype, vec![n, m, oh, ow]))
     }
 

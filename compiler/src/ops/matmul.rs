@@ -34,20 +34,10 @@ impl MatMul {
             s => (s[..s.len() - 2].to_vec(), s[s.len() - 2], s[s.len() - 1]),
         };
         if k != kb {
-            return Err(format!(
-                "inner dimensions differ: {:?} @ {:?}",
-                a.shape, b.shape
-            ));
+            return Err(format!("inner dimensions differ: {:?} @ {:?}", a.shape, b.shape));
         }
         let batch = super::broadcast::broadcast_shapes(&a_batch, &b_batch)?;
-        Ok(MatMulDims {
-            batch,
-            m,
-            k,
-            n,
-            a_batch,
-            b_batch,
-        })
+        Ok(MatMulDims { batch, m, k, n, a_batch, b_batch })
     }
 
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {

@@ -103,11 +103,7 @@ impl Op {
 
     /// Reference evaluation on constant inputs, for constant folding. `None` when the op
     /// has no evaluator (the node is then kept and emitted).
-    pub fn eval(
-        &self,
-        inputs: &[(&TensorType, &TensorData)],
-        out: &TensorType,
-    ) -> Option<TensorData> {
+    pub fn eval(&self, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
         match self {
             Op::Reshape(_) => Some(inputs.first()?.1.clone()),
             Op::Transpose(t) => Some(t.eval(inputs.first()?.0, inputs.first()?.1)),
@@ -130,22 +126,15 @@ impl Op {
                 (out.len() * per_out) as u64
             }
             Op::Gemm(g) => {
-                let k = inputs
-                    .first()
-                    .map(|a| if g.trans_a { a.shape[0] } else { a.shape[1] });
+                let k = inputs.first().map(|a| if g.trans_a { a.shape[0] } else { a.shape[1] });
                 (out.len() * k.unwrap_or(0)) as u64
             }
             Op::MatMul(_) => {
-                let k = inputs
-                    .first()
-                    .and_then(|a| a.shape.last().copied())
-                    .unwrap_or(0);
+                let k = inputs.first().and_then(|a| a.shape.last().copied()).unwrap_or(0);
                 (out.len() * k) as u64
             }
             Op::Pool(p) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
-            Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => {
-                out.len() as u64
-            }
+            Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) => 0,
         }
     }
@@ -173,11 +162,7 @@ impl Op {
 
     /// Short attribute summary for `inspect` and the IR dump.
     pub fn params(&self) -> String {
-        let act = |a: &Option<Act>| {
-            a.as_ref()
-                .map(|a| format!(" +{}", a.describe()))
-                .unwrap_or_default()
-        };
+        let act = |a: &Option<Act>| a.as_ref().map(|a| format!(" +{}", a.describe())).unwrap_or_default();
         match self {
             Op::Conv(c) => format!(
                 "k={}x{} s={}x{} p={:?} d={}x{} g={}{}",
@@ -210,11 +195,7 @@ impl Op {
                 p.strides[0],
                 p.strides[1],
                 p.pads,
-                if p.count_include_pad {
-                    " count_pad"
-                } else {
-                    ""
-                }
+                if p.count_include_pad { " count_pad" } else { "" }
             ),
             Op::BatchNorm(b) => format!("eps={}", b.epsilon),
             Op::Reshape(_) => String::new(),
@@ -233,11 +214,7 @@ fn same_as_first(inputs: &[&TensorType]) -> Result<TensorType, String> {
 /// Checks the input count of an op, for shape inference.
 pub(crate) fn expect_inputs(inputs: &[&TensorType], min: usize, max: usize) -> Result<(), String> {
     if inputs.len() < min || inputs.len() > max {
-        let want = if min == max {
-            min.to_string()
-        } else {
-            format!("{min} to {max}")
-        };
+        let want = if min == max { min.to_string() } else { format!("{min} to {max}") };
         return Err(format!("expected {want} inputs, got {}", inputs.len()));
     }
     Ok(())
@@ -246,10 +223,7 @@ pub(crate) fn expect_inputs(inputs: &[&TensorType], min: usize, max: usize) -> R
 /// Checks that a tensor has the given rank.
 pub(crate) fn expect_rank(t: &TensorType, rank: usize, what: &str) -> Result<(), String> {
     if t.shape.len() != rank {
-        return Err(format!(
-            "{what} must have rank {rank}, got shape {:?}",
-            t.shape
-        ));
+        return Err(format!("{what} must have rank {rank}, got shape {:?}", t.shape));
     }
     Ok(())
 }

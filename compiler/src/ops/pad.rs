@@ -25,18 +25,10 @@ impl Pad {
         let x = inputs[0];
         let r = x.shape.len();
         if self.pads.len() != 2 * r {
-            return Err(format!(
-                "pads has {} values, expected {} for rank {r}",
-                self.pads.len(),
-                2 * r
-            ));
+            return Err(format!("pads has {} values, expected {} for rank {r}", self.pads.len(), 2 * r));
         }
-        let shape: Vec<usize> = (0..r)
-            .map(|i| x.shape[i] + self.pads[i] + self.pads[r + i])
-            .collect();
-        if self.mode == PadMode::Reflect
-            && (0..r).any(|i| self.pads[i].max(self.pads[r + i]) >= x.shape[i].max(1))
-        {
+        let shape: Vec<usize> = (0..r).map(|i| x.shape[i] + self.pads[i] + self.pads[r + i]).collect();
+        if self.mode == PadMode::Reflect && (0..r).any(|i| self.pads[i].max(self.pads[r + i]) >= x.shape[i].max(1)) {
             return Err("reflect padding must be smaller than the padded axis".into());
         }
         Ok(TensorType::new(x.dtype, shape))

@@ -57,9 +57,6 @@ impl Pool {
             self.pads[3],
             self.ceil_mode,
         )?;
-        Ok(TensorType::new(
-            x.dtype,
-            vec![x.shape[0], x.shape[1], oh, ow],
-        ))
+        Ok(TensorType::new(x.dtype, vec![x.shape[0], x.shape[1], oh, ow]))
     }
 }

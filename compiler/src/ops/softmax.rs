@@ -13,10 +13,7 @@ impl Softmax {
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         expect_inputs(inputs, 1, 1)?;
         if self.axis >= inputs[0].shape.len().max(1) {
-            return Err(format!(
-                "axis {} out of range for shape {:?}",
-                self.axis, inputs[0].shape
-            ));
+            return Err(format!("axis {} out of range for shape {:?}", self.axis, inputs[0].shape));
         }
         Ok(inputs[0].clone())
     }

@@ -16,15 +16,9 @@ impl Transpose {
         let mut sorted = self.perm.clone();
         sorted.sort_unstable();
         if sorted != (0..x.shape.len()).collect::<Vec<_>>() {
-            return Err(format!(
-                "perm {:?} is not a permutation of the axes of {:?}",
-                self.perm, x.shape
-            ));
+            return Err(format!("perm {:?} is not a permutation of the axes of {:?}", self.perm, x.shape));
         }
-        Ok(TensorType::new(
-            x.dtype,
-            self.perm.iter().map(|&p| x.shape[p]).collect(),
-        ))
+        Ok(TensorType::new(x.dtype, self.perm.iter().map(|&p| x.shape[p]).collect()))
     }
 
     /// For each output element (row-major), the input element it copies.
@@ -54,12 +48,7 @@ impl Transpose {
 
     /// True when the permutation only moves size-1 axes, so the data order is unchanged.
     pub fn is_reshape(&self, in_shape: &[usize]) -> bool {
-        let kept: Vec<usize> = self
-            .perm
-            .iter()
-            .copied()
-            .filter(|&p| in_shape[p] != 1)
-            .collect();
+        let kept: Vec<usize> = self.perm.iter().copied().filter(|&p| in_shape[p] != 1).collect();
         kept.windows(2).all(|w| w[0] < w[1])
     }
 }

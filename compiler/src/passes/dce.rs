@@ -5,9 +5,7 @@ use crate::ir::Graph;
 pub fn dce(g: &mut Graph) -> bool {
     let before = g.nodes.len();
     loop {
-        let dead = (0..g.nodes.len())
-            .rev()
-            .find(|&i| g.nodes[i].outputs.iter().all(|&o| g.use_count(o) == 0));
+        let dead = (0..g.nodes.len()).rev().find(|&i| g.nodes[i].outputs.iter().all(|&o| g.use_count(o) == 0));
         match dead {
             Some(i) => {
                 g.nodes.remove(i);

@@ -30,19 +30,14 @@ fn fold_one(g: &mut Graph, bn_idx: usize) -> bool {
     if sole_consumer(g, bn_ins[0]) != Some(bn_idx) {
         return false;
     }
-    let params: Option<Vec<Vec<f32>>> = bn_ins[1..]
-        .iter()
-        .map(|&v| g.data(v).and_then(|d| d.as_f32()).map(<[f32]>::to_vec))
-        .collect();
+    let params: Option<Vec<Vec<f32>>> =
+        bn_ins[1..].iter().map(|&v| g.data(v).and_then(|d| d.as_f32()).map(<[f32]>::to_vec)).collect();
     let Some(params) = params else { return false };
     let (k, o) = bn.affine(&params[0], &params[1], &params[2], &params[3]);
     let prod = &g.nodes[p];
     let (w, channels_on_rows) = match &prod.op {
         Op::Conv(c) if c.act.is_none() => (prod.inputs[1], true),
-        Op::Gemm(gm)
-            if gm.act.is_none()
-                && (prod.inputs.len() < 3 || g.ty(prod.inputs[2]).len() == k.len()) =>
-        {
+        Op::Gemm(gm) if gm.act.is_none() && (prod.inputs.len() < 3 || g.ty(prod.inputs[2]).len() == k.len()) => {
             (prod.inputs[1], gm.trans_b)
         }
         _ => return false,
@@ -54,17 +49,9 @@ fn fold_one(g: &mut Graph, bn_idx: usize) -> bool {
     let m = k.len();
     let per = wty.len() / m;
     let scaled: Vec<f32> = if channels_on_rows {
-        wdata
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| x * k[i / per])
-            .collect()
+        wdata.iter().enumerate().map(|(i, &x)| x * k[i / per]).collect()
     } else {
-        wdata
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| x * k[i % m])
-            .collect()
+        wdata.iter().enumerate().map(|(i, &x)| x * k[i % m]).collect()
     };
     // Gemm computes alpha*AB + beta*C: fold the BN into C relative to beta.
     let (alpha, beta) = match &g.nodes[p].op {
@@ -82,11 +69,7 @@ fn fold_one(g: &mut Graph, bn_idx: usize) -> bool {
     let bias: Vec<f32> = (0..m).map(|c| old_bias[c] * k[c] + o[c]).collect();
     let name = g.nodes[p].name.clone();
     let new_w = g.add_const(format!("{name}/w_bn"), wty, TensorData::F32(scaled));
-    let new_b = g.add_const(
-        format!("{name}/b_bn"),
-        TensorType::f32(vec![m]),
-        TensorData::F32(bias),
-    );
+    let new_b = g.add_const(format!("{name}/b_bn"), TensorType::f32(vec![m]), TensorData::F32(bias));
     let prod = &mut g.nodes[p];
     prod.inputs[1] = new_w;
     if prod.inputs.len() > 2 {

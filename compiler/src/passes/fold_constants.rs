@@ -11,11 +11,8 @@ pub fn fold_constants(g: &mut Graph) -> bool {
         let out = n.outputs[0];
         let foldable = !g.is_graph_output(out) && n.inputs.iter().all(|&v| g.is_const(v));
         if foldable {
-            let args: Vec<(&TensorType, &TensorData)> = n
-                .inputs
-                .iter()
-                .filter_map(|&v| Some((g.ty(v), g.data(v)?)))
-                .collect();
+            let args: Vec<(&TensorType, &TensorData)> =
+                n.inputs.iter().filter_map(|&v| Some((g.ty(v), g.data(v)?))).collect();
             if let Some(data) = n.op.eval(&args, g.ty(out)) {
                 g.values[out.0].data = Some(data);
                 g.nodes.remove(i);

@@ -14,13 +14,7 @@ pub fn fuse_bias(g: &mut Graph) -> bool {
         if let Op::MatMul(m) = &n.op {
             let (a, b) = (n.inputs[0], n.inputs[1]);
             if g.values[a.0].ty.shape.len() == 2 && g.values[b.0].ty.shape.len() == 2 {
-                n.op = Op::Gemm(Gemm {
-                    trans_a: false,
-                    trans_b: false,
-                    alpha: 1.0,
-                    beta: 1.0,
-                    act: m.act,
-                });
+                n.op = Op::Gemm(Gemm { trans_a: false, trans_b: false, alpha: 1.0, beta: 1.0, act: m.act });
                 changed = true;
             }
         }

@@ -29,10 +29,8 @@ pub fn legalize(g: &mut Graph) -> bool {
             }
             Op::BatchNorm(bn) => {
                 let ins = n.inputs.clone();
-                let params: Option<Vec<Vec<f32>>> = ins[1..]
-                    .iter()
-                    .map(|&v| g.data(v).map(TensorData::to_f32))
-                    .collect();
+                let params: Option<Vec<Vec<f32>>> =
+                    ins[1..].iter().map(|&v| g.data(v).map(TensorData::to_f32)).collect();
                 if let Some(p) = params {
                     let (k, o) = bn.affine(&p[0], &p[1], &p[2], &p[3]);
                     let xs = g.ty(ins[0]).shape.clone();
@@ -41,34 +39,20 @@ pub fn legalize(g: &mut Graph) -> bool {
                     let name = n.name.clone();
                     let onnx = n.onnx_op.clone();
                     let out = n.outputs[0];
-                    let kv = g.add_const(
-                        format!("{name}/scale"),
-                        TensorType::f32(cshape.clone()),
-                        TensorData::F32(k),
-                    );
-                    let ov = g.add_const(
-                        format!("{name}/shift"),
-                        TensorType::f32(cshape),
-                        TensorData::F32(o),
-                    );
+                    let kv = g.add_const(format!("{name}/scale"), TensorType::f32(cshape.clone()), TensorData::F32(k));
+                    let ov = g.add_const(format!("{name}/shift"), TensorType::f32(cshape), TensorData::F32(o));
                     let mid = g.add_value(format!("{name}/scaled"), TensorType::f32(xs));
                     let mul = Node {
                         name: format!("{name}/mul"),
                         onnx_op: onnx.clone(),
-                        op: Op::Binary(Binary {
-                            kind: BinaryKind::Mul,
-                            act: None,
-                        }),
+                        op: Op::Binary(Binary { kind: BinaryKind::Mul, act: None }),
                         inputs: vec![ins[0], kv],
                         outputs: vec![mid],
                     };
                     let add = Node {
                         name,
                         onnx_op: onnx,
-                        op: Op::Binary(Binary {
-                            kind: BinaryKind::Add,
-                            act: None,
-                        }),
+                        op: Op::Binary(Binary { kind: BinaryKind::Add, act: None }),
                         inputs: vec![mid, ov],
                         outputs: vec![out],
                     };

@@ -43,8 +43,7 @@ pub fn optimize(g: &mut Graph, mut dump: impl FnMut(&str, &Graph)) -> Result<()>
         for (name, pass) in PIPELINE {
             if pass(g) {
                 changed = true;
-                verify(g)
-                    .map_err(|e| Error::Model(format!("internal error after pass {name}: {e}")))?;
+                verify(g).map_err(|e| Error::Model(format!("internal error after pass {name}: {e}")))?;
                 dump(name, g);
             }
         }

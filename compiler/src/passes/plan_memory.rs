@@ -89,10 +89,7 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
         }
         let (a, b) = (classes.find(n.inputs[0].0), classes.find(n.outputs[0].0));
         let (ba, bb) = (bound.get(&a).copied(), bound.get(&b).copied());
-        let ok = !matches!(
-            (ba, bb),
-            (Some(Storage::Const), _) | (_, Some(Storage::Const)) | (Some(_), Some(_))
-        );
+        let ok = !matches!((ba, bb), (Some(Storage::Const), _) | (_, Some(Storage::Const)) | (Some(_), Some(_)));
         if ok {
             classes.0[b] = a;
             if let Some(s) = bb {
@@ -120,22 +117,15 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             last.insert(r, idx);
         }
     }
-    let mut order: Vec<usize> = first
-        .keys()
-        .copied()
-        .filter(|r| !bound.contains_key(r))
-        .collect();
+    let mut order: Vec<usize> = first.keys().copied().filter(|r| !bound.contains_key(r)).collect();
     order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
     let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
     let mut offsets: BTreeMap<usize, usize> = BTreeMap::new();
     let mut arena = 0usize;
     for r in order {
         let (bytes, f, l) = (size[&r], first[&r], last[&r]);
-        let mut conflicts: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|&&(_, _, pf, pl)| pf <= l && f <= pl)
-            .map(|&(o, b, _, _)| (o, o + b))
-            .collect();
+        let mut conflicts: Vec<(usize, usize)> =
+            placed.iter().filter(|&&(_, _, pf, pl)| pf <= l && f <= pl).map(|&(o, b, _, _)| (o, o + b)).collect();
         conflicts.sort_unstable();
         let mut off = 0;
         for (start, end) in conflicts {
@@ -160,12 +150,7 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             }
         })
         .collect();
-    MemoryPlan {
-        storage,
-        arena_bytes: arena.div_ceil(align) * align,
-        align,
-        copies,
-    }
+    MemoryPlan { storage, arena_bytes: arena.div_ceil(align) * align, align, copies }
 }
 
 /// Lifetime `[first, last]` of every value that has arena storage (for tests and `inspect`).

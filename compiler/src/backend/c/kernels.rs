@@ -4,22 +4,15 @@
 use super::c_float;
 use super::writer::Writer;
 use crate::backend::Program;
+use crate::backend::lin::c_lin;
 use crate::ir::{Node, shape_str};
 use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
 
 /// `in1 x in2 -> out` shapes for the kernel comment.
 pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
-    let ins: Vec<String> = n
-        .inputs
-        .iter()
-        .map(|&v| shape_str(&p.graph.ty(v).shape))
-        .collect();
-    format!(
-        "{} -> {}",
-        ins.join(", "),
-        shape_str(&p.graph.ty(n.outputs[0]).shape)
-    )
+    let ins: Vec<String> = n.inputs.iter().map(|&v| shape_str(&p.graph.ty(v).shape)).collect();
+    format!("{} -> {}", ins.join(", "), shape_str(&p.graph.ty(n.outputs[0]).shape))
 }
 
 /// The C expression applying `act` to `v`.
@@ -27,9 +20,7 @@ pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
     match act {
         None => v.to_string(),
         Some(Act::Relu) => format!("mlrt_relu({v})"),
-        Some(Act::Clip { min, max }) => {
-            format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max))
-        }
+        Some(Act::Clip { min, max }) => format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max)),
         Some(Act::LeakyRelu { alpha }) => format!("mlrt_leaky_relu({v}, {})", c_float(*alpha)),
         Some(Act::Sigmoid) => format!("mlrt_sigmoid({v})"),
         Some(Act::Tanh) => format!("mlrt_tanh({v})"),
@@ -50,13 +41,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [kh, kw] = c.kernel;
             let has_bias = n.inputs.len() > 2;
             let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && g == 1;
-            let bias = |oc: &str| {
-                if has_bias {
-                    format!("x2[{oc}]")
-                } else {
-                    "0.0f".into()
-                }
-            };
+            let bias = |oc: &str| if has_bias { format!("x2[{oc}]") } else { "0.0f".into() };
             if pointwise {
                 let hw = h * wd;
                 w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
@@ -64,22 +49,14 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.line(&format!("float *yn = y + n * {};", m * hw));
                 w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
                 w.line(&format!("float *yc = yn + oc * {hw};"));
-                w.line(&format!(
-                    "for (int p = 0; p < {hw}; ++p) yc[p] = {};",
-                    bias("oc")
-                ));
+                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", bias("oc")));
                 w.open(&format!("for (int ic = 0; ic < {ci}; ++ic)"));
-                w.line(&format!("const float wv = x1[oc * {ci} + ic];"));
+                w.line(&format!("const float wv = x1[{}];", c_lin(&[("oc", ci), ("ic", 1)], 0)));
                 w.line(&format!("const float *xc = xn + ic * {hw};"));
-                w.line(&format!(
-                    "for (int p = 0; p < {hw}; ++p) yc[p] += wv * xc[p];"
-                ));
+                w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] += wv * xc[p];"));
                 w.close();
                 if c.act.is_some() {
-                    w.line(&format!(
-                        "for (int p = 0; p < {hw}; ++p) yc[p] = {};",
-                        act_expr(&c.act, "yc[p]")
-                    ));
+                    w.line(&format!("for (int p = 0; p < {hw}; ++p) yc[p] = {};", act_expr(&c.act, "yc[p]")));
                 }
                 w.close();
                 w.close();
@@ -90,30 +67,37 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [pt, pl, _, _] = c.pads;
             w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
             w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
-            w.line(&format!("const int g = oc / {mg};"));
-            w.line(&format!("const float *wk = x1 + oc * {};", cg * kh * kw));
+            if mg == 1 {
+                w.line("const int g = oc;");
+            } else {
+                w.line(&format!("const int g = oc / {mg};"));
+            }
+            w.line(&format!("const float *wk = x1 + {};", c_lin(&[("oc", cg * kh * kw)], 0)));
             w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
             w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
             w.line(&format!("float acc = {};", bias("oc")));
             w.open(&format!("for (int ic = 0; ic < {cg}; ++ic)"));
             w.line(&format!(
-                "const float *xc = x0 + (n * {ci} + g * {cg} + ic) * {};",
-                h * wd
+                "const float *xc = x0 + {};",
+                c_lin(&[("n", ci * h * wd), ("g", cg * h * wd), ("ic", h * wd)], 0)
             ));
             w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
-            w.line(&format!("const int ih = oh * {sh} - {pt} + kh * {dh};"));
+            w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(pt as isize))));
             w.line(&format!("if (ih < 0 || ih >= {h}) continue;"));
             w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
-            w.line(&format!("const int iw = ow * {sw} - {pl} + kw * {dw};"));
+            w.line(&format!("const int iw = {};", c_lin(&[("ow", sw), ("kw", dw)], -(pl as isize))));
             w.line(&format!("if (iw < 0 || iw >= {wd}) continue;"));
             w.line(&format!(
-                "acc += xc[ih * {wd} + iw] * wk[(ic * {kh} + kh) * {kw} + kw];"
+                "acc += xc[{}] * wk[{}];",
+                c_lin(&[("ih", wd), ("iw", 1)], 0),
+                c_lin(&[("ic", kh * kw), ("kh", kw), ("kw", 1)], 0)
             ));
             w.close();
             w.close();
             w.close();
             w.line(&format!(
-                "y[((n * {m} + oc) * {oh} + oh) * {ow} + ow] = {};",
+                "y[{}] = {};",
+                c_lin(&[("n", m * oh * ow), ("oc", oh * ow), ("oh", ow), ("ow", 1)], 0),
                 act_expr(&c.act, "acc")
             ));
             w.close();
@@ -124,30 +108,16 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Gemm(gm) => {
             let (a, b) = (shape(0), shape(1));
             let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            let a_idx = if gm.trans_a {
-                format!("k * {} + i", a[1])
-            } else {
-                format!("i * {k} + k")
-            };
-            let b_idx = if gm.trans_b {
-                format!("j * {} + k", b[1])
-            } else {
-                format!("k * {nn} + j")
-            };
+            let a_idx = if gm.trans_a { c_lin(&[("k", a[1]), ("i", 1)], 0) } else { c_lin(&[("i", k), ("k", 1)], 0) };
+            let b_idx = if gm.trans_b { c_lin(&[("j", b[1]), ("k", 1)], 0) } else { c_lin(&[("k", nn), ("j", 1)], 0) };
             w.open(&format!("for (int i = 0; i < {mm}; ++i)"));
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
             w.line("float acc = 0.0f;");
-            w.line(&format!(
-                "for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"
-            ));
-            let mut v = if gm.alpha == 1.0 {
-                "acc".to_string()
-            } else {
-                format!("{} * acc", c_float(gm.alpha))
-            };
+            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"));
+            let mut v = if gm.alpha == 1.0 { "acc".to_string() } else { format!("{} * acc", c_float(gm.alpha)) };
             if n.inputs.len() > 2 && gm.beta != 0.0 {
                 let st = broadcast_strides(&shape(2), &[mm, nn]);
-                let c_term = format!("x2[i * {} + j * {}]", st[0], st[1]);
+                let c_term = format!("x2[{}]", c_lin(&[("i", st[0]), ("j", st[1])], 0));
                 v = if gm.beta == 1.0 {
                     format!("{v} + {c_term}")
                 } else {
@@ -157,44 +127,32 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             if n.inputs.len() > 2 && gm.beta == 0.0 {
                 w.line("(void)x2;");
             }
-            w.line(&format!(
-                "y[i * {nn} + j] = {};",
-                act_expr(&gm.act, &format!("({v})"))
-            ));
+            w.line(&format!("y[{}] = {};", c_lin(&[("i", nn), ("j", 1)], 0), act_expr(&gm.act, &v)));
             w.close();
             w.close();
         }
         Op::MatMul(mmop) => {
             let (ta, tb) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            let Ok(d) = crate::ops::MatMul::dims(ta, tb) else {
-                return;
-            };
+            let Ok(d) = crate::ops::MatMul::dims(ta, tb) else { return };
             let batch: usize = d.batch.iter().product();
             let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
             let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
             let (m, k, nn) = (d.m, d.k, d.n);
-            w.line(&format!(
-                "static const int a_off[{batch}] = {{{}}};",
-                join(&a_off)
-            ));
-            w.line(&format!(
-                "static const int b_off[{batch}] = {{{}}};",
-                join(&b_off)
-            ));
+            w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
+            w.line(&format!("static const int b_off[{batch}] = {{{}}};", join(&b_off)));
             w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
             w.line("const float *a = x0 + a_off[bi];");
             w.line("const float *b = x1 + b_off[bi];");
-            w.line(&format!("float *yb = y + bi * {};", m * nn));
+            w.line(&format!("float *yb = y + {};", c_lin(&[("bi", m * nn)], 0)));
             w.open(&format!("for (int i = 0; i < {m}; ++i)"));
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
             w.line("float acc = 0.0f;");
             w.line(&format!(
-                "for (int k = 0; k < {k}; ++k) acc += a[i * {k} + k] * b[k * {nn} + j];"
+                "for (int k = 0; k < {k}; ++k) acc += a[{}] * b[{}];",
+                c_lin(&[("i", k), ("k", 1)], 0),
+                c_lin(&[("k", nn), ("j", 1)], 0)
             ));
-            w.line(&format!(
-                "yb[i * {nn} + j] = {};",
-                act_expr(&mmop.act, "acc")
-            ));
+            w.line(&format!("yb[{}] = {};", c_lin(&[("i", nn), ("j", 1)], 0), act_expr(&mmop.act, "acc")));
             w.close();
             w.close();
             w.close();
@@ -212,38 +170,28 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let ia = index_expr(&broadcast_strides(&sa, &out));
             let ib = index_expr(&broadcast_strides(&sb, &out));
             nested(w, &out, |w| {
-                w.line(&format!(
-                    "y[o++] = {};",
-                    act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))
-                ));
+                w.line(&format!("y[o++] = {};", act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))));
             });
         }
         Op::Activation(a) => {
-            w.line(&format!(
-                "for (int i = 0; i < {total}; ++i) y[i] = {};",
-                act_expr(&Some(*a), "x0[i]")
-            ));
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&Some(*a), "x0[i]")));
         }
         Op::Softmax(s) => {
             let (outer, len, inner) = s.split(&out);
             w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
             w.open(&format!("for (int j = 0; j < {inner}; ++j)"));
-            w.line(&format!("const float *xr = x0 + o * {} + j;", len * inner));
-            w.line(&format!("float *yr = y + o * {} + j;", len * inner));
+            let base = c_lin(&[("o", len * inner), ("j", 1)], 0);
+            let at = c_lin(&[("i", inner)], 0);
+            w.line(&format!("const float *xr = x0 + {base};"));
+            w.line(&format!("float *yr = y + {base};"));
             w.line("float mx = xr[0];");
             w.line("float sum = 0.0f;");
-            w.line(&format!(
-                "for (int i = 1; i < {len}; ++i) mx = xr[i * {inner}] > mx ? xr[i * {inner}] : mx;"
-            ));
+            w.line(&format!("for (int i = 1; i < {len}; ++i) mx = xr[{at}] > mx ? xr[{at}] : mx;"));
             w.open(&format!("for (int i = 0; i < {len}; ++i)"));
-            w.line(&format!(
-                "yr[i * {inner}] = mlrt_exp(xr[i * {inner}] - mx);"
-            ));
-            w.line(&format!("sum += yr[i * {inner}];"));
+            w.line(&format!("yr[{at}] = mlrt_exp(xr[{at}] - mx);"));
+            w.line(&format!("sum += yr[{at}];"));
             w.close();
-            w.line(&format!(
-                "for (int i = 0; i < {len}; ++i) yr[i * {inner}] /= sum;"
-            ));
+            w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] /= sum;"));
             w.close();
             w.close();
         }
@@ -257,7 +205,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [pt, pleft, pb, pr] = pl.pads;
             let planes = out[0] * out[1];
             w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
-            w.line(&format!("const float *xc = x0 + c * {};", h * wd));
+            w.line(&format!("const float *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
             w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
             w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
             match pl.kind {
@@ -268,25 +216,18 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 }
             }
             w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
-            w.line(&format!("const int ih = oh * {sh} - {pt} + kh * {dh};"));
+            w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(pt as isize))));
             w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
-            w.line(&format!("const int iw = ow * {sw} - {pleft} + kw * {dw};"));
+            w.line(&format!("const int iw = {};", c_lin(&[("ow", sw), ("kw", dw)], -(pleft as isize))));
             if pl.kind == PoolKind::Avg && pl.count_include_pad {
-                w.line(&format!(
-                    "if (ih >= -{pt} && ih < {} && iw >= -{pleft} && iw < {}) ++count;",
-                    h + pb,
-                    wd + pr
-                ));
+                w.line(&format!("if (ih >= -{pt} && ih < {} && iw >= -{pleft} && iw < {}) ++count;", h + pb, wd + pr));
             }
-            w.line(&format!(
-                "if (ih < 0 || ih >= {h} || iw < 0 || iw >= {wd}) continue;"
-            ));
+            w.line(&format!("if (ih < 0 || ih >= {h} || iw < 0 || iw >= {wd}) continue;"));
+            let xi = c_lin(&[("ih", wd), ("iw", 1)], 0);
             match pl.kind {
-                PoolKind::Max => w.line(&format!(
-                    "acc = xc[ih * {wd} + iw] > acc ? xc[ih * {wd} + iw] : acc;"
-                )),
+                PoolKind::Max => w.line(&format!("acc = xc[{xi}] > acc ? xc[{xi}] : acc;")),
                 PoolKind::Avg => {
-                    w.line(&format!("acc += xc[ih * {wd} + iw];"));
+                    w.line(&format!("acc += xc[{xi}];"));
                     if !pl.count_include_pad {
                         w.line("++count;");
                     }
@@ -298,7 +239,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 PoolKind::Max => "acc",
                 PoolKind::Avg => "(count > 0 ? acc / (float)count : 0.0f)",
             };
-            w.line(&format!("y[(c * {oh} + oh) * {ow} + ow] = {v};"));
+            w.line(&format!("y[{}] = {v};", c_lin(&[("c", oh * ow), ("oh", ow), ("ow", 1)], 0)));
             w.close();
             w.close();
             w.close();
@@ -319,9 +260,8 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
             let mut at = 0;
             for (i, b) in blocks.iter().enumerate() {
-                w.line(&format!(
-                    "for (int k = 0; k < {b}; ++k) y[o * {row} + {at} + k] = x{i}[o * {b} + k];"
-                ));
+                let (yo, xo) = (c_lin(&[("o", row), ("k", 1)], at as isize), c_lin(&[("o", *b), ("k", 1)], 0));
+                w.line(&format!("for (int k = 0; k < {b}; ++k) y[{yo}] = x{i}[{xo}];"));
                 at += b;
             }
             w.close();
@@ -335,37 +275,24 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.open(&format!("for (int i{ax} = 0; i{ax} < {d}; ++i{ax})"));
                 let begin = pd.pads[ax];
                 let len = x[ax];
-                w.line(&format!("int s{ax} = i{ax} - {begin};"));
+                w.line(&format!("int s{ax} = {};", c_lin(&[(&format!("i{ax}"), 1)], -(begin as isize))));
                 match pd.mode {
                     PadMode::Constant => {}
-                    PadMode::Edge => w.line(&format!(
-                        "s{ax} = s{ax} < 0 ? 0 : (s{ax} >= {len} ? {} : s{ax});",
-                        len - 1
-                    )),
+                    PadMode::Edge => {
+                        w.line(&format!("s{ax} = s{ax} < 0 ? 0 : (s{ax} >= {len} ? {} : s{ax});", len - 1))
+                    }
                     PadMode::Reflect => w.line(&format!(
                         "s{ax} = s{ax} < 0 ? -s{ax} : (s{ax} >= {len} ? {} - s{ax} : s{ax});",
                         2 * len.saturating_sub(1)
                     )),
                 }
             }
-            let inside: Vec<String> = (0..r)
-                .map(|a| format!("s{a} >= 0 && s{a} < {}", x[a]))
-                .collect();
-            let idx: Vec<String> = (0..r).map(|a| format!("s{a} * {}", xs[a])).collect();
-            let idx = if idx.is_empty() {
-                "0".into()
-            } else {
-                idx.join(" + ")
-            };
-            let cond = if inside.is_empty() {
-                "1".into()
-            } else {
-                inside.join(" && ")
-            };
-            w.line(&format!(
-                "y[o++] = ({cond}) ? x0[{idx}] : {};",
-                c_float(pd.value)
-            ));
+            let inside: Vec<String> = (0..r).map(|a| format!("s{a} >= 0 && s{a} < {}", x[a])).collect();
+            let names: Vec<String> = (0..r).map(|a| format!("s{a}")).collect();
+            let terms: Vec<(&str, usize)> = names.iter().map(|s| s.as_str()).zip(xs.iter().copied()).collect();
+            let idx = c_lin(&terms, 0);
+            let cond = if inside.is_empty() { "1".into() } else { inside.join(" && ") };
+            w.line(&format!("y[o++] = ({cond}) ? x0[{idx}] : {};", c_float(pd.value)));
             for _ in 0..r {
                 w.close();
             }
@@ -391,17 +318,9 @@ fn nested(w: &mut Writer, shape: &[usize], inner: impl FnOnce(&mut Writer)) {
 
 /// `i0 * s0 + i1 * s1 + ...`, skipping zero strides.
 fn index_expr(strides: &[usize]) -> String {
-    let terms: Vec<String> = strides
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s != 0)
-        .map(|(a, s)| format!("i{a} * {s}"))
-        .collect();
-    if terms.is_empty() {
-        "0".into()
-    } else {
-        terms.join(" + ")
-    }
+    let names: Vec<String> = (0..strides.len()).map(|a| format!("i{a}")).collect();
+    let terms: Vec<(&str, usize)> = names.iter().map(|s| s.as_str()).zip(strides.iter().copied()).collect();
+    c_lin(&terms, 0)
 }
 
 /// Element offset of each broadcast batch's matrix in an operand with batch dims `own`.
@@ -411,8 +330,5 @@ pub(crate) fn batch_offsets(own: &[usize], batch: &[usize], mat: usize) -> Vec<u
 }
 
 fn join(v: &[usize]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
 }

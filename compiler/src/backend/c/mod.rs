@@ -60,18 +60,9 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         ],
     );
     Ok(vec![
-        OutFile {
-            name: format!("{name}.h"),
-            contents: header,
-        },
-        OutFile {
-            name: format!("{name}.c"),
-            contents: source,
-        },
-        OutFile {
-            name: "modelless_rt.h".into(),
-            contents: RUNTIME_HEADER.to_string(),
-        },
+        OutFile { name: format!("{name}.h"), contents: header },
+        OutFile { name: format!("{name}.c"), contents: source },
+        OutFile { name: "modelless_rt.h".into(), contents: RUNTIME_HEADER.to_string() },
     ])
 }
 
@@ -88,18 +79,10 @@ fn params(p: &Program) -> String {
     let ni = p.graph.inputs.len();
     let no = p.graph.outputs.len();
     for i in 0..ni {
-        v.push(if ni == 1 {
-            "const float *input".into()
-        } else {
-            format!("const float *input{i}")
-        });
+        v.push(if ni == 1 { "const float *input".into() } else { format!("const float *input{i}") });
     }
     for i in 0..no {
-        v.push(if no == 1 {
-            "float *output".into()
-        } else {
-            format!("float *output{i}")
-        });
+        v.push(if no == 1 { "float *output".into() } else { format!("float *output{i}") });
     }
     v.push("void *arena".into());
     v.join(", ")
@@ -125,16 +108,8 @@ fn weights(p: &Program) -> String {
     for v in p.constants() {
         let value = p.graph.value(v);
         let data = value.data.as_ref().map(|d| d.to_f32()).unwrap_or_default();
-        w.line(&format!(
-            "/* \"{}\" {:?} */",
-            value.name.replace("*/", "* /"),
-            value.ty.shape
-        ));
-        w.line(&format!(
-            "static const float {}[{}] = {{",
-            weight_name(v),
-            data.len().max(1)
-        ));
+        w.line(&format!("/* \"{}\" {:?} */", value.name.replace("*/", "* /"), value.ty.shape));
+        w.line(&format!("static const float {}[{}] = {{", weight_name(v), data.len().max(1)));
         for chunk in data.chunks(8) {
             let items: Vec<String> = chunk.iter().map(|&x| c_float(x)).collect();
             w.line(&format!("    {},", items.join(", ")));
@@ -178,19 +153,14 @@ fn kernels(p: &Program) -> Result<String> {
         if p.plan.is_view(p.graph, i) {
             continue;
         }
-        let args: Vec<String> = (0..n.inputs.len())
-            .map(|k| format!("const float *restrict x{k}"))
-            .collect();
+        let args: Vec<String> = (0..n.inputs.len()).map(|k| format!("const float *restrict x{k}")).collect();
         w.line(&format!(
             "/* {} \"{}\": {} */",
             n.op.name(),
             n.name.replace("*/", "* /"),
             kernels::kernel_signature(p, n)
         ));
-        w.line(&format!(
-            "static void node{i}({}, float *restrict y)",
-            args.join(", ")
-        ));
+        w.line(&format!("static void node{i}({}, float *restrict y)", args.join(", ")));
         w.line("{");
         w.indent();
         kernels::emit(&mut w, p, n);
@@ -223,10 +193,6 @@ fn body(p: &Program) -> String {
 
 impl Program<'_> {
     fn storage_all(&self) -> impl Iterator<Item = Storage> + '_ {
-        self.graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
-            .map(|&v| self.plan.get(v))
+        self.graph.nodes.iter().flat_map(|n| n.inputs.iter().chain(&n.outputs)).map(|&v| self.plan.get(v))
     }
 }

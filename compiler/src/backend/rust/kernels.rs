@@ -43,11 +43,7 @@ fn counter(axis: usize) -> TokenStream {
 
 /// `Σ i_axis · stride_axis` over nested-loop counters.
 fn index_expr(strides: &[usize]) -> TokenStream {
-    let terms: Vec<(TokenStream, usize)> = strides
-        .iter()
-        .enumerate()
-        .map(|(a, &s)| (counter(a), s))
-        .collect();
+    let terms: Vec<(TokenStream, usize)> = strides.iter().enumerate().map(|(a, &s)| (counter(a), s)).collect();
     rs_lin(&terms, 0)
 }
 
@@ -73,13 +69,8 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let [m, oh, ow] = [out[1], out[2], out[3]];
             let (cg, mg) = (wsh[1], m / c.group);
             let [kh, kw] = c.kernel;
-            let bias = if n.inputs.len() > 2 {
-                quote!(x2[oc])
-            } else {
-                quote!(0.0f32)
-            };
-            let pointwise =
-                kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && c.group == 1;
+            let bias = if n.inputs.len() > 2 { quote!(x2[oc]) } else { quote!(0.0f32) };
+            let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && c.pads == [0; 4] && c.group == 1;
             let (nbl, ml) = (lit(nb), lit(m));
             if pointwise {
                 let hw = lit(h * wd);
@@ -87,10 +78,8 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     rs_lin(&[(quote!(n), ci * h * wd)], 0),
                     rs_lin(&[(quote!(n), ci * h * wd)], (ci * h * wd) as isize),
                 );
-                let (ys, ye) = (
-                    rs_lin(&[(quote!(n), m * h * wd)], 0),
-                    rs_lin(&[(quote!(n), m * h * wd)], (m * h * wd) as isize),
-                );
+                let (ys, ye) =
+                    (rs_lin(&[(quote!(n), m * h * wd)], 0), rs_lin(&[(quote!(n), m * h * wd)], (m * h * wd) as isize));
                 let widx = rs_lin(&[(quote!(oc), ci), (quote!(ic), 1)], 0);
                 let act = c.act.as_ref().map(|_| {
                     let e = act_expr(&c.act, quote!(*v));
@@ -117,47 +106,18 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let [dh, dw] = c.dilations;
             let [pt, pl, _, _] = c.pads;
             let store = act_expr(&c.act, quote!(acc));
-            let (ohl, owl, cgl, khl, kwl, mgl) =
-                (lit(oh), lit(ow), lit(cg), lit(kh), lit(kw), lit(mg));
+            let (ohl, owl, cgl, khl, kwl, mgl) = (lit(oh), lit(ow), lit(cg), lit(kh), lit(kw), lit(mg));
             let (hi, wi) = (ilit(h), ilit(wd));
             let wkn = cg * kh * kw;
-            let group = if mg == 1 {
-                quote!(let g = oc;)
-            } else {
-                quote!(let g = oc / #mgl;)
-            };
-            let (wk_s, wk_e) = (
-                rs_lin(&[(quote!(oc), wkn)], 0),
-                rs_lin(&[(quote!(oc), wkn)], wkn as isize),
-            );
-            let xc_terms = [
-                (quote!(n), ci * h * wd),
-                (quote!(g), cg * h * wd),
-                (quote!(ic), h * wd),
-            ];
+            let group = if mg == 1 { quote!(let g = oc;) } else { quote!(let g = oc / #mgl;) };
+            let (wk_s, wk_e) = (rs_lin(&[(quote!(oc), wkn)], 0), rs_lin(&[(quote!(oc), wkn)], wkn as isize));
+            let xc_terms = [(quote!(n), ci * h * wd), (quote!(g), cg * h * wd), (quote!(ic), h * wd)];
             let (xc_s, xc_e) = (rs_lin(&xc_terms, 0), rs_lin(&xc_terms, (h * wd) as isize));
-            let ih = rs_lin(
-                &[(quote!(oh as isize), sh), (quote!(kh as isize), dh)],
-                -(pt as isize),
-            );
-            let iw = rs_lin(
-                &[(quote!(ow as isize), sw), (quote!(kw as isize), dw)],
-                -(pl as isize),
-            );
+            let ih = rs_lin(&[(quote!(oh as isize), sh), (quote!(kh as isize), dh)], -(pt as isize));
+            let iw = rs_lin(&[(quote!(ow as isize), sw), (quote!(kw as isize), dw)], -(pl as isize));
             let xidx = rs_lin(&[(quote!(ih as usize), wd), (quote!(iw as usize), 1)], 0);
-            let widx = rs_lin(
-                &[(quote!(ic), kh * kw), (quote!(kh), kw), (quote!(kw), 1)],
-                0,
-            );
-            let yidx = rs_lin(
-                &[
-                    (quote!(n), m * oh * ow),
-                    (quote!(oc), oh * ow),
-                    (quote!(oh), ow),
-                    (quote!(ow), 1),
-                ],
-                0,
-            );
+            let widx = rs_lin(&[(quote!(ic), kh * kw), (quote!(kh), kw), (quote!(kw), 1)], 0);
+            let yidx = rs_lin(&[(quote!(n), m * oh * ow), (quote!(oc), oh * ow), (quote!(oh), ow), (quote!(ow), 1)], 0);
             quote! {
                 for n in 0..#nbl {
                     for oc in 0..#ml {
@@ -228,25 +188,17 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             }
         }
         Op::MatMul(mmop) => {
-            let Ok(d) = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]))
-            else {
+            let Ok(d) = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1])) else {
                 return quote!();
             };
             let batch: usize = d.batch.iter().product();
-            let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k)
-                .into_iter()
-                .map(lit);
-            let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n)
-                .into_iter()
-                .map(lit);
+            let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k).into_iter().map(lit);
+            let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n).into_iter().map(lit);
             let (bl, ml, kl, nl) = (lit(batch), lit(d.m), lit(d.k), lit(d.n));
             let store = act_expr(&mmop.act, quote!(acc));
             let aidx = rs_lin(&[(quote!(i), d.k), (quote!(k), 1)], 0);
             let bidx = rs_lin(&[(quote!(k), d.n), (quote!(j), 1)], 0);
-            let yidx = rs_lin(
-                &[(quote!(bi), d.m * d.n), (quote!(i), d.n), (quote!(j), 1)],
-                0,
-            );
+            let yidx = rs_lin(&[(quote!(bi), d.m * d.n), (quote!(i), d.n), (quote!(j), 1)], 0);
             quote! {
                 const A_OFF: [usize; #bl] = [#(#a_off),*];
                 const B_OFF: [usize; #bl] = [#(#b_off),*];
@@ -272,10 +224,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     for ((y, &a), &b) in y[..#total].iter_mut().zip(&x0[..#total]).zip(&x1[..#total]) { *y = #e; }
                 };
             }
-            let (ia, ib) = (
-                index_expr(&broadcast_strides(&sa, &out)),
-                index_expr(&broadcast_strides(&sb, &out)),
-            );
+            let (ia, ib) = (index_expr(&broadcast_strides(&sa, &out)), index_expr(&broadcast_strides(&sb, &out)));
             let e = act_expr(&b.act, quote!(x0[#ia] #op x1[#ib]));
             nested(&out, quote!(y[o] = #e;))
         }
@@ -313,24 +262,15 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let (khl, kwl, ohl, owl) = (lit(pl.kernel[0]), lit(pl.kernel[1]), lit(oh), lit(ow));
             let (hi, wi) = (ilit(h), ilit(wd));
             let ih = rs_lin(
-                &[
-                    (quote!(oh as isize), pl.strides[0]),
-                    (quote!(kh as isize), pl.dilations[0]),
-                ],
+                &[(quote!(oh as isize), pl.strides[0]), (quote!(kh as isize), pl.dilations[0])],
                 -(pl.pads[0] as isize),
             );
             let iw = rs_lin(
-                &[
-                    (quote!(ow as isize), pl.strides[1]),
-                    (quote!(kw as isize), pl.dilations[1]),
-                ],
+                &[(quote!(ow as isize), pl.strides[1]), (quote!(kw as isize), pl.dilations[1])],
                 -(pl.pads[1] as isize),
             );
             let xidx = rs_lin(&[(quote!(ih as usize), wd), (quote!(iw as usize), 1)], 0);
-            let yidx = rs_lin(
-                &[(quote!(c), oh * ow), (quote!(oh), ow), (quote!(ow), 1)],
-                0,
-            );
+            let yidx = rs_lin(&[(quote!(c), oh * ow), (quote!(oh), ow), (quote!(ow), 1)], 0);
             let (init, count_pad, accumulate, result) = match pl.kind {
                 PoolKind::Max => (
                     quote!(let mut acc = f32::NEG_INFINITY;),
@@ -348,11 +288,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     } else {
                         quote!()
                     };
-                    let acc = if pl.count_include_pad {
-                        quote!(acc += v;)
-                    } else {
-                        quote!(acc += v; count += 1;)
-                    };
+                    let acc = if pl.count_include_pad { quote!(acc += v;) } else { quote!(acc += v; count += 1;) };
                     (
                         quote!(let mut acc = 0.0f32; let mut count = 0u32;),
                         count_pad,
@@ -362,10 +298,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 }
             };
             let hw = h * wd;
-            let (xs, xe) = (
-                rs_lin(&[(quote!(c), hw)], 0),
-                rs_lin(&[(quote!(c), hw)], hw as isize),
-            );
+            let (xs, xe) = (rs_lin(&[(quote!(c), hw)], 0), rs_lin(&[(quote!(c), hw)], hw as isize));
             quote! {
                 for c in 0..#planes {
                     let xc = &x0[#xs..#xe];
@@ -405,14 +338,9 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 .enumerate()
                 .map(|(i, &b)| {
                     let x = format_ident!("x{}", i);
-                    let (ys, ye) = (
-                        rs_lin(&[(quote!(o), row)], at as isize),
-                        rs_lin(&[(quote!(o), row)], (at + b) as isize),
-                    );
-                    let (xs, xe) = (
-                        rs_lin(&[(quote!(o), b)], 0),
-                        rs_lin(&[(quote!(o), b)], b as isize),
-                    );
+                    let (ys, ye) =
+                        (rs_lin(&[(quote!(o), row)], at as isize), rs_lin(&[(quote!(o), row)], (at + b) as isize));
+                    let (xs, xe) = (rs_lin(&[(quote!(o), b)], 0), rs_lin(&[(quote!(o), b)], b as isize));
                     at += b;
                     quote!(y[#ys..#ye].copy_from_slice(&#x[#xs..#xe]);)
                 })
@@ -455,16 +383,9 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 idx.push((quote!(#s as usize), xs[ax]));
             }
             let value = float(pd.value);
-            let cond = if conds.is_empty() {
-                quote!(true)
-            } else {
-                quote!(#(#conds)&&*)
-            };
+            let cond = if conds.is_empty() { quote!(true) } else { quote!(#(#conds)&&*) };
             let index = rs_lin(&idx, 0);
-            nested(
-                &out,
-                quote! { #(#coords)* y[o] = if #cond { x0[#index] } else { #value }; },
-            )
+            nested(&out, quote! { #(#coords)* y[o] = if #cond { x0[#index] } else { #value }; })
         }
         Op::BatchNorm(_) => quote!(),
     }

@@ -31,14 +31,8 @@ pub(crate) fn float(v: f32) -> TokenStream {
     match float_repr(v) {
         Some(s) => {
             let digits = s.trim_start_matches('-');
-            let l: Literal = format!("{digits}f32")
-                .parse()
-                .unwrap_or_else(|_| Literal::f32_suffixed(0.0));
-            if v.is_sign_negative() {
-                quote!(-#l)
-            } else {
-                quote!(#l)
-            }
+            let l: Literal = format!("{digits}f32").parse().unwrap_or_else(|_| Literal::f32_suffixed(0.0));
+            if v.is_sign_negative() { quote!(-#l) } else { quote!(#l) }
         }
         None if v.is_nan() => quote!(f32::NAN),
         None if v > 0.0 => quote!(f32::INFINITY),
@@ -56,40 +50,18 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let (in_lens, out_lens) = p.io_lens();
     let in_names = Program::len_names("INPUT", in_lens.len());
     let out_names = Program::len_names("OUTPUT", out_lens.len());
-    let len_consts = in_names
-        .iter()
-        .zip(&in_lens)
-        .chain(out_names.iter().zip(&out_lens))
-        .map(|(n, &l)| {
-            let (n, l) = (ident(n), lit(l));
-            quote!(pub const #n: usize = #l;)
-        });
+    let len_consts = in_names.iter().zip(&in_lens).chain(out_names.iter().zip(&out_lens)).map(|(n, &l)| {
+        let (n, l) = (ident(n), lit(l));
+        quote!(pub const #n: usize = #l;)
+    });
     let arena_words = p.arena_bytes() / 4;
     let (arena_bytes, words, align) = (lit(p.arena_bytes()), lit(arena_words), lit(p.plan.align));
 
     let param_in: Vec<Ident> = (0..in_lens.len())
-        .map(|i| {
-            ident(
-                if in_lens.len() == 1 {
-                    "input".into()
-                } else {
-                    format!("input{i}")
-                }
-                .as_str(),
-            )
-        })
+        .map(|i| ident(if in_lens.len() == 1 { "input".into() } else { format!("input{i}") }.as_str()))
         .collect();
     let param_out: Vec<Ident> = (0..out_lens.len())
-        .map(|i| {
-            ident(
-                if out_lens.len() == 1 {
-                    "output".into()
-                } else {
-                    format!("output{i}")
-                }
-                .as_str(),
-            )
-        })
+        .map(|i| ident(if out_lens.len() == 1 { "output".into() } else { format!("output{i}") }.as_str()))
         .collect();
     let in_ty = in_names.iter().map(|n| ident(n));
     let out_ty = out_names.iter().map(|n| ident(n));
@@ -112,16 +84,9 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             continue;
         }
         let fname = ident(&format!("node{i}"));
-        let xs: Vec<Ident> = (0..n.inputs.len())
-            .map(|k| ident(&format!("x{k}")))
-            .collect();
+        let xs: Vec<Ident> = (0..n.inputs.len()).map(|k| ident(&format!("x{k}"))).collect();
         let body = kernels::emit(p, n);
-        let doc = format!(
-            " {} \"{}\": {}",
-            n.op.name(),
-            n.name,
-            kernels::signature(p, n)
-        );
+        let doc = format!(" {} \"{}\": {}", n.op.name(), n.name, kernels::signature(p, n));
         node_fns.push(quote! {
             #[doc = #doc]
             pub(super) fn #fname(#(#xs: &[f32],)* y: &mut [f32]) {
@@ -133,18 +98,15 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
 
     let rt: syn::File = syn::parse_str(RUNTIME_MATH)
         .map_err(|e| Error::Model(format!("internal error: runtime helpers do not parse: {e}")))?;
-    let rt_items = rt.items;
+    let rt_items = used_helpers(rt.items, &node_fns);
     let uses_arena = arena_words > 0
         && p.graph
             .nodes
             .iter()
             .flat_map(|n| n.inputs.iter().chain(&n.outputs))
             .any(|&v| matches!(p.storage(v), Storage::Arena { .. }));
-    let scratch = if uses_arena {
-        quote!(let scratch: &mut [f32] = &mut arena.buf[..];)
-    } else {
-        quote!(let _ = arena;)
-    };
+    let scratch =
+        if uses_arena { quote!(let scratch: &mut [f32] = &mut arena.buf[..];) } else { quote!(let _ = arena;) };
 
     let tokens = quote! {
         #(#len_consts)*
@@ -185,23 +147,16 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             #(#node_fns)*
         }
 
-        #[allow(dead_code)]
         mod rt {
             #(#rt_items)*
         }
     };
-    let file: syn::File = syn::parse2(tokens).map_err(|e| {
-        Error::Model(format!(
-            "internal error: generated Rust does not parse: {e}"
-        ))
-    })?;
+    let file: syn::File =
+        syn::parse2(tokens).map_err(|e| Error::Model(format!("internal error: generated Rust does not parse: {e}")))?;
     let body = prettyplease::unparse(&file);
     let doc = MODULE_DOC.replace("{{NAME}}", &p.name);
     let contents = format!("// {}\n{doc}\n{body}", p.banner);
-    Ok(vec![OutFile {
-        name: format!("{}.rs", p.name),
-        contents,
-    }])
+    Ok(vec![OutFile { name: format!("{}.rs", p.name), contents }])
 }
 
 /// The statement calling node `i`'s kernel with slices of the right buffers.
@@ -247,11 +202,7 @@ fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> 
     match p.storage(out) {
         Storage::Arena { offset } => {
             let o = offset / 4;
-            let args: Vec<TokenStream> = n
-                .inputs
-                .iter()
-                .map(|&v| arg(v, Some((o, out_len))))
-                .collect();
+            let args: Vec<TokenStream> = n.inputs.iter().map(|&v| arg(v, Some((o, out_len)))).collect();
             let uses = |name: &str| args.iter().any(|a| a.to_string().contains(name));
             let lo = if uses("lo [") { quote!(lo) } else { quote!(_) };
             let hi = if uses("hi [") { quote!(hi) } else { quote!(_) };
@@ -271,4 +222,34 @@ fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> 
         }
         _ => quote!(),
     }
+}
+
+/// The runtime helpers the kernels call (`rt::NAME`), plus the helpers those call, in
+/// source order, so the module carries no dead code.
+fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item> {
+    let name = |it: &syn::Item| match it {
+        syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+        _ => None,
+    };
+    let words = |ts: &str| ts.split(|c: char| !c.is_alphanumeric() && c != '_').map(str::to_string).collect::<Vec<_>>();
+    let kernel_text: String = kernels.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
+    let mut used: std::collections::BTreeSet<String> =
+        kernel_text.split("rt :: ").skip(1).filter_map(|s| words(s).into_iter().next()).collect();
+    loop {
+        let before = used.len();
+        for it in &items {
+            if name(it).is_some_and(|n| used.contains(&n)) {
+                let text = quote!(#it).to_string();
+                for w in words(&text) {
+                    if items.iter().any(|i| name(i).as_deref() == Some(w.as_str())) {
+                        used.insert(w);
+                    }
+                }
+            }
+        }
+        if used.len() == before {
+            break;
+        }
+    }
+    items.into_iter().filter(|it| name(it).is_some_and(|n| used.contains(&n))).collect()
 }
