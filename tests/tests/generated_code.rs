@@ -46,7 +46,17 @@ fn c_sources_are_strict_c99_without_libc_beyond_math() {
             assert!(!src.contents.contains(banned), "{rel}: generated C uses {banned}");
         }
         let out = Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wstrict-prototypes", "-c", "-o"])
+            .args([
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-Wshadow",
+                "-Wstrict-prototypes",
+                "-c",
+                "-o",
+            ])
             .arg(tmp.path().join(format!("{}.o", c.name)))
             .arg(tmp.path().join(&src.name))
             .output()

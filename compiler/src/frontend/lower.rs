@@ -31,6 +31,40 @@ impl From<&str> for Fail {
 
 type LResult<T> = std::result::Result<T, Fail>;
 
+/// ONNX op types (default domain) the frontend lowers; a node of any other type is
+/// reported as unsupported before lowering starts, so one error lists all of them.
+pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Clip",
+    "Concat",
+    "Constant",
+    "Conv",
+    "Div",
+    "Dropout",
+    "Flatten",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Identity",
+    "LeakyRelu",
+    "MatMul",
+    "MaxPool",
+    "Mul",
+    "Pad",
+    "Relu",
+    "Reshape",
+    "Shape",
+    "Sigmoid",
+    "Softmax",
+    "Squeeze",
+    "Sub",
+    "Tanh",
+    "Transpose",
+    "Unsqueeze",
+];
+
 pub(crate) struct Ctx<'p> {
     pub g: Graph,
     pub names: HashMap<String, ValueId>,

@@ -47,6 +47,13 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
     }
     let inits: HashMap<&str, ()> = graph.initializer.iter().map(|t| (t.name.as_str(), ())).collect();
     let mut given = opts.input_shapes.clone();
+    let declared: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).filter(|n| !inits.contains_key(n)).collect();
+    if let Some(name) = given.keys().find(|k| !declared.contains(&k.as_str())) {
+        return Err(Error::Usage(format!(
+            "--input-shape names \"{name}\", which is not a model input (inputs: {})",
+            declared.join(", ")
+        )));
+    }
     for input in &graph.input {
         if inits.contains_key(input.name.as_str()) {
             continue;
@@ -56,17 +63,27 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
         cx.g.inputs.push(id);
         cx.names.insert(input.name.clone(), id);
     }
-    if let Some(name) = given.keys().next() {
-        let known: Vec<&str> = cx.g.inputs.iter().map(|&v| cx.g.value(v).name.as_str()).collect();
-        return Err(Error::Usage(format!(
-            "--input-shape names \"{name}\", which is not a model input (inputs: {})",
-            known.join(", ")
-        )));
-    }
     if cx.g.inputs.is_empty() {
         return Err(Error::Model("the graph has no inputs".into()));
     }
 
+    let unknown: Vec<Unsupported> = graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+            !default_domain || !lower::SUPPORTED_OPS.contains(&n.op_type.as_str())
+        })
+        .map(|(i, n)| {
+            let name = if n.name.is_empty() { format!("{}#{i}", n.op_type) } else { n.name.clone() };
+            let reason = (!(n.domain.is_empty() || n.domain == "ai.onnx")).then(|| format!("domain \"{}\"", n.domain));
+            unsupported(&n.op_type, &name, reason)
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Unsupported(unknown));
+    }
     for (i, node) in graph.node.iter().enumerate() {
         cx.lower(node, i)?;
     }

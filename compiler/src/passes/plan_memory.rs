@@ -166,3 +166,106 @@ pub fn lifetimes(g: &Graph, plan: &MemoryPlan) -> Vec<(ValueId, usize, usize)> {
     }
     res.into_iter().map(|(v, (f, l))| (v, f, l)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Node, TensorType};
+    use crate::ops::{Act, Concat, Op, Reshape};
+    use proptest::prelude::*;
+
+    /// A random DAG of 1-D f32 values: each step applies Relu, a Reshape (view) or a Concat
+    /// of earlier values. Some values become graph outputs.
+    fn random_graph(steps: &[(u8, usize, usize)], input_len: usize, extra_outputs: &[usize]) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_value("x", TensorType::f32(vec![input_len]));
+        g.inputs.push(x);
+        let mut avail = vec![x];
+        for (i, &(kind, a, b)) in steps.iter().enumerate() {
+            let va = avail[a % avail.len()];
+            let vb = avail[b % avail.len()];
+            let (op, inputs) = match kind % 3 {
+                0 => (Op::Activation(Act::Relu), vec![va]),
+                1 => (Op::Reshape(Reshape { shape: vec![g.ty(va).len()] }), vec![va]),
+                _ => (Op::Concat(Concat { axis: 0 }), vec![va, vb]),
+            };
+            let tys: Vec<_> = inputs.iter().map(|&v| g.ty(v)).collect();
+            let ty = op.infer(&tys).unwrap();
+            let out = g.add_value(format!("v{i}"), ty);
+            g.nodes.push(Node { name: format!("n{i}"), onnx_op: "T".into(), op, inputs, outputs: vec![out] });
+            avail.push(out);
+        }
+        let last = *avail.last().unwrap();
+        if last != x {
+            g.outputs.push(last);
+        }
+        for &o in extra_outputs {
+            let v = avail[o % avail.len()];
+            if v != x && !g.outputs.contains(&v) {
+                g.outputs.push(v);
+            }
+        }
+        g
+    }
+
+    /// Root of a value through view (Reshape) nodes.
+    fn root(g: &Graph, plan: &MemoryPlan, mut v: ValueId) -> ValueId {
+        loop {
+            let Some(p) = g.producer(v) else { return v };
+            if plan.is_view(g, p) {
+                v = g.nodes[p].inputs[0];
+            } else {
+                return v;
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn live_values_never_overlap(
+            steps in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>()), 1..24),
+            input_len in 1usize..40,
+            extra in proptest::collection::vec(any::<usize>(), 0..3),
+            align in prop_oneof![Just(4usize), Just(16), Just(64)],
+        ) {
+            let g = random_graph(&steps, input_len, &extra);
+            prop_assume!(!g.outputs.is_empty());
+            let plan = plan_memory(&g, align);
+            // Class lifetimes: a view keeps its root alive.
+            let mut life: BTreeMap<ValueId, (usize, usize)> = BTreeMap::new();
+            for (i, n) in g.nodes.iter().enumerate() {
+                for &v in n.inputs.iter().chain(&n.outputs) {
+                    let r = root(&g, &plan, v);
+                    let e = life.entry(r).or_insert((i, i));
+                    e.0 = e.0.min(i);
+                    e.1 = e.1.max(i);
+                }
+            }
+            let arena: Vec<(ValueId, usize, usize)> = life.keys().filter_map(|&r| match plan.get(r) {
+                Storage::Arena { offset } => Some((r, offset, g.ty(r).bytes())),
+                _ => None,
+            }).collect();
+            for &(_, off, bytes) in &arena {
+                prop_assert!(off % align == 0, "offset {} not aligned to {}", off, align);
+                prop_assert!(off + bytes <= plan.arena_bytes);
+            }
+            for (i, &(a, oa, ba)) in arena.iter().enumerate() {
+                for &(b, ob, bb) in &arena[i + 1..] {
+                    let (la, lb) = (life[&a], life[&b]);
+                    let live_together = la.0 <= lb.1 && lb.0 <= la.1;
+                    let overlap = oa < ob + bb && ob < oa + ba;
+                    prop_assert!(!(live_together && overlap), "%{} [{},{}) and %{} [{},{}) overlap while both live", a.0, oa, oa + ba, b.0, ob, ob + bb);
+                }
+            }
+            // Every value a node touches has storage; outputs land in the caller's buffers.
+            for n in &g.nodes {
+                for &v in n.inputs.iter().chain(&n.outputs) {
+                    prop_assert!(plan.get(v) != Storage::Unused);
+                }
+            }
+            for (i, &o) in g.outputs.iter().enumerate() {
+                prop_assert_eq!(plan.get(o), Storage::Output(i));
+            }
+        }
+    }
+}
