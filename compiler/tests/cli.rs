@@ -1,7 +1,6 @@
 //! The command line on real models and on bad input: every failure is a clear message, a
 //! non-zero exit code (2 for unsupported ops), no panic, and no partial output directory.
 
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use prost::Message as _;
 use std::path::{Path, PathBuf};
