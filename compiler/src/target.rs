@@ -13,6 +13,10 @@ pub struct TargetDesc {
     pub description: String,
     /// Alignment of the arena and of every tensor in it, in bytes (a power of two).
     pub arena_align: usize,
+    /// Command prefix that runs this target's Linux binaries from the host (e.g.
+    /// `["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]`); empty for the host itself.
+    #[serde(default)]
+    pub runner: Vec<String>,
     pub c: CTarget,
     pub rust: RustTarget,
 }
@@ -29,6 +33,9 @@ pub struct CTarget {
 #[serde(deny_unknown_fields)]
 pub struct RustTarget {
     pub triple: String,
+    /// Linker passed to rustc as `-C linker=...` (cross targets).
+    #[serde(default)]
+    pub linker: Option<String>,
 }
 
 const BUILTIN: &[(&str, &str)] = &[("x86_64", include_str!("../../targets/x86_64.toml"))];
@@ -72,7 +79,8 @@ impl TargetDesc {
                 description: String::new(),
                 arena_align: 16,
                 c: CTarget { compiler: "cc".into(), flags: vec!["-O2".into()] },
-                rust: RustTarget { triple: "x86_64-unknown-linux-gnu".into() },
+                runner: vec![],
+                rust: RustTarget { triple: "x86_64-unknown-linux-gnu".into(), linker: None },
             },
         }
     }

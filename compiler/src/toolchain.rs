@@ -1,25 +1,66 @@
-//! Building and running generated code on the host: a small harness around the emitted
-//! sources, compiled with the `cc` crate (C) or rustc (Rust). Used by `verify` and tests.
+//! Building and running generated code: a small harness around the emitted sources,
+//! compiled with the `cc` crate (C) or rustc (Rust) for a [`TargetDesc`], and run directly
+//! or through the target's runner (e.g. qemu-user). Used by `verify` and the tests.
 //!
-//! The harness reads samples from stdin (for each sample, every input as little-endian f32
-//! in order) and writes every output the same way, until stdin ends: one process runs many
-//! samples.
+//! The harness reads samples from stdin (for each sample, every input's raw little-endian
+//! bytes in order) and writes every output the same way, until stdin ends: one process runs
+//! many samples.
 
 use crate::backend::OutFile;
 use crate::error::{Error, Result};
+use crate::ir::{DType, Graph};
 use crate::target::TargetDesc;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A compiled harness executable and its I/O signature.
-pub struct Harness {
-    pub exe: PathBuf,
-    pub input_lens: Vec<usize>,
-    pub output_lens: Vec<usize>,
+/// Element type and count of each model input and output, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoSig {
+    pub inputs: Vec<(DType, usize)>,
+    pub outputs: Vec<(DType, usize)>,
 }
 
-fn host_triple() -> String {
+impl IoSig {
+    pub fn of(g: &Graph) -> IoSig {
+        let sig = |vs: &[crate::ir::ValueId]| vs.iter().map(|&v| (g.ty(v).dtype, g.ty(v).len())).collect();
+        IoSig { inputs: sig(&g.inputs), outputs: sig(&g.outputs) }
+    }
+}
+
+/// A compiled harness executable, how to run it, and its I/O signature.
+pub struct Harness {
+    pub exe: PathBuf,
+    /// Command prefix that runs target binaries (empty on the host).
+    pub runner: Vec<String>,
+    pub sig: IoSig,
+}
+
+/// The C type of an element type, as generated code declares it.
+pub fn c_type(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "float",
+        DType::I8 => "int8_t",
+        DType::U8 => "uint8_t",
+        DType::I32 => "int32_t",
+        DType::I64 => "int64_t",
+        DType::Bool => "bool",
+    }
+}
+
+/// The Rust type of an element type.
+pub fn rust_type(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "f32",
+        DType::I8 => "i8",
+        DType::U8 => "u8",
+        DType::I32 => "i32",
+        DType::I64 => "i64",
+        DType::Bool => "bool",
+    }
+}
+
+pub(crate) fn host_triple() -> String {
     format!("{}-unknown-{}-gnu", std::env::consts::ARCH, std::env::consts::OS)
 }
 
@@ -31,7 +72,8 @@ fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
     Ok(())
 }
 
-fn run_checked(mut cmd: Command, what: &str) -> Result<()> {
+/// Runs a tool, turning "not found" and non-zero exits into [`Error::Toolchain`].
+pub fn run_checked(mut cmd: Command, what: &str) -> Result<()> {
     let out = cmd.output().map_err(|e| {
         Error::Toolchain(format!(
             "cannot start {what} ({:?}): {e} (hint: is it installed and on PATH?)",
@@ -48,7 +90,8 @@ fn run_checked(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `cc`-crate configuration for generated C: C99, `-Wall -Wextra -Werror -pedantic`.
+/// The `cc`-crate configuration for generated C: C99, `-Wall -Wextra -Werror -pedantic`,
+/// the target's compiler and flags.
 pub fn c_build(target: &TargetDesc) -> cc::Build {
     let host = host_triple();
     let mut b = cc::Build::new();
@@ -70,48 +113,51 @@ pub fn c_build(target: &TargetDesc) -> cc::Build {
     b
 }
 
-/// Writes `files` and a C harness into `dir` and builds an executable.
-pub fn build_c(
-    dir: &Path,
-    name: &str,
-    files: &[OutFile],
-    lens: (Vec<usize>, Vec<usize>),
-    target: &TargetDesc,
-    extra_flags: &[&str],
-) -> Result<Harness> {
-    write_all(dir, files)?;
-    let (ni, no) = (lens.0.len(), lens.1.len());
+/// C source of a harness `main` for model `name` with signature `sig`.
+pub fn c_harness_source(name: &str, sig: &IoSig) -> String {
+    let (ni, no) = (sig.inputs.len(), sig.outputs.len());
     let prefix = name.to_ascii_uppercase();
     let len = |kind: &str, i: usize, n: usize| {
         if n == 1 { format!("{prefix}_{kind}_LEN") } else { format!("{prefix}_{kind}{i}_LEN") }
     };
     let mut h = String::new();
-    h.push_str(&format!("#include <stdio.h>\n#include \"{name}.h\"\n\n"));
+    h.push_str(&format!("#include <stdbool.h>\n#include <stdint.h>\n#include <stdio.h>\n#include \"{name}.h\"\n\n"));
     h.push_str(&format!(
         "static unsigned char arena[{prefix}_ARENA_BYTES] __attribute__((aligned({prefix}_ARENA_ALIGN)));\n"
     ));
-    for i in 0..ni {
-        h.push_str(&format!("static float in{i}[{}];\n", len("INPUT", i, ni)));
+    for (i, (d, _)) in sig.inputs.iter().enumerate() {
+        h.push_str(&format!("static {} in{i}[{}];\n", c_type(*d), len("INPUT", i, ni)));
     }
-    for i in 0..no {
-        h.push_str(&format!("static float out{i}[{}];\n", len("OUTPUT", i, no)));
+    for (i, (d, _)) in sig.outputs.iter().enumerate() {
+        h.push_str(&format!("static {} out{i}[{}];\n", c_type(*d), len("OUTPUT", i, no)));
     }
     h.push_str("\nint main(void)\n{\n    for (;;) {\n");
     for i in 0..ni {
-        h.push_str(&format!(
-            "        if (fread(in{i}, sizeof(float), {l}, stdin) != {l}) return 0;\n",
-            l = len("INPUT", i, ni)
-        ));
+        let l = len("INPUT", i, ni);
+        h.push_str(&format!("        if (fread(in{i}, sizeof in{i}[0], {l}, stdin) != {l}) return 0;\n"));
     }
     let args: Vec<String> = (0..ni).map(|i| format!("in{i}")).chain((0..no).map(|i| format!("out{i}"))).collect();
     h.push_str(&format!("        if ({name}_run({}, arena) != 0) return 2;\n", args.join(", ")));
     for i in 0..no {
-        h.push_str(&format!("        fwrite(out{i}, sizeof(float), {}, stdout);\n", len("OUTPUT", i, no)));
+        h.push_str(&format!("        fwrite(out{i}, sizeof out{i}[0], {}, stdout);\n", len("OUTPUT", i, no)));
     }
     h.push_str("        fflush(stdout);\n    }\n}\n");
-    let main = dir.join("harness_main.c");
-    std::fs::write(&main, h).map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
+    h
+}
 
+/// Writes `files` and a C harness into `dir` and builds an executable for `target`.
+pub fn build_c(
+    dir: &Path,
+    name: &str,
+    files: &[OutFile],
+    sig: &IoSig,
+    target: &TargetDesc,
+    extra_flags: &[&str],
+) -> Result<Harness> {
+    write_all(dir, files)?;
+    let main = dir.join("harness_main.c");
+    std::fs::write(&main, c_harness_source(name, sig))
+        .map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
     let tool = c_build(target)
         .try_get_compiler()
         .map_err(|e| Error::Toolchain(format!("no C compiler for target {}: {e}", target.name)))?;
@@ -125,88 +171,122 @@ pub fn build_c(
     let exe = dir.join("harness_c");
     cmd.arg(&main).arg("-o").arg(&exe).arg("-lm");
     run_checked(cmd, "C compiler")?;
-    Ok(Harness { exe, input_lens: lens.0, output_lens: lens.1 })
+    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
 }
 
-/// Writes `files` and a Rust harness into `dir` and builds an executable with rustc
-/// (`-D warnings`, release optimisation).
-pub fn build_rust(
-    dir: &Path,
-    name: &str,
-    files: &[OutFile],
-    lens: (Vec<usize>, Vec<usize>),
-    target: &TargetDesc,
-) -> Result<Harness> {
-    write_all(dir, files)?;
-    let (ni, no) = (lens.0.len(), lens.1.len());
-    let cname = |kind: &str, i: usize, n: usize| {
-        if n == 1 { format!("{kind}_LEN") } else { format!("{kind}{i}_LEN") }
-    };
+/// Rust source of a harness `main` around `mod model` (the generated module).
+pub fn rust_harness_source(module_file: &str, sig: &IoSig) -> String {
+    let (ni, no) = (sig.inputs.len(), sig.outputs.len());
+    let cname = |kind: &str, i: usize, n: usize| if n == 1 { format!("{kind}_LEN") } else { format!("{kind}{i}_LEN") };
     let mut h = String::new();
     h.push_str(&format!(
-        "#[path = \"{name}.rs\"]\n#[allow(dead_code)]\nmod model;\n\nuse std::io::{{Read, Write}};\n\n"
+        "#[path = \"{module_file}\"]\n#[allow(dead_code)]\nmod model;\n\nuse std::io::{{Read, Write}};\n\n"
     ));
-    h.push_str("fn read(r: &mut impl Read, buf: &mut [f32]) -> bool {\n    let mut b = vec![0u8; buf.len() * 4];\n    if r.read_exact(&mut b).is_err() {\n        return false;\n    }\n    for (d, c) in buf.iter_mut().zip(b.chunks_exact(4)) {\n        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);\n    }\n    true\n}\n\n");
+    h.push_str("fn read(r: &mut impl Read, n: usize) -> Option<Vec<u8>> {\n    let mut b = vec![0u8; n];\n    r.read_exact(&mut b).ok()?;\n    Some(b)\n}\n\n");
     h.push_str("fn main() {\n    let mut arena = Box::new(model::Arena::new());\n    let stdin = std::io::stdin();\n    let mut r = stdin.lock();\n    let stdout = std::io::stdout();\n    let mut w = stdout.lock();\n");
-    for i in 0..ni {
-        h.push_str(&format!("    let mut in{i} = Box::new([0f32; model::{}]);\n", cname("INPUT", i, ni)));
+    for (i, (d, _)) in sig.inputs.iter().enumerate() {
+        h.push_str(&format!("    let mut in{i} = Box::new([{}; model::{}]);\n", zero(*d), cname("INPUT", i, ni)));
     }
-    for i in 0..no {
-        h.push_str(&format!("    let mut out{i} = Box::new([0f32; model::{}]);\n", cname("OUTPUT", i, no)));
+    for (i, (d, _)) in sig.outputs.iter().enumerate() {
+        h.push_str(&format!("    let mut out{i} = Box::new([{}; model::{}]);\n", zero(*d), cname("OUTPUT", i, no)));
     }
     h.push_str("    loop {\n");
-    for i in 0..ni {
-        h.push_str(&format!("        if !read(&mut r, &mut in{i}[..]) {{\n            return;\n        }}\n"));
+    for (i, (d, _)) in sig.inputs.iter().enumerate() {
+        let size = d.size();
+        h.push_str(&format!(
+            "        let Some(b) = read(&mut r, in{i}.len() * {size}) else {{ return }};\n        for (d, c) in in{i}.iter_mut().zip(b.chunks_exact({size})) {{\n            *d = {};\n        }}\n",
+            from_bytes(*d)
+        ));
     }
     let args: Vec<String> = (0..ni).map(|i| format!("&in{i}")).chain((0..no).map(|i| format!("&mut out{i}"))).collect();
     h.push_str(&format!("        model::run({}, &mut arena);\n", args.join(", ")));
-    for i in 0..no {
+    for (i, (d, _)) in sig.outputs.iter().enumerate() {
         h.push_str(&format!(
-            "        for v in out{i}.iter() {{\n            w.write_all(&v.to_le_bytes()).unwrap();\n        }}\n"
+            "        for v in out{i}.iter() {{\n            w.write_all(&{}).unwrap();\n        }}\n",
+            to_bytes(*d)
         ));
     }
     h.push_str("        w.flush().unwrap();\n    }\n}\n");
+    h
+}
+
+fn zero(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "0f32",
+        DType::Bool => "false",
+        DType::I8 => "0i8",
+        DType::U8 => "0u8",
+        DType::I32 => "0i32",
+        DType::I64 => "0i64",
+    }
+}
+
+fn from_bytes(d: DType) -> String {
+    match d {
+        DType::Bool => "c[0] != 0".into(),
+        d => format!("{}::from_le_bytes(c.try_into().unwrap())", rust_type(d)),
+    }
+}
+
+fn to_bytes(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "[*v as u8]",
+        _ => "v.to_le_bytes()",
+    }
+}
+
+/// Writes `files` and a Rust harness into `dir` and builds an executable with rustc
+/// (`-D warnings`, `-O`) for `target`.
+pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target: &TargetDesc) -> Result<Harness> {
+    write_all(dir, files)?;
     let main = dir.join("harness_main.rs");
-    std::fs::write(&main, h).map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
+    std::fs::write(&main, rust_harness_source(&format!("{name}.rs"), sig))
+        .map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
     let exe = dir.join("harness_rust");
     let mut cmd = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
     cmd.args(["--edition", "2021", "-O", "-D", "warnings", "--crate-name", "harness", "--target"])
-        .arg(&target.rust.triple)
-        .arg(&main)
-        .arg("-o")
-        .arg(&exe);
+        .arg(&target.rust.triple);
+    if let Some(linker) = &target.rust.linker {
+        cmd.arg("-C").arg(format!("linker={linker}"));
+    }
+    cmd.arg(&main).arg("-o").arg(&exe);
     run_checked(cmd, "rustc")?;
-    Ok(Harness { exe, input_lens: lens.0, output_lens: lens.1 })
+    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
 }
 
 impl Harness {
-    /// Runs all samples (each a list of inputs) through one process; returns, for each
-    /// sample, its outputs.
-    pub fn run(&self, samples: &[Vec<Vec<f32>>]) -> Result<Vec<Vec<Vec<f32>>>> {
+    /// Runs all samples (each a list of inputs as raw little-endian bytes) through one
+    /// process; returns, for each sample, its outputs as raw bytes.
+    pub fn run_bytes(&self, samples: &[Vec<Vec<u8>>]) -> Result<Vec<Vec<Vec<u8>>>> {
         let mut stdin_bytes = Vec::new();
         for s in samples {
-            if s.len() != self.input_lens.len() {
+            if s.len() != self.sig.inputs.len() {
                 return Err(Error::Usage(format!(
                     "sample has {} inputs, model takes {}",
                     s.len(),
-                    self.input_lens.len()
+                    self.sig.inputs.len()
                 )));
             }
-            for (x, &n) in s.iter().zip(&self.input_lens) {
-                if x.len() != n {
-                    return Err(Error::Usage(format!("input has {} values, model expects {n}", x.len())));
+            for (x, &(d, n)) in s.iter().zip(&self.sig.inputs) {
+                if x.len() != n * d.size() {
+                    return Err(Error::Usage(format!("input has {} bytes, model expects {n} {d} values", x.len())));
                 }
-                for v in x {
-                    stdin_bytes.extend_from_slice(&v.to_le_bytes());
-                }
+                stdin_bytes.extend_from_slice(x);
             }
         }
-        let mut child = Command::new(&self.exe)
+        let (prog, args) = match self.runner.split_first() {
+            Some((p, rest)) => {
+                (PathBuf::from(p), rest.iter().map(Into::into).chain([self.exe.clone().into_os_string()]).collect())
+            }
+            None => (self.exe.clone(), vec![]),
+        };
+        let mut child = Command::new(&prog)
+            .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Toolchain(format!("cannot run {}: {e}", self.exe.display())))?;
+            .map_err(|e| Error::Toolchain(format!("cannot run {}: {e}", prog.display())))?;
         let mut stdin = child.stdin.take().ok_or_else(|| Error::Toolchain("no stdin".into()))?;
         let writer = std::thread::spawn(move || stdin.write_all(&stdin_bytes));
         let out = child.wait_with_output().map_err(|e| Error::Toolchain(format!("harness failed: {e}")))?;
@@ -219,26 +299,41 @@ impl Harness {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        let floats: Vec<f32> =
-            out.stdout.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let per: usize = self.output_lens.iter().sum();
-        if floats.len() != per * samples.len() {
+        let per: usize = self.sig.outputs.iter().map(|&(d, n)| d.size() * n).sum();
+        if out.stdout.len() != per * samples.len() {
             return Err(Error::Toolchain(format!(
-                "harness wrote {} values, expected {}",
-                floats.len(),
+                "harness wrote {} bytes, expected {}",
+                out.stdout.len(),
                 per * samples.len()
             )));
         }
         let mut res = Vec::with_capacity(samples.len());
-        for s in floats.chunks(per.max(1)).take(samples.len()) {
+        for s in 0..samples.len() {
+            let mut at = s * per;
             let mut outs = vec![];
-            let mut at = 0;
-            for &n in &self.output_lens {
-                outs.push(s[at..at + n].to_vec());
-                at += n;
+            for &(d, n) in &self.sig.outputs {
+                outs.push(out.stdout[at..at + n * d.size()].to_vec());
+                at += n * d.size();
             }
             res.push(outs);
         }
         Ok(res)
+    }
+
+    /// [`Harness::run_bytes`] for float32 models.
+    pub fn run(&self, samples: &[Vec<Vec<f32>>]) -> Result<Vec<Vec<Vec<f32>>>> {
+        let bytes: Vec<Vec<Vec<u8>>> = samples
+            .iter()
+            .map(|s| s.iter().map(|x| x.iter().flat_map(|v| v.to_le_bytes()).collect()).collect())
+            .collect();
+        let outs = self.run_bytes(&bytes)?;
+        Ok(outs
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|b| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+                    .collect()
+            })
+            .collect())
     }
 }

@@ -109,14 +109,11 @@ pub fn verify(model: &Path, opts: &VerifyOptions) -> Result<Vec<LangReport>> {
     for &lang in &opts.langs {
         let compiled = opts.config.clone().lang(lang).compile_to_memory(model)?;
         let dir = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("cannot create a temp dir: {e}")))?;
-        let lens = (
-            compiled.graph.inputs.iter().map(|&v| compiled.graph.ty(v).len()).collect(),
-            compiled.graph.outputs.iter().map(|&v| compiled.graph.ty(v).len()).collect(),
-        );
+        let sig = toolchain::IoSig::of(&compiled.graph);
         let harness = match lang {
-            Lang::C => toolchain::build_c(dir.path(), &compiled.name, &compiled.files, lens, &opts.config.target, &[])?,
+            Lang::C => toolchain::build_c(dir.path(), &compiled.name, &compiled.files, &sig, &opts.config.target, &[])?,
             Lang::Rust => {
-                toolchain::build_rust(dir.path(), &compiled.name, &compiled.files, lens, &opts.config.target)?
+                toolchain::build_rust(dir.path(), &compiled.name, &compiled.files, &sig, &opts.config.target)?
             }
         };
         let got = harness.run(std::slice::from_ref(&sample))?;

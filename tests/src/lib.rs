@@ -72,11 +72,10 @@ pub fn test_sets(dir: &Path) -> Vec<TestSet> {
 pub fn build(model: &Path, cfg: &Config, lang: Lang, dir: &Path, c_flags: &[&str]) -> Harness {
     let compiled =
         cfg.clone().lang(lang).compile_to_memory(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
-    let g = &compiled.graph;
-    let lens = (g.inputs.iter().map(|&v| g.ty(v).len()).collect(), g.outputs.iter().map(|&v| g.ty(v).len()).collect());
+    let sig = toolchain::IoSig::of(&compiled.graph);
     let h = match lang {
-        Lang::C => toolchain::build_c(dir, &compiled.name, &compiled.files, lens, &cfg.target, c_flags),
-        Lang::Rust => toolchain::build_rust(dir, &compiled.name, &compiled.files, lens, &cfg.target),
+        Lang::C => toolchain::build_c(dir, &compiled.name, &compiled.files, &sig, &cfg.target, c_flags),
+        Lang::Rust => toolchain::build_rust(dir, &compiled.name, &compiled.files, &sig, &cfg.target),
     };
     h.unwrap_or_else(|e| panic!("{}: {e}", model.display()))
 }
