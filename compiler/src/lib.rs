@@ -6,6 +6,7 @@
 
 pub mod backend;
 mod compile;
+pub mod cross;
 pub mod error;
 pub mod frontend;
 pub mod ir;

@@ -1,6 +1,7 @@
 //! The `modelless` command line: build, inspect, verify.
 
 use clap::{Parser, Subcommand};
+use modelless::cross::Emit;
 use modelless::ir::shape_str;
 use modelless::target::TargetDesc;
 use modelless::verify::{VerifyOptions, verify};
@@ -25,7 +26,7 @@ struct ModelArgs {
     /// (batch) dimension defaults to 1.
     #[arg(long = "input-shape", value_name = "NAME=DxD...")]
     input_shape: Vec<String>,
-    /// Target name (built in: x86_64) or path to a target TOML.
+    /// Target name (see `modelless targets`) or path to a target TOML.
     #[arg(long, default_value = "x86_64")]
     target: String,
     /// Print the IR after the named pass (`import`, a pass name, or `all`) to stderr.
@@ -48,7 +49,17 @@ enum Cmd {
         /// Symbol prefix / module name (default: from the file name).
         #[arg(long)]
         name: Option<String>,
+        /// What to write: the sources; also a static library for the target, with its
+        /// flash/RAM; a no_std crate (Rust); or a bare-metal firmware image (C).
+        #[arg(long, value_enum, default_value = "source")]
+        emit: Emit,
+        /// `--emit firmware`: one float32 .npy per model input to bake into the image
+        /// (a leading batch dimension of N gives N samples; zeros when omitted).
+        #[arg(long)]
+        input: Vec<PathBuf>,
     },
+    /// List the built-in targets and whether their toolchains are installed.
+    Targets,
     /// Print the lowered graph: nodes, shapes, parameters, MACs, memory.
     Inspect {
         #[command(flatten)]
@@ -106,9 +117,14 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.cmd {
-        Cmd::Build { m, lang, out, name } => {
+        Cmd::Build { m, lang, out, name, emit, input } => {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;
+            if emit != Emit::Source {
+                modelless::cross::check_emit(emit, lang, &cfg.target)?;
+                modelless::cross::emit(&cfg, &m.model, &out, emit, &input)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let c = cfg.compile(&m.model, &out)?;
             let files: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
             println!(
@@ -118,6 +134,26 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 c.plan.arena_bytes,
                 c.graph.weight_bytes()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Targets => {
+            println!(
+                "{:<14} {:<28} {:<22} {:<6} {:<24} toolchain",
+                "name", "rust triple", "C compiler", "os", "features"
+            );
+            for t in TargetDesc::builtins()? {
+                println!(
+                    "{:<14} {:<28} {:<22} {:<6} {:<24} {}",
+                    t.name,
+                    t.rust.triple,
+                    t.c.compiler,
+                    if t.has_os { "yes" } else { "no" },
+                    t.features.join(","),
+                    modelless::cross::toolchain_status(&t)
+                );
+                println!("{:<14} {}", "", t.description);
+            }
+            println!("\nA target TOML of your own: --target path/to/board.toml (fields: targets/TEMPLATE.toml).");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { m } => {

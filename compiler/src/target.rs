@@ -1,5 +1,6 @@
 //! Target descriptions (`targets/*.toml`), built in with `include_str!` and selectable by
-//! name or by path to a TOML file.
+//! name or by path to a TOML file. Every fact about a target lives in its TOML: emitters and
+//! build steps read fields, never the target's name. `targets/TEMPLATE.toml` documents them.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -13,20 +14,51 @@ pub struct TargetDesc {
     pub description: String,
     /// Alignment of the arena and of every tensor in it, in bytes (a power of two).
     pub arena_align: usize,
-    /// Command prefix that runs this target's Linux binaries from the host (e.g.
-    /// `["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]`); empty for the host itself.
+    /// SIMD / ISA features the backends may use (e.g. `neon`, `avx2`, `fma`, `dsp`,
+    /// `fpv4-sp`); the C flags and Rust target features must enable them.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// A hardware floating-point unit exists (false: floats are emulated in software, and
+    /// the int8 path must be integer-only).
+    #[serde(default = "yes")]
+    pub has_fpu: bool,
+    /// An operating system runs the binaries (false: bare metal, firmware images).
+    #[serde(default = "yes")]
+    pub has_os: bool,
+    /// A C library exists (glibc, or newlib on bare metal).
+    #[serde(default = "yes")]
+    pub has_libc: bool,
+    /// Command prefix that runs this target's test binaries from the host (e.g.
+    /// `["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]`; for bare metal, a qemu-system
+    /// command ending in `-kernel`); empty for the host itself. The binary is appended.
     #[serde(default)]
     pub runner: Vec<String>,
+    /// Debian package that provides `runner[0]` (for error hints).
+    #[serde(default)]
+    pub runner_package: String,
+    /// Berkeley-format `size` tool for this target's objects, libraries and images.
+    #[serde(default = "default_size")]
+    pub size: String,
     pub c: CTarget,
     pub rust: RustTarget,
+    /// Bare-metal image layout (targets that can build a firmware image).
+    #[serde(default)]
+    pub firmware: Option<Firmware>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CTarget {
     pub compiler: String,
+    /// Flags for every compile for this target (ABI / CPU flags first, then optimisation).
     #[serde(default)]
     pub flags: Vec<String>,
+    /// Archiver for static libraries (default: what the `cc` crate picks for the triple).
+    #[serde(default)]
+    pub ar: Option<String>,
+    /// Debian package that provides `compiler` (for error hints).
+    #[serde(default)]
+    pub package: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -36,9 +68,45 @@ pub struct RustTarget {
     /// Linker passed to rustc as `-C linker=...` (cross targets).
     #[serde(default)]
     pub linker: Option<String>,
+    /// `-C target-feature=` entries (e.g. `+avx2`).
+    #[serde(default)]
+    pub target_features: Vec<String>,
 }
 
-const BUILTIN: &[(&str, &str)] = &[("x86_64", include_str!("../../targets/x86_64.toml"))];
+/// Memory map and link settings of a bare-metal image (see `codegen-templates/firmware/`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Firmware {
+    /// Board the runner emulates (informational; the runner command selects it).
+    #[serde(default)]
+    pub board: String,
+    pub flash_origin: u64,
+    pub flash_length: u64,
+    pub ram_origin: u64,
+    pub ram_length: u64,
+    /// Extra link flags (e.g. `--specs=rdimon.specs` for printf over semihosting).
+    #[serde(default)]
+    pub link_flags: Vec<String>,
+    /// Debian package of the C library (for error hints).
+    #[serde(default)]
+    pub libc_package: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_size() -> String {
+    "size".into()
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("x86_64", include_str!("../../targets/x86_64.toml")),
+    ("aarch64", include_str!("../../targets/aarch64.toml")),
+    ("riscv64", include_str!("../../targets/riscv64.toml")),
+    ("cortex-m4", include_str!("../../targets/cortex-m4.toml")),
+    ("cortex-m0plus", include_str!("../../targets/cortex-m0plus.toml")),
+];
 
 impl TargetDesc {
     /// Parses a target TOML.
@@ -49,6 +117,11 @@ impl TargetDesc {
                 "{origin}: arena_align must be a power of two >= 4, got {}",
                 t.arena_align
             )));
+        }
+        if let Some(fw) = &t.firmware
+            && (fw.flash_length == 0 || fw.ram_length == 0)
+        {
+            return Err(Error::Target(format!("{origin}: firmware flash_length and ram_length must be > 0")));
         }
         Ok(t)
     }
@@ -78,9 +151,16 @@ impl TargetDesc {
                 name: "x86_64".into(),
                 description: String::new(),
                 arena_align: 16,
-                c: CTarget { compiler: "cc".into(), flags: vec!["-O2".into()] },
+                features: vec![],
+                has_fpu: true,
+                has_os: true,
+                has_libc: true,
                 runner: vec![],
-                rust: RustTarget { triple: "x86_64-unknown-linux-gnu".into(), linker: None },
+                runner_package: String::new(),
+                size: default_size(),
+                c: CTarget { compiler: "cc".into(), flags: vec!["-O2".into()], ar: None, package: String::new() },
+                rust: RustTarget { triple: "x86_64-unknown-linux-gnu".into(), linker: None, target_features: vec![] },
+                firmware: None,
             },
         }
     }
@@ -88,6 +168,16 @@ impl TargetDesc {
     /// Names of the built-in targets.
     pub fn builtin_names() -> Vec<&'static str> {
         BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// All built-in targets, in listing order.
+    pub fn builtins() -> Result<Vec<TargetDesc>> {
+        BUILTIN.iter().map(|(n, text)| TargetDesc::parse(text, n)).collect()
+    }
+
+    /// Whether `feature` is among the ISA features the backends may use.
+    pub fn has_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
     }
 }
 
@@ -98,8 +188,68 @@ mod tests {
     #[test]
     fn builtins_parse() {
         for n in TargetDesc::builtin_names() {
-            assert!(TargetDesc::load(n).is_ok(), "{n}");
+            let t = TargetDesc::load(n).unwrap();
+            assert_eq!(t.name, n);
+            assert!(!t.description.is_empty(), "{n}");
+            assert_eq!(t.has_os, t.firmware.is_none(), "{n}: bare-metal targets describe their image");
         }
         assert!(TargetDesc::load("nope").is_err());
+    }
+
+    #[test]
+    fn minimal_toml_keeps_parsing_with_defaults() {
+        let t = TargetDesc::parse(
+            "name = \"x\"\narena_align = 8\n[c]\ncompiler = \"cc\"\n[rust]\ntriple = \"x86_64-unknown-linux-gnu\"\n",
+            "inline",
+        )
+        .unwrap();
+        assert!(t.has_os && t.has_libc && t.has_fpu);
+        assert_eq!(t.size, "size");
+        assert!(t.features.is_empty() && t.firmware.is_none());
+        assert!(
+            TargetDesc::parse(
+                "name = \"x\"\narena_align = 8\nbogus = 1\n[c]\ncompiler = \"cc\"\n[rust]\ntriple = \"t\"\n",
+                "i"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn template_documents_every_field() {
+        let template = include_str!("../../targets/TEMPLATE.toml");
+        for field in [
+            "name",
+            "description",
+            "arena_align",
+            "features",
+            "has_fpu",
+            "has_os",
+            "has_libc",
+            "runner",
+            "runner_package",
+            "size",
+            "[c]",
+            "compiler",
+            "flags",
+            "ar",
+            "package",
+            "[rust]",
+            "triple",
+            "linker",
+            "target_features",
+            "[firmware]",
+            "board",
+            "flash_origin",
+            "flash_length",
+            "ram_origin",
+            "ram_length",
+            "link_flags",
+            "libc_package",
+        ] {
+            assert!(template.contains(field), "TEMPLATE.toml does not document {field}");
+        }
+        // The template itself is a valid target description.
+        TargetDesc::parse(template, "TEMPLATE.toml").unwrap();
     }
 }

@@ -90,6 +90,64 @@ pub fn run_checked(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first executable called `cmd` on `PATH` (or `cmd` itself when it is a path).
+pub fn find_tool(cmd: &str) -> Option<PathBuf> {
+    let p = Path::new(cmd);
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(cmd)).find(|c| c.is_file())
+}
+
+/// Checks that `cmd` is installed; the error names the Debian package that provides it.
+pub fn require_tool(cmd: &str, package: &str) -> Result<PathBuf> {
+    find_tool(cmd).ok_or_else(|| {
+        let hint = if package.is_empty() {
+            "install it or put it on PATH".to_string()
+        } else {
+            format!("install the Debian package {package}: apt-get install {package}")
+        };
+        Error::Toolchain(format!("{cmd} is not installed ({hint})"))
+    })
+}
+
+/// Checks that the target's C compiler is installed (`CC` from the environment, as the `cc`
+/// crate uses it, counts only for the host target).
+pub fn require_c(target: &TargetDesc) -> Result<PathBuf> {
+    require_tool(&target.c.compiler, &target.c.package)
+}
+
+/// Checks that the target's runner (e.g. qemu-user) is installed, when it has one.
+pub fn require_runner(target: &TargetDesc) -> Result<()> {
+    match target.runner.first() {
+        Some(r) => require_tool(r, &target.runner_package).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// Checks that the Rust standard library for the target's triple is installed; the error
+/// names the `rustup target add` command.
+pub fn require_rust(target: &TargetDesc) -> Result<()> {
+    let triple = &target.rust.triple;
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", triple])
+        .output()
+        .map_err(|e| Error::Toolchain(format!("cannot start {rustc}: {e} (hint: install Rust with rustup)")))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let has_core = out.status.success()
+        && std::fs::read_dir(&libdir)
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+            .unwrap_or(false);
+    if has_core {
+        Ok(())
+    } else {
+        Err(Error::Toolchain(format!(
+            "the Rust standard library for {triple} is not installed (run: rustup target add {triple})"
+        )))
+    }
+}
+
 /// The `cc`-crate configuration for generated C: C99, `-Wall -Wextra -Werror -pedantic`,
 /// the target's compiler and flags.
 pub fn c_build(target: &TargetDesc) -> cc::Build {
@@ -154,6 +212,8 @@ pub fn build_c(
     target: &TargetDesc,
     extra_flags: &[&str],
 ) -> Result<Harness> {
+    require_c(target)?;
+    require_runner(target)?;
     write_all(dir, files)?;
     let main = dir.join("harness_main.c");
     std::fs::write(&main, c_harness_source(name, sig))
@@ -238,6 +298,11 @@ fn to_bytes(d: DType) -> &'static str {
 /// Writes `files` and a Rust harness into `dir` and builds an executable with rustc
 /// (`-D warnings`, `-O`) for `target`.
 pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target: &TargetDesc) -> Result<Harness> {
+    require_rust(target)?;
+    require_runner(target)?;
+    if let Some(linker) = &target.rust.linker {
+        require_tool(linker, &target.c.package)?;
+    }
     write_all(dir, files)?;
     let main = dir.join("harness_main.rs");
     std::fs::write(&main, rust_harness_source(&format!("{name}.rs"), sig))
@@ -248,6 +313,9 @@ pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target
         .arg(&target.rust.triple);
     if let Some(linker) = &target.rust.linker {
         cmd.arg("-C").arg(format!("linker={linker}"));
+    }
+    if !target.rust.target_features.is_empty() {
+        cmd.arg("-C").arg(format!("target-feature={}", target.rust.target_features.join(",")));
     }
     cmd.arg(&main).arg("-o").arg(&exe);
     run_checked(cmd, "rustc")?;
