@@ -5,10 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use modelless::cross;
 use modelless::target::TargetDesc;
 use modelless::toolchain::{self, IoSig};
 use modelless::{Config, Lang};
 use modelless_e2e::{assert_close, model_dir, test_sets};
+use std::time::Duration;
 
 const TOL: f32 = 1e-4;
 const LINUX_TARGETS: [&str; 2] = ["aarch64", "riscv64"];
@@ -74,4 +76,93 @@ fn qemu_user_ic_resnet8() {
 #[test]
 fn qemu_user_ad_fc_autoencoder() {
     cross_check("mlperf-tiny/ad_fc_autoencoder_fp32");
+}
+
+/// Builds the C model into a Cortex-M4 firmware image with every test set's inputs baked in,
+/// boots it in qemu-system-arm (mps2-an386, semihosting) and compares the printed outputs.
+fn firmware_check(rel: &str) -> modelless::cross::SizeReport {
+    let dir = model_dir(rel);
+    let sets = test_sets(&dir);
+    let samples: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.inputs.iter().map(|(_, d)| d.clone()).collect()).collect();
+    let target = TargetDesc::load("cortex-m4").unwrap();
+    let compiled = Config::new().target(target.clone()).compile_to_memory(&dir.join("model.onnx")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let img = cross::build_firmware(tmp.path(), &compiled, &samples, &target).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let text =
+        cross::run_firmware(&img.elf, &target, Duration::from_secs(300)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let got = cross::parse_firmware_output(&text).unwrap();
+    assert_eq!(got.len(), sets.len(), "{rel}: samples printed\n{text}");
+    for (set, outs) in sets.iter().zip(&got) {
+        assert_eq!(outs.len(), set.outputs.len());
+        for (i, (g, (_, want))) in outs.iter().zip(&set.outputs).enumerate() {
+            assert_close(&format!("{rel} cortex-m4 firmware {} output {i}", set.name), g, want, TOL);
+        }
+    }
+    // Weights are const: they must sit in flash, not be copied to RAM.
+    assert!(img.size.data < 8 * 1024, "{rel}: {} bytes of .data", img.size.data);
+    assert!(img.size.bss >= compiled.plan.arena_bytes as u64, "{rel}: the arena lives in .bss");
+    eprintln!("{rel} firmware: {}", img.size);
+    img.size
+}
+
+#[test]
+fn cortex_m4_firmware_digits_cnn() {
+    let size = firmware_check("digits/digits_cnn");
+    assert!(size.flash() < 256 * 1024, "{size}");
+}
+
+#[test]
+fn cortex_m4_firmware_kws_dscnn() {
+    firmware_check("mlperf-tiny/kws_dscnn_fp32");
+}
+
+/// The emitted no_std crate builds with cargo for both Cortex-M triples (thumbv7em with FPU,
+/// thumbv6m without), and the C static library builds with arm-none-eabi-gcc.
+#[test]
+fn no_std_crate_and_c_lib_build_for_cortex_m() {
+    let model = model_dir("mlperf-tiny/kws_dscnn_fp32").join("model.onnx");
+    let rust = Config::new().lang(Lang::Rust).compile_to_memory(&model).unwrap();
+    let c = Config::new().lang(Lang::C).compile_to_memory(&model).unwrap();
+    let weights = rust.graph.weight_bytes() as u64;
+    for t in ["cortex-m4", "cortex-m0plus"] {
+        let target = TargetDesc::load(t).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let crate_dir = tmp.path().join("crate");
+        for f in cross::crate_files(&rust).unwrap() {
+            let p = crate_dir.join(&f.name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, f.contents).unwrap();
+        }
+        let (rlib, size) =
+            cross::build_rust_lib(&crate_dir, &rust.name, &target).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert!(rlib.is_file());
+        assert!(size.text >= weights && size.ram() == 0, "{t} rust: {size} (weights {weights})");
+        let cdir = tmp.path().join("c");
+        std::fs::create_dir_all(&cdir).unwrap();
+        for f in &c.files {
+            std::fs::write(cdir.join(&f.name), &f.contents).unwrap();
+        }
+        let (lib, size) = cross::build_c_lib(&cdir, &c.name, &c.files, &target).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert!(lib.is_file());
+        assert!(size.text >= weights && size.ram() == 0, "{t} C: {size} (weights {weights})");
+    }
+}
+
+/// A missing cross toolchain is a clear error naming what to install.
+#[test]
+fn missing_toolchain_names_the_package() {
+    let mut t = TargetDesc::load("aarch64").unwrap();
+    t.c.compiler = "modelless-no-such-gcc".into();
+    t.c.package = "gcc-no-such-arch".into();
+    let err = toolchain::require_c(&t).unwrap_err().to_string();
+    assert!(err.contains("apt-get install gcc-no-such-arch"), "{err}");
+    t.rust.triple = "mips64-unknown-linux-gnuabi64".into();
+    let err = toolchain::require_rust(&t).unwrap_err().to_string();
+    assert!(err.contains("rustup target add mips64-unknown-linux-gnuabi64"), "{err}");
+    let status = cross::toolchain_status(&t);
+    assert!(status.contains("gcc-no-such-arch") && status.contains("rustup target add"), "{status}");
+    for name in TargetDesc::builtin_names() {
+        let t = TargetDesc::load(name).unwrap();
+        assert_eq!(cross::toolchain_status(&t), "installed", "{name}: CI installs every toolchain");
+    }
 }
