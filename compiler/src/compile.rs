@@ -179,3 +179,104 @@ pub fn write_files(dir: &Path, files: &[OutFile]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Build-script integration in the style of `prost-build` / `tonic-build`: compiles a model
+/// into `OUT_DIR` and tells cargo to rerun when the model changes.
+///
+/// ```no_run
+/// // build.rs
+/// fn main() -> Result<(), modelless::Error> {
+///     modelless::Builder::new("model.onnx").name("kws").lang(modelless::Lang::Rust).compile()?;
+///     Ok(())
+/// }
+/// // src/main.rs: mod kws { include!(concat!(env!("OUT_DIR"), "/kws.rs")); }
+/// ```
+///
+/// With [`Lang::C`] the generated C is compiled with the `cc` crate for cargo's target and
+/// linked into the crate, and `NAME.rs` holds safe Rust wrappers with the same API as the
+/// Rust backend's module (`INPUT_LEN`, `OUTPUT_LEN`, `ARENA_BYTES`, `Arena::new()`, `run`).
+#[derive(Debug, Clone)]
+pub struct Builder {
+    model: PathBuf,
+    config: Config,
+    out_dir: Option<PathBuf>,
+}
+
+impl Builder {
+    /// A builder for `model` (relative paths are relative to the crate root, where cargo
+    /// runs build scripts). Defaults: Rust output, name from the file name.
+    pub fn new(model: impl AsRef<Path>) -> Builder {
+        Builder { model: model.as_ref().to_path_buf(), config: Config::new().lang(Lang::Rust), out_dir: None }
+    }
+
+    /// Module name and C symbol prefix (default: from the model's file name).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.config = self.config.name(name);
+        self
+    }
+
+    pub fn lang(mut self, lang: Lang) -> Builder {
+        self.config = self.config.lang(lang);
+        self
+    }
+
+    /// Binds a symbolic input shape (see `--input-shape`).
+    pub fn input_shape(mut self, input: impl Into<String>, shape: Vec<usize>) -> Builder {
+        self.config = self.config.input_shape(input, shape);
+        self
+    }
+
+    /// Target description (arena alignment; default: the host). The C compiler for
+    /// [`Lang::C`] follows cargo's `TARGET`, as the `cc` crate does.
+    pub fn target(mut self, target: TargetDesc) -> Builder {
+        self.config = self.config.target(target);
+        self
+    }
+
+    /// Where to write (default: `$OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Builder {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Compiles the model and writes `NAME.rs` into the output directory (for C, also the
+    /// C sources under `modelless-NAME/`, compiled and linked with `cc`).
+    pub fn compile(&self) -> Result<Compiled> {
+        let out = match (&self.out_dir, std::env::var_os("OUT_DIR")) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => PathBuf::from(d),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "OUT_DIR is not set: call modelless::Builder from a build script, or set .out_dir()".into(),
+                ));
+            }
+        };
+        if std::env::var_os("OUT_DIR").is_some() {
+            println!("cargo:rerun-if-changed={}", self.model.display());
+        }
+        let compiled = self.config.compile_to_memory(&self.model)?;
+        if self.config.lang == Lang::Rust {
+            write_files(&out, &compiled.files)?;
+            return Ok(compiled);
+        }
+        let c_dir = out.join(format!("modelless-{}", compiled.name));
+        write_files(&c_dir, &compiled.files)?;
+        let mut build = cc::Build::new();
+        build.std("c99").include(&c_dir).warnings(false);
+        for f in compiled.files.iter().filter(|f| f.name.ends_with(".c")) {
+            build.file(c_dir.join(&f.name));
+        }
+        build
+            .try_compile(&format!("modelless_{}", compiled.name))
+            .map_err(|e| Error::Toolchain(format!("compiling the generated C with the cc crate failed: {e}")))?;
+        // The generated C calls math.h; bare-metal targets bring their own libm.
+        if std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os != "none") {
+            println!("cargo:rustc-link-lib=m");
+        }
+        let sig = crate::toolchain::IoSig::of(&compiled.graph);
+        let wrapper =
+            crate::cross::c_wrapper_module(&compiled.name, &sig, compiled.plan.arena_bytes, compiled.plan.align);
+        write_files(&out, &[OutFile { name: format!("{}.rs", compiled.name), contents: wrapper }])?;
+        Ok(compiled)
+    }
+}

@@ -18,5 +18,5 @@ pub mod target;
 pub mod toolchain;
 pub mod verify;
 
-pub use compile::{Compiled, Config, Lang, default_name, write_files};
+pub use compile::{Builder, Compiled, Config, Lang, default_name, write_files};
 pub use error::{Error, Result};
