@@ -2,6 +2,9 @@
 #ifndef {{GUARD}}
 #define {{GUARD}}
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -6,6 +6,7 @@
 
 pub mod backend;
 mod compile;
+pub mod conformance;
 pub mod cross;
 pub mod error;
 pub mod frontend;

@@ -36,6 +36,15 @@ struct ModelArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run ONNX backend test suites (folders of test_* cases) through both backends and
+    /// print pass / fail / unsupported per test and totals.
+    Conformance {
+        /// Suite folders, e.g. ../shared/onnx-backend-opset17/node.
+        suites: Vec<PathBuf>,
+        /// Print only the totals and the failures.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Generate C or Rust source for a model.
     Build {
         #[command(flatten)]
@@ -117,6 +126,37 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.cmd {
+        Cmd::Conformance { suites, quiet } => {
+            let mut failed = 0;
+            for suite in &suites {
+                let work = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("temp dir: {e}")))?;
+                let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+                let results = modelless::conformance::run_suite(suite, work.path(), jobs)?;
+                println!("{:<48} {:<12} {:<12} detail", suite.display(), "c", "rust");
+                for r in &results {
+                    let detail = match (&r.c, &r.rust) {
+                        (modelless::conformance::Outcome::Fail(m), _)
+                        | (_, modelless::conformance::Outcome::Fail(m)) => m.clone(),
+                        (modelless::conformance::Outcome::Unsupported(m), _) => {
+                            m.lines().nth(1).unwrap_or(m).trim().to_string()
+                        }
+                        _ => String::new(),
+                    };
+                    let failed_case = r.c.label() == "fail" || r.rust.label() == "fail";
+                    if !quiet || failed_case {
+                        let detail: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+                        let detail: String = detail.chars().take(160).collect();
+                        println!("{:<48} {:<12} {:<12} {}", r.name, r.c.label(), r.rust.label(), detail);
+                    }
+                }
+                for lang in [Lang::C, Lang::Rust] {
+                    let (p, f, u) = modelless::conformance::tally(&results, lang);
+                    failed += f;
+                    println!("{} {:?}: {p} passed, {f} failed, {u} unsupported", suite.display(), lang);
+                }
+            }
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Cmd::Build { m, lang, out, name, emit, input } => {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;

@@ -199,7 +199,12 @@ pub fn c_harness_source(name: &str, sig: &IoSig) -> String {
     for i in 0..no {
         h.push_str(&format!("        fwrite(out{i}, sizeof out{i}[0], {}, stdout);\n", len("OUTPUT", i, no)));
     }
-    h.push_str("        fflush(stdout);\n    }\n}\n");
+    // Without inputs there is no end-of-input to stop at: run once.
+    h.push_str(if ni == 0 {
+        "        fflush(stdout);\n        return 0;\n    }\n}\n"
+    } else {
+        "        fflush(stdout);\n    }\n}\n"
+    });
     h
 }
 
@@ -266,7 +271,11 @@ pub fn rust_harness_source(module_file: &str, sig: &IoSig) -> String {
             to_bytes(*d)
         ));
     }
-    h.push_str("        w.flush().unwrap();\n    }\n}\n");
+    h.push_str(if ni == 0 {
+        "        w.flush().unwrap();\n        return;\n    }\n}\n"
+    } else {
+        "        w.flush().unwrap();\n    }\n}\n"
+    });
     h
 }
 

@@ -170,6 +170,11 @@ impl<'p> Ctx<'p> {
     /// evaluated at once so shape computations (Shape → Gather → Concat → Reshape) resolve.
     fn emit(&mut self, cur: &Cur, op: Op, inputs: Vec<ValueId>) -> LResult<ValueId> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
+        if op.float_only()
+            && let Some(t) = tys.iter().find(|t| t.dtype != DType::F32)
+        {
+            return Err(Fail::Unsupported(Some(format!("{} on {} tensors (float32 only)", op.name(), t.dtype))));
+        }
         let ty = op.infer(&tys)?;
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
@@ -334,6 +339,13 @@ impl<'p> Ctx<'p> {
             "Identity" | "Dropout" => {
                 if c.p.op_type == "Dropout" && c.p.output.iter().skip(1).any(|o| !o.is_empty()) {
                     return Err(Fail::Unsupported(Some("Dropout mask output".into())));
+                }
+                let training = match c.opt_input(2) {
+                    Some(t) => self.const_scalar(t, "training_mode")? != 0.0,
+                    None => false,
+                };
+                if c.p.op_type == "Dropout" && training {
+                    return Err(Fail::Unsupported(Some("training mode (random masks)".into())));
                 }
                 let x = c.input(0)?;
                 let s = self.shape(x);

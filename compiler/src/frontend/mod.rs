@@ -63,9 +63,6 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
         cx.g.inputs.push(id);
         cx.names.insert(input.name.clone(), id);
     }
-    if cx.g.inputs.is_empty() {
-        return Err(Error::Model("the graph has no inputs".into()));
-    }
 
     let unknown: Vec<Unsupported> = graph
         .node
@@ -183,6 +180,9 @@ fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<T
             })
             .collect::<Result<Vec<_>>>()?,
     };
+    if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none_or(|n| n > (1 << 31)) {
+        return Err(err(format!("shape {shape:?} is too large")));
+    }
     Ok(TensorType::new(dtype, shape))
 }
 

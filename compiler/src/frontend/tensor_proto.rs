@@ -60,6 +60,10 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("its shape has too many elements")?;
+    if count > (1 << 31) {
+        return Err(format!("its shape {shape:?} has {count} elements, more than modelless handles"));
+    }
     let raw: &[u8] = external.unwrap_or(&t.raw_data);
     let has_raw = !raw.is_empty() || external.is_some();
     let data = match dtype {

@@ -139,6 +139,21 @@ impl Op {
         }
     }
 
+    /// Ops whose kernels exist for float32 only.
+    pub fn float_only(&self) -> bool {
+        match self {
+            Op::Conv(_)
+            | Op::Gemm(_)
+            | Op::MatMul(_)
+            | Op::Activation(_)
+            | Op::Softmax(_)
+            | Op::Pool(_)
+            | Op::BatchNorm(_) => true,
+            Op::Binary(b) => b.act.is_some(),
+            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) => false,
+        }
+    }
+
     /// The fused activation, for ops that carry one.
     pub fn fused_act(&self) -> Option<&Option<Act>> {
         match self {

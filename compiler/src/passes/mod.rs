@@ -17,7 +17,7 @@ pub use fold_constants::fold_constants;
 pub use fuse_activation::fuse_activation;
 pub use fuse_bias::fuse_bias;
 pub use legalize::legalize;
-pub use plan_memory::{MemoryPlan, Storage, plan_memory};
+pub use plan_memory::{MemoryPlan, Pool, Storage, plan_memory};
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, verify};

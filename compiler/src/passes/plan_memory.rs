@@ -1,6 +1,6 @@
 //! Static memory planning (an analysis: it does not change the graph).
 
-use crate::ir::{Graph, ValueId};
+use crate::ir::{DType, Graph, ValueId};
 use crate::ops::Op;
 use std::collections::BTreeMap;
 
@@ -28,11 +28,27 @@ pub struct MemoryPlan {
     pub align: usize,
     /// Indices of Reshape nodes that are not views (their output needs its own buffer).
     pub copies: Vec<usize>,
+    /// The arena's per-element-type pools, in address order.
+    pub pools: Vec<Pool>,
+}
+
+/// A region of the arena holding only values of one element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    pub dtype: DType,
+    /// Byte offset of the pool in the arena (a multiple of the alignment).
+    pub base: usize,
+    pub bytes: usize,
 }
 
 impl MemoryPlan {
     pub fn get(&self, v: ValueId) -> Storage {
         self.storage[v.0]
+    }
+
+    /// The pool holding `dtype` values, if any value of that type lives in the arena.
+    pub fn pool(&self, dtype: DType) -> Option<Pool> {
+        self.pools.iter().copied().find(|p| p.dtype == dtype)
     }
 
     /// True when the node at `idx` is a Reshape whose output shares its input's storage.
@@ -60,7 +76,7 @@ impl Classes {
 ///    storage to two caller buffers (an input and an output, or two outputs) or to a constant;
 /// 2. every class of values that is neither a caller buffer nor constant lives from its
 ///    first definition to its last use (node indices, inclusive);
-/// 3. classes are placed largest first at the lowest `align`-aligned offset that does not
+/// 3. classes are grouped by element type into pools; within a pool they are placed largest first at the lowest `align`-aligned offset that does not
 ///    overlap any already placed class whose lifetime intersects.
 ///
 /// Guarantee: two values whose lifetimes intersect never share bytes, so a node's output
@@ -117,26 +133,38 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             last.insert(r, idx);
         }
     }
-    let mut order: Vec<usize> = first.keys().copied().filter(|r| !bound.contains_key(r)).collect();
-    order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
-    let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
+    // One pool per element type (so typed, `unsafe`-free code can index it), laid out
+    // one after another in the arena, each aligned.
+    let mut by_dtype: BTreeMap<DType, Vec<usize>> = BTreeMap::new();
+    for &r in first.keys().filter(|r| !bound.contains_key(r)) {
+        by_dtype.entry(g.values[r].ty.dtype).or_default().push(r);
+    }
     let mut offsets: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut arena = 0usize;
-    for r in order {
-        let (bytes, f, l) = (size[&r], first[&r], last[&r]);
-        let mut conflicts: Vec<(usize, usize)> =
-            placed.iter().filter(|&&(_, _, pf, pl)| pf <= l && f <= pl).map(|&(o, b, _, _)| (o, o + b)).collect();
-        conflicts.sort_unstable();
-        let mut off = 0;
-        for (start, end) in conflicts {
-            if off + bytes <= start {
-                break;
+    let mut pools = vec![];
+    let mut base = 0usize;
+    for (dtype, mut order) in by_dtype {
+        order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
+        let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
+        let mut pool_end = 0usize;
+        for r in order {
+            let (bytes, f, l) = (size[&r], first[&r], last[&r]);
+            let mut conflicts: Vec<(usize, usize)> =
+                placed.iter().filter(|&&(_, _, pf, pl)| pf <= l && f <= pl).map(|&(o, b, _, _)| (o, o + b)).collect();
+            conflicts.sort_unstable();
+            let mut off = 0;
+            for (start, end) in conflicts {
+                if off + bytes <= start {
+                    break;
+                }
+                off = off.max(end.div_ceil(align) * align);
             }
-            off = off.max(end.div_ceil(align) * align);
+            placed.push((off, bytes, f, l));
+            offsets.insert(r, base + off);
+            pool_end = pool_end.max(off + bytes);
         }
-        placed.push((off, bytes, f, l));
-        offsets.insert(r, off);
-        arena = arena.max(off + bytes);
+        let bytes = pool_end.div_ceil(align) * align;
+        pools.push(Pool { dtype, base, bytes });
+        base += bytes;
     }
     let storage = (0..nv)
         .map(|v| {
@@ -150,7 +178,7 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             }
         })
         .collect();
-    MemoryPlan { storage, arena_bytes: arena.div_ceil(align) * align, align, copies }
+    MemoryPlan { storage, arena_bytes: base, align, copies, pools }
 }
 
 /// Lifetime `[first, last]` of every value that has arena storage (for tests and `inspect`).

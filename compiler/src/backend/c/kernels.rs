@@ -5,7 +5,7 @@ use super::c_float;
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
-use crate::ir::{Node, shape_str};
+use crate::ir::{DType, Node, shape_str};
 use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
 
@@ -292,7 +292,12 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let terms: Vec<(&str, usize)> = names.iter().map(|s| s.as_str()).zip(xs.iter().copied()).collect();
             let idx = c_lin(&terms, 0);
             let cond = if inside.is_empty() { "1".into() } else { inside.join(" && ") };
-            w.line(&format!("y[o++] = ({cond}) ? x0[{idx}] : {};", c_float(pd.value)));
+            let value = match p.graph.ty(n.outputs[0]).dtype {
+                DType::F32 => c_float(pd.value),
+                DType::Bool => if pd.value != 0.0 { "true" } else { "false" }.into(),
+                _ => (pd.value as i64).to_string(),
+            };
+            w.line(&format!("y[o++] = ({cond}) ? x0[{idx}] : {value};"));
             for _ in 0..r {
                 w.close();
             }

@@ -12,8 +12,9 @@ mod writer;
 
 use super::{OutFile, Program, float_repr};
 use crate::error::Result;
-use crate::ir::ValueId;
+use crate::ir::{TensorData, ValueId};
 use crate::passes::Storage;
+use crate::toolchain::c_type;
 use writer::Writer;
 
 const HEADER_TEMPLATE: &str = include_str!("../../../../codegen-templates/c/model.h");
@@ -23,7 +24,7 @@ pub const RUNTIME_HEADER: &str = include_str!("../../../../runtime-shims/c/model
 
 /// Emits the C sources for a planned program.
 pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
-    p.check_float()?;
+    p.check_dtypes()?;
     let name = &p.name;
     let prefix = name.to_ascii_uppercase();
     let params = params(p);
@@ -78,14 +79,30 @@ fn params(p: &Program) -> String {
     let mut v: Vec<String> = vec![];
     let ni = p.graph.inputs.len();
     let no = p.graph.outputs.len();
-    for i in 0..ni {
-        v.push(if ni == 1 { "const float *input".into() } else { format!("const float *input{i}") });
+    for (i, &x) in p.graph.inputs.iter().enumerate() {
+        let t = c_type(p.graph.ty(x).dtype);
+        v.push(if ni == 1 { format!("const {t} *input") } else { format!("const {t} *input{i}") });
     }
-    for i in 0..no {
-        v.push(if no == 1 { "float *output".into() } else { format!("float *output{i}") });
+    for (i, &y) in p.graph.outputs.iter().enumerate() {
+        let t = c_type(p.graph.ty(y).dtype);
+        v.push(if no == 1 { format!("{t} *output") } else { format!("{t} *output{i}") });
     }
     v.push("void *arena".into());
     v.join(", ")
+}
+
+/// A C literal for element `i` of a constant.
+fn c_literal(d: &TensorData, i: usize) -> String {
+    match d {
+        TensorData::F32(v) => c_float(v[i]),
+        TensorData::I8(v) => v[i].to_string(),
+        TensorData::U8(v) => format!("{}u", v[i]),
+        TensorData::I32(v) if v[i] == i32::MIN => "(-2147483647 - 1)".into(),
+        TensorData::I32(v) => v[i].to_string(),
+        TensorData::I64(v) if v[i] == i64::MIN => "(-INT64_C(9223372036854775807) - 1)".into(),
+        TensorData::I64(v) => format!("INT64_C({})", v[i]),
+        TensorData::Bool(v) => if v[i] { "true" } else { "false" }.into(),
+    }
 }
 
 /// C name of a constant's array.
@@ -107,15 +124,16 @@ fn weights(p: &Program) -> String {
     let mut w = Writer::default();
     for v in p.constants() {
         let value = p.graph.value(v);
-        let data = value.data.as_ref().map(|d| d.to_f32()).unwrap_or_default();
+        let Some(data) = value.data.as_ref() else { continue };
+        let t = c_type(value.ty.dtype);
         w.line(&format!("/* \"{}\" {:?} */", value.name.replace("*/", "* /"), value.ty.shape));
-        w.line(&format!("static const float {}[{}] = {{", weight_name(v), data.len().max(1)));
-        for chunk in data.chunks(8) {
-            let items: Vec<String> = chunk.iter().map(|&x| c_float(x)).collect();
-            w.line(&format!("    {},", items.join(", ")));
+        w.line(&format!("static const {t} {}[{}] = {{", weight_name(v), data.len().max(1)));
+        let items: Vec<String> = (0..data.len()).map(|i| c_literal(data, i)).collect();
+        for chunk in items.chunks(8) {
+            w.line(&format!("    {},", chunk.join(", ")));
         }
         if data.is_empty() {
-            w.line("    0.0f");
+            w.line("    0");
         }
         w.line("};");
     }
@@ -142,7 +160,7 @@ fn buffer(p: &Program, v: ValueId) -> String {
                 format!("output{i}")
             }
         }
-        Storage::Arena { offset } => format!("(float *)(scratch + {offset})"),
+        Storage::Arena { offset } => format!("({} *)(scratch + {offset})", c_type(p.graph.ty(v).dtype)),
         Storage::Unused => "0".into(),
     }
 }
@@ -153,14 +171,20 @@ fn kernels(p: &Program) -> Result<String> {
         if p.plan.is_view(p.graph, i) {
             continue;
         }
-        let args: Vec<String> = (0..n.inputs.len()).map(|k| format!("const float *restrict x{k}")).collect();
+        let args: Vec<String> = n
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| format!("const {} *restrict x{k}", c_type(p.graph.ty(v).dtype)))
+            .collect();
+        let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!(
             "/* {} \"{}\": {} */",
             n.op.name(),
             n.name.replace("*/", "* /"),
             kernels::kernel_signature(p, n)
         ));
-        w.line(&format!("static void node{i}({}, float *restrict y)", args.join(", ")));
+        w.line(&format!("static void node{i}({}, {yt} *restrict y)", args.join(", ")));
         w.line("{");
         w.indent();
         kernels::emit(&mut w, p, n);
@@ -179,6 +203,11 @@ fn body(p: &Program) -> String {
         w.line("unsigned char *const scratch = (unsigned char *)arena;");
     } else {
         w.line("(void)arena;");
+    }
+    for &x in &p.graph.inputs {
+        if !p.graph.nodes.iter().any(|n| n.inputs.contains(&x)) {
+            w.line(&format!("(void){};", buffer(p, x)));
+        }
     }
     for (i, n) in p.graph.nodes.iter().enumerate() {
         if p.plan.is_view(p.graph, i) {

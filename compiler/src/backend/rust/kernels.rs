@@ -5,9 +5,10 @@
 use super::{float, lit};
 use crate::backend::Program;
 use crate::backend::lin::rs_lin;
+use crate::ir::DType;
 use crate::ir::Node;
 use crate::ops::broadcast::broadcast_strides;
-use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
+use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, strides_of};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -32,6 +33,39 @@ fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
         }
         Some(Act::Sigmoid) => quote!(rt::sigmoid(#v)),
         Some(Act::Tanh) => quote!(rt::tanh(#v)),
+    }
+}
+
+/// `a OP b` for element type `dt`: plain operators for floats, wrapping arithmetic for
+/// integers (two's-complement results, never a panic).
+fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> TokenStream {
+    match (dt, kind) {
+        (DType::F32, BinaryKind::Add) => quote!(#a + #b),
+        (DType::F32, BinaryKind::Sub) => quote!(#a - #b),
+        (DType::F32, BinaryKind::Mul) => quote!(#a * #b),
+        (DType::F32, BinaryKind::Div) => quote!(#a / #b),
+        (_, BinaryKind::Add) => quote!(#a.wrapping_add(#b)),
+        (_, BinaryKind::Sub) => quote!(#a.wrapping_sub(#b)),
+        (_, BinaryKind::Mul) => quote!(#a.wrapping_mul(#b)),
+        (_, BinaryKind::Div) => quote!(#a.wrapping_div(#b)),
+    }
+}
+
+/// A scalar of element type `dt` with value `v` (floats exact; integers truncated).
+fn scalar(dt: DType, v: f32) -> TokenStream {
+    match dt {
+        DType::F32 => float(v),
+        DType::Bool => {
+            if v != 0.0 {
+                quote!(true)
+            } else {
+                quote!(false)
+            }
+        }
+        _ => {
+            let l = Literal::i64_unsuffixed(v as i64);
+            quote!(#l)
+        }
     }
 }
 
@@ -217,15 +251,15 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         }
         Op::Binary(b) => {
             let (sa, sb) = (shape(0), shape(1));
-            let op: TokenStream = b.kind.symbol().parse().unwrap_or_default();
+            let dt = p.graph.ty(n.outputs[0]).dtype;
             if sa == out && sb == out {
-                let e = act_expr(&b.act, quote!(a #op b));
+                let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(a), quote!(b)));
                 return quote! {
                     for ((y, &a), &b) in y[..#total].iter_mut().zip(&x0[..#total]).zip(&x1[..#total]) { *y = #e; }
                 };
             }
             let (ia, ib) = (index_expr(&broadcast_strides(&sa, &out)), index_expr(&broadcast_strides(&sb, &out)));
-            let e = act_expr(&b.act, quote!(x0[#ia] #op x1[#ib]));
+            let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(x0[#ia]), quote!(x1[#ib])));
             nested(&out, quote!(y[o] = #e;))
         }
         Op::Activation(a) => {
@@ -382,7 +416,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 conds.push(quote!((0..#lenl).contains(&#s)));
                 idx.push((quote!(#s as usize), xs[ax]));
             }
-            let value = float(pd.value);
+            let value = scalar(p.graph.ty(n.outputs[0]).dtype, pd.value);
             let cond = if conds.is_empty() { quote!(true) } else { quote!(#(#conds)&&*) };
             let index = rs_lin(&idx, 0);
             nested(&out, quote! { #(#coords)* y[o] = if #cond { x0[#index] } else { #value }; })

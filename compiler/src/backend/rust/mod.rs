@@ -9,8 +9,9 @@ mod kernels;
 
 use super::{OutFile, Program, float_repr};
 use crate::error::{Error, Result};
-use crate::ir::ValueId;
+use crate::ir::{DType, TensorData, ValueId};
 use crate::passes::Storage;
+use crate::toolchain::rust_type;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
@@ -44,9 +45,44 @@ fn weight_ident(v: ValueId) -> Ident {
     ident(&format!("W{}", v.0))
 }
 
+/// The Rust element type of `d`, as tokens.
+pub(crate) fn elem(d: DType) -> TokenStream {
+    let t = ident(rust_type(d));
+    quote!(#t)
+}
+
+/// The arena field holding the pool of `d` values.
+fn pool_field(d: DType) -> Ident {
+    ident(&format!("pool_{}", rust_type(d)))
+}
+
+/// A Rust literal for element `i` of a constant.
+fn literal(d: &TensorData, i: usize) -> TokenStream {
+    match d {
+        TensorData::F32(v) => float(v[i]),
+        TensorData::I8(v) => int_lit(v[i] as i64),
+        TensorData::U8(v) => int_lit(v[i] as i64),
+        TensorData::I32(v) => int_lit(v[i] as i64),
+        TensorData::I64(v) if v[i] == i64::MIN => quote!(i64::MIN),
+        TensorData::I64(v) => int_lit(v[i]),
+        TensorData::Bool(v) => {
+            if v[i] {
+                quote!(true)
+            } else {
+                quote!(false)
+            }
+        }
+    }
+}
+
+fn int_lit(v: i64) -> TokenStream {
+    let l = Literal::u64_unsuffixed(v.unsigned_abs());
+    if v < 0 { quote!(-#l) } else { quote!(#l) }
+}
+
 /// Emits the module for a planned program.
 pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
-    p.check_float()?;
+    p.check_dtypes()?;
     let (in_lens, out_lens) = p.io_lens();
     let in_names = Program::len_names("INPUT", in_lens.len());
     let out_names = Program::len_names("OUTPUT", out_lens.len());
@@ -54,8 +90,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         let (n, l) = (ident(n), lit(l));
         quote!(pub const #n: usize = #l;)
     });
-    let arena_words = p.arena_bytes() / 4;
-    let (arena_bytes, words, align) = (lit(p.arena_bytes()), lit(arena_words), lit(p.plan.align));
+    let (arena_bytes, align) = (lit(p.arena_bytes()), lit(p.plan.align));
 
     let param_in: Vec<Ident> = (0..in_lens.len())
         .map(|i| ident(if in_lens.len() == 1 { "input".into() } else { format!("input{i}") }.as_str()))
@@ -63,18 +98,24 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let param_out: Vec<Ident> = (0..out_lens.len())
         .map(|i| ident(if out_lens.len() == 1 { "output".into() } else { format!("output{i}") }.as_str()))
         .collect();
-    let in_ty = in_names.iter().map(|n| ident(n));
-    let out_ty = out_names.iter().map(|n| ident(n));
+    let in_ty = in_names.iter().zip(&p.graph.inputs).map(|(n, &v)| {
+        let (n, t) = (ident(n), elem(p.graph.ty(v).dtype));
+        quote!([#t; #n])
+    });
+    let out_ty = out_names.iter().zip(&p.graph.outputs).map(|(n, &v)| {
+        let (n, t) = (ident(n), elem(p.graph.ty(v).dtype));
+        quote!([#t; #n])
+    });
 
-    let weights = p.constants().into_iter().map(|v| {
-        let data = p.graph.data(v).map(|d| d.to_f32()).unwrap_or_default();
-        let (name, n) = (weight_ident(v), lit(data.len()));
-        let vals = data.iter().map(|&x| float(x));
+    let weights = p.constants().into_iter().filter_map(|v| {
+        let data = p.graph.data(v)?;
+        let (name, n, t) = (weight_ident(v), lit(data.len()), elem(data.dtype()));
+        let vals = (0..data.len()).map(|i| literal(data, i));
         let doc = format!(" \"{}\" {:?}", p.graph.value(v).name, p.graph.ty(v).shape);
-        quote! {
+        Some(quote! {
             #[doc = #doc]
-            pub(super) static #name: [f32; #n] = [#(#vals),*];
-        }
+            pub(super) static #name: [#t; #n] = [#(#vals),*];
+        })
     });
 
     let mut node_fns = vec![];
@@ -84,12 +125,16 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             continue;
         }
         let fname = ident(&format!("node{i}"));
-        let xs: Vec<Ident> = (0..n.inputs.len()).map(|k| ident(&format!("x{k}"))).collect();
+        let xs = n.inputs.iter().enumerate().map(|(k, &v)| {
+            let (x, t) = (ident(&format!("x{k}")), elem(p.graph.ty(v).dtype));
+            quote!(#x: &[#t])
+        });
+        let yt = elem(p.graph.ty(n.outputs[0]).dtype);
         let body = kernels::emit(p, n);
         let doc = format!(" {} \"{}\": {}", n.op.name(), n.name, kernels::signature(p, n));
         node_fns.push(quote! {
             #[doc = #doc]
-            pub(super) fn #fname(#(#xs: &[f32],)* y: &mut [f32]) {
+            pub(super) fn #fname(#(#xs,)* y: &mut [#yt]) {
                 #body
             }
         });
@@ -99,14 +144,28 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let rt: syn::File = syn::parse_str(RUNTIME_MATH)
         .map_err(|e| Error::Model(format!("internal error: runtime helpers do not parse: {e}")))?;
     let rt_items = used_helpers(rt.items, &node_fns);
-    let uses_arena = arena_words > 0
-        && p.graph
-            .nodes
+    let (fields, inits): (Vec<TokenStream>, Vec<TokenStream>) = if p.plan.pools.is_empty() {
+        (vec![quote!(_reserved: [u8; #arena_bytes])], vec![quote!(_reserved: [0; #arena_bytes])])
+    } else {
+        p.plan
+            .pools
             .iter()
-            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
-            .any(|&v| matches!(p.storage(v), Storage::Arena { .. }));
-    let scratch =
-        if uses_arena { quote!(let scratch: &mut [f32] = &mut arena.buf[..];) } else { quote!(let _ = arena;) };
+            .map(|pool| {
+                let (f, t, n) = (pool_field(pool.dtype), elem(pool.dtype), lit(pool.bytes / pool.dtype.size()));
+                let zero = literal(&zero_of(pool.dtype), 0);
+                (quote!(#f: [#t; #n]), quote!(#f: [#zero; #n]))
+            })
+            .unzip()
+    };
+    let unused_arena =
+        if calls.iter().any(|c| c.to_string().contains("arena")) { quote!() } else { quote!(let _ = arena;) };
+    let unused_inputs = p
+        .graph
+        .inputs
+        .iter()
+        .zip(&param_in)
+        .filter(|(x, _)| !p.graph.nodes.iter().any(|n| n.inputs.contains(x)))
+        .map(|(_, name)| quote!(let _ = #name;));
 
     let tokens = quote! {
         #(#len_consts)*
@@ -116,13 +175,13 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         /// Caller-owned scratch memory for [`run`]; put it anywhere (stack, static, heap).
         #[repr(C, align(#align))]
         pub struct Arena {
-            buf: [f32; #words],
+            #(#fields,)*
         }
 
         impl Arena {
             /// A zeroed arena (usable in `static` and `const` contexts).
             pub const fn new() -> Arena {
-                Arena { buf: [0.0; #words] }
+                Arena { #(#inits,)* }
             }
         }
 
@@ -133,8 +192,9 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         }
 
         /// Runs the model once: reads the input(s), writes the output(s).
-        pub fn run(#(#param_in: &[f32; #in_ty],)* #(#param_out: &mut [f32; #out_ty],)* arena: &mut Arena) {
-            #scratch
+        pub fn run(#(#param_in: &#in_ty,)* #(#param_out: &mut #out_ty,)* arena: &mut Arena) {
+            #unused_arena
+            #(#unused_inputs)*
             #(#calls)*
         }
 
@@ -159,13 +219,38 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     Ok(vec![OutFile { name: format!("{}.rs", p.name), contents }])
 }
 
-/// The statement calling node `i`'s kernel with slices of the right buffers.
+fn zero_of(d: DType) -> TensorData {
+    match d {
+        DType::F32 => TensorData::F32(vec![0.0]),
+        DType::I8 => TensorData::I8(vec![0]),
+        DType::U8 => TensorData::U8(vec![0]),
+        DType::I32 => TensorData::I32(vec![0]),
+        DType::I64 => TensorData::I64(vec![0]),
+        DType::Bool => TensorData::Bool(vec![false]),
+    }
+}
+
+/// The statement calling node `i`'s kernel with slices of the right buffers. Arena values
+/// are indexed in their pool; the output's pool is split around the output so inputs in
+/// the same pool can be borrowed alongside it.
 fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> TokenStream {
     let n = &p.graph.nodes[i];
     let out = n.outputs[0];
-    let out_len = p.graph.ty(out).len();
-    let arg = |v: ValueId, split: Option<(usize, usize)>| -> TokenStream {
-        let len = p.graph.ty(v).len();
+    let out_ty = p.graph.ty(out);
+    let out_len = out_ty.len();
+    // Element index of an arena value within its pool.
+    let pool_index = |v: ValueId, offset: usize| -> usize {
+        let d = p.graph.ty(v).dtype;
+        let base = p.plan.pool(d).map_or(0, |pl| pl.base);
+        (offset - base) / d.size()
+    };
+    let out_pool = match p.storage(out) {
+        Storage::Arena { offset } => Some((out_ty.dtype, pool_index(out, offset))),
+        _ => None,
+    };
+    let arg = |v: ValueId| -> TokenStream {
+        let ty = p.graph.ty(v);
+        let len = ty.len();
         match p.storage(v) {
             Storage::Const => {
                 let w = weight_ident(v);
@@ -180,43 +265,41 @@ fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> 
                 quote!(&#x[..])
             }
             Storage::Arena { offset } => {
-                let a = offset / 4;
-                match split {
-                    None => {
-                        let (s, e) = (lit(a), lit(a + len));
-                        quote!(&scratch[#s..#e])
-                    }
-                    Some((o, _)) if a + len <= o => {
+                let a = pool_index(v, offset);
+                match out_pool {
+                    Some((d, o)) if d == ty.dtype && a + len <= o => {
                         let (s, e) = (lit(a), lit(a + len));
                         quote!(&lo[#s..#e])
                     }
-                    Some((o, l)) => {
-                        let (s, e) = (lit(a - o - l), lit(a - o - l + len));
+                    Some((d, o)) if d == ty.dtype => {
+                        let (s, e) = (lit(a - o - out_len), lit(a - o - out_len + len));
                         quote!(&hi[#s..#e])
+                    }
+                    _ => {
+                        let (f, s, e) = (pool_field(ty.dtype), lit(a), lit(a + len));
+                        quote!(&arena.#f[#s..#e])
                     }
                 }
             }
             Storage::Unused => quote!(&[]),
         }
     };
-    match p.storage(out) {
-        Storage::Arena { offset } => {
-            let o = offset / 4;
-            let args: Vec<TokenStream> = n.inputs.iter().map(|&v| arg(v, Some((o, out_len)))).collect();
+    let args: Vec<TokenStream> = n.inputs.iter().map(|&v| arg(v)).collect();
+    match (p.storage(out), out_pool) {
+        (Storage::Arena { .. }, Some((d, o))) => {
             let uses = |name: &str| args.iter().any(|a| a.to_string().contains(name));
             let lo = if uses("lo [") { quote!(lo) } else { quote!(_) };
             let hi = if uses("hi [") { quote!(hi) } else { quote!(_) };
-            let (ol, olen) = (lit(o), lit(out_len));
+            let (ol, olen, f) = (lit(o), lit(out_len), pool_field(d));
             quote! {
                 {
-                    let (#lo, rest) = scratch.split_at_mut(#ol);
+                    let (#lo, rest) = arena.#f.split_at_mut(#ol);
                     let (y, #hi) = rest.split_at_mut(#olen);
                     kernels::#fname(#(#args,)* y);
                 }
             }
         }
-        Storage::Output(k) => {
-            let args = n.inputs.iter().map(|&v| arg(v, None));
+        (Storage::Output(k), _) => {
             let o = &outs[k];
             quote!(kernels::#fname(#(#args,)* &mut #o[..]);)
         }

@@ -1,0 +1,485 @@
+//! ONNX backend conformance: runs the node/model tests of an ONNX test suite folder
+//! through both backends and classifies each test as pass, fail (wrong numbers, crash or
+//! an error that is not "unsupported") or unsupported (a clear unsupported error).
+//!
+//! Thousands of cases cannot each pay a compiler run: every supported case of a suite is
+//! emitted under its own symbol prefix into one C program (objects compiled in parallel)
+//! and one Rust crate (a single rustc run); a dispatcher `main` selects the case by index.
+
+use crate::backend::OutFile;
+use crate::compile::{Config, Lang};
+use crate::error::{Error, Result};
+use crate::frontend::read_tensor_file;
+use crate::ir::{DType, TensorData, TensorType};
+use crate::toolchain::{IoSig, c_build, c_harness_source, run_checked, rust_harness_source};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Outcome of one test in one language.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Pass,
+    /// Wrong numbers, a crash, or an unexpected error: a bug.
+    Fail(String),
+    /// A clear "unsupported" error (op, attribute, dtype or dynamic shape).
+    Unsupported(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail(_) => "fail",
+            Outcome::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// One test folder's result.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// Folder name, e.g. `test_relu`.
+    pub name: String,
+    /// ONNX op types used by the model (for the op table).
+    pub ops: Vec<String>,
+    pub c: Outcome,
+    pub rust: Outcome,
+}
+
+/// One test set: input tensors and expected outputs.
+struct TestSet {
+    inputs: Vec<(TensorType, TensorData)>,
+    outputs: Vec<(TensorType, TensorData)>,
+}
+
+/// A case that compiled: its emitted files per language, signature and test sets.
+struct Prepared {
+    index: usize,
+    sig: IoSig,
+    out_types: Vec<TensorType>,
+    c_files: Vec<OutFile>,
+    rust_files: Vec<OutFile>,
+    sets: Vec<TestSet>,
+}
+
+/// The test folders of a suite directory, sorted.
+pub fn list_cases(suite: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(suite).map_err(|source| Error::Read { path: suite.into(), source })?;
+    let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("model.onnx").exists()).collect();
+    v.sort();
+    Ok(v)
+}
+
+fn read_sets(case: &Path) -> std::result::Result<Vec<TestSet>, String> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(case)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+        .collect();
+    dirs.sort();
+    let mut sets = vec![];
+    for d in dirs {
+        let read = |prefix: &str| -> std::result::Result<Vec<(TensorType, TensorData)>, String> {
+            (0..)
+                .map(|i| d.join(format!("{prefix}_{i}.pb")))
+                .take_while(|p| p.exists())
+                .map(|p| read_tensor_file(&p).map_err(|e| e.to_string()))
+                .collect()
+        };
+        sets.push(TestSet { inputs: read("input")?, outputs: read("output")? });
+    }
+    Ok(sets)
+}
+
+/// ONNX op types in a model file (best effort, for reporting).
+fn model_ops(model: &Path) -> Vec<String> {
+    use prost::Message as _;
+    let Ok(bytes) = std::fs::read(model) else { return vec![] };
+    let Ok(m) = tract_onnx::pb::ModelProto::decode(bytes.as_slice()) else { return vec![] };
+    let mut ops: Vec<String> = m.graph.map(|g| g.node.into_iter().map(|n| n.op_type).collect()).unwrap_or_default();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
+fn is_unsupported(e: &Error) -> bool {
+    matches!(e, Error::Unsupported(_) | Error::Input { .. })
+}
+
+fn to_bytes(d: &TensorData) -> Vec<u8> {
+    match d {
+        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+        TensorData::U8(v) => v.clone(),
+        TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+    }
+}
+
+fn from_bytes(d: DType, b: &[u8]) -> TensorData {
+    match d {
+        DType::F32 => {
+            TensorData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        DType::I8 => TensorData::I8(b.iter().map(|&x| x as i8).collect()),
+        DType::U8 => TensorData::U8(b.to_vec()),
+        DType::I32 => {
+            TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        DType::I64 => TensorData::I64(
+            b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
+        ),
+        DType::Bool => TensorData::Bool(b.iter().map(|&x| x != 0).collect()),
+    }
+}
+
+/// ONNX backend-test tolerance: `|got - want| <= atol + rtol·|want|` for floats (NaN
+/// matches NaN), exact for integers and booleans.
+pub fn compare(got: &TensorData, want: &TensorData, rtol: f32, atol: f32) -> std::result::Result<(), String> {
+    if got.len() != want.len() || got.dtype() != want.dtype() {
+        return Err(format!("got {} {} values, expected {} {}", got.len(), got.dtype(), want.len(), want.dtype()));
+    }
+    if let (TensorData::F32(g), TensorData::F32(w)) = (got, want) {
+        for (i, (a, b)) in g.iter().zip(w).enumerate() {
+            let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
+            if !ok {
+                return Err(format!("element {i}: got {a}, expected {b}"));
+            }
+        }
+        return Ok(());
+    }
+    if got != want {
+        let (g, w) = (got.to_f32(), want.to_f32());
+        let i = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(format!("element {i}: got {}, expected {}", g.get(i).unwrap_or(&0.0), w.get(i).unwrap_or(&0.0)));
+    }
+    Ok(())
+}
+
+/// Runs every test folder of `suite` in both languages. `work` holds the batch builds.
+pub fn run_suite(suite: &Path, work: &Path, jobs: usize) -> Result<Vec<CaseResult>> {
+    let cases = list_cases(suite)?;
+    let mut results: Vec<CaseResult> = vec![];
+    let mut prepared: Vec<Prepared> = vec![];
+    for (index, case) in cases.iter().enumerate() {
+        let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let model = case.join("model.onnx");
+        let ops = model_ops(&model);
+        let mut result = CaseResult { name: name.clone(), ops, c: Outcome::Pass, rust: Outcome::Pass };
+        let sets = match read_sets(case) {
+            Ok(s) => s,
+            Err(e) => {
+                result.c = Outcome::Unsupported(format!("test data: {e}"));
+                result.rust = result.c.clone();
+                results.push(result);
+                continue;
+            }
+        };
+        let symbol = format!("t{index}");
+        let compile = |lang: Lang| {
+            std::panic::catch_unwind(|| Config::new().lang(lang).name(symbol.clone()).compile_to_memory(&model))
+                .unwrap_or_else(|_| Err(Error::Model("the compiler panicked".into())))
+        };
+        match (compile(Lang::C), compile(Lang::Rust)) {
+            (Ok(c), Ok(r)) => {
+                let sig = IoSig::of(&c.graph);
+                let out_types = c.graph.outputs.iter().map(|&v| c.graph.ty(v).clone()).collect();
+                prepared.push(Prepared { index, sig, out_types, c_files: c.files, rust_files: r.files, sets });
+            }
+            (c, r) => {
+                let classify = |res: Result<crate::Compiled>| match res {
+                    Ok(_) => Outcome::Pass,
+                    Err(e) if is_unsupported(&e) => Outcome::Unsupported(e.to_string()),
+                    Err(e) => Outcome::Fail(e.to_string()),
+                };
+                result.c = classify(c);
+                result.rust = classify(r);
+                if result.c == Outcome::Pass {
+                    result.c = Outcome::Unsupported("the Rust backend rejected the model".into());
+                }
+                if result.rust == Outcome::Pass {
+                    result.rust = Outcome::Unsupported("the C backend rejected the model".into());
+                }
+            }
+        }
+        results.push(result);
+    }
+    let c_out = run_batch(work, &prepared, Lang::C, jobs);
+    let rust_out = run_batch(work, &prepared, Lang::Rust, jobs);
+    for (k, prep) in prepared.iter().enumerate() {
+        results[prep.index].c = c_out[k].clone();
+        results[prep.index].rust = rust_out[k].clone();
+    }
+    Ok(results)
+}
+
+/// Builds all prepared cases for one language into one program and runs every case. A case
+/// whose code does not compile is a failure of that case only: it is left out and the rest
+/// is rebuilt.
+fn run_batch(work: &Path, cases: &[Prepared], lang: Lang, jobs: usize) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; cases.len()];
+    let dir = work.join(match lang {
+        Lang::C => "c",
+        Lang::Rust => "rust",
+    });
+    for _attempt in 0..4 {
+        let live: Vec<usize> = (0..cases.len()).filter(|&k| outcomes[k].is_none()).collect();
+        if live.is_empty() {
+            break;
+        }
+        let subset: Vec<&Prepared> = live.iter().map(|&k| &cases[k]).collect();
+        match build_batch(&dir, &subset, lang, jobs) {
+            Ok(exe) => {
+                for (slot, &k) in live.iter().enumerate() {
+                    outcomes[k] = Some(run_case(&exe, slot, &cases[k]));
+                }
+                break;
+            }
+            Err(BatchError::Cases(bad)) => {
+                for (slot, msg) in bad {
+                    outcomes[live[slot]] = Some(Outcome::Fail(format!("generated code does not compile: {msg}")));
+                }
+            }
+            Err(BatchError::Other(e)) => {
+                for &k in &live {
+                    outcomes[k] = Some(Outcome::Fail(format!("batch build failed: {e}")));
+                }
+            }
+        }
+    }
+    outcomes.into_iter().map(|o| o.unwrap_or_else(|| Outcome::Fail("not built".into()))).collect()
+}
+
+/// Why a batch did not build: specific cases (by slot) or something else.
+enum BatchError {
+    Cases(Vec<(usize, String)>),
+    Other(Error),
+}
+
+impl From<Error> for BatchError {
+    fn from(e: Error) -> Self {
+        BatchError::Other(e)
+    }
+}
+
+fn run_case(exe: &Path, k: usize, case: &Prepared) -> Outcome {
+    let mut stdin = vec![];
+    for set in &case.sets {
+        if set.inputs.len() != case.sig.inputs.len() {
+            return Outcome::Unsupported(format!(
+                "test set has {} inputs, model {}",
+                set.inputs.len(),
+                case.sig.inputs.len()
+            ));
+        }
+        for ((ty, data), &(d, n)) in set.inputs.iter().zip(&case.sig.inputs) {
+            if ty.dtype != d || ty.len() != n {
+                return Outcome::Fail(format!("input {:?} {} does not match the model's {d} x{n}", ty.shape, ty.dtype));
+            }
+            stdin.extend(to_bytes(data));
+        }
+    }
+    let run = || -> std::result::Result<Vec<u8>, String> {
+        let mut child = Command::new(exe)
+            .arg(k.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut pipe = child.stdin.take().ok_or("no stdin")?;
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut pipe, &stdin));
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let _ = writer.join();
+        if !out.status.success() {
+            return Err(format!("crashed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(out.stdout)
+    };
+    let bytes = match run() {
+        Ok(b) => b,
+        Err(e) => return Outcome::Fail(e),
+    };
+    let mut at = 0;
+    // A model without inputs runs once (see the harness); its test sets all expect the same.
+    let sets = if case.sig.inputs.is_empty() { &case.sets[..case.sets.len().min(1)] } else { &case.sets[..] };
+    for (s, set) in sets.iter().enumerate() {
+        if set.outputs.len() != case.out_types.len() {
+            return Outcome::Fail(format!(
+                "test set {s} has {} outputs, model {}",
+                set.outputs.len(),
+                case.out_types.len()
+            ));
+        }
+        for (o, ((want_ty, want), ty)) in set.outputs.iter().zip(&case.out_types).enumerate() {
+            let n = ty.bytes();
+            let Some(chunk) = bytes.get(at..at + n) else { return Outcome::Fail("short output".into()) };
+            at += n;
+            if want_ty.shape != ty.shape && want_ty.len() != ty.len() {
+                return Outcome::Fail(format!("output {o}: shape {:?}, expected {:?}", ty.shape, want_ty.shape));
+            }
+            let got = from_bytes(ty.dtype, chunk);
+            if let Err(e) = compare(&got, want, 1e-3, 1e-5) {
+                return Outcome::Fail(format!("test set {s} output {o}: {e}"));
+            }
+        }
+    }
+    Outcome::Pass
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> Result<()> {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).map_err(|e| Error::Write { path: p, msg: e.to_string() })
+}
+
+fn build_batch(dir: &Path, cases: &[&Prepared], lang: Lang, jobs: usize) -> std::result::Result<PathBuf, BatchError> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.into(), msg: e.to_string() })?;
+    match lang {
+        Lang::C => build_c_batch(dir, cases, jobs),
+        Lang::Rust => build_rust_batch(dir, cases),
+    }
+}
+
+/// One C program: every case's sources plus a per-case harness renamed `case_<k>`.
+fn build_c_batch(dir: &Path, cases: &[&Prepared], jobs: usize) -> std::result::Result<PathBuf, BatchError> {
+    // (source file, owning case slot; None for the dispatcher)
+    let mut sources: Vec<(PathBuf, Option<usize>)> = vec![];
+    let mut dispatch = String::from("#include <stdlib.h>\n");
+    for (k, case) in cases.iter().enumerate() {
+        let name = format!("t{}", case.index);
+        for f in &case.c_files {
+            write(dir, &f.name, &f.contents)?;
+            if f.name.ends_with(".c") {
+                sources.push((dir.join(&f.name), Some(k)));
+            }
+        }
+        let h = c_harness_source(&name, &case.sig).replace("int main(void)", &format!("int case_{k}(void)"));
+        let h = h.replace("static unsigned char arena", "static unsigned char arena_").replace(", arena)", ", arena_)");
+        let file = format!("case_{k}.c");
+        write(dir, &file, &h)?;
+        sources.push((dir.join(&file), Some(k)));
+        dispatch.push_str(&format!("int case_{k}(void);\n"));
+    }
+    dispatch.push_str(
+        "\nint main(int argc, char **argv)\n{\n    int k = argc > 1 ? atoi(argv[1]) : -1;\n    switch (k) {\n",
+    );
+    for k in 0..cases.len() {
+        dispatch.push_str(&format!("    case {k}: return case_{k}();\n"));
+    }
+    dispatch.push_str("    default: return 3;\n    }\n}\n");
+    write(dir, "dispatch.c", &dispatch)?;
+    sources.push((dir.join("dispatch.c"), None));
+
+    let target = crate::target::TargetDesc::host();
+    let tool = c_build(&target).try_get_compiler().map_err(|e| Error::Toolchain(format!("no C compiler: {e}")))?;
+    let per = sources.len().div_ceil(jobs.max(1));
+    let errors: Vec<(Option<usize>, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = sources
+            .chunks(per)
+            .map(|chunk| {
+                let tool = &tool;
+                s.spawn(move || {
+                    let mut errs = vec![];
+                    for (src, owner) in chunk {
+                        let mut cmd = tool.to_command();
+                        cmd.current_dir(dir).arg("-c").arg(src).arg("-o").arg(src.with_extension("o"));
+                        if let Err(e) = run_checked(cmd, "C compiler") {
+                            errs.push((*owner, e.to_string()));
+                        }
+                    }
+                    errs
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    if !errors.is_empty() {
+        let mut bad = vec![];
+        for (owner, msg) in errors {
+            match owner {
+                Some(k) => bad.push((k, msg)),
+                None => return Err(BatchError::Other(Error::Toolchain(msg))),
+            }
+        }
+        return Err(BatchError::Cases(bad));
+    }
+    let sources: Vec<PathBuf> = sources.into_iter().map(|(p, _)| p).collect();
+    let exe = dir.join("conformance_c");
+    let mut cmd = tool.to_command();
+    cmd.args(sources.iter().map(|s| s.with_extension("o"))).arg("-o").arg(&exe).arg("-lm");
+    run_checked(cmd, "linker")?;
+    Ok(exe)
+}
+
+/// One Rust crate: every case's module plus its harness as `case_<k>::main`.
+fn build_rust_batch(dir: &Path, cases: &[&Prepared]) -> std::result::Result<PathBuf, BatchError> {
+    let mut main = String::new();
+    for (k, case) in cases.iter().enumerate() {
+        let name = format!("t{}", case.index);
+        for f in &case.rust_files {
+            write(dir, &f.name, &f.contents)?;
+        }
+        let h = rust_harness_source(&format!("{name}.rs"), &case.sig);
+        write(dir, &format!("case_{k}.rs"), &h.replace("fn main()", "pub fn main()"))?;
+        main.push_str(&format!("mod case_{k};\n"));
+    }
+    main.push_str("\nfn main() {\n    let k: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(usize::MAX);\n    match k {\n");
+    for k in 0..cases.len() {
+        main.push_str(&format!("        {k} => case_{k}::main(),\n"));
+    }
+    main.push_str("        _ => std::process::exit(3),\n    }\n}\n");
+    write(dir, "main.rs", &main)?;
+    let exe = dir.join("conformance_rust");
+    let mut cmd = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
+    cmd.args([
+        "--edition",
+        "2021",
+        "-C",
+        "opt-level=1",
+        "-C",
+        "codegen-units=16",
+        "--crate-name",
+        "conformance",
+        "-A",
+        "warnings",
+    ])
+    .arg(dir.join("main.rs"))
+    .arg("-o")
+    .arg(&exe);
+    if let Err(e) = run_checked(cmd, "rustc") {
+        // Attribute errors to cases through the file names rustc reports (`tN.rs` is case
+        // index N; map it back to the slot).
+        let msg = e.to_string();
+        let mut bad: Vec<(usize, String)> = vec![];
+        for (k, case) in cases.iter().enumerate() {
+            let file = format!("/t{}.rs:", case.index);
+            let harness = format!("/case_{k}.rs:");
+            if msg.contains(&file) || msg.contains(&harness) {
+                let first = msg.lines().find(|l| l.starts_with("error")).unwrap_or("").to_string();
+                bad.push((k, first));
+            }
+        }
+        return Err(if bad.is_empty() { BatchError::Other(e) } else { BatchError::Cases(bad) });
+    }
+    Ok(exe)
+}
+
+/// Counts per outcome for one language.
+pub fn tally(results: &[CaseResult], lang: Lang) -> (usize, usize, usize) {
+    let pick = |r: &CaseResult| match lang {
+        Lang::C => r.c.clone(),
+        Lang::Rust => r.rust.clone(),
+    };
+    let mut t = (0, 0, 0);
+    for r in results {
+        match pick(r) {
+            Outcome::Pass => t.0 += 1,
+            Outcome::Fail(_) => t.1 += 1,
+            Outcome::Unsupported(_) => t.2 += 1,
+        }
+    }
+    t
+}
