@@ -59,7 +59,7 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
         /// What to write: the sources; also a static library for the target, with its
-        /// flash/RAM; a no_std crate (Rust); or a bare-metal firmware image (C).
+        /// flash/RAM; a no_std crate (Rust); or a bare-metal firmware image (C or Rust).
         #[arg(long, value_enum, default_value = "source")]
         emit: Emit,
         /// `--emit firmware`: one float32 .npy per model input to bake into the image

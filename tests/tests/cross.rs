@@ -78,16 +78,20 @@ fn qemu_user_ad_fc_autoencoder() {
     cross_check("mlperf-tiny/ad_fc_autoencoder_fp32");
 }
 
-/// Builds the C model into a Cortex-M4 firmware image with every test set's inputs baked in,
+/// Builds the model into a Cortex-M4 firmware image with every test set's inputs baked in,
 /// boots it in qemu-system-arm (mps2-an386, semihosting) and compares the printed outputs.
-fn firmware_check(rel: &str) -> modelless::cross::SizeReport {
+fn firmware_check(rel: &str, lang: Lang) -> modelless::cross::SizeReport {
     let dir = model_dir(rel);
     let sets = test_sets(&dir);
     let samples: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.inputs.iter().map(|(_, d)| d.clone()).collect()).collect();
     let target = TargetDesc::load("cortex-m4").unwrap();
-    let compiled = Config::new().target(target.clone()).compile_to_memory(&dir.join("model.onnx")).unwrap();
+    let compiled = Config::new().lang(lang).target(target.clone()).compile_to_memory(&dir.join("model.onnx")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let img = cross::build_firmware(tmp.path(), &compiled, &samples, &target).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let img = match lang {
+        Lang::C => cross::build_firmware(tmp.path(), &compiled, &samples, &target),
+        Lang::Rust => cross::build_rust_firmware(tmp.path(), &compiled, &samples, &target),
+    }
+    .unwrap_or_else(|e| panic!("{rel} {lang:?}: {e}"));
     let text =
         cross::run_firmware(&img.elf, &target, Duration::from_secs(300)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let got = cross::parse_firmware_output(&text).unwrap();
@@ -95,25 +99,38 @@ fn firmware_check(rel: &str) -> modelless::cross::SizeReport {
     for (set, outs) in sets.iter().zip(&got) {
         assert_eq!(outs.len(), set.outputs.len());
         for (i, (g, (_, want))) in outs.iter().zip(&set.outputs).enumerate() {
-            assert_close(&format!("{rel} cortex-m4 firmware {} output {i}", set.name), g, want, TOL);
+            assert_close(&format!("{rel} cortex-m4 {lang:?} firmware {} output {i}", set.name), g, want, TOL);
         }
     }
     // Weights are const: they must sit in flash, not be copied to RAM.
     assert!(img.size.data < 8 * 1024, "{rel}: {} bytes of .data", img.size.data);
     assert!(img.size.bss >= compiled.plan.arena_bytes as u64, "{rel}: the arena lives in .bss");
-    eprintln!("{rel} firmware: {}", img.size);
+    eprintln!("{rel} {lang:?} firmware: {}", img.size);
     img.size
 }
 
 #[test]
 fn cortex_m4_firmware_digits_cnn() {
-    let size = firmware_check("digits/digits_cnn");
+    let size = firmware_check("digits/digits_cnn", Lang::C);
     assert!(size.flash() < 256 * 1024, "{size}");
 }
 
 #[test]
 fn cortex_m4_firmware_kws_dscnn() {
-    firmware_check("mlperf-tiny/kws_dscnn_fp32");
+    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::C);
+}
+
+/// The same with the Rust backend: a `#![no_std]` `#![no_main]` firmware crate (own vector
+/// table, reset handler and semihosting) depending on the emitted model crate.
+#[test]
+fn cortex_m4_rust_firmware_digits_cnn() {
+    let size = firmware_check("digits/digits_cnn", Lang::Rust);
+    assert!(size.flash() < 256 * 1024, "{size}");
+}
+
+#[test]
+fn cortex_m4_rust_firmware_kws_dscnn() {
+    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::Rust);
 }
 
 /// The emitted no_std crate builds with cargo for both Cortex-M triples (thumbv7em with FPU,
