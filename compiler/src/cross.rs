@@ -198,14 +198,7 @@ pub fn build_rust_lib(crate_dir: &Path, name: &str, target: &TargetDesc) -> Resu
             .map_err(|source| Error::Read { path: crate_dir.join(&rel), source })?;
         write(&stage.path().join(&rel), &text)?;
     }
-    let mut cmd = Command::new(cargo());
-    cmd.current_dir(stage.path())
-        .args(["build", "--release", "--quiet", "--offline", "--target"])
-        .arg(&target.rust.triple)
-        .env("CARGO_TARGET_DIR", stage.path().join("target"));
-    for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_BUILD_RUSTFLAGS"] {
-        cmd.env_remove(v);
-    }
+    let mut cmd = cargo_build(stage.path(), target, &stage.path().join("target"));
     if !target.rust.target_features.is_empty() {
         cmd.env("RUSTFLAGS", format!("-C target-feature={}", target.rust.target_features.join(",")));
     }
@@ -253,15 +246,58 @@ pub fn linker_script(target: &TargetDesc) -> Result<String> {
     ))
 }
 
-/// `main.c`, `startup.c` and `link.ld` of a firmware image that runs the C model `name`
-/// on `samples` (each: one float32 vector per model input) and prints the outputs.
-pub fn firmware_files(name: &str, sig: &IoSig, samples: &[Vec<Vec<f32>>], target: &TargetDesc) -> Result<Vec<OutFile>> {
+/// Checks that firmware samples fit the model: float32 I/O, at least one sample, every
+/// input present with the model's length.
+fn check_samples(sig: &IoSig, samples: &[Vec<Vec<f32>>]) -> Result<()> {
     if sig.inputs.iter().chain(&sig.outputs).any(|(d, _)| *d != crate::ir::DType::F32) {
         return Err(Error::Usage("--emit firmware supports float32 model inputs and outputs only".into()));
     }
     if samples.is_empty() {
         return Err(Error::Usage("a firmware image needs at least one input sample".into()));
     }
+    for s in samples {
+        if s.len() != sig.inputs.len() {
+            return Err(Error::Usage(format!("a sample has {} inputs, the model takes {}", s.len(), sig.inputs.len())));
+        }
+        for (i, (x, &(_, n))) in s.iter().zip(&sig.inputs).enumerate() {
+            if x.len() != n {
+                return Err(Error::Usage(format!("input {i} has {} values, the model takes {n}", x.len())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The float32 bit patterns of `x` as hex literals (with `suffix`), eight per line.
+fn hex_rows(x: &[f32], suffix: &str) -> String {
+    let mut out = String::new();
+    for (k, chunk) in x.chunks(8).enumerate() {
+        let words: Vec<String> = chunk.iter().map(|v| format!("0x{:08x}{suffix}", v.to_bits())).collect();
+        out.push_str(if k == 0 { "" } else { "\n     " });
+        out.push_str(&words.join(", "));
+        out.push(',');
+    }
+    out
+}
+
+/// `cargo build --release --target T` in `dir`, into `target_dir`, without the caller's
+/// RUSTFLAGS (a host `-C target-cpu` would break a cross build).
+fn cargo_build(dir: &Path, target: &TargetDesc, target_dir: &Path) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(dir)
+        .args(["build", "--release", "--quiet", "--offline", "--target"])
+        .arg(&target.rust.triple)
+        .env("CARGO_TARGET_DIR", target_dir);
+    for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_BUILD_RUSTFLAGS"] {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// `main.c`, `startup.c` and `link.ld` of a firmware image that runs the C model `name`
+/// on `samples` (each: one float32 vector per model input) and prints the outputs.
+pub fn firmware_files(name: &str, sig: &IoSig, samples: &[Vec<Vec<f32>>], target: &TargetDesc) -> Result<Vec<OutFile>> {
+    check_samples(sig, samples)?;
     let prefix = name.to_ascii_uppercase();
     let (ni, no) = (sig.inputs.len(), sig.outputs.len());
     let mut data = String::new();
@@ -269,19 +305,8 @@ pub fn firmware_files(name: &str, sig: &IoSig, samples: &[Vec<Vec<f32>>], target
     let mut copy = String::new();
     for (i, &(_, n)) in sig.inputs.iter().enumerate() {
         data.push_str(&format!("static const uint32_t in{i}_bits[SAMPLES][{n}] = {{\n"));
-        for s in samples {
-            let x = s.get(i).ok_or_else(|| Error::Usage(format!("a sample lacks input {i}")))?;
-            if x.len() != n {
-                return Err(Error::Usage(format!("input {i} has {} values, the model takes {n}", x.len())));
-            }
-            let words: Vec<String> = x.iter().map(|v| format!("0x{:08x}u", v.to_bits())).collect();
-            data.push_str("    {");
-            for (k, chunk) in words.chunks(8).enumerate() {
-                data.push_str(if k == 0 { "" } else { "\n     " });
-                data.push_str(&chunk.join(", "));
-                data.push(',');
-            }
-            data.push_str("},\n");
+        for sample in samples {
+            data.push_str(&format!("    {{{}}},\n", hex_rows(&sample[i], "u")));
         }
         data.push_str("};\n");
         buffers.push_str(&format!("static float in{i}[{n}];\n"));
@@ -609,32 +634,16 @@ pub fn rust_firmware_files(
     samples: &[Vec<Vec<f32>>],
     target: &TargetDesc,
 ) -> Result<Vec<OutFile>> {
-    if sig.inputs.iter().chain(&sig.outputs).any(|(d, _)| *d != crate::ir::DType::F32) {
-        return Err(Error::Usage("--emit firmware supports float32 model inputs and outputs only".into()));
-    }
-    if samples.is_empty() {
-        return Err(Error::Usage("a firmware image needs at least one input sample".into()));
-    }
+    check_samples(sig, samples)?;
     let (ni, no) = (sig.inputs.len(), sig.outputs.len());
     let len = |kind: &str, i: usize, n: usize| {
         if n == 1 { format!("model::{kind}_LEN") } else { format!("model::{kind}{i}_LEN") }
     };
     let (mut data, mut buffers, mut copy, mut print) = (String::new(), String::new(), String::new(), String::new());
-    for (i, &(_, n)) in sig.inputs.iter().enumerate() {
+    for i in 0..ni {
         data.push_str(&format!("static IN{i}: [[u32; {}]; SAMPLES] = [\n", len("INPUT", i, ni)));
-        for s in samples {
-            let x = s.get(i).ok_or_else(|| Error::Usage(format!("a sample lacks input {i}")))?;
-            if x.len() != n {
-                return Err(Error::Usage(format!("input {i} has {} values, the model takes {n}", x.len())));
-            }
-            data.push_str("    [");
-            for (k, chunk) in x.chunks(8).enumerate() {
-                let words: Vec<String> = chunk.iter().map(|v| format!("0x{:08x}", v.to_bits())).collect();
-                data.push_str(if k == 0 { "" } else { "\n     " });
-                data.push_str(&words.join(", "));
-                data.push(',');
-            }
-            data.push_str("],\n");
+        for sample in samples {
+            data.push_str(&format!("    [{}],\n", hex_rows(&sample[i], "")));
         }
         data.push_str("];\n");
         buffers.push_str(&format!("    let mut in{i} = [0f32; {}];\n", len("INPUT", i, ni)));
@@ -691,15 +700,7 @@ pub fn build_rust_firmware(
     let fw_dir = dir.join("firmware");
     write_all(&fw_dir, &rust_firmware_files(&compiled.name, &sig, samples, target)?)?;
     let target_dir = dir.join("target");
-    let mut cmd = Command::new(cargo());
-    cmd.current_dir(&fw_dir)
-        .args(["build", "--release", "--quiet", "--offline", "--target"])
-        .arg(&target.rust.triple)
-        .env("CARGO_TARGET_DIR", &target_dir);
-    for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_BUILD_RUSTFLAGS"] {
-        cmd.env_remove(v);
-    }
-    run_checked(cmd, "cargo build (firmware)")?;
+    run_checked(cargo_build(&fw_dir, target, &target_dir), "cargo build (firmware)")?;
     let elf = target_dir.join(&target.rust.triple).join("release").join(format!("{}-firmware", compiled.name));
     let size = size_of(target, &elf)?;
     Ok(FirmwareImage { elf, size })
