@@ -80,11 +80,11 @@ fn qemu_user_ad_fc_autoencoder() {
 
 /// Builds the model into a Cortex-M4 firmware image with every test set's inputs baked in,
 /// boots it in qemu-system-arm (mps2-an386, semihosting) and compares the printed outputs.
-fn firmware_check(rel: &str, lang: Lang) -> modelless::cross::SizeReport {
+fn firmware_check(rel: &str, lang: Lang, target: &str) -> modelless::cross::SizeReport {
     let dir = model_dir(rel);
     let sets = test_sets(&dir);
     let samples: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.inputs.iter().map(|(_, d)| d.clone()).collect()).collect();
-    let target = TargetDesc::load("cortex-m4").unwrap();
+    let target = TargetDesc::load(target).unwrap();
     let compiled = Config::new().lang(lang).target(target.clone()).compile_to_memory(&dir.join("model.onnx")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let img = match lang {
@@ -99,38 +99,48 @@ fn firmware_check(rel: &str, lang: Lang) -> modelless::cross::SizeReport {
     for (set, outs) in sets.iter().zip(&got) {
         assert_eq!(outs.len(), set.outputs.len());
         for (i, (g, (_, want))) in outs.iter().zip(&set.outputs).enumerate() {
-            assert_close(&format!("{rel} cortex-m4 {lang:?} firmware {} output {i}", set.name), g, want, TOL);
+            assert_close(&format!("{rel} {} {lang:?} firmware {} output {i}", target.name, set.name), g, want, TOL);
         }
     }
     // Weights are const: they must sit in flash, not be copied to RAM.
     assert!(img.size.data < 8 * 1024, "{rel}: {} bytes of .data", img.size.data);
     assert!(img.size.bss >= compiled.plan.arena_bytes as u64, "{rel}: the arena lives in .bss");
-    eprintln!("{rel} {lang:?} firmware: {}", img.size);
+    eprintln!("{rel} {} {lang:?} firmware: {}", target.name, img.size);
     img.size
 }
 
 #[test]
 fn cortex_m4_firmware_digits_cnn() {
-    let size = firmware_check("digits/digits_cnn", Lang::C);
+    let size = firmware_check("digits/digits_cnn", Lang::C, "cortex-m4");
     assert!(size.flash() < 256 * 1024, "{size}");
 }
 
 #[test]
 fn cortex_m4_firmware_kws_dscnn() {
-    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::C);
+    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::C, "cortex-m4");
 }
 
 /// The same with the Rust backend: a `#![no_std]` `#![no_main]` firmware crate (own vector
 /// table, reset handler and semihosting) depending on the emitted model crate.
 #[test]
 fn cortex_m4_rust_firmware_digits_cnn() {
-    let size = firmware_check("digits/digits_cnn", Lang::Rust);
+    let size = firmware_check("digits/digits_cnn", Lang::Rust, "cortex-m4");
     assert!(size.flash() < 256 * 1024, "{size}");
 }
 
 #[test]
 fn cortex_m4_rust_firmware_kws_dscnn() {
-    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::Rust);
+    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::Rust, "cortex-m4");
+}
+
+/// Soft-float images for ARMv6-M (thumbv6m: no FPU, no SIMD), booted on QEMU's micro:bit
+/// (Cortex-M0, the same ISA as the M0+; 256 KB flash, 16 KB RAM).
+#[test]
+fn cortex_m0plus_firmware_digits_cnn_c_and_rust() {
+    for lang in [Lang::C, Lang::Rust] {
+        let size = firmware_check("digits/digits_cnn", lang, "cortex-m0plus");
+        assert!(size.flash() < 256 * 1024 && size.ram() < 16 * 1024, "{lang:?}: {size}");
+    }
 }
 
 /// The emitted no_std crate builds with cargo for both Cortex-M triples (thumbv7em with FPU,
