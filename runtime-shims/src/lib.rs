@@ -7,7 +7,7 @@
 
 pub mod math;
 
-pub use math::{clip, exp, leaky_relu, relu, sigmoid, tanh};
+pub use math::*;
 
 #[cfg(test)]
 mod tests {
@@ -49,6 +49,62 @@ mod tests {
             );
             x += 0.00731;
         }
+    }
+
+    /// Every unary helper against the host's std math over a sweep of inputs: absolute
+    /// error within 1e-6 + 2e-6·|ref| (NaN where std gives NaN).
+    #[test]
+    fn unary_helpers_match_std() {
+        use std::primitive::f32 as F;
+        type Unary = fn(f32) -> f32;
+        let cases: &[(&str, Unary, Unary)] = &[
+            ("abs", abs, F::abs),
+            ("log", log, F::ln),
+            ("sqrt", sqrt, F::sqrt),
+            ("floor", floor, F::floor),
+            ("ceil", ceil, F::ceil),
+            ("round_even", round_even, F::round_ties_even),
+            ("sin", sin, F::sin),
+            ("cos", cos, F::cos),
+            ("tan", tan, F::tan),
+            ("atan", atan, F::atan),
+            ("asin", asin, F::asin),
+            ("acos", acos, F::acos),
+            ("sinh", sinh, F::sinh),
+            ("cosh", cosh, F::cosh),
+            ("asinh", asinh, F::asinh),
+            ("acosh", acosh, F::acosh),
+            ("atanh", atanh, F::atanh),
+            ("softplus", softplus, |x| (F::exp(x) + 1.0).ln()),
+        ];
+        for (name, ours, reference) in cases {
+            let mut x = -30.0f32;
+            while x < 30.0 {
+                for v in [x, x / 37.0] {
+                    let (a, b) = (ours(v), reference(v));
+                    if b.is_nan() {
+                        assert!(a.is_nan(), "{name}({v}) = {a}, std NaN");
+                    } else if b.is_infinite() {
+                        assert_eq!(a, b, "{name}({v})");
+                    } else {
+                        assert!((a - b).abs() <= 1e-6 + 2e-6 * b.abs(), "{name}({v}) = {a}, std {b}");
+                    }
+                }
+                x += 0.0371;
+            }
+        }
+        for v in [0.5f32, 1.5, 2.5, -0.5, -2.5, 3.49999] {
+            assert_eq!(round_even(v), F::round_ties_even(v), "round_even({v})");
+        }
+    }
+
+    #[test]
+    fn erf_matches_series() {
+        // erf(1) and erf(0.5) to 7 digits; odd; saturates.
+        assert!((erf(1.0) - 0.842_700_8).abs() < 2e-7);
+        assert!((erf(0.5) - 0.520_499_9).abs() < 2e-7);
+        assert!((erf(-2.0) + 0.995_322_3).abs() < 2e-7);
+        assert_eq!(erf(12.0), 1.0);
     }
 
     #[test]

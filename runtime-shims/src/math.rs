@@ -82,3 +82,428 @@ pub fn tanh(x: f32) -> f32 {
     };
     if x < 0.0 { -t } else { t }
 }
+
+/// `|x|`.
+#[inline(always)]
+pub fn abs(x: f32) -> f32 {
+    if x < 0.0 {
+        -x
+    } else if x == 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// `-x`.
+#[inline(always)]
+pub fn neg(x: f32) -> f32 {
+    -x
+}
+
+/// `1 / x`.
+#[inline(always)]
+pub fn reciprocal(x: f32) -> f32 {
+    1.0 / x
+}
+
+/// Largest integer `<= x` (x itself when it is already integral, infinite or NaN).
+#[inline]
+pub fn floor(x: f32) -> f32 {
+    if x.is_nan() || !(-8_388_608.0..=8_388_608.0).contains(&x) {
+        return x;
+    }
+    let t = (x as i32) as f32;
+    let r = if t > x { t - 1.0 } else { t };
+    if r == 0.0 && x < 0.0 { -0.0 } else { r }
+}
+
+/// Smallest integer `>= x`.
+#[inline]
+pub fn ceil(x: f32) -> f32 {
+    -floor(-x)
+}
+
+/// Round half to even (the ONNX Round).
+#[inline]
+pub fn round_even(x: f32) -> f32 {
+    if x.is_nan() || !(-8_388_608.0..=8_388_608.0).contains(&x) {
+        return x;
+    }
+    let f = floor(x);
+    let d = x - f;
+    let up = d > 0.5 || (d == 0.5 && ((f as i32) & 1) == 1);
+    let r = if up { f + 1.0 } else { f };
+    if r == 0.0 && x < 0.0 { -0.0 } else { r }
+}
+
+/// `sqrt(x)` (NaN below zero), through f64 Newton steps from an exponent-halving guess.
+#[inline]
+pub fn sqrt(x: f32) -> f32 {
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 || x == f32::INFINITY {
+        return x;
+    }
+    let v = x as f64;
+    let mut y = f64::from_bits(((v.to_bits() >> 1) & 0x7fff_ffff_ffff_ffff) + (1023u64 << 51));
+    for _ in 0..6 {
+        y = 0.5 * (y + v / y);
+    }
+    y as f32
+}
+
+/// Natural logarithm (NaN below zero, -inf at zero), via `x = m·2^e` and an atanh series in f64.
+#[inline]
+pub fn log(x: f32) -> f32 {
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 {
+        return f32::NEG_INFINITY;
+    }
+    if x == f32::INFINITY {
+        return x;
+    }
+    log_f64(x as f64) as f32
+}
+
+fn log_f64(v: f64) -> f64 {
+    let bits = v.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | (1023u64 << 52));
+    if m > core::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut term = s;
+    let mut sum = 0.0;
+    let mut k = 1.0;
+    while k < 40.0 {
+        sum += term / k;
+        term *= s2;
+        k += 2.0;
+    }
+    2.0 * sum + e as f64 * core::f64::consts::LN_2
+}
+
+/// `erf(x)` (Taylor series in f64 for |x| < 2.5, continued fraction for erfc beyond).
+#[inline]
+pub fn erf(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let a = abs(x) as f64;
+    let r = if a < 2.5 {
+        let x2 = a * a;
+        let mut term = a;
+        let mut sum = a;
+        let mut n = 1.0;
+        while n < 60.0 {
+            term *= -x2 / n;
+            sum += term / (2.0 * n + 1.0);
+            n += 1.0;
+        }
+        sum * core::f64::consts::FRAC_2_SQRT_PI
+    } else if a < 10.0 {
+        let mut f = a;
+        let mut k = 59.0;
+        while k >= 1.0 {
+            f = a + (k / 2.0) / f;
+            k -= 1.0;
+        }
+        1.0 - exp_f64(-a * a) * 0.564_189_583_547_756_3 / f
+    } else {
+        1.0
+    };
+    if x < 0.0 { -(r as f32) } else { r as f32 }
+}
+
+/// `e^v` in f64 (for helpers that need more than f32 precision).
+fn exp_f64(v: f64) -> f64 {
+    if v < -745.0 {
+        return 0.0;
+    }
+    let k = floor_f64(v * core::f64::consts::LOG2_E + 0.5);
+    let r = v - k * core::f64::consts::LN_2;
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    let mut n = 1.0;
+    while n < 20.0 {
+        term *= r / n;
+        sum += term;
+        n += 1.0;
+    }
+    let mut k = k as i64;
+    while k > 1000 {
+        sum *= f64::from_bits(2046u64 << 52);
+        k -= 1023;
+    }
+    while k < -1000 {
+        sum *= f64::from_bits(1u64 << 52);
+        k += 1022;
+    }
+    sum * f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+fn floor_f64(v: f64) -> f64 {
+    if !(-4.5e15..=4.5e15).contains(&v) {
+        return v;
+    }
+    let t = (v as i64) as f64;
+    if t > v { t - 1.0 } else { t }
+}
+
+/// -1, 0 or 1; NaN stays NaN.
+#[inline(always)]
+pub fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// `log(1 + e^x)`.
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    if x > 30.0 {
+        return x;
+    }
+    log_f64(1.0 + exp_f64(x as f64)) as f32
+}
+
+/// `x / (1 + |x|)`.
+#[inline(always)]
+pub fn softsign(x: f32) -> f32 {
+    x / (1.0 + abs(x))
+}
+
+/// `x >= 0 ? x : alpha (e^x - 1)`.
+#[inline]
+pub fn elu(x: f32, alpha: f32) -> f32 {
+    if x >= 0.0 { x } else { alpha * (exp(x) - 1.0) }
+}
+
+/// `gamma (x > 0 ? x : alpha (e^x - 1))`.
+#[inline]
+pub fn selu(x: f32, alpha: f32, gamma: f32) -> f32 {
+    gamma * if x > 0.0 { x } else { alpha * (exp(x) - 1.0) }
+}
+
+/// `max(0, x) + min(0, alpha (e^(x/alpha) - 1))`.
+#[inline]
+pub fn celu(x: f32, alpha: f32) -> f32 {
+    let neg = alpha * (exp(x / alpha) - 1.0);
+    (if x > 0.0 { x } else { 0.0 }) + if neg < 0.0 { neg } else { 0.0 }
+}
+
+/// `max(0, min(1, alpha x + beta))`.
+#[inline(always)]
+pub fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+    clip(alpha * x + beta, 0.0, 1.0)
+}
+
+/// `x · max(0, min(1, x/6 + 1/2))`.
+#[inline(always)]
+pub fn hard_swish(x: f32) -> f32 {
+    x * clip(x / 6.0 + 0.5, 0.0, 1.0)
+}
+
+/// `x/2 · (1 + erf(x/√2))`.
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    0.5 * x * (1.0 + tanh(0.797_884_6 * (x + 0.044_715 * x * x * x)))
+}
+
+/// `x > alpha ? x : 0`.
+#[inline(always)]
+pub fn thresholded_relu(x: f32, alpha: f32) -> f32 {
+    if x > alpha { x } else { 0.0 }
+}
+
+/// `x · tanh(softplus(x))`.
+#[inline]
+pub fn mish(x: f32) -> f32 {
+    x * tanh(softplus(x))
+}
+
+/// `(sin x, cos x)` in f64 after reduction by π/2.
+fn sincos_f64(v: f64) -> (f64, f64) {
+    let k = floor_f64(v * core::f64::consts::FRAC_2_PI + 0.5);
+    let r = (v - k * core::f64::consts::FRAC_PI_2) - k * 6.123_233_995_736_766e-17;
+    let r2 = r * r;
+    let (mut s, mut c) = (r, 1.0);
+    let (mut ts, mut tc) = (r, 1.0);
+    let mut n = 1.0;
+    while n < 24.0 {
+        ts *= -r2 / ((2.0 * n) * (2.0 * n + 1.0));
+        tc *= -r2 / ((2.0 * n - 1.0) * (2.0 * n));
+        s += ts;
+        c += tc;
+        n += 1.0;
+    }
+    match (k as i64).rem_euclid(4) {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+/// `sin x`.
+#[inline]
+pub fn sin(x: f32) -> f32 {
+    if !x.is_finite() {
+        return f32::NAN;
+    }
+    sincos_f64(x as f64).0 as f32
+}
+
+/// `cos x`.
+#[inline]
+pub fn cos(x: f32) -> f32 {
+    if !x.is_finite() {
+        return f32::NAN;
+    }
+    sincos_f64(x as f64).1 as f32
+}
+
+/// `tan x`.
+#[inline]
+pub fn tan(x: f32) -> f32 {
+    if !x.is_finite() {
+        return f32::NAN;
+    }
+    let (s, c) = sincos_f64(x as f64);
+    (s / c) as f32
+}
+
+fn atan_f64(v: f64) -> f64 {
+    if v < 0.0 {
+        return -atan_f64(-v);
+    }
+    if v > 1.0 {
+        return core::f64::consts::FRAC_PI_2 - atan_f64(1.0 / v);
+    }
+    // Halve the angle twice: atan(x) = 2 atan(x / (1 + sqrt(1 + x²))).
+    let mut x = v;
+    let mut scale = 1.0;
+    for _ in 0..2 {
+        x /= 1.0 + sqrt_f64(1.0 + x * x);
+        scale *= 2.0;
+    }
+    let x2 = x * x;
+    let mut term = x;
+    let mut sum = 0.0;
+    let mut k = 1.0;
+    while k < 40.0 {
+        sum += term / k;
+        term *= -x2;
+        k += 2.0;
+    }
+    scale * sum
+}
+
+fn sqrt_f64(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 0.0;
+    }
+    let mut y = f64::from_bits(((v.to_bits() >> 1) & 0x7fff_ffff_ffff_ffff) + (1023u64 << 51));
+    for _ in 0..6 {
+        y = 0.5 * (y + v / y);
+    }
+    y
+}
+
+/// `atan x`.
+#[inline]
+pub fn atan(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    atan_f64(x as f64) as f32
+}
+
+/// `asin x` (NaN outside [-1, 1]).
+#[inline]
+pub fn asin(x: f32) -> f32 {
+    if !(-1.0..=1.0).contains(&x) {
+        return f32::NAN;
+    }
+    let v = x as f64;
+    if v == 1.0 || v == -1.0 {
+        return (v * core::f64::consts::FRAC_PI_2) as f32;
+    }
+    atan_f64(v / sqrt_f64(1.0 - v * v)) as f32
+}
+
+/// `acos x` (NaN outside [-1, 1]).
+#[inline]
+pub fn acos(x: f32) -> f32 {
+    if !(-1.0..=1.0).contains(&x) {
+        return f32::NAN;
+    }
+    let v = x as f64;
+    let a = if v == 1.0 || v == -1.0 { v * core::f64::consts::FRAC_PI_2 } else { atan_f64(v / sqrt_f64(1.0 - v * v)) };
+    (core::f64::consts::FRAC_PI_2 - a) as f32
+}
+
+/// `sinh x`.
+#[inline]
+pub fn sinh(x: f32) -> f32 {
+    let v = x as f64;
+    if abs(x) < 1e-4 {
+        return x;
+    }
+    ((exp_f64(v) - exp_f64(-v)) * 0.5) as f32
+}
+
+/// `cosh x`.
+#[inline]
+pub fn cosh(x: f32) -> f32 {
+    let v = x as f64;
+    ((exp_f64(v) + exp_f64(-v)) * 0.5) as f32
+}
+
+/// `asinh x`.
+#[inline]
+pub fn asinh(x: f32) -> f32 {
+    let v = abs(x) as f64;
+    let r = if v < 1e-4 { v } else { log_f64(v + sqrt_f64(v * v + 1.0)) };
+    if x < 0.0 { -(r as f32) } else { r as f32 }
+}
+
+/// `acosh x` (NaN below 1).
+#[inline]
+pub fn acosh(x: f32) -> f32 {
+    if x.is_nan() || x < 1.0 {
+        return f32::NAN;
+    }
+    let v = x as f64;
+    log_f64(v + sqrt_f64(v * v - 1.0)) as f32
+}
+
+/// `atanh x` (NaN outside [-1, 1]).
+#[inline]
+pub fn atanh(x: f32) -> f32 {
+    if x.is_nan() || !(-1.0..=1.0).contains(&x) {
+        return f32::NAN;
+    }
+    let v = x as f64;
+    if abs(x) < 1e-4 {
+        return x;
+    }
+    (0.5 * log_f64((1.0 + v) / (1.0 - v))) as f32
+}

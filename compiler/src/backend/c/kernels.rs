@@ -15,15 +15,15 @@ pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
     format!("{} -> {}", ins.join(", "), shape_str(&p.graph.ty(n.outputs[0]).shape))
 }
 
-/// The C expression applying `act` to `v`.
+/// The C expression applying `act` to `v`: a call of its runtime helper.
 pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
     match act {
         None => v.to_string(),
-        Some(Act::Relu) => format!("mlrt_relu({v})"),
-        Some(Act::Clip { min, max }) => format!("mlrt_clip({v}, {}, {})", c_float(*min), c_float(*max)),
-        Some(Act::LeakyRelu { alpha }) => format!("mlrt_leaky_relu({v}, {})", c_float(*alpha)),
-        Some(Act::Sigmoid) => format!("mlrt_sigmoid({v})"),
-        Some(Act::Tanh) => format!("mlrt_tanh({v})"),
+        Some(a) => {
+            let (name, params) = a.helper();
+            let args: String = params.iter().map(|&p| format!(", {}", c_float(p))).collect();
+            format!("mlrt_{name}({v}{args})")
+        }
     }
 }
 

@@ -18,21 +18,16 @@ fn ilit(n: usize) -> Literal {
     Literal::isize_unsuffixed(n as isize)
 }
 
-/// `act(v)` as an expression.
+/// `act(v)` as an expression: a call of its runtime helper.
 fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
     match act {
         None => v,
-        Some(Act::Relu) => quote!(rt::relu(#v)),
-        Some(Act::Clip { min, max }) => {
-            let (lo, hi) = (float(*min), float(*max));
-            quote!(rt::clip(#v, #lo, #hi))
+        Some(a) => {
+            let (name, params) = a.helper();
+            let f = format_ident!("{}", name);
+            let params = params.into_iter().map(float);
+            quote!(rt::#f(#v #(, #params)*))
         }
-        Some(Act::LeakyRelu { alpha }) => {
-            let a = float(*alpha);
-            quote!(rt::leaky_relu(#v, #a))
-        }
-        Some(Act::Sigmoid) => quote!(rt::sigmoid(#v)),
-        Some(Act::Tanh) => quote!(rt::tanh(#v)),
     }
 }
 
