@@ -117,8 +117,15 @@ pub fn require_c(target: &TargetDesc) -> Result<PathBuf> {
     require_tool(&target.c.compiler, &target.c.package)
 }
 
-/// Checks that the target's runner (e.g. qemu-user) is installed, when it has one.
+/// Checks that the target's runner (e.g. qemu-user) is installed, when it has one, and that
+/// the target has an OS to run harness executables (stdin/stdout) at all.
 pub fn require_runner(target: &TargetDesc) -> Result<()> {
+    if !target.has_os {
+        return Err(Error::Target(format!(
+            "{} is bare metal: test harnesses need an OS; build a firmware image instead (--emit firmware)",
+            target.name
+        )));
+    }
     match target.runner.first() {
         Some(r) => require_tool(r, &target.runner_package).map(|_| ()),
         None => Ok(()),

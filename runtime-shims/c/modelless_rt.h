@@ -60,4 +60,12 @@ static inline float mlrt_asinh(float x) { return asinhf(x); }
 static inline float mlrt_acosh(float x) { return acoshf(x); }
 static inline float mlrt_atanh(float x) { return atanhf(x); }
 
+static inline float mlrt_pow(float a, float b) { return powf(a, b); }
+/* Integer remainder with the sign of the divisor (ONNX Mod, fmod=0). */
+static inline long long mlrt_mod_i64(long long a, long long b)
+{
+    long long r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
 #endif /* MODELLESS_RT_H */

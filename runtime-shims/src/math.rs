@@ -507,3 +507,47 @@ pub fn atanh(x: f32) -> f32 {
     }
     (0.5 * log_f64((1.0 + v) / (1.0 - v))) as f32
 }
+
+/// `a^b`: exact for integral exponents (repeated squaring in f64), `exp(b·log a)` otherwise;
+/// a negative base with a non-integral exponent is NaN.
+#[inline]
+pub fn pow(a: f32, b: f32) -> f32 {
+    let (x, y) = (a as f64, b as f64);
+    if b == 0.0 {
+        return 1.0;
+    }
+    if a.is_nan() || b.is_nan() {
+        return f32::NAN;
+    }
+    if floor_f64(y) == y && y.abs() < 1e9 {
+        let mut n = y.abs() as u64;
+        let (mut base, mut acc) = (x, 1.0f64);
+        while n > 0 {
+            if n & 1 == 1 {
+                acc *= base;
+            }
+            base *= base;
+            n >>= 1;
+        }
+        return (if y < 0.0 { 1.0 / acc } else { acc }) as f32;
+    }
+    if x < 0.0 {
+        return f32::NAN;
+    }
+    if x == 0.0 {
+        return if y > 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    exp_f64(y * log_f64(x)) as f32
+}
+
+/// `fmod(a, b)`: remainder with the sign of the dividend.
+#[inline]
+pub fn fmod(a: f32, b: f32) -> f32 {
+    if b == 0.0 || a.is_nan() || b.is_nan() || a.is_infinite() {
+        return f32::NAN;
+    }
+    let (x, y) = (a as f64, b as f64);
+    let q = x / y;
+    let t = if q < 0.0 { -floor_f64(-q) } else { floor_f64(q) };
+    (x - t * y) as f32
+}

@@ -186,6 +186,9 @@ fn missing_toolchain_names_the_package() {
     t.rust.triple = "mips64-unknown-linux-gnuabi64".into();
     let err = toolchain::require_rust(&t).unwrap_err().to_string();
     assert!(err.contains("rustup target add mips64-unknown-linux-gnuabi64"), "{err}");
+    let m4 = TargetDesc::load("cortex-m4").unwrap();
+    let err = toolchain::require_runner(&m4).unwrap_err().to_string();
+    assert!(err.contains("--emit firmware"), "{err}");
     let status = cross::toolchain_status(&t);
     assert!(status.contains("gcc-no-such-arch") && status.contains("rustup target add"), "{status}");
     for name in TargetDesc::builtin_names() {

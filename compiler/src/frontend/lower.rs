@@ -34,6 +34,25 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// ONNX op types (default domain) the frontend lowers; a node of any other type is
 /// reported as unsupported before lowering starts, so one error lists all of them.
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "Pow",
+    "Mod",
+    "Equal",
+    "Less",
+    "Greater",
+    "LessOrEqual",
+    "GreaterOrEqual",
+    "And",
+    "Or",
+    "Xor",
+    "PRelu",
+    "Min",
+    "Max",
+    "Sum",
+    "Mean",
+    "Not",
+    "Where",
+    "Cast",
+    "CastLike",
     "Abs",
     "Neg",
     "Exp",
@@ -265,7 +284,8 @@ impl<'p> Ctx<'p> {
                 single(self.emit(c, op, ins)?)
             }
             "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
-            "Add" | "Sub" | "Mul" | "Div" => {
+            "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual"
+            | "GreaterOrEqual" | "And" | "Or" | "Xor" | "PRelu" => {
                 if self.opset < 7 && a.has("broadcast") {
                     return Err(Fail::Unsupported(Some("legacy broadcast attribute (opset < 7)".into())));
                 }
@@ -273,13 +293,58 @@ impl<'p> Ctx<'p> {
                     "Add" => BinaryKind::Add,
                     "Sub" => BinaryKind::Sub,
                     "Mul" => BinaryKind::Mul,
-                    _ => BinaryKind::Div,
+                    "Div" => BinaryKind::Div,
+                    "Pow" => BinaryKind::Pow,
+                    "Mod" => BinaryKind::Mod { fmod: a.int("fmod", 0) != 0 },
+                    "Equal" => BinaryKind::Equal,
+                    "Less" => BinaryKind::Less,
+                    "Greater" => BinaryKind::Greater,
+                    "LessOrEqual" => BinaryKind::LessOrEqual,
+                    "GreaterOrEqual" => BinaryKind::GreaterOrEqual,
+                    "And" => BinaryKind::And,
+                    "Or" => BinaryKind::Or,
+                    "Xor" => BinaryKind::Xor,
+                    _ => BinaryKind::PRelu,
                 };
-                let (x, y) = (c.input(0)?, c.input(1)?);
-                if self.g.ty(x).dtype != DType::F32 && !(self.g.is_const(x) && self.g.is_const(y)) {
-                    return Err(Fail::Unsupported(Some(format!("{} arithmetic at run time", self.g.ty(x).dtype))));
+                single(self.binary(c, kind, c.input(0)?, c.input(1)?)?)
+            }
+            "Min" | "Max" | "Sum" | "Mean" => {
+                let ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
+                let (&first, rest) = ins.split_first().ok_or("no inputs")?;
+                let kind = match c.p.op_type.as_str() {
+                    "Min" => BinaryKind::Min,
+                    "Max" => BinaryKind::Max,
+                    _ => BinaryKind::Add,
+                };
+                let mut acc = first;
+                for &x in rest {
+                    acc = self.binary(c, kind, acc, x)?;
                 }
-                single(self.emit(c, Op::Binary(Binary { kind, act: None }), vec![x, y])?)
+                if c.p.op_type == "Mean" && !rest.is_empty() {
+                    let n = self.constant(
+                        &format!("{}/count", c.name),
+                        TensorType::f32(vec![]),
+                        TensorData::F32(vec![ins.len() as f32]),
+                    );
+                    acc = self.binary(c, BinaryKind::Div, acc, n)?;
+                }
+                if acc == first {
+                    let s = self.shape(first);
+                    acc = self.reshape(c, first, s)?;
+                }
+                single(acc)
+            }
+            "Not" => single(self.emit(c, Op::Not, vec![c.input(0)?])?),
+            "Where" => single(self.emit(c, Op::Where, vec![c.input(0)?, c.input(1)?, c.input(2)?])?),
+            "Cast" | "CastLike" => {
+                let x = c.input(0)?;
+                let to = if c.p.op_type == "CastLike" {
+                    self.g.ty(c.input(1)?).dtype
+                } else {
+                    super::tensor_proto::dtype_from_onnx(a.int("to", 0) as i32)
+                        .map_err(|e| Fail::Unsupported(Some(e)))?
+                };
+                single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
             }
             "Abs" => self.activation(c, Act::Abs),
             "Neg" => self.activation(c, Act::Neg),
@@ -460,6 +525,18 @@ impl<'p> Ctx<'p> {
             }
             _ => Err(Fail::Unsupported(None)),
         }
+    }
+
+    /// A binary node, reported unsupported when the kind does not take the input type.
+    fn binary(&mut self, c: &Cur, kind: BinaryKind, x: ValueId, y: ValueId) -> LResult<ValueId> {
+        let (tx, ty) = (self.g.ty(x).dtype, self.g.ty(y).dtype);
+        if tx != ty {
+            return Err(Fail::Unsupported(Some(format!("mixed input types {tx} and {ty}"))));
+        }
+        if !kind.accepts(tx) {
+            return Err(Fail::Unsupported(Some(format!("{} on {tx} tensors", kind.name()))));
+        }
+        self.emit(c, Op::Binary(Binary { kind, act: None }), vec![x, y])
     }
 
     fn activation(&mut self, c: &Cur, act: Act) -> LResult<Vec<ValueId>> {

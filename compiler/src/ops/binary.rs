@@ -4,12 +4,32 @@ use super::Act;
 use super::broadcast::{broadcast_index_map, broadcast_shapes};
 use crate::ir::{DType, TensorData, TensorType};
 
+/// The elementwise binary functions. Arithmetic keeps the input type; comparisons and
+/// logic produce booleans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryKind {
     Add,
     Sub,
     Mul,
     Div,
+    /// `a^b` (float32).
+    Pow,
+    /// Remainder: sign of the divisor (`fmod == false`, integers) or of the dividend (`fmod`).
+    Mod {
+        fmod: bool,
+    },
+    Min,
+    Max,
+    Equal,
+    Less,
+    Greater,
+    LessOrEqual,
+    GreaterOrEqual,
+    And,
+    Or,
+    Xor,
+    /// `a < 0 ? a * b : a` (float32).
+    PRelu,
 }
 
 impl BinaryKind {
@@ -19,6 +39,45 @@ impl BinaryKind {
             BinaryKind::Sub => "Sub",
             BinaryKind::Mul => "Mul",
             BinaryKind::Div => "Div",
+            BinaryKind::Pow => "Pow",
+            BinaryKind::Mod { .. } => "Mod",
+            BinaryKind::Min => "Min",
+            BinaryKind::Max => "Max",
+            BinaryKind::Equal => "Equal",
+            BinaryKind::Less => "Less",
+            BinaryKind::Greater => "Greater",
+            BinaryKind::LessOrEqual => "LessOrEqual",
+            BinaryKind::GreaterOrEqual => "GreaterOrEqual",
+            BinaryKind::And => "And",
+            BinaryKind::Or => "Or",
+            BinaryKind::Xor => "Xor",
+            BinaryKind::PRelu => "PRelu",
+        }
+    }
+
+    /// Comparisons and logic produce booleans.
+    pub fn is_predicate(self) -> bool {
+        matches!(
+            self,
+            BinaryKind::Equal
+                | BinaryKind::Less
+                | BinaryKind::Greater
+                | BinaryKind::LessOrEqual
+                | BinaryKind::GreaterOrEqual
+                | BinaryKind::And
+                | BinaryKind::Or
+                | BinaryKind::Xor
+        )
+    }
+
+    /// Which input element types the kind accepts.
+    pub fn accepts(self, d: DType) -> bool {
+        match self {
+            BinaryKind::And | BinaryKind::Or | BinaryKind::Xor => d == DType::Bool,
+            BinaryKind::Pow | BinaryKind::PRelu => d == DType::F32,
+            BinaryKind::Equal => true,
+            BinaryKind::Mod { fmod: false } => d != DType::Bool && d != DType::F32,
+            _ => d != DType::Bool,
         }
     }
 
@@ -28,6 +87,18 @@ impl BinaryKind {
             BinaryKind::Sub => a - b,
             BinaryKind::Mul => a * b,
             BinaryKind::Div => a / b,
+            BinaryKind::Pow => a.powf(b),
+            BinaryKind::Mod { .. } => a % b,
+            BinaryKind::Min => a.min(b),
+            BinaryKind::Max => a.max(b),
+            BinaryKind::PRelu => {
+                if a < 0.0 {
+                    a * b
+                } else {
+                    a
+                }
+            }
+            _ => f32::NAN,
         }
     }
 
@@ -37,16 +108,9 @@ impl BinaryKind {
             BinaryKind::Sub => a.checked_sub(b),
             BinaryKind::Mul => a.checked_mul(b),
             BinaryKind::Div => a.checked_div(b),
-        }
-    }
-
-    /// The C / Rust infix operator.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinaryKind::Add => "+",
-            BinaryKind::Sub => "-",
-            BinaryKind::Mul => "*",
-            BinaryKind::Div => "/",
+            BinaryKind::Min => Some(a.min(b)),
+            BinaryKind::Max => Some(a.max(b)),
+            _ => None,
         }
     }
 }
@@ -64,7 +128,11 @@ impl Binary {
         if inputs[0].dtype != inputs[1].dtype {
             return Err(format!("input types differ: {} and {}", inputs[0].dtype, inputs[1].dtype));
         }
-        Ok(TensorType::new(inputs[0].dtype, broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?))
+        if !self.kind.accepts(inputs[0].dtype) {
+            return Err(format!("{} does not take {} tensors", self.kind.name(), inputs[0].dtype));
+        }
+        let dtype = if self.kind.is_predicate() { DType::Bool } else { inputs[0].dtype };
+        Ok(TensorType::new(dtype, broadcast_shapes(&inputs[0].shape, &inputs[1].shape)?))
     }
 
     pub fn eval(&self, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
@@ -74,7 +142,7 @@ impl Binary {
         let ma = broadcast_index_map(&ta.shape, &out.shape);
         let mb = broadcast_index_map(&tb.shape, &out.shape);
         match out.dtype {
-            DType::F32 => {
+            DType::F32 if !self.kind.is_predicate() => {
                 let (a, b) = (a.as_f32()?, b.as_f32()?);
                 let y = ma.iter().zip(&mb).map(|(&i, &j)| {
                     let v = self.kind.apply(a[i], b[j]);

@@ -8,6 +8,7 @@ mod activation;
 mod batchnorm;
 mod binary;
 pub mod broadcast;
+mod cast;
 mod concat;
 mod conv;
 mod gemm;
@@ -15,12 +16,14 @@ mod matmul;
 mod pad;
 mod pool;
 mod reshape;
+mod select;
 mod softmax;
 mod transpose;
 
 pub use activation::Act;
 pub use batchnorm::BatchNorm;
 pub use binary::{Binary, BinaryKind};
+pub use cast::Cast;
 pub use concat::Concat;
 pub use conv::Conv;
 pub use gemm::Gemm;
@@ -62,6 +65,12 @@ pub enum Op {
     Concat(Concat),
     /// Constant, reflect or edge padding.
     Pad(Pad),
+    /// Element type conversion.
+    Cast(Cast),
+    /// Logical not on booleans.
+    Not,
+    /// `cond ? a : b` with broadcasting; inputs `(cond, a, b)`.
+    Where,
 }
 
 impl Op {
@@ -80,6 +89,9 @@ impl Op {
             Op::Transpose(_) => "Transpose",
             Op::Concat(_) => "Concat",
             Op::Pad(_) => "Pad",
+            Op::Cast(_) => "Cast",
+            Op::Not => "Not",
+            Op::Where => "Where",
         }
     }
 
@@ -98,6 +110,9 @@ impl Op {
             Op::Transpose(o) => o.infer(inputs),
             Op::Concat(o) => o.infer(inputs),
             Op::Pad(o) => o.infer(inputs),
+            Op::Cast(o) => o.infer(inputs),
+            Op::Not => cast::infer_not(inputs),
+            Op::Where => select::infer_where(inputs),
         }
     }
 
@@ -109,6 +124,7 @@ impl Op {
             Op::Transpose(t) => Some(t.eval(inputs.first()?.0, inputs.first()?.1)),
             Op::Concat(c) => c.eval(inputs, out),
             Op::Binary(b) => b.eval(inputs, out),
+            Op::Cast(c) => c.eval(inputs.first()?.1),
             Op::Activation(a) => {
                 let x = inputs.first()?.1.as_f32()?;
                 Some(TensorData::F32(x.iter().map(|&v| a.apply(v)).collect()))
@@ -135,7 +151,7 @@ impl Op {
             }
             Op::Pool(p) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
             Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
-            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) => 0,
+            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
         }
     }
 
@@ -150,7 +166,7 @@ impl Op {
             | Op::Pool(_)
             | Op::BatchNorm(_) => true,
             Op::Binary(b) => b.act.is_some(),
-            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) => false,
+            Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
         }
     }
 
@@ -217,6 +233,8 @@ impl Op {
             Op::Transpose(t) => format!("perm={:?}", t.perm),
             Op::Concat(c) => format!("axis={}", c.axis),
             Op::Pad(p) => format!("pads={:?} {:?}", p.pads, p.mode),
+            Op::Cast(c) => format!("to={}", c.to),
+            Op::Not | Op::Where => String::new(),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::backend::Program;
 use crate::backend::lin::c_lin;
 use crate::ir::{DType, Node, shape_str};
 use crate::ops::broadcast::broadcast_strides;
-use crate::ops::{Act, Op, PadMode, PoolKind, strides_of};
+use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, strides_of};
 
 /// `in1 x in2 -> out` shapes for the kernel comment.
 pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
@@ -24,6 +24,31 @@ pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
             let args: String = params.iter().map(|&p| format!(", {}", c_float(p))).collect();
             format!("mlrt_{name}({v}{args})")
         }
+    }
+}
+
+/// `a OP b` in C for inputs of element type `dt`.
+fn binary_expr(kind: BinaryKind, dt: DType, a: &str, b: &str) -> String {
+    match kind {
+        BinaryKind::Add => format!("{a} + {b}"),
+        BinaryKind::Sub => format!("{a} - {b}"),
+        BinaryKind::Mul => format!("{a} * {b}"),
+        BinaryKind::Div => format!("{a} / {b}"),
+        BinaryKind::Pow => format!("mlrt_pow({a}, {b})"),
+        BinaryKind::Mod { fmod: true } if dt == DType::F32 => format!("fmodf({a}, {b})"),
+        BinaryKind::Mod { fmod: true } => format!("{a} % {b}"),
+        BinaryKind::Mod { fmod: false } => format!("mlrt_mod_i64({a}, {b})"),
+        BinaryKind::Min => format!("({a} < {b} ? {a} : {b})"),
+        BinaryKind::Max => format!("({a} > {b} ? {a} : {b})"),
+        BinaryKind::Equal => format!("{a} == {b}"),
+        BinaryKind::Less => format!("{a} < {b}"),
+        BinaryKind::Greater => format!("{a} > {b}"),
+        BinaryKind::LessOrEqual => format!("{a} <= {b}"),
+        BinaryKind::GreaterOrEqual => format!("{a} >= {b}"),
+        BinaryKind::And => format!("{a} && {b}"),
+        BinaryKind::Or => format!("{a} || {b}"),
+        BinaryKind::Xor => format!("{a} != {b}"),
+        BinaryKind::PRelu => format!("({a} < 0.0f ? {a} * {b} : {a})"),
     }
 }
 
@@ -159,19 +184,29 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         }
         Op::Binary(b) => {
             let (sa, sb) = (shape(0), shape(1));
-            let sym = b.kind.symbol();
+            let dt = p.graph.ty(n.inputs[0]).dtype;
             if sa == out && sb == out {
-                w.line(&format!(
-                    "for (int i = 0; i < {total}; ++i) y[i] = {};",
-                    act_expr(&b.act, &format!("x0[i] {sym} x1[i]"))
-                ));
+                let e = act_expr(&b.act, &binary_expr(b.kind, dt, "x0[i]", "x1[i]"));
+                w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {e};"));
                 return;
             }
             let ia = index_expr(&broadcast_strides(&sa, &out));
             let ib = index_expr(&broadcast_strides(&sb, &out));
-            nested(w, &out, |w| {
-                w.line(&format!("y[o++] = {};", act_expr(&b.act, &format!("x0[{ia}] {sym} x1[{ib}]"))));
-            });
+            let e = act_expr(&b.act, &binary_expr(b.kind, dt, &format!("x0[{ia}]"), &format!("x1[{ib}]")));
+            nested(w, &out, |w| w.line(&format!("y[o++] = {e};")));
+        }
+        Op::Cast(c) => {
+            let from = p.graph.ty(n.inputs[0]).dtype;
+            let e = match (from, c.to) {
+                (_, DType::Bool) => "x0[i] != 0".to_string(),
+                _ => format!("({})x0[i]", crate::toolchain::c_type(c.to)),
+            };
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {e};"));
+        }
+        Op::Not => w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = !x0[i];")),
+        Op::Where => {
+            let [ic, ia, ib] = [0, 1, 2].map(|k| index_expr(&broadcast_strides(&shape(k), &out)));
+            nested(w, &out, |w| w.line(&format!("y[o++] = x0[{ic}] ? x1[{ia}] : x2[{ib}];")));
         }
         Op::Activation(a) => {
             w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&Some(*a), "x0[i]")));

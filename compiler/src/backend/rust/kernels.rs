@@ -31,18 +31,38 @@ fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
     }
 }
 
-/// `a OP b` for element type `dt`: plain operators for floats, wrapping arithmetic for
-/// integers (two's-complement results, never a panic).
+/// `a OP b` for inputs of element type `dt`: plain operators for floats, wrapping
+/// arithmetic for integers (two's-complement results, never a panic).
 fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> TokenStream {
-    match (dt, kind) {
-        (DType::F32, BinaryKind::Add) => quote!(#a + #b),
-        (DType::F32, BinaryKind::Sub) => quote!(#a - #b),
-        (DType::F32, BinaryKind::Mul) => quote!(#a * #b),
-        (DType::F32, BinaryKind::Div) => quote!(#a / #b),
-        (_, BinaryKind::Add) => quote!(#a.wrapping_add(#b)),
-        (_, BinaryKind::Sub) => quote!(#a.wrapping_sub(#b)),
-        (_, BinaryKind::Mul) => quote!(#a.wrapping_mul(#b)),
-        (_, BinaryKind::Div) => quote!(#a.wrapping_div(#b)),
+    let int = dt != DType::F32;
+    match kind {
+        BinaryKind::Add if int => quote!(#a.wrapping_add(#b)),
+        BinaryKind::Sub if int => quote!(#a.wrapping_sub(#b)),
+        BinaryKind::Mul if int => quote!(#a.wrapping_mul(#b)),
+        BinaryKind::Div if int => quote!(#a.wrapping_div(#b)),
+        BinaryKind::Add => quote!(#a + #b),
+        BinaryKind::Sub => quote!(#a - #b),
+        BinaryKind::Mul => quote!(#a * #b),
+        BinaryKind::Div => quote!(#a / #b),
+        BinaryKind::Pow => quote!(rt::pow(#a, #b)),
+        BinaryKind::Mod { fmod: true } if !int => quote!(rt::fmod(#a, #b)),
+        BinaryKind::Mod { fmod: true } => quote!(#a.wrapping_rem(#b)),
+        BinaryKind::Mod { fmod: false } => quote!({
+            let (a, b) = (#a, #b);
+            let r = a.wrapping_rem(b);
+            if r != 0 && ((r < 0) != (b < 0)) { r.wrapping_add(b) } else { r }
+        }),
+        BinaryKind::Min => quote!({ let (a, b) = (#a, #b); if a < b { a } else { b } }),
+        BinaryKind::Max => quote!({ let (a, b) = (#a, #b); if a > b { a } else { b } }),
+        BinaryKind::Equal => quote!(#a == #b),
+        BinaryKind::Less => quote!(#a < #b),
+        BinaryKind::Greater => quote!(#a > #b),
+        BinaryKind::LessOrEqual => quote!(#a <= #b),
+        BinaryKind::GreaterOrEqual => quote!(#a >= #b),
+        BinaryKind::And => quote!(#a && #b),
+        BinaryKind::Or => quote!(#a || #b),
+        BinaryKind::Xor => quote!(#a ^ #b),
+        BinaryKind::PRelu => quote!({ let (a, b) = (#a, #b); if a < 0.0 { a * b } else { a } }),
     }
 }
 
@@ -246,7 +266,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         }
         Op::Binary(b) => {
             let (sa, sb) = (shape(0), shape(1));
-            let dt = p.graph.ty(n.outputs[0]).dtype;
+            let dt = p.graph.ty(n.inputs[0]).dtype;
             if sa == out && sb == out {
                 let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(a), quote!(b)));
                 return quote! {
@@ -256,6 +276,24 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let (ia, ib) = (index_expr(&broadcast_strides(&sa, &out)), index_expr(&broadcast_strides(&sb, &out)));
             let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(x0[#ia]), quote!(x1[#ib])));
             nested(&out, quote!(y[o] = #e;))
+        }
+        Op::Cast(c) => {
+            let from = p.graph.ty(n.inputs[0]).dtype;
+            let t = super::elem(c.to);
+            let e = match (from, c.to) {
+                (DType::Bool, DType::Bool) => quote!(x),
+                (DType::F32, DType::Bool) => quote!(x != 0.0),
+                (_, DType::Bool) => quote!(x != 0),
+                (DType::Bool, DType::F32) => quote!(x as u8 as f32),
+                (DType::Bool, _) => quote!(x as #t),
+                _ => quote!(x as #t),
+            };
+            quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = #e; } }
+        }
+        Op::Not => quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = !x; } },
+        Op::Where => {
+            let [ic, ia, ib] = [0, 1, 2].map(|k| index_expr(&broadcast_strides(&shape(k), &out)));
+            nested(&out, quote!(y[o] = if x0[#ic] { x1[#ia] } else { x2[#ib] };))
         }
         Op::Activation(a) => {
             let e = act_expr(&Some(*a), quote!(x));
