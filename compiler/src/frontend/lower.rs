@@ -34,6 +34,19 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// ONNX op types (default domain) the frontend lowers; a node of any other type is
 /// reported as unsupported before lowering starts, so one error lists all of them.
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "LogSoftmax",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ArgMax",
+    "ArgMin",
     "Pow",
     "Mod",
     "Equal",
@@ -404,7 +417,20 @@ impl<'p> Ctx<'p> {
                 };
                 self.activation(c, Act::Clip { min, max })
             }
-            "Softmax" => single(self.softmax(c)?),
+            "Softmax" | "LogSoftmax" => single(self.softmax(c)?),
+            "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2"
+            | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => single(self.reduce(c)?),
+            "ArgMax" | "ArgMin" => {
+                let x = c.input(0)?;
+                let axis = norm_axis(a.int("axis", 0), self.shape(x).len())?;
+                let op = ArgReduce {
+                    max: c.p.op_type == "ArgMax",
+                    axis,
+                    keepdims: a.int("keepdims", 1) != 0,
+                    select_last: a.int("select_last_index", 0) != 0,
+                };
+                single(self.emit(c, Op::ArgReduce(op), vec![x])?)
+            }
             "MaxPool" | "AveragePool" => {
                 if c.p.output.len() > 1 && !c.p.output[1].is_empty() {
                     return Err(Fail::Unsupported(Some("MaxPool Indices output".into())));
@@ -602,22 +628,69 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Pool(op), vec![x])
     }
 
+    fn reduce(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let rank = self.shape(x).len();
+        let kind = match c.p.op_type.as_str() {
+            "ReduceSum" => ReduceKind::Sum,
+            "ReduceMean" => ReduceKind::Mean,
+            "ReduceMax" => ReduceKind::Max,
+            "ReduceMin" => ReduceKind::Min,
+            "ReduceProd" => ReduceKind::Prod,
+            "ReduceL1" => ReduceKind::L1,
+            "ReduceL2" => ReduceKind::L2,
+            "ReduceSumSquare" => ReduceKind::SumSquare,
+            "ReduceLogSum" => ReduceKind::LogSum,
+            _ => ReduceKind::LogSumExp,
+        };
+        let axes_as_input = if kind == ReduceKind::Sum { self.opset >= 13 } else { self.opset >= 18 };
+        let axes = if axes_as_input {
+            match c.opt_input(1) {
+                Some(v) => Some(self.const_ints(v, "axes")?),
+                None => None,
+            }
+        } else {
+            a.ints("axes")
+        };
+        let axes = match axes {
+            Some(v) if !v.is_empty() => v,
+            _ if a.int("noop_with_empty_axes", 0) != 0 => {
+                let s = self.shape(x);
+                return self.reshape(c, x, s);
+            }
+            _ => (0..rank as i64).collect(),
+        };
+        let mut axes = axes.iter().map(|&v| norm_axis(v, rank)).collect::<Result<Vec<_>, _>>()?;
+        axes.sort_unstable();
+        axes.dedup();
+        let dt = self.g.ty(x).dtype;
+        if dt != DType::F32 && !(kind.integer_ok() && dt != DType::Bool) {
+            return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
+        }
+        if axes.iter().any(|&ax| self.shape(x)[ax] == 0) {
+            return Err(Fail::Unsupported(Some("reduction over an empty axis".into())));
+        }
+        self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![x])
+    }
+
     fn softmax(&mut self, c: &Cur) -> LResult<ValueId> {
         let x = c.input(0)?;
         let s = self.shape(x);
         let a = c.attrs();
+        let log = c.p.op_type == "LogSoftmax";
         if self.opset >= 13 {
             let axis = norm_axis(a.int("axis", -1), s.len())?;
-            return self.emit(c, Op::Softmax(Softmax { axis }), vec![x]);
+            return self.emit(c, Op::Softmax(Softmax { axis, log }), vec![x]);
         }
         // Before opset 13 the input is coerced to 2-D at `axis` (default 1).
         let axis = if s.is_empty() { 0 } else { norm_axis(a.int("axis", 1), s.len())? };
         if axis + 1 >= s.len() {
-            return self.emit(c, Op::Softmax(Softmax { axis: s.len().saturating_sub(1) }), vec![x]);
+            return self.emit(c, Op::Softmax(Softmax { axis: s.len().saturating_sub(1), log }), vec![x]);
         }
         let flat = vec![s[..axis].iter().product(), s[axis..].iter().product()];
         let r = self.reshape(c, x, flat)?;
-        let y = self.emit(c, Op::Softmax(Softmax { axis: 1 }), vec![r])?;
+        let y = self.emit(c, Op::Softmax(Softmax { axis: 1, log }), vec![r])?;
         self.reshape(c, y, s)
     }
 

@@ -15,6 +15,7 @@ mod gemm;
 mod matmul;
 mod pad;
 mod pool;
+mod reduce;
 mod reshape;
 mod select;
 mod softmax;
@@ -30,6 +31,7 @@ pub use gemm::Gemm;
 pub use matmul::MatMul;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
+pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
 pub use softmax::Softmax;
 pub use transpose::Transpose;
@@ -71,6 +73,10 @@ pub enum Op {
     Not,
     /// `cond ? a : b` with broadcasting; inputs `(cond, a, b)`.
     Where,
+    /// Reduction over axes.
+    Reduce(Reduce),
+    /// Index of the max / min along one axis (int64).
+    ArgReduce(ArgReduce),
 }
 
 impl Op {
@@ -92,6 +98,14 @@ impl Op {
             Op::Cast(_) => "Cast",
             Op::Not => "Not",
             Op::Where => "Where",
+            Op::Reduce(r) => r.kind.name(),
+            Op::ArgReduce(a) => {
+                if a.max {
+                    "ArgMax"
+                } else {
+                    "ArgMin"
+                }
+            }
         }
     }
 
@@ -113,6 +127,8 @@ impl Op {
             Op::Cast(o) => o.infer(inputs),
             Op::Not => cast::infer_not(inputs),
             Op::Where => select::infer_where(inputs),
+            Op::Reduce(o) => o.infer(inputs),
+            Op::ArgReduce(o) => o.infer(inputs),
         }
     }
 
@@ -152,6 +168,7 @@ impl Op {
             Op::Pool(p) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
             Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
+            Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
         }
     }
 
@@ -167,6 +184,7 @@ impl Op {
             | Op::BatchNorm(_) => true,
             Op::Binary(b) => b.act.is_some(),
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
+            Op::Reduce(_) | Op::ArgReduce(_) => false,
         }
     }
 
@@ -235,6 +253,8 @@ impl Op {
             Op::Pad(p) => format!("pads={:?} {:?}", p.pads, p.mode),
             Op::Cast(c) => format!("to={}", c.to),
             Op::Not | Op::Where => String::new(),
+            Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
+            Op::ArgReduce(a) => format!("axis={} keepdims={} last={}", a.axis, a.keepdims as u8, a.select_last as u8),
         }
     }
 }

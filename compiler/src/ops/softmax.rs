@@ -1,4 +1,4 @@
-//! Softmax.
+//! Softmax and LogSoftmax.
 
 use super::expect_inputs;
 use crate::ir::TensorType;
@@ -7,6 +7,8 @@ use crate::ir::TensorType;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Softmax {
     pub axis: usize,
+    /// LogSoftmax: `y = x - max - log Σ exp(x - max)`.
+    pub log: bool,
 }
 
 impl Softmax {

@@ -7,7 +7,7 @@ use crate::backend::Program;
 use crate::backend::lin::c_lin;
 use crate::ir::{DType, Node, shape_str};
 use crate::ops::broadcast::broadcast_strides;
-use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, strides_of};
+use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, ReduceKind, reduce_loops, strides_of};
 
 /// `in1 x in2 -> out` shapes for the kernel comment.
 pub(crate) fn kernel_signature(p: &Program, n: &Node) -> String {
@@ -25,6 +25,19 @@ pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
             format!("mlrt_{name}({v}{args})")
         }
     }
+}
+
+/// The smallest and largest values of a C element type, as C expressions.
+fn type_limits_c(dt: DType) -> (String, String) {
+    let (lo, hi) = match dt {
+        DType::F32 => ("-INFINITY", "INFINITY"),
+        DType::I8 => ("INT8_MIN", "INT8_MAX"),
+        DType::U8 => ("0", "UINT8_MAX"),
+        DType::I32 => ("INT32_MIN", "INT32_MAX"),
+        DType::I64 => ("INT64_MIN", "INT64_MAX"),
+        DType::Bool => ("false", "true"),
+    };
+    (lo.to_string(), hi.to_string())
 }
 
 /// `a OP b` in C for inputs of element type `dt`.
@@ -203,6 +216,87 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             };
             w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {e};"));
         }
+        Op::Reduce(r) => {
+            let dt = p.graph.ty(n.inputs[0]).dtype;
+            let t = crate::toolchain::c_type(dt);
+            let lp = reduce_loops(&shape(0), &r.axes);
+            let (lo, hi) = type_limits_c(dt);
+            let (init, acc, fin) = match r.kind {
+                ReduceKind::Sum | ReduceKind::Mean | ReduceKind::LogSum => ("0", "acc += v;", "acc"),
+                ReduceKind::Max => (lo.as_str(), "acc = v > acc ? v : acc;", "acc"),
+                ReduceKind::Min => (hi.as_str(), "acc = v < acc ? v : acc;", "acc"),
+                ReduceKind::Prod => ("1", "acc *= v;", "acc"),
+                ReduceKind::L1 => ("0", "acc += fabsf(v);", "acc"),
+                ReduceKind::L2 => ("0", "acc += v * v;", "sqrtf(acc)"),
+                ReduceKind::SumSquare => ("0", "acc += v * v;", "acc"),
+                ReduceKind::LogSumExp => ("0", "acc += expf(v - mx);", "mx + logf(acc)"),
+            };
+            let fin = match r.kind {
+                ReduceKind::Mean => format!("acc / {}.0f", lp.count),
+                ReduceKind::LogSum => "logf(acc)".into(),
+                _ => fin.to_string(),
+            };
+            let kept: Vec<String> = (0..lp.kept.len()).map(|k| format!("i{k}")).collect();
+            let red: Vec<String> = (0..lp.reduced.len()).map(|k| format!("r{k}")).collect();
+            let mut terms: Vec<(&str, usize)> =
+                kept.iter().map(|s| s.as_str()).zip(lp.kept.iter().map(|k| k.1)).collect();
+            terms.extend(red.iter().map(|s| s.as_str()).zip(lp.reduced.iter().map(|k| k.1)));
+            let idx = c_lin(&terms, 0);
+            let inner = |w: &mut Writer, body: &str| {
+                for (k, (d, _)) in lp.reduced.iter().enumerate() {
+                    w.open(&format!("for (int r{k} = 0; r{k} < {d}; ++r{k})"));
+                }
+                w.line(&format!("const {t} v = x0[{idx}];"));
+                w.line(body);
+                for _ in &lp.reduced {
+                    w.close();
+                }
+            };
+            w.line("int o = 0;");
+            for (k, (d, _)) in lp.kept.iter().enumerate() {
+                w.open(&format!("for (int i{k} = 0; i{k} < {d}; ++i{k})"));
+            }
+            if r.kind == ReduceKind::LogSumExp {
+                w.line("float mx = -INFINITY;");
+                inner(w, "mx = v > mx ? v : mx;");
+            }
+            w.line(&format!("{t} acc = {init};"));
+            inner(w, acc);
+            w.line(&format!("y[o++] = {fin};"));
+            for _ in &lp.kept {
+                w.close();
+            }
+        }
+        Op::ArgReduce(ar) => {
+            let x = shape(0);
+            let t = crate::toolchain::c_type(p.graph.ty(n.inputs[0]).dtype);
+            let lp = reduce_loops(&x, &[ar.axis]);
+            let kept: Vec<String> = (0..lp.kept.len()).map(|k| format!("i{k}")).collect();
+            let terms: Vec<(&str, usize)> = kept.iter().map(|s| s.as_str()).zip(lp.kept.iter().map(|k| k.1)).collect();
+            let base = c_lin(&terms, 0);
+            let (len, stride) = lp.reduced[0];
+            let cmp = match (ar.max, ar.select_last) {
+                (true, false) => "v > best",
+                (true, true) => "v >= best",
+                (false, false) => "v < best",
+                (false, true) => "v <= best",
+            };
+            w.line("int o = 0;");
+            for (k, (d, _)) in lp.kept.iter().enumerate() {
+                w.open(&format!("for (int i{k} = 0; i{k} < {d}; ++i{k})"));
+            }
+            w.line(&format!("const {t} *xr = x0 + {base};"));
+            w.line(&format!("{t} best = xr[0];"));
+            w.line("int64_t bi = 0;");
+            w.open(&format!("for (int r = 1; r < {len}; ++r)"));
+            w.line(&format!("const {t} v = xr[{}];", c_lin(&[("r", stride)], 0)));
+            w.line(&format!("if ({cmp}) {{ best = v; bi = r; }}"));
+            w.close();
+            w.line("y[o++] = bi;");
+            for _ in &lp.kept {
+                w.close();
+            }
+        }
         Op::Not => w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = !x0[i];")),
         Op::Where => {
             let [ic, ia, ib] = [0, 1, 2].map(|k| index_expr(&broadcast_strides(&shape(k), &out)));
@@ -226,7 +320,11 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.line(&format!("yr[{at}] = mlrt_exp(xr[{at}] - mx);"));
             w.line(&format!("sum += yr[{at}];"));
             w.close();
-            w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] /= sum;"));
+            if s.log {
+                w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] = xr[{at}] - mx - logf(sum);"));
+            } else {
+                w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] /= sum;"));
+            }
             w.close();
             w.close();
         }

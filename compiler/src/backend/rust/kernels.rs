@@ -8,7 +8,7 @@ use crate::backend::lin::rs_lin;
 use crate::ir::DType;
 use crate::ir::Node;
 use crate::ops::broadcast::broadcast_strides;
-use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, strides_of};
+use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, ReduceKind, reduce_loops, strides_of};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -290,6 +290,114 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = #e; } }
         }
+        Op::Reduce(r) => {
+            let dt = p.graph.ty(n.inputs[0]).dtype;
+            let t = super::elem(dt);
+            let lp = reduce_loops(&shape(0), &r.axes);
+            let zero = scalar(dt, 0.0);
+            let one = scalar(dt, 1.0);
+            let int = dt != DType::F32;
+            let (init, acc, fin) = match r.kind {
+                ReduceKind::Sum if int => (zero, quote!(acc = acc.wrapping_add(v);), quote!(acc)),
+                ReduceKind::Prod if int => (one, quote!(acc = acc.wrapping_mul(v);), quote!(acc)),
+                ReduceKind::Sum | ReduceKind::Mean | ReduceKind::LogSum => (zero, quote!(acc += v;), quote!(acc)),
+                ReduceKind::Max => (
+                    quote!(#t::MIN),
+                    quote!(if v > acc {
+                        acc = v;
+                    }),
+                    quote!(acc),
+                ),
+                ReduceKind::Min => (
+                    quote!(#t::MAX),
+                    quote!(if v < acc {
+                        acc = v;
+                    }),
+                    quote!(acc),
+                ),
+                ReduceKind::Prod => (one, quote!(acc *= v;), quote!(acc)),
+                ReduceKind::L1 => (zero, quote!(acc += rt::abs(v);), quote!(acc)),
+                ReduceKind::L2 => (zero, quote!(acc += v * v;), quote!(rt::sqrt(acc))),
+                ReduceKind::SumSquare => (zero, quote!(acc += v * v;), quote!(acc)),
+                ReduceKind::LogSumExp => (zero, quote!(acc += rt::exp(v - mx);), quote!(mx + rt::log(acc))),
+            };
+            let init = if dt == DType::F32 && r.kind == ReduceKind::Max {
+                quote!(f32::NEG_INFINITY)
+            } else if dt == DType::F32 && r.kind == ReduceKind::Min {
+                quote!(f32::INFINITY)
+            } else {
+                init
+            };
+            let fin = match r.kind {
+                ReduceKind::Mean => {
+                    let c = float(lp.count as f32);
+                    quote!(acc / #c)
+                }
+                ReduceKind::LogSum => quote!(rt::log(acc)),
+                _ => fin,
+            };
+            let mut terms: Vec<(TokenStream, usize)> =
+                lp.kept.iter().enumerate().map(|(k, &(_, st))| (counter(k), st)).collect();
+            terms.extend(lp.reduced.iter().enumerate().map(|(k, &(_, st))| {
+                let r = format_ident!("r{}", k);
+                (quote!(#r), st)
+            }));
+            let idx = rs_lin(&terms, 0);
+            let inner = |body: TokenStream| {
+                let mut b = quote! { let v = x0[#idx]; #body };
+                for (k, &(d, _)) in lp.reduced.iter().enumerate().rev() {
+                    let (r, d) = (format_ident!("r{}", k), lit(d));
+                    b = quote! { for #r in 0..#d { #b } };
+                }
+                b
+            };
+            let pre = if r.kind == ReduceKind::LogSumExp {
+                let scan = inner(quote!(if v > mx {
+                    mx = v;
+                }));
+                quote! { let mut mx = f32::NEG_INFINITY; #scan }
+            } else {
+                quote!()
+            };
+            let main = inner(acc);
+            let mut body = quote! { #pre let mut acc: #t = #init; #main y[o] = #fin; o += 1; };
+            for (k, &(d, _)) in lp.kept.iter().enumerate().rev() {
+                let (i, d) = (counter(k), lit(d));
+                body = quote! { for #i in 0..#d { #body } };
+            }
+            quote! { let mut o = 0usize; #body }
+        }
+        Op::ArgReduce(ar) => {
+            let lp = reduce_loops(&shape(0), &[ar.axis]);
+            let terms: Vec<(TokenStream, usize)> =
+                lp.kept.iter().enumerate().map(|(k, &(_, st))| (counter(k), st)).collect();
+            let base = rs_lin(&terms, 0);
+            let (len, stride) = lp.reduced[0];
+            let at = rs_lin(&[(quote!(base), 1), (quote!(r), stride)], 0);
+            let cmp = match (ar.max, ar.select_last) {
+                (true, false) => quote!(v > best),
+                (true, true) => quote!(v >= best),
+                (false, false) => quote!(v < best),
+                (false, true) => quote!(v <= best),
+            };
+            let ll = lit(len);
+            let mut body = quote! {
+                let base = #base;
+                let mut best = x0[base];
+                let mut bi = 0i64;
+                for r in 1..#ll {
+                    let v = x0[#at];
+                    if #cmp { best = v; bi = r as i64; }
+                }
+                y[o] = bi;
+                o += 1;
+            };
+            for (k, &(d, _)) in lp.kept.iter().enumerate().rev() {
+                let (i, d) = (counter(k), lit(d));
+                body = quote! { for #i in 0..#d { #body } };
+            }
+            quote! { let mut o = 0usize; #body }
+        }
         Op::Not => quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = !x; } },
         Op::Where => {
             let [ic, ia, ib] = [0, 1, 2].map(|k| index_expr(&broadcast_strides(&shape(k), &out)));
@@ -304,6 +412,11 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let (ol, ll, il) = (lit(outer), lit(len), lit(inner));
             let base = rs_lin(&[(quote!(o), len * inner), (quote!(j), 1)], 0);
             let at = rs_lin(&[(quote!(base), 1), (quote!(i), inner)], 0);
+            let finish = if s.log {
+                quote!(let ls = rt::log(sum); for i in 0..#ll { y[#at] = x0[#at] - mx - ls; })
+            } else {
+                quote!(for i in 0..#ll { y[#at] /= sum; })
+            };
             quote! {
                 for o in 0..#ol {
                     for j in 0..#il {
@@ -316,7 +429,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                             y[#at] = e;
                             sum += e;
                         }
-                        for i in 0..#ll { y[#at] /= sum; }
+                        #finish
                     }
                 }
             }
