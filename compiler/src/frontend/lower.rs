@@ -34,6 +34,17 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// ONNX op types (default domain) the frontend lowers; a node of any other type is
 /// reported as unsupported before lowering starts, so one error lists all of them.
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "Slice",
+    "Split",
+    "Expand",
+    "Tile",
+    "Gather",
+    "GatherElements",
+    "ConstantOfShape",
+    "Range",
+    "Size",
+    "DepthToSpace",
+    "SpaceToDepth",
     "LogSoftmax",
     "ReduceSum",
     "ReduceMean",
@@ -525,6 +536,122 @@ impl<'p> Ctx<'p> {
                 single(self.emit(c, Op::Concat(Concat { axis }), ins)?)
             }
             "Pad" => single(self.pad(c)?),
+            "Slice" => single(self.slice(c)?),
+            "Split" => self.split(c),
+            "Expand" => {
+                let x = c.input(0)?;
+                let spec = self.const_ints(c.input(1)?, "shape")?;
+                let spec = spec
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| Fail::Invalid(format!("negative dimension {d} in shape"))))
+                    .collect::<LResult<Vec<_>>>()?;
+                let shape = crate::ops::broadcast::broadcast_shapes(&self.shape(x), &spec)?;
+                single(self.expand(c, x, shape)?)
+            }
+            "Tile" => {
+                let x = c.input(0)?;
+                let reps = self.const_ints(c.input(1)?, "repeats")?;
+                let xs = self.shape(x);
+                if reps.len() != xs.len() || reps.iter().any(|&r| r < 0) {
+                    return Err(format!("repeats {reps:?} do not match rank {}", xs.len()).into());
+                }
+                // Tile = reshape to [1, d0, 1, d1, ..] → expand to [r0, d0, r1, d1, ..] → reshape.
+                let inter: Vec<usize> = xs.iter().flat_map(|&d| [1, d]).collect();
+                let big: Vec<usize> = xs.iter().zip(&reps).flat_map(|(&d, &r)| [r as usize, d]).collect();
+                let fin: Vec<usize> = xs.iter().zip(&reps).map(|(&d, &r)| d * r as usize).collect();
+                let r1 = self.reshape(c, x, inter)?;
+                let e = self.expand(c, r1, big)?;
+                single(self.reshape(c, e, fin)?)
+            }
+            "Gather" => {
+                let x = c.input(0)?;
+                let axis = norm_axis(a.int("axis", 0), self.shape(x).len())?;
+                single(self.emit(c, Op::Gather(Gather { axis }), vec![x, c.input(1)?])?)
+            }
+            "GatherElements" => {
+                let x = c.input(0)?;
+                let axis = norm_axis(a.int("axis", 0), self.shape(x).len())?;
+                single(self.emit(c, Op::GatherElements(GatherElements { axis }), vec![x, c.input(1)?])?)
+            }
+            "ConstantOfShape" => {
+                let shape = self.const_ints(c.input(0)?, "shape")?;
+                let shape = shape
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| Fail::Invalid(format!("negative dimension {d}"))))
+                    .collect::<LResult<Vec<_>>>()?;
+                let n: usize = shape.iter().product();
+                let (ty, data) = match a.tensor("value") {
+                    Some(t) => self.load_tensor(t)?,
+                    None => (TensorType::f32(vec![1]), TensorData::F32(vec![0.0])),
+                };
+                if data.is_empty() {
+                    return Err("value is empty".into());
+                }
+                let data = data.gather(&vec![0; n]);
+                Ok(vec![self.constant(&c.name, TensorType::new(ty.dtype, shape), data)])
+            }
+            "Range" => {
+                let (st, li, de) = (c.input(0)?, c.input(1)?, c.input(2)?);
+                let dt = self.g.ty(st).dtype;
+                let (data, n) = if dt == DType::F32 {
+                    let (s0, l, d) = (
+                        self.const_scalar(st, "start")?,
+                        self.const_scalar(li, "limit")?,
+                        self.const_scalar(de, "delta")?,
+                    );
+                    let n = (((l - s0) / d).ceil()).max(0.0) as usize;
+                    (TensorData::F32((0..n).map(|i| s0 + i as f32 * d).collect()), n)
+                } else {
+                    let one = |v: ValueId, w: &str| -> LResult<i64> {
+                        self.const_ints(v, w)?.first().copied().ok_or_else(|| Fail::Invalid(format!("{w} is empty")))
+                    };
+                    let (s0, l, d) = (one(st, "start")?, one(li, "limit")?, one(de, "delta")?);
+                    if d == 0 {
+                        return Err("delta must not be 0".into());
+                    }
+                    let n = ((l - s0) as f64 / d as f64).ceil().max(0.0) as usize;
+                    let v: Vec<i64> = (0..n as i64).map(|i| s0 + i * d).collect();
+                    let data = match dt {
+                        DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+                        _ => TensorData::I64(v),
+                    };
+                    (data, n)
+                };
+                Ok(vec![self.constant(&c.name, TensorType::new(dt, vec![n]), data)])
+            }
+            "Size" => {
+                let n = self.g.ty(c.input(0)?).len() as i64;
+                Ok(vec![self.constant(&c.name, TensorType::new(DType::I64, vec![]), TensorData::I64(vec![n]))])
+            }
+            "DepthToSpace" | "SpaceToDepth" => {
+                let x = c.input(0)?;
+                let xs = self.shape(x);
+                let bs = usize::try_from(a.int("blocksize", 0)).map_err(|_| "blocksize must be positive")?;
+                if xs.len() != 4 || bs == 0 {
+                    return Err(Fail::Unsupported(Some("only 4-D inputs with a positive blocksize".into())));
+                }
+                let [n, ch, h, w] = [xs[0], xs[1], xs[2], xs[3]];
+                let (inter, perm, fin) = if c.p.op_type == "DepthToSpace" {
+                    if ch % (bs * bs) != 0 {
+                        return Err("channels are not divisible by blocksize²".into());
+                    }
+                    let co = ch / (bs * bs);
+                    let crd = a.string("mode").as_deref() == Some("CRD");
+                    if crd {
+                        (vec![n, co, bs, bs, h, w], vec![0, 1, 4, 2, 5, 3], vec![n, co, h * bs, w * bs])
+                    } else {
+                        (vec![n, bs, bs, co, h, w], vec![0, 3, 4, 1, 5, 2], vec![n, co, h * bs, w * bs])
+                    }
+                } else {
+                    if h % bs != 0 || w % bs != 0 {
+                        return Err("spatial size is not divisible by blocksize".into());
+                    }
+                    (vec![n, ch, h / bs, bs, w / bs, bs], vec![0, 3, 5, 1, 2, 4], vec![n, ch * bs * bs, h / bs, w / bs])
+                };
+                let r = self.reshape(c, x, inter)?;
+                let t = self.emit(c, Op::Transpose(Transpose { perm }), vec![r])?;
+                single(self.reshape(c, t, fin)?)
+            }
             "Constant" => {
                 let (ty, data) = if let Some(t) = a.tensor("value") {
                     self.load_tensor(t)?
@@ -626,6 +753,97 @@ impl<'p> Ctx<'p> {
             count_include_pad: a.int("count_include_pad", 0) != 0,
         };
         self.emit(c, Op::Pool(op), vec![x])
+    }
+
+    /// Broadcast copy of `x` to `shape` (a strided read with zero strides).
+    fn expand(&mut self, c: &Cur, x: ValueId, shape: Vec<usize>) -> LResult<ValueId> {
+        let xs = self.shape(x);
+        let st = crate::ops::broadcast::broadcast_strides(&xs, &shape);
+        let strides = st.iter().map(|&v| v as isize).collect();
+        self.emit(c, Op::Strided(Strided { shape, offset: 0, strides }), vec![x])
+    }
+
+    /// Per-axis `(start, len, step)` of a Slice over `xs`.
+    fn slice_ranges(&self, c: &Cur, xs: &[usize]) -> LResult<Vec<(usize, usize, isize)>> {
+        let a = c.attrs();
+        let rank = xs.len();
+        let (starts, ends, axes, steps) = if self.opset < 10 {
+            let starts = a.ints("starts").ok_or("attribute 'starts' is required")?;
+            let ends = a.ints("ends").ok_or("attribute 'ends' is required")?;
+            (starts, ends, a.ints("axes"), None)
+        } else {
+            let starts = self.const_ints(c.input(1)?, "starts")?;
+            let ends = self.const_ints(c.input(2)?, "ends")?;
+            let axes = match c.opt_input(3) {
+                Some(v) => Some(self.const_ints(v, "axes")?),
+                None => None,
+            };
+            let steps = match c.opt_input(4) {
+                Some(v) => Some(self.const_ints(v, "steps")?),
+                None => None,
+            };
+            (starts, ends, axes, steps)
+        };
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err("starts, ends, axes and steps differ in length".into());
+        }
+        let mut ranges: Vec<(usize, usize, isize)> = xs.iter().map(|&d| (0, d, 1)).collect();
+        for i in 0..starts.len() {
+            let ax = norm_axis(axes[i], rank)?;
+            ranges[ax] = crate::ops::slice_axis(xs[ax], starts[i], ends[i], steps[i])?;
+        }
+        Ok(ranges)
+    }
+
+    /// A strided view of `x` given per-axis `(start, len, step)`.
+    fn strided(&mut self, c: &Cur, x: ValueId, ranges: &[(usize, usize, isize)]) -> LResult<ValueId> {
+        let xs = self.shape(x);
+        let st = crate::ops::strides_of(&xs);
+        let offset = ranges.iter().zip(&st).map(|(r, s)| r.0 * s).sum();
+        let strides = ranges.iter().zip(&st).map(|(r, &s)| r.2 * s as isize).collect();
+        let shape = ranges.iter().map(|r| r.1).collect();
+        self.emit(c, Op::Strided(Strided { shape, offset, strides }), vec![x])
+    }
+
+    fn slice(&mut self, c: &Cur) -> LResult<ValueId> {
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        let ranges = self.slice_ranges(c, &xs)?;
+        self.strided(c, x, &ranges)
+    }
+
+    fn split(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        let axis = norm_axis(a.int("axis", 0), xs.len())?;
+        let n_out = c.p.output.len();
+        let sizes: Vec<usize> = match (self.opset >= 13, c.opt_input(1)) {
+            (true, Some(v)) => self.const_ints(v, "split")?.iter().map(|&d| d.max(0) as usize).collect(),
+            (false, _) if a.has("split") => a.usizes("split", vec![])?,
+            _ => {
+                let parts =
+                    usize::try_from(a.int("num_outputs", n_out as i64)).map_err(|_| "num_outputs must be positive")?;
+                let chunk = xs[axis].div_ceil(parts.max(1));
+                (0..parts).map(|i| chunk.min(xs[axis].saturating_sub(i * chunk))).collect()
+            }
+        };
+        if sizes.iter().sum::<usize>() != xs[axis] || sizes.len() != n_out {
+            return Err(
+                format!("split sizes {sizes:?} do not partition axis {axis} of {xs:?} into {n_out} outputs").into()
+            );
+        }
+        let mut outs = vec![];
+        let mut at = 0;
+        for len in sizes {
+            let mut ranges: Vec<(usize, usize, isize)> = xs.iter().map(|&d| (0, d, 1)).collect();
+            ranges[axis] = (at, len, 1);
+            at += len;
+            outs.push(self.strided(c, x, &ranges)?);
+        }
+        Ok(outs)
     }
 
     fn reduce(&mut self, c: &Cur) -> LResult<ValueId> {

@@ -11,6 +11,7 @@ pub mod broadcast;
 mod cast;
 mod concat;
 mod conv;
+mod gather;
 mod gemm;
 mod matmul;
 mod pad;
@@ -19,6 +20,7 @@ mod reduce;
 mod reshape;
 mod select;
 mod softmax;
+mod strided;
 mod transpose;
 
 pub use activation::Act;
@@ -27,6 +29,7 @@ pub use binary::{Binary, BinaryKind};
 pub use cast::Cast;
 pub use concat::Concat;
 pub use conv::Conv;
+pub use gather::{Gather, GatherElements};
 pub use gemm::Gemm;
 pub use matmul::MatMul;
 pub use pad::{Pad, PadMode};
@@ -34,6 +37,7 @@ pub use pool::{Pool, PoolKind};
 pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
 pub use softmax::Softmax;
+pub use strided::{Strided, slice_axis};
 pub use transpose::Transpose;
 
 use crate::ir::{TensorData, TensorType};
@@ -77,6 +81,12 @@ pub enum Op {
     Reduce(Reduce),
     /// Index of the max / min along one axis (int64).
     ArgReduce(ArgReduce),
+    /// Affine strided copy (Slice, Expand, Tile).
+    Strided(Strided),
+    /// Gather along an axis with an index tensor (second input).
+    Gather(Gather),
+    /// GatherElements along an axis.
+    GatherElements(GatherElements),
 }
 
 impl Op {
@@ -99,6 +109,9 @@ impl Op {
             Op::Not => "Not",
             Op::Where => "Where",
             Op::Reduce(r) => r.kind.name(),
+            Op::Strided(_) => "Strided",
+            Op::Gather(_) => "Gather",
+            Op::GatherElements(_) => "GatherElements",
             Op::ArgReduce(a) => {
                 if a.max {
                     "ArgMax"
@@ -129,6 +142,9 @@ impl Op {
             Op::Where => select::infer_where(inputs),
             Op::Reduce(o) => o.infer(inputs),
             Op::ArgReduce(o) => o.infer(inputs),
+            Op::Strided(o) => o.infer(inputs),
+            Op::Gather(o) => o.infer(inputs),
+            Op::GatherElements(o) => o.infer(inputs),
         }
     }
 
@@ -141,6 +157,8 @@ impl Op {
             Op::Concat(c) => c.eval(inputs, out),
             Op::Binary(b) => b.eval(inputs, out),
             Op::Cast(c) => c.eval(inputs.first()?.1),
+            Op::Strided(st) => Some(st.eval(inputs.first()?.1)),
+            Op::Gather(g) => gather_eval(g, inputs),
             Op::Activation(a) => {
                 let x = inputs.first()?.1.as_f32()?;
                 Some(TensorData::F32(x.iter().map(|&v| a.apply(v)).collect()))
@@ -169,6 +187,7 @@ impl Op {
             Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
+            Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => 0,
         }
     }
 
@@ -185,6 +204,7 @@ impl Op {
             Op::Binary(b) => b.act.is_some(),
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
             Op::Reduce(_) | Op::ArgReduce(_) => false,
+            Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => false,
         }
     }
 
@@ -254,9 +274,32 @@ impl Op {
             Op::Cast(c) => format!("to={}", c.to),
             Op::Not | Op::Where => String::new(),
             Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
+            Op::Strided(st) => format!("offset={} strides={:?}", st.offset, st.strides),
+            Op::Gather(g) => format!("axis={}", g.axis),
+            Op::GatherElements(g) => format!("axis={}", g.axis),
             Op::ArgReduce(a) => format!("axis={} keepdims={} last={}", a.axis, a.keepdims as u8, a.select_last as u8),
         }
     }
+}
+
+/// Constant Gather (shape arithmetic such as `Shape → Gather`).
+fn gather_eval(g: &Gather, inputs: &[(&TensorType, &TensorData)]) -> Option<TensorData> {
+    let [(xt, x), (it, idx)] = inputs else { return None };
+    let idx = idx.to_i64()?;
+    let d = *xt.shape.get(g.axis)? as i64;
+    let outer: usize = xt.shape[..g.axis].iter().product();
+    let inner: usize = xt.shape[g.axis + 1..].iter().product();
+    let mut src = Vec::with_capacity(outer * it.len() * inner);
+    for o in 0..outer {
+        for &i in &idx {
+            let i = if i < 0 { i + d } else { i };
+            if !(0..d).contains(&i) {
+                return None;
+            }
+            src.extend((0..inner).map(|k| (o * d as usize + i as usize) * inner + k));
+        }
+    }
+    Some(x.gather(&src))
 }
 
 fn same_as_first(inputs: &[&TensorType]) -> Result<TensorType, String> {

@@ -297,6 +297,49 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.close();
             }
         }
+        Op::Strided(st) => {
+            let mut idx = st.offset.to_string();
+            for (a, &s) in st.strides.iter().enumerate() {
+                match s {
+                    0 => {}
+                    s if s > 0 => idx.push_str(&format!(" + i{a} * {s}")),
+                    s => idx.push_str(&format!(" - i{a} * {}", -s)),
+                }
+            }
+            nested(w, &out, |w| w.line(&format!("y[o++] = x0[{idx}];")));
+        }
+        Op::Gather(g) => {
+            let x = shape(0);
+            let d = x[g.axis];
+            let outer: usize = x[..g.axis].iter().product();
+            let inner: usize = x[g.axis + 1..].iter().product();
+            let nidx = p.graph.ty(n.inputs[1]).len();
+            w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
+            w.open(&format!("for (int j = 0; j < {nidx}; ++j)"));
+            w.line("int64_t k = x1[j];");
+            w.line(&format!("k = k < 0 ? k + {d} : k;"));
+            w.line(&format!("k = k < 0 ? 0 : (k >= {d} ? {} : k);", d.saturating_sub(1)));
+            let yi = c_lin(&[("o", nidx * inner), ("j", inner), ("i", 1)], 0);
+            let xi = format!("{} + (int)k * {inner} + i", c_lin(&[("o", d * inner)], 0));
+            w.line(&format!("for (int i = 0; i < {inner}; ++i) y[{yi}] = x0[{xi}];"));
+            w.close();
+            w.close();
+        }
+        Op::GatherElements(g) => {
+            let x = shape(0);
+            let xs = strides_of(&x);
+            let d = x[g.axis];
+            let mut st = xs.clone();
+            st[g.axis] = 0;
+            let base = index_expr(&st);
+            nested(w, &out, |w| {
+                w.line("int64_t k = x1[o];");
+                w.line(&format!("k = k < 0 ? k + {d} : k;"));
+                w.line(&format!("k = k < 0 ? 0 : (k >= {d} ? {} : k);", d.saturating_sub(1)));
+                w.line(&format!("y[o] = x0[{base} + (int)k * {}];", xs[g.axis]));
+                w.line("o++;");
+            });
+        }
         Op::Not => w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = !x0[i];")),
         Op::Where => {
             let [ic, ia, ib] = [0, 1, 2].map(|k| index_expr(&broadcast_strides(&shape(k), &out)));

@@ -66,6 +66,11 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> T
     }
 }
 
+/// The function turning an index element into i64 (identity for i64).
+fn widen_index(d: DType) -> TokenStream {
+    if d == DType::I64 { quote!() } else { quote!(i64::from) }
+}
+
 /// A scalar of element type `dt` with value `v` (floats exact; integers truncated).
 fn scalar(dt: DType, v: f32) -> TokenStream {
     match dt {
@@ -397,6 +402,79 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 body = quote! { for #i in 0..#d { #body } };
             }
             quote! { let mut o = 0usize; #body }
+        }
+        Op::Strided(st) => {
+            if st.strides.iter().all(|&s| s >= 0) {
+                let terms: Vec<(TokenStream, usize)> =
+                    st.strides.iter().enumerate().map(|(a, &s)| (counter(a), s as usize)).collect();
+                let idx = rs_lin(&terms, st.offset as isize);
+                nested(&out, quote!(y[o] = x0[#idx];))
+            } else {
+                let off = Literal::isize_unsuffixed(st.offset as isize);
+                let terms: Vec<TokenStream> = st
+                    .strides
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s != 0)
+                    .map(|(a, &s)| {
+                        let (i, m) = (counter(a), Literal::usize_unsuffixed(s.unsigned_abs()));
+                        let term = if s.unsigned_abs() == 1 { quote!(#i as isize) } else { quote!(#i as isize * #m) };
+                        if s < 0 { quote!(- #term) } else { quote!(+ #term) }
+                    })
+                    .collect();
+                let start = if st.offset == 0 { quote!(0isize) } else { quote!(#off) };
+                nested(&out, quote!(y[o] = x0[(#start #(#terms)*) as usize];))
+            }
+        }
+        Op::Gather(g) => {
+            let x = shape(0);
+            let d = x[g.axis];
+            let outer: usize = x[..g.axis].iter().product();
+            let inner: usize = x[g.axis + 1..].iter().product();
+            let nidx = p.graph.ty(n.inputs[1]).len();
+            let (ol, nl, il, dl, last) = (
+                lit(outer),
+                lit(nidx),
+                lit(inner),
+                Literal::i64_unsuffixed(d as i64),
+                Literal::i64_unsuffixed(d.saturating_sub(1) as i64),
+            );
+            let yi = rs_lin(&[(quote!(o), nidx * inner), (quote!(j), inner), (quote!(i), 1)], 0);
+            let xi = rs_lin(&[(quote!(o), d * inner), (quote!(k), inner), (quote!(i), 1)], 0);
+            let widen = widen_index(p.graph.ty(n.inputs[1]).dtype);
+            quote! {
+                for o in 0..#ol {
+                    for j in 0..#nl {
+                        let k = #widen(x1[j]);
+                        let k = if k < 0 { k + #dl } else { k };
+                        let k = k.clamp(0, #last) as usize;
+                        for i in 0..#il { y[#yi] = x0[#xi]; }
+                    }
+                }
+            }
+        }
+        Op::GatherElements(g) => {
+            let x = shape(0);
+            let xs = strides_of(&x);
+            let d = x[g.axis];
+            let mut st = xs.clone();
+            st[g.axis] = 0;
+            let base = index_expr(&st);
+            let (dl, last, sa) = (
+                Literal::i64_unsuffixed(d as i64),
+                Literal::i64_unsuffixed(d.saturating_sub(1) as i64),
+                lit(xs[g.axis]),
+            );
+            let widen = widen_index(p.graph.ty(n.inputs[1]).dtype);
+            nested(
+                &out,
+                quote! {
+                    let k = #widen(x1[o]);
+                    let k = if k < 0 { k + #dl } else { k };
+                    let k = k.clamp(0, #last) as usize;
+                    y[o] = x0[#base + k * #sa];
+                },
+            )
         }
         Op::Not => quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = !x; } },
         Op::Where => {
