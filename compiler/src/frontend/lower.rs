@@ -34,6 +34,9 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// ONNX op types (default domain) the frontend lowers; a node of any other type is
 /// reported as unsupported before lowering starts, so one error lists all of them.
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "LayerNormalization",
+    "InstanceNormalization",
+    "Trilu",
     "Slice",
     "Split",
     "Expand",
@@ -370,6 +373,18 @@ impl<'p> Ctx<'p> {
                 };
                 single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
             }
+            "Neg" | "Abs" if self.g.ty(c.input(0)?).dtype != DType::F32 => {
+                let x = c.input(0)?;
+                let dt = self.g.ty(x).dtype;
+                let zero =
+                    crate::passes::zero_scalar(dt).ok_or_else(|| Fail::Unsupported(Some(format!("{dt} input"))))?;
+                let z = self.constant(&format!("{}/zero", c.name), TensorType::new(dt, vec![]), zero);
+                let neg = self.binary(c, BinaryKind::Sub, z, x)?;
+                if c.p.op_type == "Neg" {
+                    return single(neg);
+                }
+                single(self.binary(c, BinaryKind::Max, x, neg)?)
+            }
             "Abs" => self.activation(c, Act::Abs),
             "Neg" => self.activation(c, Act::Neg),
             "Exp" => self.activation(c, Act::Exp),
@@ -412,6 +427,57 @@ impl<'p> Ctx<'p> {
             "Sigmoid" => self.activation(c, Act::Sigmoid),
             "Tanh" => self.activation(c, Act::Tanh),
             "LeakyRelu" => self.activation(c, Act::LeakyRelu { alpha: a.float("alpha", 0.01) }),
+            "Clip"
+                if self.opset >= 11
+                    && (c.opt_input(1).is_some_and(|v| !self.g.is_const(v))
+                        || c.opt_input(2).is_some_and(|v| !self.g.is_const(v))
+                        || self.g.ty(c.input(0)?).dtype != DType::F32) =>
+            {
+                // Run-time bounds (or integer data): Min(Max(x, lo), hi).
+                let mut y = c.input(0)?;
+                if let Some(lo) = c.opt_input(1) {
+                    y = self.binary(c, BinaryKind::Max, y, lo)?;
+                }
+                if let Some(hi) = c.opt_input(2) {
+                    y = self.binary(c, BinaryKind::Min, y, hi)?;
+                }
+                if c.opt_input(1).is_none() && c.opt_input(2).is_none() {
+                    let s = self.shape(y);
+                    y = self.reshape(c, y, s)?;
+                }
+                single(y)
+            }
+            "LayerNormalization" => self.layer_norm(c),
+            "InstanceNormalization" => single(self.instance_norm(c)?),
+            "Trilu" => {
+                let x = c.input(0)?;
+                let xs = self.shape(x);
+                if xs.len() < 2 {
+                    return Err("input must have rank >= 2".into());
+                }
+                let k = match c.opt_input(1) {
+                    Some(v) => self.const_ints(v, "k")?.first().copied().unwrap_or(0),
+                    None => 0,
+                };
+                let upper = a.int("upper", 1) != 0;
+                let (rows, cols) = (xs[xs.len() - 2], xs[xs.len() - 1]);
+                let mask: Vec<bool> = (0..rows * cols)
+                    .map(|i| {
+                        let (r, col) = ((i / cols) as i64, (i % cols) as i64);
+                        if upper { col - r >= k } else { col - r <= k }
+                    })
+                    .collect();
+                let m = self.constant(
+                    &format!("{}/mask", c.name),
+                    TensorType::new(DType::Bool, vec![rows, cols]),
+                    TensorData::Bool(mask),
+                );
+                let dt = self.g.ty(x).dtype;
+                let zero =
+                    crate::passes::zero_scalar(dt).ok_or_else(|| Fail::Unsupported(Some(format!("{dt} input"))))?;
+                let z = self.constant(&format!("{}/zero", c.name), TensorType::new(dt, vec![]), zero);
+                single(self.emit(c, Op::Where, vec![m, x, z])?)
+            }
             "Clip" => {
                 let (min, max) = if self.opset < 11 {
                     (a.float("min", f32::NEG_INFINITY), a.float("max", f32::INFINITY))
@@ -844,6 +910,57 @@ impl<'p> Ctx<'p> {
             outs.push(self.strided(c, x, &ranges)?);
         }
         Ok(outs)
+    }
+
+    /// `ReduceMean` over `axes` keeping dims (a building block of the normalisations).
+    fn mean(&mut self, c: &Cur, x: ValueId, axes: Vec<usize>) -> LResult<ValueId> {
+        self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Mean, axes, keepdims: true }), vec![x])
+    }
+
+    /// `(x - mean) · 1/sqrt(var + eps)` over `axes`; returns `(normalised, mean, inv_std)`.
+    fn normalise(&mut self, c: &Cur, x: ValueId, axes: Vec<usize>, eps: f32) -> LResult<(ValueId, ValueId, ValueId)> {
+        let mean = self.mean(c, x, axes.clone())?;
+        let d = self.binary(c, BinaryKind::Sub, x, mean)?;
+        let sq = self.binary(c, BinaryKind::Mul, d, d)?;
+        let var = self.mean(c, sq, axes)?;
+        let e = self.constant(&format!("{}/epsilon", c.name), TensorType::f32(vec![]), TensorData::F32(vec![eps]));
+        let ve = self.binary(c, BinaryKind::Add, var, e)?;
+        let sd = self.emit(c, Op::Activation(Act::Sqrt), vec![ve])?;
+        let inv = self.emit(c, Op::Activation(Act::Reciprocal), vec![sd])?;
+        let y = self.binary(c, BinaryKind::Mul, d, inv)?;
+        Ok((y, mean, inv))
+    }
+
+    fn layer_norm(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let rank = self.shape(x).len();
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
+        }
+        let axis = norm_axis(a.int("axis", -1), rank)?;
+        let (n, mean, inv) = self.normalise(c, x, (axis..rank).collect(), a.float("epsilon", 1e-5))?;
+        let mut y = self.binary(c, BinaryKind::Mul, n, c.input(1)?)?;
+        if let Some(b) = c.opt_input(2) {
+            y = self.binary(c, BinaryKind::Add, y, b)?;
+        }
+        Ok(vec![y, mean, inv])
+    }
+
+    fn instance_norm(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        if xs.len() < 3 || self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some("only float inputs of rank >= 3".into())));
+        }
+        let (n, _, _) = self.normalise(c, x, (2..xs.len()).collect(), a.float("epsilon", 1e-5))?;
+        let mut per_channel = vec![xs[1]];
+        per_channel.extend(std::iter::repeat_n(1, xs.len() - 2));
+        let sc = self.reshape(c, c.input(1)?, per_channel.clone())?;
+        let bi = self.reshape(c, c.input(2)?, per_channel)?;
+        let y = self.binary(c, BinaryKind::Mul, n, sc)?;
+        self.binary(c, BinaryKind::Add, y, bi)
     }
 
     fn reduce(&mut self, c: &Cur) -> LResult<ValueId> {

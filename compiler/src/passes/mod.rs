@@ -62,3 +62,16 @@ pub(crate) fn sole_consumer(g: &Graph, v: crate::ir::ValueId) -> Option<usize> {
     }
     g.consumers(v).first().copied()
 }
+
+/// A scalar zero of element type `d` (None for bool).
+pub(crate) fn zero_scalar(d: crate::ir::DType) -> Option<crate::ir::TensorData> {
+    use crate::ir::{DType, TensorData};
+    Some(match d {
+        DType::F32 => TensorData::F32(vec![0.0]),
+        DType::I8 => TensorData::I8(vec![0]),
+        DType::U8 => TensorData::U8(vec![0]),
+        DType::I32 => TensorData::I32(vec![0]),
+        DType::I64 => TensorData::I64(vec![0]),
+        DType::Bool => return None,
+    })
+}

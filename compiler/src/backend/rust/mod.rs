@@ -152,7 +152,10 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             .iter()
             .map(|pool| {
                 let (f, t, n) = (pool_field(pool.dtype), elem(pool.dtype), lit(pool.bytes / pool.dtype.size()));
-                let zero = literal(&zero_of(pool.dtype), 0);
+                let zero = match crate::passes::zero_scalar(pool.dtype) {
+                    Some(z) => literal(&z, 0),
+                    None => quote!(false),
+                };
                 (quote!(#f: [#t; #n]), quote!(#f: [#zero; #n]))
             })
             .unzip()
@@ -217,17 +220,6 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let doc = MODULE_DOC.replace("{{NAME}}", &p.name);
     let contents = format!("// {}\n{doc}\n{body}", p.banner);
     Ok(vec![OutFile { name: format!("{}.rs", p.name), contents }])
-}
-
-fn zero_of(d: DType) -> TensorData {
-    match d {
-        DType::F32 => TensorData::F32(vec![0.0]),
-        DType::I8 => TensorData::I8(vec![0]),
-        DType::U8 => TensorData::U8(vec![0]),
-        DType::I32 => TensorData::I32(vec![0]),
-        DType::I64 => TensorData::I64(vec![0]),
-        DType::Bool => TensorData::Bool(vec![false]),
-    }
 }
 
 /// The statement calling node `i`'s kernel with slices of the right buffers. Arena values
