@@ -333,7 +333,20 @@ impl<'p> Ctx<'p> {
                     "Xor" => BinaryKind::Xor,
                     _ => BinaryKind::PRelu,
                 };
-                single(self.binary(c, kind, c.input(0)?, c.input(1)?)?)
+                let (x, mut y) = (c.input(0)?, c.input(1)?);
+                let (xs, ys) = (self.shape(x), self.shape(y));
+                // Legacy PRelu exports give one slope per channel as [C]: align it with axis 1.
+                if kind == BinaryKind::PRelu
+                    && ys.len() == 1
+                    && xs.len() > 2
+                    && xs[1] == ys[0]
+                    && crate::ops::broadcast::broadcast_shapes(&xs, &ys).is_err()
+                {
+                    let mut per_channel = vec![ys[0]];
+                    per_channel.extend(std::iter::repeat_n(1, xs.len() - 2));
+                    y = self.reshape(c, y, per_channel)?;
+                }
+                single(self.binary(c, kind, x, y)?)
             }
             "Min" | "Max" | "Sum" | "Mean" => {
                 let ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
@@ -712,7 +725,9 @@ impl<'p> Ctx<'p> {
                     if h % bs != 0 || w % bs != 0 {
                         return Err("spatial size is not divisible by blocksize".into());
                     }
-                    (vec![n, ch, h / bs, bs, w / bs, bs], vec![0, 3, 5, 1, 2, 4], vec![n, ch * bs * bs, h / bs, w / bs])
+                    let crd = a.string("mode").as_deref() == Some("CRD");
+                    let perm = if crd { vec![0, 1, 3, 5, 2, 4] } else { vec![0, 3, 5, 1, 2, 4] };
+                    (vec![n, ch, h / bs, bs, w / bs, bs], perm, vec![n, ch * bs * bs, h / bs, w / bs])
                 };
                 let r = self.reshape(c, x, inter)?;
                 let t = self.emit(c, Op::Transpose(Transpose { perm }), vec![r])?;

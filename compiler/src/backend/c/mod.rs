@@ -168,7 +168,8 @@ fn buffer(p: &Program, v: ValueId) -> String {
 fn kernels(p: &Program) -> Result<String> {
     let mut w = Writer::default();
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        if p.plan.is_view(p.graph, i) {
+        // Views need no code; nodes producing empty tensors have nothing to compute.
+        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
             continue;
         }
         let args: Vec<String> = n
@@ -210,7 +211,8 @@ fn body(p: &Program) -> String {
         }
     }
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        if p.plan.is_view(p.graph, i) {
+        // Views need no code; nodes producing empty tensors have nothing to compute.
+        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
             continue;
         }
         let mut args: Vec<String> = n.inputs.iter().map(|&v| buffer(p, v)).collect();

@@ -121,7 +121,8 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let mut node_fns = vec![];
     let mut calls = vec![];
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        if p.plan.is_view(p.graph, i) {
+        // Views need no code; nodes producing empty tensors have nothing to compute.
+        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
             continue;
         }
         let fname = ident(&format!("node{i}"));
