@@ -483,3 +483,58 @@ pub fn tally(results: &[CaseResult], lang: Lang) -> (usize, usize, usize) {
     }
     t
 }
+
+/// Results of one suite, for the op table.
+pub struct SuiteResults<'a> {
+    pub suite: &'a str,
+    pub results: &'a [CaseResult],
+}
+
+/// `docs/ops.md`: every ONNX op type seen in the suites or supported, whether modelless
+/// lowers it, its limits, and how many conformance tests that use it pass in both C and
+/// Rust.
+pub fn ops_markdown(suites: &[SuiteResults]) -> String {
+    use std::collections::BTreeMap;
+    let mut stats: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in suites {
+        for r in s.results {
+            let pass = r.c == Outcome::Pass && r.rust == Outcome::Pass;
+            for op in &r.ops {
+                let e = stats.entry(op.clone()).or_default();
+                e.1 += 1;
+                e.0 += pass as usize;
+            }
+        }
+    }
+    for op in crate::frontend::SUPPORTED_OPS {
+        stats.entry(op.to_string()).or_default();
+    }
+    let supported = |op: &str| crate::frontend::SUPPORTED_OPS.contains(&op);
+    let mut md = String::new();
+    md.push_str("# Supported ONNX ops\n\n");
+    md.push_str("Generated from the conformance run (`cargo test --test conformance`, bless with\n");
+    md.push_str("`MODELLESS_BLESS=1`); do not edit by hand. A test counts as passed when both the C and the\n");
+    md.push_str("Rust output match the expected outputs (rtol 1e-3, atol 1e-5; integers exactly).\n");
+    md.push_str("All shapes are static. Unless noted, float ops are float32 and data-movement ops take any of\n");
+    md.push_str("float32, int8, uint8, int32, int64 and bool.\n\n");
+    let (mut sup, mut total) = (0, 0);
+    for s in suites {
+        let p = s.results.iter().filter(|r| r.c == Outcome::Pass && r.rust == Outcome::Pass).count();
+        md.push_str(&format!("- `{}`: {p} / {} tests pass\n", s.suite, s.results.len()));
+    }
+    md.push_str("\n| op | supported | tests passed / using it | limits |\n|---|---|---|---|\n");
+    for (op, (p, t)) in &stats {
+        let yes = supported(op);
+        sup += yes as usize;
+        total += 1;
+        let note = crate::frontend::OP_NOTES.iter().find(|(o, _)| o == op).map_or("", |(_, n)| n);
+        md.push_str(&format!("| {op} | {} | {p} / {t} | {note} |\n", if yes { "yes" } else { "no" }));
+    }
+    md.push_str(&format!("\n{sup} of {total} op types listed are supported.\n"));
+    md
+}
+
+/// The expectation file format: `suite<TAB>test<TAB>c<TAB>rust` per line.
+pub fn expectations(suite: &str, results: &[CaseResult]) -> String {
+    results.iter().map(|r| format!("{suite}\t{}\t{}\t{}\n", r.name, r.c.label(), r.rust.label())).collect()
+}

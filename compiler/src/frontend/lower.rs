@@ -33,7 +33,38 @@ type LResult<T> = std::result::Result<T, Fail>;
 
 /// ONNX op types (default domain) the frontend lowers; a node of any other type is
 /// reported as unsupported before lowering starts, so one error lists all of them.
-pub(crate) const SUPPORTED_OPS: &[&str] = &[
+/// Limits of supported ops worth knowing (for docs/ops.md); ops not listed have none
+/// beyond static shapes.
+pub const OP_NOTES: &[(&str, &str)] = &[
+    ("Conv", "2-D; float32; groups, depthwise, strides, pads, auto_pad, dilations"),
+    ("MaxPool", "2-D; float32; no Indices output"),
+    ("AveragePool", "2-D; float32"),
+    ("Reshape", "shape must be constant"),
+    ("Squeeze", "axes must be constant"),
+    ("Unsqueeze", "axes must be constant"),
+    ("Slice", "starts/ends/axes/steps must be constant"),
+    ("Split", "split sizes must be constant"),
+    ("Expand", "shape must be constant"),
+    ("Tile", "repeats must be constant"),
+    ("Pad", "pads must be constant; constant, reflect, edge"),
+    ("Clip", "float32 bounds fused when constant; any type at run time"),
+    ("Dropout", "inference only"),
+    ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
+    ("Range", "constant inputs"),
+    ("ConstantOfShape", "constant shape"),
+    ("Mod", "fmod=0 on integers, fmod=1 on floats"),
+    ("Pow", "float32"),
+    ("Cast", "float32, int8, uint8, int32, int64, bool"),
+    ("Gather", "int32/int64 indices; out-of-range indices clamp"),
+    ("GatherElements", "int32/int64 indices; out-of-range indices clamp"),
+    ("LayerNormalization", "float32; decomposed into reductions"),
+    ("InstanceNormalization", "float32; decomposed into reductions"),
+    ("DepthToSpace", "4-D; DCR and CRD"),
+    ("SpaceToDepth", "4-D"),
+    ("ReduceSum", "axes must be constant; Sum/Max/Min/Prod also on integers"),
+];
+
+pub const SUPPORTED_OPS: &[&str] = &[
     "LayerNormalization",
     "InstanceNormalization",
     "Trilu",

@@ -3,6 +3,8 @@
 
 mod attrs;
 mod lower;
+
+pub use lower::{OP_NOTES, SUPPORTED_OPS};
 mod tensor_proto;
 
 pub use tensor_proto::read_tensor_file;
