@@ -94,8 +94,15 @@ impl Config {
 
     /// Imports and optimizes a model without emitting code (for `inspect`).
     pub fn lower(&self, model: &Path) -> Result<(Graph, MemoryPlan)> {
+        let bytes = std::fs::read(model).map_err(|source| Error::Read { path: model.into(), source })?;
+        self.lower_bytes(&bytes, model)
+    }
+
+    /// [`Config::lower`] on model bytes already in memory; `path` names the model in errors
+    /// and locates external data.
+    pub fn lower_bytes(&self, bytes: &[u8], path: &Path) -> Result<(Graph, MemoryPlan)> {
         let opts = ImportOptions { input_shapes: self.input_shapes.clone() };
-        let mut graph = frontend::import(model, &opts)?;
+        let mut graph = frontend::import_bytes(bytes, path, &opts)?;
         let wants = |pass: &str| self.dump_ir_after.iter().any(|p| p == pass || p == "all");
         if wants("import") {
             eprintln!("--- IR after import ---\n{}", crate::ir::print_graph(&graph));
@@ -112,6 +119,12 @@ impl Config {
     /// Compiles without touching the file system (beyond reading the model).
     pub fn compile_to_memory(&self, model: &Path) -> Result<Compiled> {
         let bytes = std::fs::read(model).map_err(|source| Error::Read { path: model.into(), source })?;
+        self.compile_bytes(&bytes, model)
+    }
+
+    /// [`Config::compile_to_memory`] on model bytes already in memory (fuzzing, embedding);
+    /// `model` names the model in errors, gives the default name and locates external data.
+    pub fn compile_bytes(&self, bytes: &[u8], model: &Path) -> Result<Compiled> {
         let name = match &self.name {
             Some(n) => {
                 let s = backend::sanitize_ident(n);
@@ -122,8 +135,8 @@ impl Config {
             }
             None => default_name(model),
         };
-        let (graph, plan) = self.lower(model)?;
-        let digest = Sha256::digest(&bytes);
+        let (graph, plan) = self.lower_bytes(bytes, model)?;
+        let digest = Sha256::digest(bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let file = model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let banner =

@@ -560,10 +560,14 @@ impl<'p> Ctx<'p> {
             }
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = c.input(0)?;
-                let s = self.shape(x);
-                if s.len() != 4 {
-                    return Err(Fail::Unsupported(Some(format!("rank {} input (only 2-D pooling)", s.len()))));
+                let orig = self.shape(x);
+                if orig.len() < 3 {
+                    return Err(Fail::Unsupported(Some(format!("rank {} input", orig.len()))));
                 }
+                // Any spatial rank: pool over one flattened plane, keep the rank.
+                let plane: usize = orig[2..].iter().product();
+                let x = if orig.len() == 4 { x } else { self.reshape(c, x, vec![orig[0], orig[1], 1, plane])? };
+                let s = self.shape(x);
                 let kind = if c.p.op_type == "GlobalMaxPool" { PoolKind::Max } else { PoolKind::Avg };
                 let op = Pool {
                     kind,
@@ -574,7 +578,13 @@ impl<'p> Ctx<'p> {
                     ceil_mode: false,
                     count_include_pad: false,
                 };
-                single(self.emit(c, Op::Pool(op), vec![x])?)
+                let y = self.emit(c, Op::Pool(op), vec![x])?;
+                if orig.len() == 4 {
+                    return single(y);
+                }
+                let mut keep = vec![orig[0], orig[1]];
+                keep.extend(std::iter::repeat_n(1, orig.len() - 2));
+                single(self.reshape(c, y, keep)?)
             }
             "BatchNormalization" => {
                 if c.p.output.iter().skip(1).any(|o| !o.is_empty()) || a.int("training_mode", 0) != 0 {
@@ -816,44 +826,84 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Reshape(Reshape { shape }), vec![x])
     }
 
+    /// 1-D convolution and pooling run as 2-D over a height of 1: `[N, C, L]` becomes
+    /// `[N, C, 1, L]` and the result is reshaped back.
+    fn lift_1d(&mut self, c: &Cur, v: ValueId) -> LResult<ValueId> {
+        let s = self.shape(v);
+        let lifted = vec![s[0], s[1], 1, s[2]];
+        self.reshape(c, v, lifted)
+    }
+
+    /// `(kernel, strides, dilations)` as 2-D, reading 1-D attributes as `[1, v]`.
+    fn window_attrs(&self, c: &Cur, one_d: bool, kernel_default: Vec<usize>) -> LResult<([usize; 2], [usize; 2], [usize; 2])> {
+        let a = c.attrs();
+        let n = if one_d { 1 } else { 2 };
+        let lift = |v: Vec<usize>, what: &str| -> LResult<[usize; 2]> {
+            if one_d {
+                match v.as_slice() {
+                    [x] => Ok([1, *x]),
+                    _ => Err(format!("attribute '{what}' must have 1 value for 1-D, got {v:?}").into()),
+                }
+            } else {
+                pair(&v, what)
+            }
+        };
+        Ok((
+            lift(a.usizes("kernel_shape", kernel_default)?, "kernel_shape")?,
+            lift(a.usizes("strides", vec![1; n])?, "strides")?,
+            lift(a.usizes("dilations", vec![1; n])?, "dilations")?,
+        ))
+    }
+
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
         let a = c.attrs();
-        let (x, w) = (c.input(0)?, c.input(1)?);
+        let (mut x, mut w) = (c.input(0)?, c.input(1)?);
         let xs = self.shape(x);
         let ws = self.shape(w);
-        if xs.len() != 4 || ws.len() != 4 {
-            return Err(Fail::Unsupported(Some(format!("{}-D convolution (only 2-D)", xs.len().saturating_sub(2)))));
+        let one_d = xs.len() == 3 && ws.len() == 3;
+        if !(one_d || xs.len() == 4 && ws.len() == 4) {
+            return Err(Fail::Unsupported(Some(format!("{}-D convolution (1-D and 2-D only)", xs.len().saturating_sub(2)))));
         }
         if self.g.ty(x).dtype != DType::F32 {
             return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
         }
-        let kernel = a.usizes("kernel_shape", vec![ws[2], ws[3]])?;
-        let strides = a.usizes("strides", vec![1, 1])?;
-        let dilations = a.usizes("dilations", vec![1, 1])?;
-        let (kernel, strides, dilations) =
-            (pair(&kernel, "kernel_shape")?, pair(&strides, "strides")?, pair(&dilations, "dilations")?);
-        let pads = resolve_pads(&a, [xs[2], xs[3]], kernel, strides, dilations, false)?;
+        let kdefault = ws[2..].to_vec();
+        let (kernel, strides, dilations) = self.window_attrs(c, one_d, kdefault)?;
+        if one_d {
+            x = self.lift_1d(c, x)?;
+            w = self.lift_1d(c, w)?;
+        }
+        let hw = self.shape(x);
+        let pads = resolve_pads(&a, [hw[2], hw[3]], kernel, strides, dilations, one_d)?;
         let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
-        self.emit(c, Op::Conv(Conv { kernel, strides, dilations, pads, group, act: None }), ins)
+        let y = self.emit(c, Op::Conv(Conv { kernel, strides, dilations, pads, group, act: None }), ins)?;
+        if one_d {
+            let ys = self.shape(y);
+            return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
+        }
+        Ok(y)
     }
 
     fn pool(&mut self, c: &Cur) -> LResult<ValueId> {
         let a = c.attrs();
-        let x = c.input(0)?;
+        let mut x = c.input(0)?;
         let xs = self.shape(x);
-        if xs.len() != 4 {
-            return Err(Fail::Unsupported(Some(format!("rank {} input (only 2-D pooling)", xs.len()))));
+        let one_d = xs.len() == 3;
+        if xs.len() != 4 && !one_d {
+            return Err(Fail::Unsupported(Some(format!("rank {} input (1-D and 2-D pooling only)", xs.len()))));
         }
-        let kernel = pair(&a.usizes("kernel_shape", vec![])?, "kernel_shape")?;
-        let strides = pair(&a.usizes("strides", vec![1, 1])?, "strides")?;
-        let dilations = pair(&a.usizes("dilations", vec![1, 1])?, "dilations")?;
+        let (kernel, strides, dilations) = self.window_attrs(c, one_d, vec![])?;
         if a.int("storage_order", 0) != 0 {
             return Err(Fail::Unsupported(Some("storage_order=1".into())));
         }
+        if one_d {
+            x = self.lift_1d(c, x)?;
+        }
+        let hw = self.shape(x);
         let ceil_mode = a.int("ceil_mode", 0) != 0;
-        let pads = resolve_pads(&a, [xs[2], xs[3]], kernel, strides, dilations, ceil_mode)?;
+        let pads = resolve_pads(&a, [hw[2], hw[3]], kernel, strides, dilations, one_d)?;
         let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
         let op = Pool {
             kind,
@@ -864,7 +914,12 @@ impl<'p> Ctx<'p> {
             ceil_mode,
             count_include_pad: a.int("count_include_pad", 0) != 0,
         };
-        self.emit(c, Op::Pool(op), vec![x])
+        let y = self.emit(c, Op::Pool(op), vec![x])?;
+        if one_d {
+            let ys = self.shape(y);
+            return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
+        }
+        Ok(y)
     }
 
     /// Broadcast copy of `x` to `shape` (a strided read with zero strides).
@@ -1135,13 +1190,14 @@ fn resolve_pads(
     k: [usize; 2],
     s: [usize; 2],
     d: [usize; 2],
-    ceil: bool,
+    one_d: bool,
 ) -> LResult<[usize; 4]> {
     let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
     match auto.as_str() {
         "NOTSET" => {
-            let p = a.usizes("pads", vec![0; 4])?;
+            let p = a.usizes("pads", vec![0; if one_d { 2 } else { 4 }])?;
             match p.as_slice() {
+                [b, e] if one_d => Ok([0, *b, 0, *e]),
                 [t, l, b, r] => Ok([*t, *l, *b, *r]),
                 _ => Err(format!("attribute 'pads' must have 4 values for 2-D, got {p:?}").into()),
             }
@@ -1161,7 +1217,6 @@ fn resolve_pads(
                 pads[i] = begin;
                 pads[i + 2] = end;
             }
-            let _ = ceil;
             Ok(pads)
         }
         other => Err(format!("unknown auto_pad \"{other}\"").into()),
