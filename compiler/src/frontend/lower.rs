@@ -285,6 +285,7 @@ impl<'p> Ctx<'p> {
             return Err(Fail::Unsupported(Some(format!("{} on {} tensors (float32 only)", op.name(), t.dtype))));
         }
         let ty = op.infer(&tys)?;
+        crate::ir::checked_len(&ty.shape)?;
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
                 inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
@@ -678,7 +679,8 @@ impl<'p> Ctx<'p> {
                 // Tile = reshape to [1, d0, 1, d1, ..] → expand to [r0, d0, r1, d1, ..] → reshape.
                 let inter: Vec<usize> = xs.iter().flat_map(|&d| [1, d]).collect();
                 let big: Vec<usize> = xs.iter().zip(&reps).flat_map(|(&d, &r)| [r as usize, d]).collect();
-                let fin: Vec<usize> = xs.iter().zip(&reps).map(|(&d, &r)| d * r as usize).collect();
+                crate::ir::checked_len(&big)?;
+                let fin: Vec<usize> = xs.iter().zip(&reps).map(|(&d, &r)| d.saturating_mul(r as usize)).collect();
                 let r1 = self.reshape(c, x, inter)?;
                 let e = self.expand(c, r1, big)?;
                 single(self.reshape(c, e, fin)?)
@@ -699,7 +701,7 @@ impl<'p> Ctx<'p> {
                     .iter()
                     .map(|&d| usize::try_from(d).map_err(|_| Fail::Invalid(format!("negative dimension {d}"))))
                     .collect::<LResult<Vec<_>>>()?;
-                let n: usize = shape.iter().product();
+                let n = crate::ir::checked_len(&shape)?;
                 let (ty, data) = match a.tensor("value") {
                     Some(t) => self.load_tensor(t)?,
                     None => (TensorType::f32(vec![1]), TensorData::F32(vec![0.0])),
@@ -720,6 +722,7 @@ impl<'p> Ctx<'p> {
                         self.const_scalar(de, "delta")?,
                     );
                     let n = (((l - s0) / d).ceil()).max(0.0) as usize;
+                    crate::ir::checked_len(&[n])?;
                     (TensorData::F32((0..n).map(|i| s0 + i as f32 * d).collect()), n)
                 } else {
                     let one = |v: ValueId, w: &str| -> LResult<i64> {
@@ -729,8 +732,9 @@ impl<'p> Ctx<'p> {
                     if d == 0 {
                         return Err("delta must not be 0".into());
                     }
-                    let n = ((l - s0) as f64 / d as f64).ceil().max(0.0) as usize;
-                    let v: Vec<i64> = (0..n as i64).map(|i| s0 + i * d).collect();
+                    let n = ((l as f64 - s0 as f64) / d as f64).ceil().max(0.0) as usize;
+                    crate::ir::checked_len(&[n])?;
+                    let v: Vec<i64> = (0..n as i64).map(|i| s0.wrapping_add(i.wrapping_mul(d))).collect();
                     let data = match dt {
                         DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
                         _ => TensorData::I64(v),

@@ -33,6 +33,19 @@ impl TensorType {
     }
 }
 
+/// The largest tensor (in elements) modelless handles; larger shapes are refused before
+/// anything is allocated.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Number of elements of `shape`, or an error when the product overflows or exceeds
+/// [`MAX_ELEMENTS`] (hostile or broken models declaring huge tensors).
+pub fn checked_len(shape: &[usize]) -> Result<usize, String> {
+    match shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
+        Some(n) if n <= MAX_ELEMENTS => Ok(n),
+        _ => Err(format!("shape {shape:?} has more than 2^31 elements, more than modelless handles")),
+    }
+}
+
 /// Formats a shape as `1x3x32x32` (`scalar` for rank 0).
 pub fn shape_str(shape: &[usize]) -> String {
     if shape.is_empty() {
