@@ -65,6 +65,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "ConvTranspose",
     "LayerNormalization",
     "InstanceNormalization",
     "Trilu",
@@ -330,6 +331,7 @@ impl<'p> Ctx<'p> {
         let single = |v: ValueId| Ok(vec![v]);
         match c.p.op_type.as_str() {
             "Conv" => single(self.conv(c)?),
+            "ConvTranspose" => single(self.conv_transpose(c)?),
             "Gemm" => {
                 let op = Op::Gemm(Gemm {
                     trans_a: a.int("transA", 0) != 0,
@@ -839,7 +841,12 @@ impl<'p> Ctx<'p> {
     }
 
     /// `(kernel, strides, dilations)` as 2-D, reading 1-D attributes as `[1, v]`.
-    fn window_attrs(&self, c: &Cur, one_d: bool, kernel_default: Vec<usize>) -> LResult<([usize; 2], [usize; 2], [usize; 2])> {
+    fn window_attrs(
+        &self,
+        c: &Cur,
+        one_d: bool,
+        kernel_default: Vec<usize>,
+    ) -> LResult<([usize; 2], [usize; 2], [usize; 2])> {
         let a = c.attrs();
         let n = if one_d { 1 } else { 2 };
         let lift = |v: Vec<usize>, what: &str| -> LResult<[usize; 2]> {
@@ -866,7 +873,10 @@ impl<'p> Ctx<'p> {
         let ws = self.shape(w);
         let one_d = xs.len() == 3 && ws.len() == 3;
         if !(one_d || xs.len() == 4 && ws.len() == 4) {
-            return Err(Fail::Unsupported(Some(format!("{}-D convolution (1-D and 2-D only)", xs.len().saturating_sub(2)))));
+            return Err(Fail::Unsupported(Some(format!(
+                "{}-D convolution (1-D and 2-D only)",
+                xs.len().saturating_sub(2)
+            ))));
         }
         if self.g.ty(x).dtype != DType::F32 {
             return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
@@ -883,6 +893,71 @@ impl<'p> Ctx<'p> {
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
         let y = self.emit(c, Op::Conv(Conv { kernel, strides, dilations, pads, group, act: None }), ins)?;
+        if one_d {
+            let ys = self.shape(y);
+            return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
+        }
+        Ok(y)
+    }
+
+    fn conv_transpose(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let (mut x, mut w) = (c.input(0)?, c.input(1)?);
+        let (xs, ws) = (self.shape(x), self.shape(w));
+        let one_d = xs.len() == 3 && ws.len() == 3;
+        if !(one_d || xs.len() == 4 && ws.len() == 4) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{}-D transposed convolution (1-D and 2-D only)",
+                xs.len().saturating_sub(2)
+            ))));
+        }
+        let (kernel, strides, dilations) = self.window_attrs(c, one_d, ws[2..].to_vec())?;
+        if one_d {
+            x = self.lift_1d(c, x)?;
+            w = self.lift_1d(c, w)?;
+        }
+        let hw = self.shape(x);
+        let lift = |v: Vec<usize>| {
+            if one_d {
+                [0, v.first().copied().unwrap_or(0)]
+            } else {
+                [v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)]
+            }
+        };
+        let output_padding = lift(a.usizes("output_padding", vec![0; if one_d { 1 } else { 2 }])?);
+        let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
+        let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+        let output_shape = a.usizes("output_shape", vec![])?;
+        let mut op = ConvTranspose { kernel, strides, dilations, pads: [0; 4], output_padding, group };
+        if !output_shape.is_empty() || auto == "SAME_UPPER" || auto == "SAME_LOWER" {
+            // Pads from the requested output size (SAME: input · stride).
+            let want =
+                if output_shape.is_empty() { [hw[2] * strides[0], hw[3] * strides[1]] } else { lift(output_shape) };
+            let want = if one_d { [1, want[1]] } else { want };
+            for i in 0..2 {
+                let full = op.out_len(i, hw[2 + i]).ok_or("invalid transposed convolution geometry")?;
+                if want[i] > full {
+                    // A larger requested output is extra padding at the end.
+                    op.output_padding[i] += want[i] - full;
+                    continue;
+                }
+                let total = full - want[i];
+                let (begin, end) =
+                    if auto == "SAME_LOWER" { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
+                op.pads[i] = begin;
+                op.pads[i + 2] = end;
+            }
+        } else if auto == "NOTSET" {
+            let p = a.usizes("pads", vec![0; if one_d { 2 } else { 4 }])?;
+            op.pads = match p.as_slice() {
+                [b, e] if one_d => [0, *b, 0, *e],
+                [t, l, b, r] => [*t, *l, *b, *r],
+                _ => return Err(format!("attribute 'pads' has {} values", p.len()).into()),
+            };
+        }
+        let mut ins = vec![x, w];
+        ins.extend(c.opt_input(2));
+        let y = self.emit(c, Op::ConvTranspose(op), ins)?;
         if one_d {
             let ys = self.shape(y);
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);

@@ -11,6 +11,7 @@ pub mod broadcast;
 mod cast;
 mod concat;
 mod conv;
+mod conv_transpose;
 mod gather;
 mod gemm;
 mod matmul;
@@ -29,6 +30,7 @@ pub use binary::{Binary, BinaryKind};
 pub use cast::Cast;
 pub use concat::Concat;
 pub use conv::Conv;
+pub use conv_transpose::ConvTranspose;
 pub use gather::{Gather, GatherElements};
 pub use gemm::Gemm;
 pub use matmul::MatMul;
@@ -87,6 +89,8 @@ pub enum Op {
     Gather(Gather),
     /// GatherElements along an axis.
     GatherElements(GatherElements),
+    /// 2-D transposed convolution.
+    ConvTranspose(ConvTranspose),
 }
 
 impl Op {
@@ -110,6 +114,7 @@ impl Op {
             Op::Where => "Where",
             Op::Reduce(r) => r.kind.name(),
             Op::Strided(_) => "Strided",
+            Op::ConvTranspose(_) => "ConvTranspose",
             Op::Gather(_) => "Gather",
             Op::GatherElements(_) => "GatherElements",
             Op::ArgReduce(a) => {
@@ -143,6 +148,7 @@ impl Op {
             Op::Reduce(o) => o.infer(inputs),
             Op::ArgReduce(o) => o.infer(inputs),
             Op::Strided(o) => o.infer(inputs),
+            Op::ConvTranspose(o) => o.infer(inputs),
             Op::Gather(o) => o.infer(inputs),
             Op::GatherElements(o) => o.infer(inputs),
         }
@@ -188,6 +194,10 @@ impl Op {
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => 0,
+            Op::ConvTranspose(_) => {
+                let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
+                (inputs.first().map_or(0, |t| t.len()) * w.iter().skip(1).product::<usize>()) as u64
+            }
         }
     }
 
@@ -195,6 +205,7 @@ impl Op {
     pub fn float_only(&self) -> bool {
         match self {
             Op::Conv(_)
+            | Op::ConvTranspose(_)
             | Op::Gemm(_)
             | Op::MatMul(_)
             | Op::Activation(_)
@@ -275,6 +286,7 @@ impl Op {
             Op::Not | Op::Where => String::new(),
             Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
             Op::Strided(st) => format!("offset={} strides={:?}", st.offset, st.strides),
+            Op::ConvTranspose(c) => format!("k={:?} s={:?} p={:?} g={}", c.kernel, c.strides, c.pads, c.group),
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),
             Op::ArgReduce(a) => format!("axis={} keepdims={} last={}", a.axis, a.keepdims as u8, a.select_last as u8),

@@ -297,6 +297,49 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.close();
             }
         }
+        Op::ConvTranspose(ct) => {
+            let (x, wsh) = (shape(0), shape(1));
+            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
+            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let (cg, mg) = (ci / ct.group, wsh[1]);
+            let [kh, kw] = ct.kernel;
+            let plane = oh * ow;
+            w.line(&format!(
+                "for (int i = 0; i < {total}; ++i) y[i] = {};",
+                if n.inputs.len() > 2 { format!("x2[(i / {plane}) % {m}]") } else { "0.0f".into() }
+            ));
+            w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
+            w.open(&format!("for (int ic = 0; ic < {ci}; ++ic)"));
+            w.line(&format!("const int g = ic / {cg};"));
+            w.open(&format!("for (int ih = 0; ih < {h}; ++ih)"));
+            w.open(&format!("for (int iw = 0; iw < {wd}; ++iw)"));
+            w.line(&format!(
+                "const float xv = x0[{}];",
+                c_lin(&[("n", ci * h * wd), ("ic", h * wd), ("ih", wd), ("iw", 1)], 0)
+            ));
+            w.open(&format!("for (int mm = 0; mm < {mg}; ++mm)"));
+            w.line(&format!("const int oc = {};", c_lin(&[("g", mg), ("mm", 1)], 0)));
+            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+            w.line(&format!(
+                "const int oy = {};",
+                c_lin(&[("ih", ct.strides[0]), ("kh", ct.dilations[0])], -(ct.pads[0] as isize))
+            ));
+            w.line(&format!("if (oy < 0 || oy >= {oh}) continue;"));
+            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+            w.line(&format!(
+                "const int ox = {};",
+                c_lin(&[("iw", ct.strides[1]), ("kw", ct.dilations[1])], -(ct.pads[1] as isize))
+            ));
+            w.line(&format!("if (ox < 0 || ox >= {ow}) continue;"));
+            w.line(&format!(
+                "y[{}] += xv * x1[{}];",
+                c_lin(&[("n", m * plane), ("oc", plane), ("oy", ow), ("ox", 1)], 0),
+                c_lin(&[("ic", mg * kh * kw), ("mm", kh * kw), ("kh", kw), ("kw", 1)], 0)
+            ));
+            for _ in 0..7 {
+                w.close();
+            }
+        }
         Op::Strided(st) => {
             let mut idx = st.offset.to_string();
             for (a, &s) in st.strides.iter().enumerate() {

@@ -403,6 +403,68 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             }
             quote! { let mut o = 0usize; #body }
         }
+        Op::ConvTranspose(ct) => {
+            let (x, wsh) = (shape(0), shape(1));
+            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
+            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let (cg, mg) = (ci / ct.group, wsh[1]);
+            let [kh, kw] = ct.kernel;
+            let plane = oh * ow;
+            let init = if n.inputs.len() > 2 {
+                let (pl, ml) = (lit(plane), lit(m));
+                quote!(for (i, v) in y[..#total].iter_mut().enumerate() { *v = x2[(i / #pl) % #ml]; })
+            } else {
+                quote!(for v in y[..#total].iter_mut() { *v = 0.0; })
+            };
+            let xi = rs_lin(&[(quote!(n), ci * h * wd), (quote!(ic), h * wd), (quote!(ih), wd), (quote!(iw), 1)], 0);
+            let oc = rs_lin(&[(quote!(g), mg), (quote!(mm), 1)], 0);
+            let oy = rs_lin(
+                &[(quote!(ih as isize), ct.strides[0]), (quote!(kh as isize), ct.dilations[0])],
+                -(ct.pads[0] as isize),
+            );
+            let ox = rs_lin(
+                &[(quote!(iw as isize), ct.strides[1]), (quote!(kw as isize), ct.dilations[1])],
+                -(ct.pads[1] as isize),
+            );
+            let yi = rs_lin(
+                &[(quote!(n), m * plane), (quote!(oc), plane), (quote!(oy as usize), ow), (quote!(ox as usize), 1)],
+                0,
+            );
+            let wi = rs_lin(&[(quote!(ic), mg * kh * kw), (quote!(mm), kh * kw), (quote!(kh), kw), (quote!(kw), 1)], 0);
+            let group = if cg == 1 {
+                quote!(let g = ic;)
+            } else {
+                let c = lit(cg);
+                quote!(let g = ic / #c;)
+            };
+            let (nbl, cil, hl, wl, mgl, khl, kwl, ohl, owl) =
+                (lit(nb), lit(ci), lit(h), lit(wd), lit(mg), lit(kh), lit(kw), ilit(oh), ilit(ow));
+            quote! {
+                #init
+                for n in 0..#nbl {
+                    for ic in 0..#cil {
+                        #group
+                        for ih in 0..#hl {
+                            for iw in 0..#wl {
+                                let xv = x0[#xi];
+                                for mm in 0..#mgl {
+                                    let oc = #oc;
+                                    for kh in 0..#khl {
+                                        let oy = #oy;
+                                        if !(0..#ohl).contains(&oy) { continue; }
+                                        for kw in 0..#kwl {
+                                            let ox = #ox;
+                                            if !(0..#owl).contains(&ox) { continue; }
+                                            y[#yi] += xv * x1[#wi];
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         Op::Strided(st) => {
             if st.strides.iter().all(|&s| s >= 0) {
                 let terms: Vec<(TokenStream, usize)> =
