@@ -2,74 +2,11 @@
 //! clear error instead of allocating (or overflowing a shape product).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use prost::Message as _;
+mod common;
+use common::{floats, input, ints, model, node};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tract_onnx::pb;
-
-fn ints(name: &str, v: &[i64]) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        dims: vec![v.len() as i64],
-        data_type: 7,
-        int64_data: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, dims: &[i64], v: &[f32]) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: 1,
-        float_data: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn input(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    let dim = dims.iter().map(|&d| Dimension { value: Some(Value::DimValue(d)), ..Default::default() }).collect();
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
-    pb::NodeProto {
-        name: format!("{op}_node"),
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        ..Default::default()
-    }
-}
-
-/// A one-input (1x4 float `x`) model computing `y` with `nodes` over `inits`.
-fn model(inputs: Vec<pb::ValueInfoProto>, nodes: Vec<pb::NodeProto>, inits: Vec<pb::TensorProto>) -> Vec<u8> {
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
-        graph: Some(pb::GraphProto {
-            name: "hostile".into(),
-            node: nodes,
-            initializer: inits,
-            input: inputs,
-            output: vec![pb::ValueInfoProto { name: "y".into(), ..Default::default() }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
 
 /// Compiles `bytes` and expects an error containing `needle` within a second.
 fn refused(what: &str, bytes: &[u8], needle: &str) {
