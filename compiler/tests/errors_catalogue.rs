@@ -3,19 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
-use common::{floats, input, ints, model, node, node_ints};
+use common::{floats, input, ints, model, node, node_ints, shared};
 use prost::Message as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tract_onnx::pb;
-
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("MODELLESS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(dir.join("models").is_dir(), "shared material missing at {}", dir.display());
-    dir
-}
 
 fn docs() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/errors.md")).unwrap()

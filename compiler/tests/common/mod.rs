@@ -80,3 +80,13 @@ pub fn model(inputs: Vec<pb::ValueInfoProto>, nodes: Vec<pb::NodeProto>, inits: 
     }
     .encode_to_vec()
 }
+
+/// The shared real material: `../shared` next to the repository, or `$MODELLESS_SHARED`.
+/// Missing material fails the test rather than skipping it.
+pub fn shared() -> std::path::PathBuf {
+    let dir = std::env::var_os("MODELLESS_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    assert!(dir.join("models").is_dir(), "shared material missing at {}", dir.display());
+    dir
+}
