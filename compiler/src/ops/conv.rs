@@ -26,8 +26,11 @@ pub(crate) fn window_out(
     pe: usize,
     ceil: bool,
 ) -> Result<usize, String> {
-    let span = d * (k - 1) + 1;
-    let padded = len + pb + pe;
+    let span = k.checked_sub(1).and_then(|k1| d.checked_mul(k1)).and_then(|x| x.checked_add(1));
+    let padded = len.checked_add(pb).and_then(|x| x.checked_add(pe));
+    let (Some(span), Some(padded)) = (span, padded) else {
+        return Err(format!("kernel {k} (dilation {d}) or pads {pb}+{pe} out of range"));
+    };
     if padded < span || s == 0 {
         return Err(format!(
             "window of {span} (kernel {k}, dilation {d}) does not fit input {len} with pads {pb}+{pe}"
