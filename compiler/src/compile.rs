@@ -31,6 +31,8 @@ pub struct Config {
     pub lang: Lang,
     pub name: Option<String>,
     pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Inputs fixed at build time (see [`ImportOptions::const_inputs`]).
+    pub const_inputs: BTreeMap<String, (crate::ir::TensorType, crate::ir::TensorData)>,
     pub target: TargetDesc,
     /// Print the IR after these passes (`"all"` for every pass, `"import"` for the input).
     pub dump_ir_after: Vec<String>,
@@ -42,6 +44,7 @@ impl Default for Config {
             lang: Lang::C,
             name: None,
             input_shapes: BTreeMap::new(),
+            const_inputs: BTreeMap::new(),
             target: TargetDesc::host(),
             dump_ir_after: vec![],
         }
@@ -76,6 +79,17 @@ impl Config {
         self
     }
 
+    /// Fixes input `input` to a constant at build time (it leaves the generated API).
+    pub fn bind_input(
+        mut self,
+        input: impl Into<String>,
+        ty: crate::ir::TensorType,
+        data: crate::ir::TensorData,
+    ) -> Config {
+        self.const_inputs.insert(input.into(), (ty, data));
+        self
+    }
+
     pub fn target(mut self, target: TargetDesc) -> Config {
         self.target = target;
         self
@@ -101,7 +115,7 @@ impl Config {
     /// [`Config::lower`] on model bytes already in memory; `path` names the model in errors
     /// and locates external data.
     pub fn lower_bytes(&self, bytes: &[u8], path: &Path) -> Result<(Graph, MemoryPlan)> {
-        let opts = ImportOptions { input_shapes: self.input_shapes.clone() };
+        let opts = ImportOptions { input_shapes: self.input_shapes.clone(), const_inputs: self.const_inputs.clone() };
         let mut graph = frontend::import_bytes(bytes, path, &opts)?;
         let wants = |pass: &str| self.dump_ir_after.iter().any(|p| p == pass || p == "all");
         if wants("import") {

@@ -55,6 +55,8 @@ struct TestSet {
 /// A case that compiled: its emitted files per language, signature and test sets.
 struct Prepared {
     index: usize,
+    /// Test-set inputs fed at run time (the others are bound at build time).
+    feed: Vec<usize>,
     sig: IoSig,
     out_types: Vec<TensorType>,
     c_files: Vec<OutFile>,
@@ -90,6 +92,16 @@ fn read_sets(case: &Path) -> std::result::Result<Vec<TestSet>, String> {
         sets.push(TestSet { inputs: read("input")?, outputs: read("output")? });
     }
     Ok(sets)
+}
+
+/// Names of the model's graph inputs that are not initializers, in order.
+fn model_inputs(model: &Path) -> Vec<String> {
+    use prost::Message as _;
+    let Ok(bytes) = std::fs::read(model) else { return vec![] };
+    let Ok(m) = tract_onnx::pb::ModelProto::decode(bytes.as_slice()) else { return vec![] };
+    let Some(g) = m.graph else { return vec![] };
+    let inits: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    g.input.iter().map(|i| i.name.clone()).filter(|n| !inits.contains(&n.as_str())).collect()
 }
 
 /// ONNX op types in a model file (best effort, for reporting).
@@ -178,15 +190,41 @@ pub fn run_suite(suite: &Path, work: &Path, jobs: usize) -> Result<Vec<CaseResul
             }
         };
         let symbol = format!("t{index}");
-        let compile = |lang: Lang| {
-            std::panic::catch_unwind(|| Config::new().lang(lang).name(symbol.clone()).compile_to_memory(&model))
+        // Shape-like inputs (shapes, axes, scales) the compiler needs at build time are bound
+        // to the test's values when every test set agrees on them.
+        let names = model_inputs(&model);
+        let mut config = Config::new();
+        let compile = |cfg: &Config, lang: Lang| {
+            std::panic::catch_unwind(|| cfg.clone().lang(lang).name(symbol.clone()).compile_to_memory(&model))
                 .unwrap_or_else(|_| Err(Error::Model("the compiler panicked".into())))
         };
-        match (compile(Lang::C), compile(Lang::Rust)) {
+        let mut c_res = compile(&config, Lang::C);
+        for _ in 0..4 {
+            let Err(Error::Unsupported(list)) = &c_res else { break };
+            let wanted: Vec<String> = list.iter().filter_map(|u| u.needs_const.clone()).collect();
+            if wanted.is_empty() || wanted.len() != list.len() {
+                break;
+            }
+            let mut bound_any = false;
+            for name in wanted {
+                let Some(k) = names.iter().position(|n| *n == name) else { continue };
+                let Some(first) = sets.first().and_then(|s| s.inputs.get(k)) else { continue };
+                if sets.iter().all(|s| s.inputs.get(k) == Some(first)) && !config.const_inputs.contains_key(&name) {
+                    config = config.bind_input(name, first.0.clone(), first.1.clone());
+                    bound_any = true;
+                }
+            }
+            if !bound_any {
+                break;
+            }
+            c_res = compile(&config, Lang::C);
+        }
+        let feed: Vec<usize> = (0..names.len()).filter(|&k| !config.const_inputs.contains_key(&names[k])).collect();
+        match (c_res, compile(&config, Lang::Rust)) {
             (Ok(c), Ok(r)) => {
                 let sig = IoSig::of(&c.graph);
                 let out_types = c.graph.outputs.iter().map(|&v| c.graph.ty(v).clone()).collect();
-                prepared.push(Prepared { index, sig, out_types, c_files: c.files, rust_files: r.files, sets });
+                prepared.push(Prepared { index, feed, sig, out_types, c_files: c.files, rust_files: r.files, sets });
             }
             (c, r) => {
                 let classify = |res: Result<crate::Compiled>| match res {
@@ -267,14 +305,11 @@ impl From<Error> for BatchError {
 fn run_case(exe: &Path, k: usize, case: &Prepared) -> Outcome {
     let mut stdin = vec![];
     for set in &case.sets {
-        if set.inputs.len() != case.sig.inputs.len() {
-            return Outcome::Unsupported(format!(
-                "test set has {} inputs, model {}",
-                set.inputs.len(),
-                case.sig.inputs.len()
-            ));
+        let fed: Vec<&(TensorType, TensorData)> = case.feed.iter().filter_map(|&k| set.inputs.get(k)).collect();
+        if fed.len() != case.sig.inputs.len() {
+            return Outcome::Unsupported(format!("test set has {} inputs, model {}", fed.len(), case.sig.inputs.len()));
         }
-        for ((ty, data), &(d, n)) in set.inputs.iter().zip(&case.sig.inputs) {
+        for ((ty, data), &(d, n)) in fed.into_iter().zip(&case.sig.inputs) {
             if ty.dtype != d || ty.len() != n {
                 return Outcome::Fail(format!("input {:?} {} does not match the model's {d} x{n}", ty.shape, ty.dtype));
             }

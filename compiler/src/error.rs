@@ -46,6 +46,9 @@ pub struct Unsupported {
     pub op_type: String,
     pub node: String,
     pub reason: Option<String>,
+    /// The graph input this node needs as a build-time constant (a shape, axes, scales...):
+    /// binding it (`--bind-input NAME=FILE.npy`) makes the node compile.
+    pub needs_const: Option<String>,
 }
 
 fn list_unsupported(items: &[Unsupported]) -> String {

@@ -26,6 +26,10 @@ struct ModelArgs {
     /// (batch) dimension defaults to 1.
     #[arg(long = "input-shape", value_name = "NAME=DxD...")]
     input_shape: Vec<String>,
+    /// Fix an input to the contents of a .npy file at build time (float32, int32 or int64),
+    /// e.g. the `shape` input of a Reshape: `--bind-input shape=shape.npy` (repeatable).
+    #[arg(long = "bind-input", value_name = "NAME=FILE.npy")]
+    bind_input: Vec<String>,
     /// Target name (see `modelless targets`) or path to a target TOML.
     #[arg(long, default_value = "x86_64")]
     target: String,
@@ -114,11 +118,24 @@ fn parse_shapes(specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>, Error>
     Ok(map)
 }
 
+type Bindings = BTreeMap<String, (modelless::ir::TensorType, modelless::ir::TensorData)>;
+
+fn parse_bindings(specs: &[String]) -> Result<Bindings, Error> {
+    let mut map = BTreeMap::new();
+    for s in specs {
+        let (name, file) =
+            s.split_once('=').ok_or_else(|| Error::Usage(format!("--bind-input \"{s}\" is not NAME=FILE.npy")))?;
+        map.insert(name.to_string(), modelless::npy::read_tensor(std::path::Path::new(file))?);
+    }
+    Ok(map)
+}
+
 fn config(m: &ModelArgs) -> Result<Config, Error> {
     Ok(Config {
         lang: Lang::C,
         name: None,
         input_shapes: parse_shapes(&m.input_shape)?,
+        const_inputs: parse_bindings(&m.bind_input)?,
         target: TargetDesc::load(&m.target)?,
         dump_ir_after: m.dump_ir_after.clone(),
     })

@@ -37,6 +37,30 @@ pub fn read_f32(path: &Path) -> Result<NpyF32> {
     Ok(NpyF32 { shape, data })
 }
 
+/// Reads a float32, int32 or int64 `.npy` file as an IR tensor (for `--bind-input`).
+pub fn read_tensor(path: &Path) -> Result<(crate::ir::TensorType, crate::ir::TensorData)> {
+    use crate::ir::{DType, TensorData, TensorType};
+    let err = |msg: String| Error::Npy { path: path.into(), msg };
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let file = npyz::NpyFile::new(bytes.as_slice()).map_err(|e| err(format!("not a valid .npy file ({e})")))?;
+    if file.order() == npyz::Order::Fortran {
+        return Err(err("is in Fortran order (hint: save np.ascontiguousarray(x))".into()));
+    }
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let descr = file.header().dtype().descr();
+    let read_err = |e: std::io::Error| err(format!("cannot read data ({e})"));
+    let (dtype, data) = match descr.as_str() {
+        "'<f4'" => (DType::F32, TensorData::F32(file.into_vec().map_err(read_err)?)),
+        "'<i8'" => (DType::I64, TensorData::I64(file.into_vec().map_err(read_err)?)),
+        "'<i4'" => (DType::I32, TensorData::I32(file.into_vec().map_err(read_err)?)),
+        d => return Err(err(format!("has dtype {d}; --bind-input takes float32, int32 or int64"))),
+    };
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(err(format!("holds {} values but its shape {shape:?} needs more", data.len())));
+    }
+    Ok((TensorType::new(dtype, shape), data))
+}
+
 /// Writes a float32 `.npy` file (used by tests and `verify --save`).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     use npyz::WriterBuilder as _;

@@ -40,7 +40,10 @@ fn conformance_suites() {
             modelless::conformance::tally(results, modelless::Lang::C),
             modelless::conformance::tally(results, modelless::Lang::Rust),
         );
-        println!("{suite}: C {} passed, {} failed, {} unsupported; Rust {} passed, {} failed, {} unsupported", c.0, c.1, c.2, rust.0, rust.1, rust.2);
+        println!(
+            "{suite}: C {} passed, {} failed, {} unsupported; Rust {} passed, {} failed, {} unsupported",
+            c.0, c.1, c.2, rust.0, rust.1, rust.2
+        );
     }
     let expected_now: String = all.iter().map(|(s, r)| expectations(s, r)).collect();
     let md = ops_markdown(&all.iter().map(|(s, r)| SuiteResults { suite: s, results: r }).collect::<Vec<_>>());
@@ -54,9 +57,15 @@ fn conformance_suites() {
     let diff: Vec<String> = {
         let old: std::collections::BTreeSet<&str> = expected.lines().collect();
         let new: std::collections::BTreeSet<&str> = expected_now.lines().collect();
-        old.symmetric_difference(&new).map(|l| if old.contains(l) { format!("- {l}") } else { format!("+ {l}") }).collect()
+        old.symmetric_difference(&new)
+            .map(|l| if old.contains(l) { format!("- {l}") } else { format!("+ {l}") })
+            .collect()
     };
-    assert!(diff.is_empty(), "conformance differs from tests/conformance/expected.tsv (MODELLESS_BLESS=1 to accept):\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "conformance differs from tests/conformance/expected.tsv (MODELLESS_BLESS=1 to accept):\n{}",
+        diff.join("\n")
+    );
     let md_file = std::fs::read_to_string(&md_path).unwrap_or_default();
     assert!(md_file == md, "docs/ops.md is stale: rerun with MODELLESS_BLESS=1");
 }

@@ -13,6 +13,8 @@ use tract_onnx::pb::{NodeProto, TensorProto};
 enum Fail {
     /// Not supported (yet): collected so one error lists every such node.
     Unsupported(Option<String>),
+    /// Needs this graph input as a build-time constant.
+    NeedsConst(String, String),
     /// The node is malformed: reported at once.
     Invalid(String),
 }
@@ -52,6 +54,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
+    ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
+    ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "fmod=0 on integers, fmod=1 on floats"),
     ("Pow", "float32"),
     ("Cast", "float32, int8, uint8, int32, int64, bool"),
@@ -65,6 +69,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "Resize",
+    "Upsample",
     "ConvTranspose",
     "LayerNormalization",
     "InstanceNormalization",
@@ -272,6 +278,16 @@ impl<'p> Ctx<'p> {
                 self.unsupported.push(super::unsupported(&p.op_type, &cur.name, reason));
                 Ok(())
             }
+            Err(Fail::NeedsConst(reason, input)) => {
+                let mut u = super::unsupported(
+                    &p.op_type,
+                    &cur.name,
+                    Some(format!("{reason}; bind input \"{input}\" with --bind-input")),
+                );
+                u.needs_const = Some(input);
+                self.unsupported.push(u);
+                Ok(())
+            }
             Err(Fail::Invalid(msg)) => Err(Error::node(&cur.name, &p.op_type, msg)),
         }
     }
@@ -310,16 +326,24 @@ impl<'p> Ctx<'p> {
     }
 
     /// Constant integer list from an input (shape, axes, pads).
+    /// The data of a value the lowering needs at build time, or why it is not available.
+    fn const_data(&self, v: ValueId, what: &str) -> LResult<&TensorData> {
+        self.g.data(v).ok_or_else(|| {
+            let msg = format!("{what} must be a constant (computed {what} are not supported)");
+            if self.g.is_graph_input(v) {
+                Fail::NeedsConst(msg, self.g.value(v).name.clone())
+            } else {
+                Fail::Unsupported(Some(msg))
+            }
+        })
+    }
+
     fn const_ints(&self, v: ValueId, what: &str) -> LResult<Vec<i64>> {
-        let d = self.g.data(v).ok_or_else(|| {
-            Fail::Unsupported(Some(format!("{what} must be a constant (computed {what} are not supported)")))
-        })?;
-        d.to_i64().ok_or_else(|| Fail::Invalid(format!("{what} must be an integer tensor")))
+        self.const_data(v, what)?.to_i64().ok_or_else(|| Fail::Invalid(format!("{what} must be an integer tensor")))
     }
 
     fn const_scalar(&self, v: ValueId, what: &str) -> LResult<f32> {
-        let d = self.g.data(v).ok_or_else(|| Fail::Unsupported(Some(format!("{what} must be a constant"))))?;
-        d.to_f32().first().copied().ok_or_else(|| Fail::Invalid(format!("{what} is empty")))
+        self.const_data(v, what)?.to_f32().first().copied().ok_or_else(|| Fail::Invalid(format!("{what} is empty")))
     }
 
     fn shape(&self, v: ValueId) -> Vec<usize> {
@@ -330,6 +354,7 @@ impl<'p> Ctx<'p> {
         let a = c.attrs();
         let single = |v: ValueId| Ok(vec![v]);
         match c.p.op_type.as_str() {
+            "Resize" | "Upsample" => single(self.resize(c)?),
             "Conv" => single(self.conv(c)?),
             "ConvTranspose" => single(self.conv_transpose(c)?),
             "Gemm" => {
@@ -963,6 +988,101 @@ impl<'p> Ctx<'p> {
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
         }
         Ok(y)
+    }
+
+    fn resize(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        let rank = xs.len();
+        let unsupported = |m: String| Fail::Unsupported(Some(m));
+        let mode = a.string("mode").unwrap_or_else(|| "nearest".into());
+        let linear = match mode.as_str() {
+            "nearest" => false,
+            "linear" | "bilinear" => true,
+            m => return Err(unsupported(format!("mode \"{m}\""))),
+        };
+        if a.int("antialias", 0) != 0 {
+            return Err(unsupported("antialias".into()));
+        }
+        let legacy = c.p.op_type == "Upsample" || self.opset < 11;
+        let coord = if legacy {
+            CoordMode::Asymmetric
+        } else {
+            match a.string("coordinate_transformation_mode").as_deref().unwrap_or("half_pixel") {
+                "half_pixel" => CoordMode::HalfPixel,
+                "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
+                "align_corners" => CoordMode::AlignCorners,
+                "asymmetric" => CoordMode::Asymmetric,
+                "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
+                m => return Err(unsupported(format!("coordinate_transformation_mode \"{m}\""))),
+            }
+        };
+        let nearest = if legacy {
+            NearestMode::Floor
+        } else {
+            match a.string("nearest_mode").as_deref().unwrap_or("round_prefer_floor") {
+                "round_prefer_floor" => NearestMode::RoundPreferFloor,
+                "round_prefer_ceil" => NearestMode::RoundPreferCeil,
+                "floor" => NearestMode::Floor,
+                "ceil" => NearestMode::Ceil,
+                m => return Err(unsupported(format!("nearest_mode \"{m}\""))),
+            }
+        };
+        if a.string("keep_aspect_ratio_policy").is_some_and(|p| p != "stretch") {
+            return Err(unsupported("keep_aspect_ratio_policy other than stretch".into()));
+        }
+        let axes: Vec<usize> = match a.ints("axes") {
+            Some(v) => v.iter().map(|&ax| norm_axis(ax, rank)).collect::<Result<_, _>>()?,
+            None => (0..rank).collect(),
+        };
+        // scales / sizes: attribute (Upsample-7), input 1 (Upsample-9, Resize-10), inputs 2/3 (Resize-11+).
+        let (scales_in, sizes_in) = if c.p.op_type == "Upsample" || self.opset < 11 {
+            let scales = match (a.floats("scales"), c.opt_input(1)) {
+                (Some(f), _) => Some(f),
+                (None, Some(v)) => Some(self.const_data(v, "scales")?.to_f32()),
+                (None, None) => None,
+            };
+            (scales, None)
+        } else {
+            let scales = match c.opt_input(2) {
+                Some(v) if !self.g.ty(v).is_empty() => Some(self.const_data(v, "scales")?.to_f32()),
+                _ => None,
+            };
+            let sizes = match c.opt_input(3) {
+                Some(v) if !self.g.ty(v).is_empty() => Some(self.const_ints(v, "sizes")?),
+                _ => None,
+            };
+            (scales, sizes)
+        };
+        let mut out = xs.clone();
+        let mut scale = vec![1.0f64; rank];
+        match (scales_in, sizes_in) {
+            (_, Some(sizes)) if sizes.len() == axes.len() => {
+                for (k, &ax) in axes.iter().enumerate() {
+                    out[ax] = usize::try_from(sizes[k]).map_err(|_| "negative size")?;
+                    scale[ax] = out[ax] as f64 / xs[ax] as f64;
+                }
+            }
+            (Some(sc), _) if sc.len() == axes.len() => {
+                for (k, &ax) in axes.iter().enumerate() {
+                    scale[ax] = sc[k] as f64;
+                    out[ax] = (xs[ax] as f64 * sc[k] as f64).floor() as usize;
+                }
+            }
+            _ => return Err(unsupported("scales or sizes must be constant and match the axes".into())),
+        }
+        let maps: Vec<Option<AxisMap>> = (0..rank)
+            .map(|ax| {
+                (out[ax] != xs[ax] || scale[ax] != 1.0)
+                    .then(|| axis_map(xs[ax], out[ax], scale[ax], coord, linear, nearest))
+            })
+            .collect();
+        let op = Resize { shape: out, maps };
+        if op.linear_axes().len() > 3 {
+            return Err(unsupported("linear interpolation over more than 3 axes".into()));
+        }
+        self.emit(c, Op::Resize(op), vec![x])
     }
 
     fn pool(&mut self, c: &Cur) -> LResult<ValueId> {

@@ -21,6 +21,9 @@ use tract_onnx::pb;
 pub struct ImportOptions {
     /// Explicit shapes by input name (`--input-shape NAME=1x49x10x1`).
     pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Inputs fixed at build time (`--bind-input NAME=FILE.npy`): they become constants
+    /// and leave the generated API. Used for shape-like inputs (shapes, axes, scales).
+    pub const_inputs: BTreeMap<String, (TensorType, crate::ir::TensorData)>,
 }
 
 /// Reads and lowers an ONNX file.
@@ -56,8 +59,28 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
             declared.join(", ")
         )));
     }
+    for name in opts.const_inputs.keys() {
+        if !declared.contains(&name.as_str()) {
+            return Err(Error::Usage(format!(
+                "--bind-input names \"{name}\", which is not a model input (inputs: {})",
+                declared.join(", ")
+            )));
+        }
+    }
     for input in &graph.input {
         if inits.contains_key(input.name.as_str()) {
+            continue;
+        }
+        if let Some((ty, data)) = opts.const_inputs.get(&input.name) {
+            let declared_ty = input_type(input, Some(ty.shape.clone()))?;
+            if declared_ty.dtype != ty.dtype {
+                return Err(Error::Input {
+                    input: input.name.clone(),
+                    msg: format!("is {} but the bound value is {}", declared_ty.dtype, ty.dtype),
+                });
+            }
+            let id = cx.g.add_const(&input.name, ty.clone(), data.clone());
+            cx.names.insert(input.name.clone(), id);
             continue;
         }
         let ty = input_type(input, given.remove(&input.name))?;
@@ -200,5 +223,5 @@ fn input_type(input: &pb::ValueInfoProto, given: Option<Vec<usize>>) -> Result<T
 
 /// Ensures the unsupported list names every node (used by `inspect` through `import`).
 pub(crate) fn unsupported(op_type: &str, node: &str, reason: Option<String>) -> Unsupported {
-    Unsupported { op_type: op_type.to_string(), node: node.to_string(), reason }
+    Unsupported { op_type: op_type.to_string(), node: node.to_string(), reason, needs_const: None }
 }

@@ -19,6 +19,7 @@ mod pad;
 mod pool;
 mod reduce;
 mod reshape;
+mod resize;
 mod select;
 mod softmax;
 mod strided;
@@ -38,6 +39,7 @@ pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
 pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
+pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
 pub use softmax::Softmax;
 pub use strided::{Strided, slice_axis};
 pub use transpose::Transpose;
@@ -91,6 +93,8 @@ pub enum Op {
     GatherElements(GatherElements),
     /// 2-D transposed convolution.
     ConvTranspose(ConvTranspose),
+    /// Nearest / linear resize with build-time index tables.
+    Resize(Resize),
 }
 
 impl Op {
@@ -115,6 +119,7 @@ impl Op {
             Op::Reduce(r) => r.kind.name(),
             Op::Strided(_) => "Strided",
             Op::ConvTranspose(_) => "ConvTranspose",
+            Op::Resize(_) => "Resize",
             Op::Gather(_) => "Gather",
             Op::GatherElements(_) => "GatherElements",
             Op::ArgReduce(a) => {
@@ -149,6 +154,7 @@ impl Op {
             Op::ArgReduce(o) => o.infer(inputs),
             Op::Strided(o) => o.infer(inputs),
             Op::ConvTranspose(o) => o.infer(inputs),
+            Op::Resize(o) => o.infer(inputs),
             Op::Gather(o) => o.infer(inputs),
             Op::GatherElements(o) => o.infer(inputs),
         }
@@ -194,6 +200,7 @@ impl Op {
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => 0,
+            Op::Resize(r) => (out.len() << r.linear_axes().len()) as u64,
             Op::ConvTranspose(_) => {
                 let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
                 (inputs.first().map_or(0, |t| t.len()) * w.iter().skip(1).product::<usize>()) as u64
@@ -215,7 +222,7 @@ impl Op {
             Op::Binary(b) => b.act.is_some(),
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
             Op::Reduce(_) | Op::ArgReduce(_) => false,
-            Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => false,
+            Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) | Op::Resize(_) => false,
         }
     }
 
@@ -286,6 +293,7 @@ impl Op {
             Op::Not | Op::Where => String::new(),
             Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
             Op::Strided(st) => format!("offset={} strides={:?}", st.offset, st.strides),
+            Op::Resize(r) => format!("linear axes {:?}", r.linear_axes()),
             Op::ConvTranspose(c) => format!("k={:?} s={:?} p={:?} g={}", c.kernel, c.strides, c.pads, c.group),
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),

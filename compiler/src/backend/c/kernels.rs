@@ -340,6 +340,49 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.close();
             }
         }
+        Op::Resize(r) => {
+            let xs = strides_of(&shape(0));
+            let lin = r.linear_axes();
+            for (ax, m) in r.maps.iter().enumerate() {
+                let Some(m) = m else { continue };
+                let lo: Vec<String> = m.iter().map(|e| e.0.to_string()).collect();
+                w.line(&format!("static const int lo{ax}[{}] = {{{}}};", m.len(), lo.join(", ")));
+                if lin.contains(&ax) {
+                    let hi: Vec<String> = m.iter().map(|e| e.1.to_string()).collect();
+                    let wt: Vec<String> = m.iter().map(|e| c_float(e.2)).collect();
+                    w.line(&format!("static const int hi{ax}[{}] = {{{}}};", m.len(), hi.join(", ")));
+                    w.line(&format!("static const float wt{ax}[{}] = {{{}}};", m.len(), wt.join(", ")));
+                }
+            }
+            let mut terms = vec![];
+            for mask in 0..(1usize << lin.len()) {
+                let mut idx = vec![];
+                let mut weight = vec![];
+                for (ax, m) in r.maps.iter().enumerate() {
+                    let coord = match (m, lin.iter().position(|&l| l == ax)) {
+                        (None, _) => format!("i{ax}"),
+                        (Some(_), None) => format!("lo{ax}[i{ax}]"),
+                        (Some(_), Some(j)) if mask >> j & 1 == 1 => {
+                            weight.push(format!("wt{ax}[i{ax}]"));
+                            format!("hi{ax}[i{ax}]")
+                        }
+                        (Some(_), Some(_)) => {
+                            weight.push(format!("(1.0f - wt{ax}[i{ax}])"));
+                            format!("lo{ax}[i{ax}]")
+                        }
+                    };
+                    if xs[ax] != 0 {
+                        idx.push(if xs[ax] == 1 { coord } else { format!("{coord} * {}", xs[ax]) });
+                    }
+                }
+                let idx = if idx.is_empty() { "0".to_string() } else { idx.join(" + ") };
+                let mut t = weight;
+                t.push(format!("x0[{idx}]"));
+                terms.push(t.join(" * "));
+            }
+            let e = terms.join(" + ");
+            nested(w, &out, |w| w.line(&format!("y[o++] = {e};")));
+        }
         Op::Strided(st) => {
             let mut idx = st.offset.to_string();
             for (a, &s) in st.strides.iter().enumerate() {

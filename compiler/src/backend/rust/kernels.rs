@@ -465,6 +465,56 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 }
             }
         }
+        Op::Resize(r) => {
+            let xs = strides_of(&shape(0));
+            let lin = r.linear_axes();
+            let mut tables = vec![];
+            for (ax, m) in r.maps.iter().enumerate() {
+                let Some(m) = m else { continue };
+                let n = lit(m.len());
+                let lo_id = format_ident!("LO{}", ax);
+                let lo = m.iter().map(|e| lit(e.0));
+                tables.push(quote!(const #lo_id: [usize; #n] = [#(#lo),*];));
+                if lin.contains(&ax) {
+                    let (hi_id, wt_id) = (format_ident!("HI{}", ax), format_ident!("WT{}", ax));
+                    let hi = m.iter().map(|e| lit(e.1));
+                    let wt = m.iter().map(|e| float(e.2));
+                    tables.push(quote!(const #hi_id: [usize; #n] = [#(#hi),*]; const #wt_id: [f32; #n] = [#(#wt),*];));
+                }
+            }
+            let mut terms = vec![];
+            for mask in 0..(1usize << lin.len()) {
+                let mut idx: Vec<(TokenStream, usize)> = vec![];
+                let mut weight = vec![];
+                for (ax, m) in r.maps.iter().enumerate() {
+                    let i = counter(ax);
+                    let coord = match (m, lin.iter().position(|&l| l == ax)) {
+                        (None, _) => quote!(#i),
+                        (Some(_), None) => {
+                            let lo_id = format_ident!("LO{}", ax);
+                            quote!(#lo_id[#i])
+                        }
+                        (Some(_), Some(j)) => {
+                            let wt_id = format_ident!("WT{}", ax);
+                            if mask >> j & 1 == 1 {
+                                weight.push(quote!(#wt_id[#i]));
+                                let hi_id = format_ident!("HI{}", ax);
+                                quote!(#hi_id[#i])
+                            } else {
+                                weight.push(quote!((1.0 - #wt_id[#i])));
+                                let lo_id = format_ident!("LO{}", ax);
+                                quote!(#lo_id[#i])
+                            }
+                        }
+                    };
+                    idx.push((coord, xs[ax]));
+                }
+                let idx = rs_lin(&idx, 0);
+                terms.push(quote!(#(#weight *)* x0[#idx]));
+            }
+            let body = nested(&out, quote!(y[o] = #(#terms)+*;));
+            quote! { #(#tables)* #body }
+        }
         Op::Strided(st) => {
             if st.strides.iter().all(|&s| s >= 0) {
                 let terms: Vec<(TokenStream, usize)> =
