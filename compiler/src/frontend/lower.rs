@@ -54,6 +54,9 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
+    ("LSTM", "static sequence length, unrolled; constant weights; no peepholes, clip, layout=1"),
+    ("GRU", "static sequence length, unrolled; constant weights; no clip, layout=1"),
+    ("RNN", "static sequence length, unrolled; constant weights; no clip, layout=1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "fmod=0 on integers, fmod=1 on floats"),
@@ -69,6 +72,9 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "LSTM",
+    "GRU",
+    "RNN",
     "Resize",
     "Upsample",
     "ConvTranspose",
@@ -355,6 +361,7 @@ impl<'p> Ctx<'p> {
         let single = |v: ValueId| Ok(vec![v]);
         match c.p.op_type.as_str() {
             "Resize" | "Upsample" => single(self.resize(c)?),
+            "LSTM" | "GRU" | "RNN" => self.recurrent(c),
             "Conv" => single(self.conv(c)?),
             "ConvTranspose" => single(self.conv_transpose(c)?),
             "Gemm" => {
@@ -923,6 +930,259 @@ impl<'p> Ctx<'p> {
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
         }
         Ok(y)
+    }
+
+    /// Rows `[k·h, (k+1)·h)` of direction `d` of a constant `[dirs, n·h, cols]` weight, as a
+    /// new `[h, cols]` constant.
+    fn weight_block(&mut self, c: &Cur, w: ValueId, d: usize, k: usize, h: usize) -> LResult<ValueId> {
+        let ws = self.shape(w);
+        let data = self.const_data(w, "recurrent weights")?.to_f32();
+        let cols = ws[2];
+        let start = d * ws[1] * cols + k * h * cols;
+        let block = data.get(start..start + h * cols).ok_or("weights are smaller than their shape")?.to_vec();
+        Ok(self.constant(&format!("{}/w{d}_{k}", c.name), TensorType::f32(vec![h, cols]), TensorData::F32(block)))
+    }
+
+    /// Elements `[k·h, (k+1)·h)` of direction `d` of a bias `[dirs, n·h]` (zeros when absent).
+    fn bias_block(&self, b: Option<ValueId>, d: usize, k: usize, h: usize) -> LResult<Vec<f32>> {
+        let Some(b) = b else { return Ok(vec![0.0; h]) };
+        let bs = self.shape(b);
+        let data = self.const_data(b, "recurrent bias")?.to_f32();
+        let start = d * bs[1] + k * h;
+        Ok(data.get(start..start + h).ok_or("bias is smaller than its shape")?.to_vec())
+    }
+
+    /// `x · wᵀ (+ bias)` with a constant `[h, cols]` weight.
+    fn dense(&mut self, c: &Cur, x: ValueId, w: ValueId, bias: Option<Vec<f32>>) -> LResult<ValueId> {
+        let op = Gemm { trans_a: false, trans_b: true, alpha: 1.0, beta: 1.0, act: None };
+        let mut ins = vec![x, w];
+        if let Some(b) = bias {
+            let n = b.len();
+            ins.push(self.constant(&format!("{}/bias", c.name), TensorType::f32(vec![n]), TensorData::F32(b)));
+        }
+        self.emit(c, Op::Gemm(op), ins)
+    }
+
+    fn act_named(
+        &mut self,
+        c: &Cur,
+        x: ValueId,
+        name: &str,
+        alpha: Option<f32>,
+        beta: Option<f32>,
+    ) -> LResult<ValueId> {
+        let act = match name {
+            "Sigmoid" => Act::Sigmoid,
+            "Tanh" => Act::Tanh,
+            "Relu" => Act::Relu,
+            "HardSigmoid" => Act::HardSigmoid { alpha: alpha.unwrap_or(0.2), beta: beta.unwrap_or(0.5) },
+            "Elu" => Act::Elu { alpha: alpha.unwrap_or(1.0) },
+            "Softsign" => Act::Softsign,
+            "Softplus" => Act::Softplus,
+            "LeakyRelu" => Act::LeakyRelu { alpha: alpha.unwrap_or(0.01) },
+            a => return Err(Fail::Unsupported(Some(format!("activation \"{a}\"")))),
+        };
+        self.emit(c, Op::Activation(act), vec![x])
+    }
+
+    /// LSTM, GRU and RNN with a static sequence length, unrolled over time into Gemm,
+    /// elementwise and activation nodes (layout 0: `[seq, batch, input]`).
+    fn recurrent(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
+        let a = c.attrs();
+        let kind = c.p.op_type.as_str();
+        let (mut x, w, r) = (c.input(0)?, c.input(1)?, c.input(2)?);
+        let b = c.opt_input(3);
+        if self.shape(x).len() != 3 || self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some("float input of rank 3".into())));
+        }
+        if a.has("clip") || a.int("input_forget", 0) != 0 {
+            return Err(Fail::Unsupported(Some("clip or input_forget".into())));
+        }
+        // layout=1 (batch first): run in [seq, batch, ...] and transpose at the borders.
+        let batch_first = a.int("layout", 0) != 0;
+        let swap01 = |this: &mut Self, v: ValueId| -> LResult<ValueId> {
+            this.emit(c, Op::Transpose(Transpose { perm: vec![1, 0, 2] }), vec![v])
+        };
+        if batch_first {
+            x = swap01(self, x)?;
+        }
+        let xs = self.shape(x);
+        if c.opt_input(4).is_some() {
+            let lens = self.const_ints(c.input(4)?, "sequence_lens")?;
+            if lens.iter().any(|&l| l != xs[0] as i64) {
+                return Err(Fail::Unsupported(Some("sequence_lens shorter than the sequence".into())));
+            }
+        }
+        if kind == "LSTM" && c.opt_input(7).is_some() {
+            return Err(Fail::Unsupported(Some("peepholes".into())));
+        }
+        let (seq, batch) = (xs[0], xs[1]);
+        let gates = match kind {
+            "LSTM" => 4,
+            "GRU" => 3,
+            _ => 1,
+        };
+        let hidden = self.shape(r)[2];
+        let dirs = match a.string("direction").as_deref().unwrap_or("forward") {
+            "forward" => vec![false],
+            "reverse" => vec![true],
+            "bidirectional" => vec![false, true],
+            d => return Err(format!("unknown direction \"{d}\"").into()),
+        };
+        let acts: Vec<String> =
+            a.0.attribute
+                .iter()
+                .find(|at| at.name == "activations")
+                .map(|at| at.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+                .unwrap_or_default();
+        let alphas = a.floats("activation_alpha").unwrap_or_default();
+        let betas = a.floats("activation_beta").unwrap_or_default();
+        let per_dir = match kind {
+            "LSTM" => 3,
+            "GRU" => 2,
+            _ => 1,
+        };
+        let default_acts: &[&str] = match kind {
+            "LSTM" => &["Sigmoid", "Tanh", "Tanh"],
+            "GRU" => &["Sigmoid", "Tanh"],
+            _ => &["Tanh"],
+        };
+        let lbr = a.int("linear_before_reset", 0) != 0;
+        let mut init_h = c.opt_input(5);
+        let mut init_c = if kind == "LSTM" { c.opt_input(6) } else { None };
+        if batch_first {
+            init_h = init_h.map(|v| swap01(self, v)).transpose()?;
+            init_c = init_c.map(|v| swap01(self, v)).transpose()?;
+        }
+        let mut ys: Vec<Vec<ValueId>> = vec![]; // per direction, per time step h_t [batch, H]
+        let mut last_h = vec![];
+        let mut last_c = vec![];
+        for (d, &reverse) in dirs.iter().enumerate() {
+            let act_name = |k: usize| -> (String, Option<f32>, Option<f32>) {
+                let i = d * per_dir + k;
+                (
+                    acts.get(i).cloned().unwrap_or_else(|| default_acts[k].to_string()),
+                    alphas.get(i).copied(),
+                    betas.get(i).copied(),
+                )
+            };
+            let wk: Vec<ValueId> = (0..gates).map(|k| self.weight_block(c, w, d, k, hidden)).collect::<LResult<_>>()?;
+            let rk: Vec<ValueId> = (0..gates).map(|k| self.weight_block(c, r, d, k, hidden)).collect::<LResult<_>>()?;
+            let wb: Vec<Vec<f32>> = (0..gates).map(|k| self.bias_block(b, d, k, hidden)).collect::<LResult<_>>()?;
+            let rb: Vec<Vec<f32>> =
+                (0..gates).map(|k| self.bias_block(b, d, gates + k, hidden)).collect::<LResult<_>>()?;
+            let state = |this: &mut Self, init: Option<ValueId>, what: &str| -> LResult<ValueId> {
+                match init {
+                    Some(v) => {
+                        let mut ranges: Vec<(usize, usize, isize)> = this.shape(v).iter().map(|&n| (0, n, 1)).collect();
+                        ranges[0] = (d, 1, 1);
+                        let s = this.strided(c, v, &ranges)?;
+                        this.reshape(c, s, vec![batch, hidden])
+                    }
+                    None => Ok(this.constant(
+                        &format!("{}/{what}0", c.name),
+                        TensorType::f32(vec![batch, hidden]),
+                        TensorData::F32(vec![0.0; batch * hidden]),
+                    )),
+                }
+            };
+            let mut h = state(self, init_h, "h")?;
+            let mut cell = state(self, init_c, "c")?;
+            let mut outs = vec![ValueId(0); seq];
+            for step in 0..seq {
+                let t = if reverse { seq - 1 - step } else { step };
+                let mut ranges: Vec<(usize, usize, isize)> = xs.iter().map(|&n| (0, n, 1)).collect();
+                ranges[0] = (t, 1, 1);
+                let xt = self.strided(c, x, &ranges)?;
+                let xt = self.reshape(c, xt, vec![batch, xs[2]])?;
+                let sum_bias = |k: usize| -> Vec<f32> { wb[k].iter().zip(&rb[k]).map(|(p, q)| p + q).collect() };
+                // Pre-activation of gate k: x·Wkᵀ + h·Rkᵀ + Wbk + Rbk.
+                let pre = |this: &mut Self, k: usize, hin: ValueId| -> LResult<ValueId> {
+                    let xw = this.dense(c, xt, wk[k], Some(sum_bias(k)))?;
+                    let hr = this.dense(c, hin, rk[k], None)?;
+                    this.binary(c, BinaryKind::Add, xw, hr)
+                };
+                match kind {
+                    "LSTM" => {
+                        let (f_act, g_act, h_act) = (act_name(0), act_name(1), act_name(2));
+                        // ONNX gate order: i, o, f, c.
+                        let i = pre(self, 0, h)?;
+                        let i = self.act_named(c, i, &f_act.0, f_act.1, f_act.2)?;
+                        let o = pre(self, 1, h)?;
+                        let o = self.act_named(c, o, &f_act.0, f_act.1, f_act.2)?;
+                        let f = pre(self, 2, h)?;
+                        let f = self.act_named(c, f, &f_act.0, f_act.1, f_act.2)?;
+                        let g = pre(self, 3, h)?;
+                        let g = self.act_named(c, g, &g_act.0, g_act.1, g_act.2)?;
+                        let fc = self.binary(c, BinaryKind::Mul, f, cell)?;
+                        let ig = self.binary(c, BinaryKind::Mul, i, g)?;
+                        cell = self.binary(c, BinaryKind::Add, fc, ig)?;
+                        let hc = self.act_named(c, cell, &h_act.0, h_act.1, h_act.2)?;
+                        h = self.binary(c, BinaryKind::Mul, o, hc)?;
+                    }
+                    "GRU" => {
+                        let (f_act, g_act) = (act_name(0), act_name(1));
+                        // ONNX gate order: z, r, h.
+                        let z = pre(self, 0, h)?;
+                        let z = self.act_named(c, z, &f_act.0, f_act.1, f_act.2)?;
+                        let rg = pre(self, 1, h)?;
+                        let rg = self.act_named(c, rg, &f_act.0, f_act.1, f_act.2)?;
+                        let xw = self.dense(c, xt, wk[2], Some(wb[2].clone()))?;
+                        let hh = if lbr {
+                            let hr = self.dense(c, h, rk[2], Some(rb[2].clone()))?;
+                            self.binary(c, BinaryKind::Mul, rg, hr)?
+                        } else {
+                            let rh = self.binary(c, BinaryKind::Mul, rg, h)?;
+                            self.dense(c, rh, rk[2], Some(rb[2].clone()))?
+                        };
+                        let pre_h = self.binary(c, BinaryKind::Add, xw, hh)?;
+                        let cand = self.act_named(c, pre_h, &g_act.0, g_act.1, g_act.2)?;
+                        // h = (1 - z)·cand + z·h = cand + z·(h - cand)
+                        let diff = self.binary(c, BinaryKind::Sub, h, cand)?;
+                        let zd = self.binary(c, BinaryKind::Mul, z, diff)?;
+                        h = self.binary(c, BinaryKind::Add, cand, zd)?;
+                    }
+                    _ => {
+                        let f_act = act_name(0);
+                        let p = pre(self, 0, h)?;
+                        h = self.act_named(c, p, &f_act.0, f_act.1, f_act.2)?;
+                    }
+                }
+                outs[t] = h;
+            }
+            last_h.push(h);
+            last_c.push(cell);
+            ys.push(outs);
+        }
+        // Y: [seq, dirs, batch, H]; Y_h, Y_c: [dirs, batch, H].
+        let mut steps = vec![];
+        for t in 0..seq {
+            let per_dir: Vec<ValueId> =
+                ys.iter().map(|outs| self.reshape(c, outs[t], vec![1, 1, batch, hidden])).collect::<LResult<_>>()?;
+            steps.push(if per_dir.len() == 1 {
+                per_dir[0]
+            } else {
+                self.emit(c, Op::Concat(Concat { axis: 1 }), per_dir)?
+            });
+        }
+        let y = if steps.len() == 1 { steps[0] } else { self.emit(c, Op::Concat(Concat { axis: 0 }), steps)? };
+        let stack = |this: &mut Self, v: Vec<ValueId>| -> LResult<ValueId> {
+            let parts: Vec<ValueId> =
+                v.into_iter().map(|h| this.reshape(c, h, vec![1, batch, hidden])).collect::<LResult<_>>()?;
+            if parts.len() == 1 { Ok(parts[0]) } else { this.emit(c, Op::Concat(Concat { axis: 0 }), parts) }
+        };
+        let yh = stack(self, last_h)?;
+        let mut outs = vec![y, yh];
+        if kind == "LSTM" {
+            outs.push(stack(self, last_c)?);
+        }
+        if batch_first {
+            outs[0] = self.emit(c, Op::Transpose(Transpose { perm: vec![2, 0, 1, 3] }), vec![outs[0]])?;
+            for o in outs.iter_mut().skip(1) {
+                *o = swap01(self, *o)?;
+            }
+        }
+        Ok(outs)
     }
 
     fn conv_transpose(&mut self, c: &Cur) -> LResult<ValueId> {
