@@ -165,22 +165,22 @@ fn truncated_onnx() {
 #[test]
 fn unsupported_ops_are_listed_with_node_names_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
-    // A real ONNX backend test whose op (Hardmax) is not supported.
-    let m = shared().join("onnx-backend-opset17/node/test_hardmax_example/model.onnx");
-    let err = build_fails(tmp.path(), &[m.to_str().unwrap()], 2, "Hardmax");
+    // A real ONNX backend test whose op (NonMaxSuppression) is not supported.
+    let m = shared().join("onnx-backend-opset17/node/test_nonmaxsuppression_center_point_box_format/model.onnx");
+    let err = build_fails(tmp.path(), &[m.to_str().unwrap()], 2, "NonMaxSuppression");
     assert!(err.contains("ops modelless does not support"), "{err}");
 
     // Two unsupported op types in one model: both are listed, with node names.
     let mut proto = pb::ModelProto::decode(std::fs::read(model("digits/digits_cnn")).unwrap().as_slice()).unwrap();
     let g = proto.graph.as_mut().unwrap();
     let relus: Vec<usize> = (0..g.node.len()).filter(|&i| g.node[i].op_type == "Relu").collect();
-    g.node[relus[0]].op_type = "Selu".into();
-    g.node[relus[1]].op_type = "Erf".into();
+    g.node[relus[0]].op_type = "Unique".into();
+    g.node[relus[1]].op_type = "TfIdfVectorizer".into();
     let (n0, n1) = (g.node[relus[0]].name.clone(), g.node[relus[1]].name.clone());
     let f = tmp.path().join("two.onnx");
     std::fs::write(&f, proto.encode_to_vec()).unwrap();
-    let err = build_fails(tmp.path(), &[f.to_str().unwrap()], 2, "Selu");
-    assert!(err.contains("Erf") && err.contains(&n0) && err.contains(&n1), "{err}");
+    let err = build_fails(tmp.path(), &[f.to_str().unwrap()], 2, "Unique");
+    assert!(err.contains("TfIdfVectorizer") && err.contains(&n0) && err.contains(&n1), "{err}");
 }
 
 #[test]

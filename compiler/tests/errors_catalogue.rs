@@ -105,12 +105,15 @@ fn cases(tmp: &Path) -> Vec<Case> {
             id: "unsupported-op",
             args: args(&[
                 "build",
-                shared().join("onnx-backend-opset17/node/test_hardmax_example/model.onnx").to_str().unwrap(),
+                shared()
+                    .join("onnx-backend-opset17/node/test_nonmaxsuppression_center_point_box_format/model.onnx")
+                    .to_str()
+                    .unwrap(),
             ]),
             code: 2,
             needles: &[
                 "the model uses ops modelless does not support yet:",
-                "  Hardmax: \"",
+                "  NonMaxSuppression: \"",
                 "(hint: re-export the model with supported ops",
             ],
         },
@@ -124,7 +127,9 @@ fn cases(tmp: &Path) -> Vec<Case> {
             id: "unsupported-form",
             args: vec!["build".into(), m("computed.onnx", computed_shape)],
             code: 2,
-            needles: &["  Reshape: \"Reshape_node\" (shape must be a constant (computed shape are not supported))"],
+            needles: &[
+                "  Reshape: \"Reshape_node\" (shape must be a constant (computed shape are not supported); bind input \"s\" with --bind-input)",
+            ],
         },
         Case {
             id: "symbolic-dimension",

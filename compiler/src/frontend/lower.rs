@@ -72,6 +72,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "LRN",
+    "Hardmax",
     "LSTM",
     "GRU",
     "RNN",
@@ -362,6 +364,66 @@ impl<'p> Ctx<'p> {
         match c.p.op_type.as_str() {
             "Resize" | "Upsample" => single(self.resize(c)?),
             "LSTM" | "GRU" | "RNN" => self.recurrent(c),
+            "LRN" => {
+                // x / (bias + alpha · mean of x² over `size` channels)^beta, with the channel
+                // window as an average pool over [N, 1, C, H·W].
+                let x = c.input(0)?;
+                let xs = self.shape(x);
+                let size = usize::try_from(a.int("size", 0)).map_err(|_| "size must be positive")?;
+                if xs.len() < 3 || size == 0 || self.g.ty(x).dtype != DType::F32 {
+                    return Err(Fail::Unsupported(Some("float input of rank >= 3 and a positive size".into())));
+                }
+                let plane: usize = xs[2..].iter().product();
+                let sq = self.binary(c, BinaryKind::Mul, x, x)?;
+                let r = self.reshape(c, sq, vec![xs[0], 1, xs[1], plane])?;
+                let (before, after) = ((size - 1) / 2, size - 1 - (size - 1) / 2);
+                let pool = Pool {
+                    kind: PoolKind::Avg,
+                    kernel: [size, 1],
+                    strides: [1, 1],
+                    dilations: [1, 1],
+                    pads: [before, 0, after, 0],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                };
+                let avg = self.emit(c, Op::Pool(pool), vec![r])?;
+                let avg = self.reshape(c, avg, xs.clone())?;
+                let scalar = |this: &mut Self, v: f32, what: &str| {
+                    this.constant(&format!("{}/{what}", c.name), TensorType::f32(vec![]), TensorData::F32(vec![v]))
+                };
+                let (al, bi, be) = (
+                    scalar(self, a.float("alpha", 1e-4), "alpha"),
+                    scalar(self, a.float("bias", 1.0), "bias"),
+                    scalar(self, a.float("beta", 0.75), "beta"),
+                );
+                let t = self.binary(c, BinaryKind::Mul, avg, al)?;
+                let t = self.binary(c, BinaryKind::Add, t, bi)?;
+                let u = self.binary(c, BinaryKind::Pow, t, be)?;
+                single(self.binary(c, BinaryKind::Div, x, u)?)
+            }
+            "Hardmax" => {
+                // one_hot(argmax(x, axis)) along axis, as Equal(argmax, iota) cast to float.
+                let x = c.input(0)?;
+                let xs = self.shape(x);
+                let axis = norm_axis(a.int("axis", -1), xs.len())?;
+                if self.opset < 13 {
+                    return Err(Fail::Unsupported(Some("Hardmax before opset 13 (2-D coercion)".into())));
+                }
+                let am = self.emit(
+                    c,
+                    Op::ArgReduce(ArgReduce { max: true, axis, keepdims: true, select_last: false }),
+                    vec![x],
+                )?;
+                let mut ishape = vec![1; xs.len()];
+                ishape[axis] = xs[axis];
+                let iota = self.constant(
+                    &format!("{}/iota", c.name),
+                    TensorType::new(DType::I64, ishape),
+                    TensorData::I64((0..xs[axis] as i64).collect()),
+                );
+                let eq = self.binary(c, BinaryKind::Equal, am, iota)?;
+                single(self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![eq])?)
+            }
             "Conv" => single(self.conv(c)?),
             "ConvTranspose" => single(self.conv_transpose(c)?),
             "Gemm" => {
