@@ -72,22 +72,90 @@ pub enum RawValue {
 }
 
 const UNARY: &[&str] = &[
-    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Abs", "Neg", "Sqrt", "Floor", "Ceil", "Round", "Erf", "Sign", "Softplus",
-    "Softsign", "Elu", "Selu", "HardSigmoid", "HardSwish", "Sin", "Cos", "Atan", "Identity", "Dropout", "LeakyRelu",
-    "Reciprocal", "Celu", "Mish", "ThresholdedRelu",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Exp",
+    "Log",
+    "Abs",
+    "Neg",
+    "Sqrt",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Erf",
+    "Sign",
+    "Softplus",
+    "Softsign",
+    "Elu",
+    "Selu",
+    "HardSigmoid",
+    "HardSwish",
+    "Sin",
+    "Cos",
+    "Atan",
+    "Identity",
+    "Dropout",
+    "LeakyRelu",
+    "Reciprocal",
+    "Celu",
+    "Mish",
+    "ThresholdedRelu",
 ];
 const BINARY: &[&str] = &["Add", "Sub", "Mul", "Div", "Pow", "Min", "Max", "Sum", "Mean", "PRelu", "Mod"];
 const REDUCE: &[&str] = &[
-    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-    "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
 ];
 const ATTR_NAMES: &[&str] = &[
-    "axis", "axes", "perm", "kernel_shape", "strides", "pads", "dilations", "group", "alpha", "beta", "transA", "transB",
-    "keepdims", "mode", "epsilon", "to", "auto_pad", "ceil_mode", "count_include_pad", "value", "shape", "split",
-    "blocksize", "min", "max", "fmod", "upper", "select_last_index", "allowzero", "noop_with_empty_axes", "gamma",
-    "lambd", "bias", "momentum", "spatial", "storage_order", "output_shape",
+    "axis",
+    "axes",
+    "perm",
+    "kernel_shape",
+    "strides",
+    "pads",
+    "dilations",
+    "group",
+    "alpha",
+    "beta",
+    "transA",
+    "transB",
+    "keepdims",
+    "mode",
+    "epsilon",
+    "to",
+    "auto_pad",
+    "ceil_mode",
+    "count_include_pad",
+    "value",
+    "shape",
+    "split",
+    "blocksize",
+    "min",
+    "max",
+    "fmod",
+    "upper",
+    "select_last_index",
+    "allowzero",
+    "noop_with_empty_axes",
+    "gamma",
+    "lambd",
+    "bias",
+    "momentum",
+    "spatial",
+    "storage_order",
+    "output_shape",
 ];
-const STRINGS: &[&str] = &["", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "constant", "reflect", "edge", "DCR", "CRD", "x"];
+const STRINGS: &[&str] =
+    &["", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "constant", "reflect", "edge", "DCR", "CRD", "x"];
 
 struct Val {
     name: String,
@@ -155,7 +223,8 @@ impl Builder {
     /// A float value picked by `i` (wrapping), optionally of a given rank.
     fn pick(&self, i: u8, rank: Option<usize>) -> Option<usize> {
         let cands: Vec<usize> = (0..self.vals.len())
-            .filter(|&v| self.vals[v].float && rank.is_none_or(|r| self.vals[v].shape.len() == r))
+            .filter(|&v| self.vals[v].float && numel(&self.vals[v].shape) > 0)
+            .filter(|&v| rank.is_none_or(|r| self.vals[v].shape.len() == r))
             .collect();
         if cands.is_empty() { None } else { Some(cands[i as usize % cands.len()]) }
     }
@@ -170,7 +239,14 @@ impl Builder {
             }
         }
         let name = self.fresh(&format!("{op}_"));
-        self.nodes.push(pb::NodeProto { input: inputs, output, name, op_type: op.into(), attribute: attrs, ..Default::default() });
+        self.nodes.push(pb::NodeProto {
+            input: inputs,
+            output,
+            name,
+            op_type: op.into(),
+            attribute: attrs,
+            ..Default::default()
+        });
     }
 
     fn name(&self, v: usize) -> String {
@@ -215,7 +291,8 @@ impl Builder {
                 let c = s[1];
                 let group = if group % 3 == 0 { c } else { 1 };
                 let m = if group == c && group > 1 { c * (1 + out_ch as usize % 2) } else { 1 + out_ch as usize % 8 };
-                let (k, stride, pad, dil) = (1 + k as usize % 3, 1 + stride as usize % 2, pad as usize % 2, 1 + dil as usize % 2);
+                let (k, stride, pad, dil) =
+                    (1 + k as usize % 3, 1 + stride as usize % 2, pad as usize % 2, 1 + dil as usize % 2);
                 let w = self.const_f(&[m, c / group.max(1), k, k]);
                 let mut ins = vec![self.name(v), w];
                 if bias {
@@ -368,13 +445,7 @@ impl Builder {
                 let out: Vec<usize> = s
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, &d)| {
-                        if ax.contains(&(i as i64)) {
-                            keepdims.then_some(1)
-                        } else {
-                            Some(d)
-                        }
-                    })
+                    .filter_map(|(i, &d)| if ax.contains(&(i as i64)) { keepdims.then_some(1) } else { Some(d) })
                     .collect();
                 let mut ins = vec![self.name(v)];
                 let mut attrs = vec![attr_int("keepdims", keepdims as i64)];
@@ -393,7 +464,7 @@ impl Builder {
                 let mut p: Vec<i64> = (0..2 * r).map(|i| (pads[i % 8] % 3) as i64).collect();
                 if mode == "reflect" {
                     for i in 0..2 * r {
-                        p[i] = p[i].min(s[i % r] as i64 - 1);
+                        p[i] = p[i].min(s[i % r] as i64 - 1).max(0);
                     }
                 }
                 let out = (0..r).map(|i| s[i] + p[i] as usize + p[i + r] as usize).collect();
@@ -547,7 +618,7 @@ impl Builder {
                 let Some(v) = self.pick(src, Some(4)) else { return };
                 let s = self.shape(v);
                 let b = 1 + block as usize % 2;
-                if s[1] % (b * b) != 0 {
+                if !s[1].is_multiple_of(b * b) {
                     return;
                 }
                 let out = vec![s[0], s[1] / (b * b), s[2] * b, s[3] * b];

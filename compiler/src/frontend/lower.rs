@@ -1625,7 +1625,7 @@ impl<'p> Ctx<'p> {
         if dt != DType::F32 && !(kind.integer_ok() && dt != DType::Bool) {
             return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
         }
-        if axes.iter().any(|&ax| self.shape(x)[ax] == 0) {
+        if axes.iter().any(|&ax| self.shape(x).get(ax) == Some(&0)) {
             return Err(Fail::Unsupported(Some("reduction over an empty axis".into())));
         }
         self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![x])
