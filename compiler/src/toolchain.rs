@@ -48,16 +48,9 @@ pub fn c_type(d: DType) -> &'static str {
     }
 }
 
-/// The Rust type of an element type.
+/// The Rust type of an element type (the IR's own names are Rust's).
 pub fn rust_type(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "f32",
-        DType::I8 => "i8",
-        DType::U8 => "u8",
-        DType::I32 => "i32",
-        DType::I64 => "i64",
-        DType::Bool => "bool",
-    }
+    d.name()
 }
 
 pub(crate) fn host_triple() -> String {
