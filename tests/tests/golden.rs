@@ -168,3 +168,46 @@ fn real_model_output_is_deterministic() {
         assert_eq!(emit(&model, lang), emit(&model, lang));
     }
 }
+
+/// Einsum has no float32 test in the ONNX suites (they use double): check the common forms
+/// against tract on toy graphs, in C and Rust.
+#[test]
+fn einsum_forms_match_tract() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[&[i64]])] = &[
+        ("ij,jk->ik", &[&[2, 3], &[3, 4]]),
+        ("bij,bjk->bik", &[&[2, 2, 3], &[2, 3, 4]]),
+        ("ij->ji", &[&[2, 3]]),
+        ("ij->i", &[&[3, 4]]),
+        ("i,i->", &[&[5], &[5]]),
+        ("bhid,bhjd->bhij", &[&[1, 2, 3, 4], &[1, 2, 5, 4]]),
+        ("ij,kj", &[&[2, 3], &[4, 3]]),
+    ];
+    for (k, (eq, shapes)) in cases.iter().enumerate() {
+        let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
+        let ins: Vec<&str> = names.iter().map(String::as_str).collect();
+        let eq_attr =
+            pb::AttributeProto { name: "equation".into(), r#type: 3, s: eq.as_bytes().to_vec(), ..Default::default() };
+        let graph = pb::GraphProto {
+            name: "einsum".into(),
+            node: vec![node("Einsum", "einsum", &ins, &["y"], vec![eq_attr])],
+            input: shapes.iter().zip(&names).map(|(s, n)| value_info(n, s)).collect(),
+            output: vec![pb::ValueInfoProto { name: "y".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let model = write_model(d.path(), &format!("einsum{k}.onnx"), graph);
+        let opts = modelless::verify::VerifyOptions {
+            config: Config::new(),
+            langs: vec![Lang::C, Lang::Rust],
+            inputs: vec![],
+            rel_tol: 1e-5,
+            seed: 3,
+        };
+        let reports = modelless::verify::verify(&model, &opts).unwrap_or_else(|e| panic!("{eq}: {e}"));
+        for r in &reports {
+            for c in &r.checks {
+                assert!(c.ok(), "{eq} {:?}: {c:?}", r.lang);
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use super::tensor_proto;
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::{DType, Graph, Node, TensorData, TensorType, ValueId};
 use crate::ops::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tract_onnx::pb::{NodeProto, TensorProto};
 
@@ -54,6 +54,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
+    ("Einsum", "one or two float operands; no ellipsis, no diagonals"),
     ("LSTM", "static sequence length, unrolled; constant weights; no peepholes, clip, layout=1"),
     ("GRU", "static sequence length, unrolled; constant weights; no clip, layout=1"),
     ("RNN", "static sequence length, unrolled; constant weights; no clip, layout=1"),
@@ -72,6 +73,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "Einsum",
     "LRN",
     "Hardmax",
     "LSTM",
@@ -364,6 +366,7 @@ impl<'p> Ctx<'p> {
         match c.p.op_type.as_str() {
             "Resize" | "Upsample" => single(self.resize(c)?),
             "LSTM" | "GRU" | "RNN" => self.recurrent(c),
+            "Einsum" => single(self.einsum(c)?),
             "LRN" => {
                 // x / (bias + alpha · mean of x² over `size` channels)^beta, with the channel
                 // window as an average pool over [N, 1, C, H·W].
@@ -1045,6 +1048,103 @@ impl<'p> Ctx<'p> {
             a => return Err(Fail::Unsupported(Some(format!("activation \"{a}\"")))),
         };
         self.emit(c, Op::Activation(act), vec![x])
+    }
+
+    /// Einsum with one or two operands and no ellipsis, as Transpose / ReduceSum / batched
+    /// MatMul / Reshape: `A[batch, freeA, k] @ B[batch, k, freeB]`.
+    fn einsum(&mut self, c: &Cur) -> LResult<ValueId> {
+        let eq: String = c
+            .attrs()
+            .string("equation")
+            .ok_or("attribute 'equation' is required")?
+            .chars()
+            .filter(|ch| !ch.is_whitespace())
+            .collect();
+        let unsupported = |m: &str| Fail::Unsupported(Some(m.to_string()));
+        if eq.contains("...") {
+            return Err(unsupported("ellipsis in the equation"));
+        }
+        let (lhs, out) = match eq.split_once("->") {
+            Some((l, o)) => (l.to_string(), Some(o.to_string())),
+            None => (eq.clone(), None),
+        };
+        let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+        let ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
+        if terms.len() != ins.len() || !(1..=2).contains(&ins.len()) {
+            return Err(unsupported("only one or two operands"));
+        }
+        if ins.iter().any(|&v| self.g.ty(v).dtype != DType::F32) {
+            return Err(unsupported("non-float operands"));
+        }
+        let out: Vec<char> = match out {
+            Some(o) => o.chars().collect(),
+            None => {
+                let mut once: Vec<char> = terms.concat();
+                once.sort_unstable();
+                let all = once.clone();
+                once.dedup();
+                once.into_iter().filter(|ch| all.iter().filter(|x| *x == ch).count() == 1).collect()
+            }
+        };
+        let mut dims: BTreeMap<char, usize> = BTreeMap::new();
+        for (t, &v) in terms.iter().zip(&ins) {
+            let s = self.shape(v);
+            let mut seen = vec![];
+            if t.len() != s.len() {
+                return Err(format!("term {} does not match rank {}", t.iter().collect::<String>(), s.len()).into());
+            }
+            for (&ch, &d) in t.iter().zip(&s) {
+                if seen.contains(&ch) {
+                    return Err(unsupported("repeated index in one operand (diagonal)"));
+                }
+                seen.push(ch);
+                if *dims.entry(ch).or_insert(d) != d {
+                    return Err(unsupported("broadcast index sizes"));
+                }
+            }
+        }
+        // Sum away the letters only one operand has and the output does not keep.
+        let mut ops: Vec<(ValueId, Vec<char>)> = vec![];
+        for (k, (t, &v)) in terms.iter().zip(&ins).enumerate() {
+            let other: &[char] = if terms.len() == 2 { &terms[1 - k] } else { &[] };
+            let axes: Vec<usize> = (0..t.len()).filter(|&i| !out.contains(&t[i]) && !other.contains(&t[i])).collect();
+            let kept: Vec<char> = t.iter().copied().filter(|ch| out.contains(ch) || other.contains(ch)).collect();
+            let v = if axes.is_empty() {
+                v
+            } else {
+                self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Sum, axes, keepdims: false }), vec![v])?
+            };
+            ops.push((v, kept));
+        }
+        let permute = |this: &mut Self, v: ValueId, from: &[char], to: &[char]| -> LResult<ValueId> {
+            let perm: Vec<usize> = to.iter().filter_map(|ch| from.iter().position(|x| x == ch)).collect();
+            if perm.iter().enumerate().all(|(i, &p)| i == p) {
+                return Ok(v);
+            }
+            this.emit(c, Op::Transpose(Transpose { perm }), vec![v])
+        };
+        let size = |chs: &[char]| chs.iter().map(|ch| dims[ch]).product::<usize>();
+        if ops.len() == 1 {
+            let (v, kept) = ops.remove(0);
+            return permute(self, v, &kept, &out);
+        }
+        let ((a, ta), (b, tb)) = (ops[0].clone(), ops[1].clone());
+        let batch: Vec<char> = ta.iter().copied().filter(|ch| tb.contains(ch) && out.contains(ch)).collect();
+        let contr: Vec<char> = ta.iter().copied().filter(|ch| tb.contains(ch) && !out.contains(ch)).collect();
+        let free_a: Vec<char> = ta.iter().copied().filter(|ch| !tb.contains(ch)).collect();
+        let free_b: Vec<char> = tb.iter().copied().filter(|ch| !ta.contains(ch)).collect();
+        let order_a: Vec<char> = [batch.clone(), free_a.clone(), contr.clone()].concat();
+        let order_b: Vec<char> = [batch.clone(), contr.clone(), free_b.clone()].concat();
+        let a = permute(self, a, &ta, &order_a)?;
+        let b = permute(self, b, &tb, &order_b)?;
+        let (nb, m, k, n) = (size(&batch), size(&free_a), size(&contr), size(&free_b));
+        let a = self.reshape(c, a, vec![nb, m, k])?;
+        let b = self.reshape(c, b, vec![nb, k, n])?;
+        let p = self.emit(c, Op::MatMul(MatMul { act: None }), vec![a, b])?;
+        let res: Vec<char> = [batch, free_a, free_b].concat();
+        let shape: Vec<usize> = res.iter().map(|ch| dims[ch]).collect();
+        let p = self.reshape(c, p, shape)?;
+        permute(self, p, &res, &out)
     }
 
     /// LSTM, GRU and RNN with a static sequence length, unrolled over time into Gemm,

@@ -145,6 +145,17 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let rt: syn::File = syn::parse_str(RUNTIME_MATH)
         .map_err(|e| Error::Model(format!("internal error: runtime helpers do not parse: {e}")))?;
     let rt_items = used_helpers(rt.items, &node_fns);
+    // Models whose kernels call no helper get no `rt` module (nor an unused import).
+    let (use_rt, rt_mod) = if rt_items.is_empty() {
+        (quote!(), quote!())
+    } else {
+        (
+            quote!(
+                use super::rt;
+            ),
+            quote!(mod rt { #(#rt_items)* }),
+        )
+    };
     let (fields, inits): (Vec<TokenStream>, Vec<TokenStream>) = if p.plan.pools.is_empty() {
         (vec![quote!(_reserved: [u8; #arena_bytes])], vec![quote!(_reserved: [0; #arena_bytes])])
     } else {
@@ -207,13 +218,11 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         }
 
         mod kernels {
-            use super::rt;
+            #use_rt
             #(#node_fns)*
         }
 
-        mod rt {
-            #(#rt_items)*
-        }
+        #rt_mod
     };
     let file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Model(format!("internal error: generated Rust does not parse: {e}")))?;
