@@ -181,20 +181,6 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
     MemoryPlan { storage, arena_bytes: base, align, copies, pools }
 }
 
-/// Lifetime `[first, last]` of every value that has arena storage (for tests and `inspect`).
-pub fn lifetimes(g: &Graph, plan: &MemoryPlan) -> Vec<(ValueId, usize, usize)> {
-    let mut res: BTreeMap<ValueId, (usize, usize)> = BTreeMap::new();
-    for (idx, n) in g.nodes.iter().enumerate() {
-        for &v in n.outputs.iter().chain(&n.inputs) {
-            if matches!(plan.get(v), Storage::Arena { .. }) {
-                let e = res.entry(v).or_insert((idx, idx));
-                e.1 = idx;
-            }
-        }
-    }
-    res.into_iter().map(|(v, (f, l))| (v, f, l)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

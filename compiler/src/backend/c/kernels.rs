@@ -27,6 +27,14 @@ pub(crate) fn act_expr(act: &Option<Act>, v: &str) -> String {
     }
 }
 
+/// Declares `int64_t k` from an index element: negative indices count from the end of an
+/// axis of length `d`, out-of-range ones clamp (so generated code never reads out of bounds).
+fn load_index(w: &mut Writer, elem: &str, d: usize) {
+    w.line(&format!("int64_t k = {elem};"));
+    w.line(&format!("k = k < 0 ? k + {d} : k;"));
+    w.line(&format!("k = k < 0 ? 0 : (k >= {d} ? {} : k);", d.saturating_sub(1)));
+}
+
 /// The smallest and largest values of a C element type, as C expressions.
 fn type_limits_c(dt: DType) -> (String, String) {
     let (lo, hi) = match dt {
@@ -402,9 +410,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let nidx = p.graph.ty(n.inputs[1]).len();
             w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
             w.open(&format!("for (int j = 0; j < {nidx}; ++j)"));
-            w.line("int64_t k = x1[j];");
-            w.line(&format!("k = k < 0 ? k + {d} : k;"));
-            w.line(&format!("k = k < 0 ? 0 : (k >= {d} ? {} : k);", d.saturating_sub(1)));
+            load_index(w, "x1[j]", d);
             let yi = c_lin(&[("o", nidx * inner), ("j", inner), ("i", 1)], 0);
             let xi = format!("{} + (int)k * {inner} + i", c_lin(&[("o", d * inner)], 0));
             w.line(&format!("for (int i = 0; i < {inner}; ++i) y[{yi}] = x0[{xi}];"));
@@ -419,9 +425,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             st[g.axis] = 0;
             let base = index_expr(&st);
             nested(w, &out, |w| {
-                w.line("int64_t k = x1[o];");
-                w.line(&format!("k = k < 0 ? k + {d} : k;"));
-                w.line(&format!("k = k < 0 ? 0 : (k >= {d} ? {} : k);", d.saturating_sub(1)));
+                load_index(w, "x1[o]", d);
                 w.line(&format!("y[o] = x0[{base} + (int)k * {}];", xs[g.axis]));
                 w.line("o++;");
             });

@@ -66,9 +66,16 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> T
     }
 }
 
-/// The function turning an index element into i64 (identity for i64).
-fn widen_index(d: DType) -> TokenStream {
-    if d == DType::I64 { quote!() } else { quote!(i64::from) }
+/// Binds `k: usize` from an index element of type `d`: negative indices count from the end
+/// of an axis of length `len`, out-of-range ones clamp (never an out-of-bounds panic).
+fn load_index(d: DType, elem: TokenStream, len: usize) -> TokenStream {
+    let widen = if d == DType::I64 { quote!() } else { quote!(i64::from) };
+    let (dl, last) = (Literal::i64_unsuffixed(len as i64), Literal::i64_unsuffixed(len.saturating_sub(1) as i64));
+    quote! {
+        let k = #widen(#elem);
+        let k = if k < 0 { k + #dl } else { k };
+        let k = k.clamp(0, #last) as usize;
+    }
 }
 
 /// A scalar of element type `dt` with value `v` (floats exact; integers truncated).
@@ -544,22 +551,14 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let outer: usize = x[..g.axis].iter().product();
             let inner: usize = x[g.axis + 1..].iter().product();
             let nidx = p.graph.ty(n.inputs[1]).len();
-            let (ol, nl, il, dl, last) = (
-                lit(outer),
-                lit(nidx),
-                lit(inner),
-                Literal::i64_unsuffixed(d as i64),
-                Literal::i64_unsuffixed(d.saturating_sub(1) as i64),
-            );
+            let (ol, nl, il) = (lit(outer), lit(nidx), lit(inner));
             let yi = rs_lin(&[(quote!(o), nidx * inner), (quote!(j), inner), (quote!(i), 1)], 0);
             let xi = rs_lin(&[(quote!(o), d * inner), (quote!(k), inner), (quote!(i), 1)], 0);
-            let widen = widen_index(p.graph.ty(n.inputs[1]).dtype);
+            let k = load_index(p.graph.ty(n.inputs[1]).dtype, quote!(x1[j]), d);
             quote! {
                 for o in 0..#ol {
                     for j in 0..#nl {
-                        let k = #widen(x1[j]);
-                        let k = if k < 0 { k + #dl } else { k };
-                        let k = k.clamp(0, #last) as usize;
+                        #k
                         for i in 0..#il { y[#yi] = x0[#xi]; }
                     }
                 }
@@ -572,21 +571,9 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let mut st = xs.clone();
             st[g.axis] = 0;
             let base = index_expr(&st);
-            let (dl, last, sa) = (
-                Literal::i64_unsuffixed(d as i64),
-                Literal::i64_unsuffixed(d.saturating_sub(1) as i64),
-                lit(xs[g.axis]),
-            );
-            let widen = widen_index(p.graph.ty(n.inputs[1]).dtype);
-            nested(
-                &out,
-                quote! {
-                    let k = #widen(x1[o]);
-                    let k = if k < 0 { k + #dl } else { k };
-                    let k = k.clamp(0, #last) as usize;
-                    y[o] = x0[#base + k * #sa];
-                },
-            )
+            let sa = lit(xs[g.axis]);
+            let k = load_index(p.graph.ty(n.inputs[1]).dtype, quote!(x1[o]), d);
+            nested(&out, quote! { #k y[o] = x0[#base + k * #sa]; })
         }
         Op::Not => quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = !x; } },
         Op::Where => {
