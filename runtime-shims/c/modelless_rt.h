@@ -8,6 +8,7 @@
 #define MODELLESS_RT_H
 
 #include <math.h>
+#include <stdint.h>
 
 static inline float mlrt_relu(float x) { return x > 0.0f ? x : 0.0f; }
 static inline float mlrt_clip(float x, float lo, float hi)
@@ -66,6 +67,44 @@ static inline long long mlrt_mod_i64(long long a, long long b)
 {
     long long r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+/* ---- int8 arithmetic: bit-exact twins of runtime-shims/src/math.rs ---- */
+
+/* round(a*b / 2^31), ties away from zero, saturating a == b == INT32_MIN. */
+static inline int32_t mlrt_sat_rdhm(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+/* x / 2^exp rounded to nearest, ties away from zero; exp in 0..31. */
+static inline int32_t mlrt_rshift_round(int32_t x, int32_t exp)
+{
+    int32_t mask = (int32_t)(((int64_t)1 << exp) - 1);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exp) + (remainder > threshold ? 1 : 0);
+}
+/* zp + acc * multiplier * 2^(shift - 31) in fixed point, clamped to [lo, hi]. */
+static inline int32_t mlrt_requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+{
+    int32_t left = shift > 0 ? shift : 0;
+    int32_t right = shift > 0 ? 0 : -shift;
+    int64_t wide = (int64_t)acc * ((int64_t)1 << left);
+    int32_t x = wide > INT32_MAX ? INT32_MAX : (wide < INT32_MIN ? INT32_MIN : (int32_t)wide);
+    int64_t v = (int64_t)mlrt_rshift_round(mlrt_sat_rdhm(x, multiplier), right) + zp;
+    return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+}
+/* ONNX QuantizeLinear of one value: round_half_even(x / scale) + zp saturated to [lo, hi]. */
+static inline int32_t mlrt_quantize(float x, float scale, int32_t zp, int32_t lo, int32_t hi)
+{
+    float r = rintf(x / scale), v;
+    if (r != r) return zp < lo ? lo : (zp > hi ? hi : zp);
+    v = r + (float)zp;
+    return v <= (float)lo ? lo : (v >= (float)hi ? hi : (int32_t)v);
 }
 
 #endif /* MODELLESS_RT_H */

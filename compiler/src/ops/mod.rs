@@ -17,6 +17,7 @@ mod gemm;
 mod matmul;
 mod pad;
 mod pool;
+mod quant;
 mod reduce;
 mod reshape;
 mod resize;
@@ -37,6 +38,9 @@ pub use gemm::Gemm;
 pub use matmul::MatMul;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
+pub use quant::{
+    Dequantize, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant, Requantize, quantize_multiplier, type_range,
+};
 pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
 pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
@@ -95,6 +99,22 @@ pub enum Op {
     ConvTranspose(ConvTranspose),
     /// Nearest / linear resize with build-time index tables.
     Resize(Resize),
+    /// Float → int8/uint8/int32 (ONNX QuantizeLinear).
+    Quantize(Quantize),
+    /// int8/uint8/int32 → float (ONNX DequantizeLinear).
+    Dequantize(Dequantize),
+    /// Integer convolution with int32 accumulators and fixed-point requantization.
+    QConv(QConv),
+    /// Integer matrix product with int32 accumulators and fixed-point requantization.
+    QMatMul(QMatMul),
+    /// Integer elementwise add of two quantized tensors.
+    QAdd(QAdd),
+    /// Integer max / average pooling.
+    QPool(QPool),
+    /// Integer softmax through an exp table.
+    QSoftmax(QSoftmax),
+    /// Integer rescale between quantization parameters (with an optional clamp).
+    Requantize(Requantize),
 }
 
 impl Op {
@@ -122,6 +142,17 @@ impl Op {
             Op::Resize(_) => "Resize",
             Op::Gather(_) => "Gather",
             Op::GatherElements(_) => "GatherElements",
+            Op::Quantize(_) => "QuantizeLinear",
+            Op::Dequantize(_) => "DequantizeLinear",
+            Op::QConv(_) => "QConv",
+            Op::QMatMul(_) => "QMatMul",
+            Op::QAdd(_) => "QAdd",
+            Op::QPool(p) => match p.pool.kind {
+                PoolKind::Max => "QMaxPool",
+                PoolKind::Avg => "QAveragePool",
+            },
+            Op::QSoftmax(_) => "QSoftmax",
+            Op::Requantize(_) => "Requantize",
             Op::ArgReduce(a) => {
                 if a.max {
                     "ArgMax"
@@ -157,6 +188,14 @@ impl Op {
             Op::Resize(o) => o.infer(inputs),
             Op::Gather(o) => o.infer(inputs),
             Op::GatherElements(o) => o.infer(inputs),
+            Op::Quantize(o) => o.infer(inputs),
+            Op::Dequantize(o) => o.infer(inputs),
+            Op::QConv(o) => o.infer(inputs),
+            Op::QMatMul(o) => o.infer(inputs),
+            Op::QAdd(o) => o.infer(inputs),
+            Op::QPool(o) => o.infer(inputs),
+            Op::QSoftmax(o) => o.infer(inputs),
+            Op::Requantize(o) => o.infer(inputs),
         }
     }
 
@@ -182,7 +221,7 @@ impl Op {
     /// Multiply-accumulates for one run (0 for data movement ops).
     pub fn macs(&self, inputs: &[&TensorType], out: &TensorType) -> u64 {
         match self {
-            Op::Conv(_) => {
+            Op::Conv(_) | Op::QConv(_) => {
                 let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
                 let per_out: usize = w.iter().skip(1).product();
                 (out.len() * per_out) as u64
@@ -191,11 +230,12 @@ impl Op {
                 let k = inputs.first().map(|a| if g.trans_a { a.shape[0] } else { a.shape[1] });
                 (out.len() * k.unwrap_or(0)) as u64
             }
-            Op::MatMul(_) => {
+            Op::MatMul(_) | Op::QMatMul(_) => {
                 let k = inputs.first().and_then(|a| a.shape.last().copied()).unwrap_or(0);
                 (out.len() * k) as u64
             }
-            Op::Pool(p) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
+            Op::Pool(p) | Op::QPool(QPool { pool: p, .. }) => (out.len() * p.kernel[0] * p.kernel[1]) as u64,
+            Op::Quantize(_) | Op::Dequantize(_) | Op::QAdd(_) | Op::QSoftmax(_) | Op::Requantize(_) => out.len() as u64,
             Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
@@ -223,6 +263,14 @@ impl Op {
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
             Op::Reduce(_) | Op::ArgReduce(_) => false,
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) | Op::Resize(_) => false,
+            Op::Quantize(_)
+            | Op::Dequantize(_)
+            | Op::QConv(_)
+            | Op::QMatMul(_)
+            | Op::QAdd(_)
+            | Op::QPool(_)
+            | Op::QSoftmax(_)
+            | Op::Requantize(_) => false,
         }
     }
 
@@ -298,7 +346,48 @@ impl Op {
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),
             Op::ArgReduce(a) => format!("axis={} keepdims={} last={}", a.axis, a.keepdims as u8, a.select_last as u8),
+            Op::Quantize(q) => format!("to={} {}", q.to, quant_str(&q.q)),
+            Op::Dequantize(q) => quant_str(&q.q),
+            Op::QConv(q) => format!(
+                "k={}x{} s={}x{} p={:?} g={} x_zp={}{}",
+                q.conv.kernel[0],
+                q.conv.kernel[1],
+                q.conv.strides[0],
+                q.conv.strides[1],
+                q.conv.pads,
+                q.conv.group,
+                q.x_zp,
+                requant_str(q.out.as_ref())
+            ),
+            Op::QMatMul(q) => format!("a_zp={}{}", q.a_zp, requant_str(q.out.as_ref())),
+            Op::QAdd(q) => format!("a_zp={} b_zp={}{}", q.a_zp, q.b_zp, requant_str(Some(&q.out))),
+            Op::QPool(p) => format!(
+                "k={}x{} s={}x{} p={:?} x_zp={}{}",
+                p.pool.kernel[0],
+                p.pool.kernel[1],
+                p.pool.strides[0],
+                p.pool.strides[1],
+                p.pool.pads,
+                p.x_zp,
+                requant_str(Some(&p.out))
+            ),
+            Op::QSoftmax(s) => format!("axis={} -> {} zp={}", s.axis, s.to, s.zero_point),
+            Op::Requantize(r) => format!("x_zp={}{}", r.x_zp, requant_str(Some(&r.out))),
         }
+    }
+}
+
+fn quant_str(q: &crate::ir::Quant) -> String {
+    match (q.axis, q.scale.as_slice(), q.zero_point.as_slice()) {
+        (None, [s], [z]) => format!("scale={s} zp={z}"),
+        (axis, s, _) => format!("per-axis {axis:?} ({} scales)", s.len()),
+    }
+}
+
+fn requant_str(r: Option<&Requant>) -> String {
+    match r {
+        None => " -> i32".into(),
+        Some(r) => format!(" -> {} zp={} [{}, {}]", r.to, r.zero_point, r.lo, r.hi),
     }
 }
 
