@@ -3,7 +3,7 @@
 use super::attrs::{Attrs, norm_axis};
 use super::tensor_proto;
 use crate::error::{Error, Result, Unsupported};
-use crate::ir::{DType, Graph, Node, TensorData, TensorType, ValueId};
+use crate::ir::{DType, Graph, Node, Quant, TensorData, TensorType, ValueId};
 use crate::ops::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -63,6 +63,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Mod", "fmod=0 on integers, fmod=1 on floats"),
     ("Pow", "float32"),
     ("Cast", "float32, int8, uint8, int32, int64, bool"),
+    ("QuantizeLinear", "float32 to int8/uint8; per tensor or per axis; constant scale and zero point"),
+    ("DequantizeLinear", "int8/uint8/int32 to float32; per tensor or per axis; constant scale and zero point"),
     ("Gather", "int32/int64 indices; out-of-range indices clamp"),
     ("GatherElements", "int32/int64 indices; out-of-range indices clamp"),
     ("LayerNormalization", "float32; decomposed into reductions"),
@@ -73,6 +75,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "QuantizeLinear",
+    "DequantizeLinear",
     "Einsum",
     "LRN",
     "Hardmax",
@@ -507,6 +511,7 @@ impl<'p> Ctx<'p> {
             }
             "Not" => single(self.emit(c, Op::Not, vec![c.input(0)?])?),
             "Where" => single(self.emit(c, Op::Where, vec![c.input(0)?, c.input(1)?, c.input(2)?])?),
+            "QuantizeLinear" | "DequantizeLinear" => single(self.quantize_linear(c)?),
             "Cast" | "CastLike" => {
                 let x = c.input(0)?;
                 let to = if c.p.op_type == "CastLike" {
@@ -961,6 +966,62 @@ impl<'p> Ctx<'p> {
             lift(a.usizes("strides", vec![1; n])?, "strides")?,
             lift(a.usizes("dilations", vec![1; n])?, "dilations")?,
         ))
+    }
+
+    /// Constant quantization parameters of a QuantizeLinear / DequantizeLinear-style node:
+    /// scale input `si`, optional zero point input `zi`, for a tensor of `shape`.
+    fn quant_params(&self, c: &Cur, si: usize, zi: usize, shape: &[usize]) -> LResult<(Quant, DType)> {
+        let a = c.attrs();
+        if a.int("block_size", 0) != 0 {
+            return Err(Fail::Unsupported(Some("blocked quantization (block_size)".into())));
+        }
+        let scale_v = c.input(si)?;
+        let scale = self.const_data(scale_v, "scale")?.to_f32();
+        let zp_v = c.opt_input(zi);
+        let (zp, zdt) = match zp_v {
+            Some(z) => {
+                let d = self.const_data(z, "zero point")?;
+                let ints = d.to_i64().ok_or_else(|| Fail::Unsupported(Some(format!("{} zero point", d.dtype()))))?;
+                (ints.iter().map(|&v| v as i32).collect::<Vec<_>>(), d.dtype())
+            }
+            None => (vec![0; scale.len()], DType::U8),
+        };
+        if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Fail::Invalid("scales must be positive and finite".into()));
+        }
+        let per_axis = self.g.ty(scale_v).shape.len() == 1 && scale.len() > 1;
+        let axis = if per_axis { Some(norm_axis(a.int("axis", 1), shape.len())?) } else { None };
+        let zp = if zp.len() == 1 && scale.len() > 1 { vec![zp[0]; scale.len()] } else { zp };
+        if zp.len() != scale.len() {
+            return Err(Fail::Invalid(format!("{} scales but {} zero points", scale.len(), zp.len())));
+        }
+        Ok((Quant { scale, zero_point: zp, axis }, zdt))
+    }
+
+    fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
+        let x = c.input(0)?;
+        let xt = self.g.ty(x).clone();
+        let (q, zdt) = self.quant_params(c, 1, 2, &xt.shape)?;
+        if c.p.op_type == "QuantizeLinear" {
+            let to = match c.attrs().int("output_dtype", 0) {
+                0 => zdt,
+                2 => DType::U8,
+                3 => DType::I8,
+                6 => DType::I32,
+                t => return Err(Fail::Unsupported(Some(format!("output_dtype {t}")))),
+            };
+            if !matches!(to, DType::I8 | DType::U8) {
+                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+            }
+            if xt.dtype != DType::F32 {
+                return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
+            }
+            return self.emit(c, Op::Quantize(Quantize { q, to }), vec![x]);
+        }
+        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I32) {
+            return Err(Fail::Unsupported(Some(format!("{} input (int8, uint8, int32 only)", xt.dtype))));
+        }
+        self.emit(c, Op::Dequantize(Dequantize { q }), vec![x])
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
