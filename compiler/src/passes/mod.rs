@@ -9,6 +9,7 @@ mod fold_constants;
 mod fuse_activation;
 mod fuse_bias;
 mod legalize;
+mod lower_qdq;
 pub mod plan_memory;
 
 pub use dce::dce;
@@ -17,6 +18,7 @@ pub use fold_constants::fold_constants;
 pub use fuse_activation::fuse_activation;
 pub use fuse_bias::fuse_bias;
 pub use legalize::legalize;
+pub use lower_qdq::lower_qdq;
 pub use plan_memory::{MemoryPlan, Pool, Storage, plan_memory};
 
 use crate::error::{Error, Result};
@@ -32,6 +34,7 @@ pub const PIPELINE: &[Pass] = &[
     ("fuse_bias", fuse_bias),
     ("fuse_activation", fuse_activation),
     ("legalize", legalize),
+    ("lower_qdq", lower_qdq),
     ("dce", dce),
 ];
 
