@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod cross;
 pub mod error;
 pub mod frontend;
+pub mod interp;
 pub mod ir;
 pub mod npy;
 pub mod ops;

@@ -1,0 +1,443 @@
+//! Arithmetic ops: convolutions, matrix products, elementwise, softmax, pooling,
+//! reductions and resize. Float paths are plain `f32` in the generated kernels' loop order.
+
+use super::{Args, R, for_each_index, from_wide, not_evaluated, offset, strides_of, wide};
+use crate::ir::{DType, TensorData};
+use crate::ops::broadcast::{broadcast_index_map, broadcast_strides};
+use crate::ops::{
+    Act, ArgReduce, BatchNorm, Binary, BinaryKind, Conv, ConvTranspose, Gemm, MatMul, Pool, PoolKind, Reduce,
+    ReduceKind, Resize, Softmax, reduce_loops,
+};
+
+/// The four dimensions of an NCHW shape.
+pub(super) fn dims4(s: &[usize]) -> R<[usize; 4]> {
+    match s {
+        &[a, b, c, d] => Ok([a, b, c, d]),
+        _ => Err(format!("expected a rank-4 shape, got {s:?}").into()),
+    }
+}
+
+/// Input coordinate read by output position `o` at kernel tap `k` (`None` in the padding).
+pub(super) fn tap(o: usize, k: usize, stride: usize, dilation: usize, pad: usize, len: usize) -> Option<usize> {
+    (o * stride + k * dilation).checked_sub(pad).filter(|&i| i < len)
+}
+
+fn fused(act: &Option<Act>, v: f32) -> f32 {
+    act.map_or(v, |f| f.apply(v))
+}
+
+/// `y[n,m,oh,ow] = act(bias[m] + Σ_{c,kh,kw} x · w)`, padded taps skipped.
+pub(super) fn conv(c: &Conv, a: &Args) -> R<TensorData> {
+    let (x, w) = (a.f32(0)?, a.f32(1)?);
+    let bias = if a.tys.len() > 2 { Some(a.f32(2)?) } else { None };
+    let [nb, ci, h, wd] = dims4(a.shape(0)?)?;
+    let [_, m, oh, ow] = dims4(&a.out.shape)?;
+    let cg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
+    let mg = m / c.group.max(1);
+    let [kh, kw] = c.kernel;
+    let mut y = Vec::with_capacity(nb * m * oh * ow);
+    for n in 0..nb {
+        for oc in 0..m {
+            let g = oc / mg.max(1);
+            let wk = &w[oc * cg * kh * kw..];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bias.map_or(0.0, |b| b[oc]);
+                    for ic in 0..cg {
+                        let xc = &x[((n * ci) + g * cg + ic) * h * wd..];
+                        for ky in 0..kh {
+                            let Some(iy) = tap(oy, ky, c.strides[0], c.dilations[0], c.pads[0], h) else { continue };
+                            for kx in 0..kw {
+                                let Some(ix) = tap(ox, kx, c.strides[1], c.dilations[1], c.pads[1], wd) else {
+                                    continue;
+                                };
+                                acc += xc[iy * wd + ix] * wk[(ic * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                    y.push(fused(&c.act, acc));
+                }
+            }
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// Scatter form: every input element adds `x · w` to the outputs its taps reach.
+pub(super) fn conv_transpose(c: &ConvTranspose, a: &Args) -> R<TensorData> {
+    let (x, w) = (a.f32(0)?, a.f32(1)?);
+    let [nb, ci, h, wd] = dims4(a.shape(0)?)?;
+    let [_, m, oh, ow] = dims4(&a.out.shape)?;
+    let mg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
+    let cg = ci / c.group.max(1);
+    let [kh, kw] = c.kernel;
+    let plane = oh * ow;
+    let mut y = vec![0.0f32; nb * m * plane];
+    if a.tys.len() > 2 {
+        let b = a.f32(2)?;
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = b[(i / plane) % m];
+        }
+    }
+    for n in 0..nb {
+        for ic in 0..ci {
+            let g = ic / cg.max(1);
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let xv = x[((n * ci + ic) * h + iy) * wd + ix];
+                    for mm in 0..mg {
+                        let oc = g * mg + mm;
+                        for ky in 0..kh {
+                            let Some(oy) = tap(iy, ky, c.strides[0], c.dilations[0], c.pads[0], oh) else { continue };
+                            for kx in 0..kw {
+                                let Some(ox) = tap(ix, kx, c.strides[1], c.dilations[1], c.pads[1], ow) else {
+                                    continue;
+                                };
+                                y[(n * m + oc) * plane + oy * ow + ox] += xv * w[((ic * mg + mm) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// `act(alpha · Σ_k A'[i,k] B'[k,j] + beta · C[i,j])`, C broadcast to `[M, N]`.
+pub(super) fn gemm(gm: &Gemm, a: &Args) -> R<TensorData> {
+    let (x0, x1) = (a.f32(0)?, a.f32(1)?);
+    let (ta, tb) = (a.get(0)?.0, a.get(1)?.0);
+    let (m, k, n) = gm.dims(ta, tb);
+    let sa = strides_of(&ta.shape);
+    let sb = strides_of(&tb.shape);
+    let (a_i, a_k) = if gm.trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+    let (b_k, b_j) = if gm.trans_b { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+    let c = if a.tys.len() > 2 && gm.beta != 0.0 {
+        Some((a.f32(2)?, broadcast_strides(a.shape(2)?, &[m, n])))
+    } else {
+        None
+    };
+    let mut y = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for kk in 0..k {
+                acc += x0[i * a_i + kk * a_k] * x1[kk * b_k + j * b_j];
+            }
+            let mut v = if gm.alpha == 1.0 { acc } else { gm.alpha * acc };
+            if let Some((cd, st)) = &c {
+                let cv = cd[i * st[0] + j * st[1]];
+                v += if gm.beta == 1.0 { cv } else { gm.beta * cv };
+            }
+            y.push(fused(&gm.act, v));
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// Element offsets of each broadcast batch's matrix in an operand with batch dims `own`.
+pub(super) fn batch_offsets(own: &[usize], batch: &[usize], mat: usize) -> Vec<usize> {
+    broadcast_index_map(own, batch).into_iter().map(|i| i * mat).collect()
+}
+
+/// Batched `act(A @ B)` with NumPy broadcasting of the batch axes ([`MatMul::dims`]).
+pub(super) fn matmul(mm: &MatMul, a: &Args) -> R<TensorData> {
+    let (x0, x1) = (a.f32(0)?, a.f32(1)?);
+    let d = MatMul::dims(a.get(0)?.0, a.get(1)?.0)?;
+    let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
+    let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+    let mut y = Vec::with_capacity(a_off.len() * d.m * d.n);
+    for (ao, bo) in a_off.iter().zip(&b_off) {
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut acc = 0.0f32;
+                for k in 0..d.k {
+                    acc += x0[ao + i * d.k + k] * x1[bo + k * d.n + j];
+                }
+                y.push(fused(&mm.act, acc));
+            }
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// Elementwise binary op with multidirectional broadcasting. Float arithmetic is
+/// [`Binary::eval`] (constant folding's); predicates compare; integer arithmetic is done
+/// wide and narrowed like a C assignment.
+pub(super) fn binary(b: &Binary, a: &Args) -> R<TensorData> {
+    let ((ta, da), (tb, db)) = (a.get(0)?, a.get(1)?);
+    if ta.dtype != tb.dtype || da.dtype() != db.dtype() {
+        return Err(format!("operand types differ: {} and {}", da.dtype(), db.dtype()).into());
+    }
+    let kind = b.kind;
+    let is_float = da.dtype() == DType::F32;
+    if is_float && !kind.is_predicate() {
+        return b
+            .eval(&[(ta, da), (tb, db)], a.out)
+            .ok_or_else(|| not_evaluated(format!("{} on {:?} and {:?}", kind.name(), ta.shape, tb.shape)));
+    }
+    if b.act.is_some() {
+        return Err(not_evaluated(format!("{} with a fused activation on {}", kind.name(), da.dtype())));
+    }
+    let ma = broadcast_index_map(&ta.shape, &a.out.shape);
+    let mb = broadcast_index_map(&tb.shape, &a.out.shape);
+    let pairs = ma.iter().zip(&mb);
+    if is_float {
+        let (x, y) = (a.f32(0)?, a.f32(1)?);
+        let v: Option<Vec<bool>> = pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect();
+        return Ok(TensorData::Bool(v.ok_or_else(|| not_evaluated(format!("{} on f32", kind.name())))?));
+    }
+    let (x, y) = (wide(da)?, wide(db)?);
+    if kind.is_predicate() {
+        let v: Option<Vec<bool>> = pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect();
+        return Ok(TensorData::Bool(v.ok_or_else(|| not_evaluated(format!("{} on {}", kind.name(), da.dtype())))?));
+    }
+    let v: R<Vec<i64>> = pairs.map(|(&i, &j)| int_arith(kind, x[i], y[j])).collect();
+    Ok(from_wide(a.out.dtype, v?)?)
+}
+
+/// Comparisons and logic (booleans arrive as 0 / 1).
+fn compare<T: PartialOrd + PartialEq + Default>(kind: BinaryKind, a: T, b: T) -> Option<bool> {
+    let t = |v: &T| *v != T::default();
+    Some(match kind {
+        BinaryKind::Equal => a == b,
+        BinaryKind::Less => a < b,
+        BinaryKind::Greater => a > b,
+        BinaryKind::LessOrEqual => a <= b,
+        BinaryKind::GreaterOrEqual => a >= b,
+        BinaryKind::And => t(&a) && t(&b),
+        BinaryKind::Or => t(&a) || t(&b),
+        BinaryKind::Xor => t(&a) != t(&b),
+        _ => return None,
+    })
+}
+
+/// Integer arithmetic as the generated C does it (wrap-around instead of UB on overflow).
+fn int_arith(kind: BinaryKind, a: i64, b: i64) -> R<i64> {
+    let nonzero = || if b == 0 { Err(format!("integer {} by zero", kind.name())) } else { Ok(()) };
+    Ok(match kind {
+        BinaryKind::Add => a.wrapping_add(b),
+        BinaryKind::Sub => a.wrapping_sub(b),
+        BinaryKind::Mul => a.wrapping_mul(b),
+        BinaryKind::Div => {
+            nonzero()?;
+            a.wrapping_div(b)
+        }
+        BinaryKind::Mod { fmod } => {
+            nonzero()?;
+            let r = a.wrapping_rem(b);
+            if !fmod && r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }
+        }
+        BinaryKind::Min => a.min(b),
+        BinaryKind::Max => a.max(b),
+        _ => return Err(not_evaluated(format!("{} on integers", kind.name()))),
+    })
+}
+
+/// `exp(x − max) / Σ exp(x − max)` (or the log form) along the axis.
+pub(super) fn softmax(s: &Softmax, a: &Args) -> R<TensorData> {
+    let x = a.f32(0)?;
+    let (outer, len, inner) = s.split(&a.out.shape);
+    let mut y = vec![0.0f32; x.len()];
+    for o in 0..outer {
+        for j in 0..inner {
+            let at = |i: usize| o * len * inner + i * inner + j;
+            let mx = (0..len).map(|i| x[at(i)]).fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for i in 0..len {
+                y[at(i)] = (x[at(i)] - mx).exp();
+                sum += y[at(i)];
+            }
+            for i in 0..len {
+                y[at(i)] = if s.log { x[at(i)] - mx - sum.ln() } else { y[at(i)] / sum };
+            }
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// The in-bounds input positions of one pooling window, and the window count used by
+/// `count_include_pad` (positions inside the padded input).
+pub(super) fn pool_window(p: &Pool, oy: usize, ox: usize, h: usize, w: usize) -> (Vec<usize>, usize) {
+    let mut taps = vec![];
+    let mut padded = 0;
+    for ky in 0..p.kernel[0] {
+        let ry = (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+        for kx in 0..p.kernel[1] {
+            let rx = (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+            let in_pad = ry >= -(p.pads[0] as isize)
+                && ry < (h + p.pads[2]) as isize
+                && rx >= -(p.pads[1] as isize)
+                && rx < (w + p.pads[3]) as isize;
+            padded += in_pad as usize;
+            if ry >= 0 && (ry as usize) < h && rx >= 0 && (rx as usize) < w {
+                taps.push(ry as usize * w + rx as usize);
+            }
+        }
+    }
+    (taps, padded)
+}
+
+/// Max (padding never wins) or average (divided by the in-bounds count, or the padded
+/// window count with `count_include_pad`) over each window.
+pub(super) fn pool(p: &Pool, a: &Args) -> R<TensorData> {
+    let x = a.f32(0)?;
+    let [_, _, h, w] = dims4(a.shape(0)?)?;
+    let [nb, c, oh, ow] = dims4(&a.out.shape)?;
+    let mut y = Vec::with_capacity(nb * c * oh * ow);
+    for plane in 0..nb * c {
+        let xc = &x[plane * h * w..];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (taps, padded) = pool_window(p, oy, ox, h, w);
+                y.push(match p.kind {
+                    PoolKind::Max => taps.iter().fold(f32::NEG_INFINITY, |m, &i| if xc[i] > m { xc[i] } else { m }),
+                    PoolKind::Avg => {
+                        let sum = taps.iter().fold(0.0f32, |s, &i| s + xc[i]);
+                        let count = if p.count_include_pad { padded } else { taps.len() };
+                        if count > 0 { sum / count as f32 } else { 0.0 }
+                    }
+                });
+            }
+        }
+    }
+    Ok(TensorData::F32(y))
+}
+
+/// `y = x · m[c] + o[c]` over axis 1 ([`BatchNorm::affine`]).
+pub(super) fn batchnorm(b: &BatchNorm, a: &Args) -> R<TensorData> {
+    let x = a.f32(0)?;
+    let (m, o) = b.affine(a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
+    let shape = a.shape(0)?;
+    let c = shape.get(1).copied().ok_or("input rank")?;
+    let inner: usize = shape[2..].iter().product();
+    Ok(TensorData::F32(
+        x.iter().enumerate().map(|(i, &v)| v * m[(i / inner.max(1)) % c] + o[(i / inner.max(1)) % c]).collect(),
+    ))
+}
+
+/// Flat offsets of every index of the given `(extent, stride)` loops, row-major.
+fn loop_offsets(loops: &[(usize, usize)]) -> Vec<usize> {
+    let (dims, strides): (Vec<usize>, Vec<usize>) = loops.iter().copied().unzip();
+    let mut res = vec![];
+    for_each_index(&dims, |i| res.push(offset(i, &strides)));
+    res
+}
+
+/// Reductions; integer kinds accumulate wide and narrow like the C accumulator.
+pub(super) fn reduce(r: &Reduce, a: &Args) -> R<TensorData> {
+    let (tx, dx) = a.get(0)?;
+    let lp = reduce_loops(&tx.shape, &r.axes);
+    let (kept, red) = (loop_offsets(&lp.kept), loop_offsets(&lp.reduced));
+    if let Some(x) = dx.as_f32() {
+        let y = kept.iter().map(|&base| {
+            let vals = red.iter().map(|&o| x[base + o]);
+            let sum = |f: &dyn Fn(f32) -> f32| vals.clone().fold(0.0f32, |s, v| s + f(v));
+            match r.kind {
+                ReduceKind::Sum => sum(&|v| v),
+                ReduceKind::Mean => sum(&|v| v) / lp.count as f32,
+                ReduceKind::Max => vals.clone().fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m }),
+                ReduceKind::Min => vals.clone().fold(f32::INFINITY, |m, v| if v < m { v } else { m }),
+                ReduceKind::Prod => vals.clone().fold(1.0, |p, v| p * v),
+                ReduceKind::L1 => sum(&|v| v.abs()),
+                ReduceKind::L2 => sum(&|v| v * v).sqrt(),
+                ReduceKind::SumSquare => sum(&|v| v * v),
+                ReduceKind::LogSum => sum(&|v| v).ln(),
+                ReduceKind::LogSumExp => {
+                    let mx = vals.clone().fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m });
+                    mx + sum(&|v| (v - mx).exp()).ln()
+                }
+            }
+        });
+        return Ok(TensorData::F32(y.collect()));
+    }
+    let x = wide(dx)?;
+    let y: R<Vec<i64>> = kept
+        .iter()
+        .map(|&base| {
+            let vals = red.iter().map(|&o| x[base + o]);
+            Ok(match r.kind {
+                ReduceKind::Sum => vals.fold(0i64, i64::wrapping_add),
+                ReduceKind::Max => vals.fold(i64::MIN, i64::max),
+                ReduceKind::Min => vals.fold(i64::MAX, i64::min),
+                ReduceKind::Prod => vals.fold(1i64, i64::wrapping_mul),
+                k => return Err(not_evaluated(format!("{} on {}", k.name(), dx.dtype()))),
+            })
+        })
+        .collect();
+    Ok(from_wide(a.out.dtype, y?)?)
+}
+
+/// Index of the first (or last, `select_last`) max / min along the axis.
+pub(super) fn arg_reduce(r: &ArgReduce, a: &Args) -> R<TensorData> {
+    let (tx, dx) = a.get(0)?;
+    let lp = reduce_loops(&tx.shape, &[r.axis]);
+    let &[(len, stride)] = lp.reduced.as_slice() else { return Err("ArgMax/ArgMin axis".into()) };
+    let kept = loop_offsets(&lp.kept);
+    fn best<T: PartialOrd + Copy>(row: impl Fn(usize) -> T, len: usize, r: &ArgReduce) -> i64 {
+        let mut b = row(0);
+        let mut bi = 0;
+        for i in 1..len {
+            let v = row(i);
+            let better = match (r.max, r.select_last) {
+                (true, false) => v > b,
+                (true, true) => v >= b,
+                (false, false) => v < b,
+                (false, true) => v <= b,
+            };
+            if better {
+                b = v;
+                bi = i as i64;
+            }
+        }
+        bi
+    }
+    let y = match dx.as_f32() {
+        Some(x) => kept.iter().map(|&base| best(|i| x[base + i * stride], len, r)).collect(),
+        None => {
+            let x = wide(dx)?;
+            kept.iter().map(|&base| best(|i| x[base + i * stride], len, r)).collect()
+        }
+    };
+    Ok(TensorData::I64(y))
+}
+
+/// Per-axis index / weight tables: each output coordinate of a linear axis blends
+/// `(1 − w)·x[lo] + w·x[hi]`; nearest axes read `x[lo]`.
+pub(super) fn resize(rs: &Resize, a: &Args) -> R<TensorData> {
+    let (tx, dx) = a.get(0)?;
+    let xs = strides_of(&tx.shape);
+    let lin = rs.linear_axes();
+    let out = &a.out.shape;
+    let coord = |ax: usize, i: usize, hi: bool| match &rs.maps[ax] {
+        None => i,
+        Some(m) if hi => m[i].1,
+        Some(m) => m[i].0,
+    };
+    if lin.is_empty() {
+        let mut src = Vec::with_capacity(a.out.len());
+        for_each_index(out, |idx| src.push((0..idx.len()).map(|ax| coord(ax, idx[ax], false) * xs[ax]).sum()));
+        return Ok(dx.gather(&src));
+    }
+    let x = dx.as_f32().ok_or_else(|| not_evaluated(format!("linear Resize of {}", dx.dtype())))?;
+    let mut y = Vec::with_capacity(a.out.len());
+    for_each_index(out, |idx| {
+        let mut acc = 0.0f32;
+        for mask in 0..(1usize << lin.len()) {
+            let mut term = 1.0f32;
+            let mut at = 0;
+            for ax in 0..idx.len() {
+                let j = lin.iter().position(|&l| l == ax);
+                let hi = j.is_some_and(|j| mask >> j & 1 == 1);
+                if let (Some(_), Some(m)) = (j, &rs.maps[ax]) {
+                    term *= if hi { m[idx[ax]].2 } else { 1.0 - m[idx[ax]].2 };
+                }
+                at += coord(ax, idx[ax], hi) * xs[ax];
+            }
+            acc += term * x[at];
+        }
+        y.push(acc);
+    });
+    Ok(TensorData::F32(y))
+}
