@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod cross;
 pub mod error;
 pub mod frontend;
+pub mod int8;
 pub mod interp;
 pub mod ir;
 pub mod npy;
@@ -20,5 +21,5 @@ pub mod target;
 pub mod toolchain;
 pub mod verify;
 
-pub use compile::{Builder, Compiled, Config, Lang, default_name, write_files};
+pub use compile::{Builder, Compiled, Config, Int8Build, Int8Config, Lang, default_name, write_files};
 pub use error::{Error, Result};

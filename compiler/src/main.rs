@@ -36,6 +36,58 @@ struct ModelArgs {
     /// Print the IR after the named pass (`import`, a pass name, or `all`) to stderr.
     #[arg(long = "dump-ir-after", value_name = "PASS")]
     dump_ir_after: Vec<String>,
+    #[command(flatten)]
+    int8: Int8Args,
+}
+
+/// Post-training int8 quantization (see docs/quantization.md).
+#[derive(clap::Args, Clone)]
+struct Int8Args {
+    /// Quantize the float model to int8 (needs --calib).
+    #[arg(long, requires = "calib")]
+    int8: bool,
+    /// Calibration samples: an .npy of N inputs, or a directory of .npy files.
+    #[arg(long, value_name = "FILE.npy|DIR")]
+    calib: Option<PathBuf>,
+    /// How activation ranges are chosen.
+    #[arg(long = "calib-method", value_enum, default_value = "minmax")]
+    calib_method: modelless::int8::CalibMethod,
+    /// Percentile kept by `--calib-method percentile`.
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// Keep this node's weights float (repeatable; names as `inspect` shows them).
+    #[arg(long = "keep-float", value_name = "NODE")]
+    keep_float: Vec<String>,
+    /// Model inputs/outputs: float (quantized at the edges) or raw int8 buffers.
+    #[arg(long, value_enum, default_value = "float")]
+    io: IoKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IoKind {
+    Float,
+    Int8,
+}
+
+/// The float↔int8 drift report (with `--int8`).
+#[derive(clap::Args, Clone)]
+struct DriftArgs {
+    /// Data samples for the report (.npy, N inputs; default: the calibration samples).
+    #[arg(long, value_name = "FILE.npy")]
+    data: Option<PathBuf>,
+    /// Integer class labels of --data (.npy, N values) for accuracies.
+    #[arg(long, value_name = "FILE.npy")]
+    labels: Option<PathBuf>,
+    /// Write the report as JSON here.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+    /// Fail (exit 3, nothing written) when float/int8 disagreement on the data or any probe
+    /// family exceeds RATE, or a probe family flips systematically toward one class.
+    #[arg(long = "max-drift", value_name = "RATE")]
+    max_drift: Option<f64>,
+    /// Probes per family (0: no probing).
+    #[arg(long, default_value_t = 32)]
+    probes: usize,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +122,8 @@ enum Cmd {
         /// (a leading batch dimension of N gives N samples; zeros when omitted).
         #[arg(long)]
         input: Vec<PathBuf>,
+        #[command(flatten)]
+        drift: DriftArgs,
     },
     /// List the built-in targets and whether their toolchains are installed.
     Targets,
@@ -94,6 +148,8 @@ enum Cmd {
         /// Seed for random inputs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        drift: DriftArgs,
     },
 }
 
@@ -138,7 +194,51 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
         const_inputs: parse_bindings(&m.bind_input)?,
         target: TargetDesc::load(&m.target)?,
         dump_ir_after: m.dump_ir_after.clone(),
+        int8: m.int8.int8.then(|| modelless::Int8Config {
+            options: modelless::int8::Int8Options {
+                method: m.int8.calib_method,
+                percentile: m.int8.percentile,
+                keep_float: m.int8.keep_float.clone(),
+                io_int8: m.int8.io == IoKind::Int8,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            },
+            calib: m.int8.calib.clone().unwrap_or_default(),
+        }),
     })
+}
+
+/// Runs the drift report of an `--int8` build; Err when `--max-drift` is exceeded.
+fn drift_report(cfg: &Config, c: &modelless::Compiled, d: &DriftArgs) -> Result<bool, Error> {
+    let Some(b) = &c.int8 else { return Ok(true) };
+    let samples = match (&d.data, &cfg.int8) {
+        (Some(p), _) => modelless::int8::load_samples(p, &b.float)?,
+        (None, Some(i)) => modelless::int8::load_samples(&i.calib, &b.float)?,
+        (None, None) => return Ok(true),
+    };
+    let labels = match &d.labels {
+        Some(p) => {
+            let (_, t) = modelless::npy::read_tensor(p)?;
+            let l = t.to_i64().ok_or_else(|| Error::Usage(format!("{}: labels must be integers", p.display())))?;
+            if l.len() != samples.len() {
+                return Err(Error::Usage(format!(
+                    "{}: {} labels for {} data samples",
+                    p.display(),
+                    l.len(),
+                    samples.len()
+                )));
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    let opts = modelless::int8::report::DriftOptions { probes: d.probes, max_drift: d.max_drift, ..Default::default() };
+    let r = modelless::int8::report::drift(&b.float, &c.graph, &b.points, &samples, labels.as_deref(), &opts)?;
+    print!("{}", r.to_text());
+    if let Some(path) = &d.report {
+        let json = serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(format!("report: {e}")))?;
+        std::fs::write(path, json + "\n").map_err(|e| Error::Write { path: path.clone(), msg: e.to_string() })?;
+    }
+    Ok(r.violations.is_empty())
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -174,7 +274,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Cmd::Build { m, lang, out, name, emit, input } => {
+        Cmd::Build { m, lang, out, name, emit, input, drift } => {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;
             if emit != Emit::Source {
@@ -182,7 +282,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 modelless::cross::emit(&cfg, &m.model, &out, emit, &input)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let c = cfg.compile(&m.model, &out)?;
+            let c = cfg.compile_to_memory(&m.model)?;
+            if !drift_report(&cfg, &c, &drift)? {
+                eprintln!("error: --max-drift exceeded; nothing written");
+                return Ok(ExitCode::from(3));
+            }
+            modelless::write_files(&out, &c.files)?;
             let files: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
             println!(
                 "wrote {} to {} (arena {} bytes, weights {} bytes)",
@@ -248,7 +353,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("unsupported:  none");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify { m, input, lang, tolerance, seed } => {
+        Cmd::Verify { m, input, lang, tolerance, seed, drift } => {
+            if m.int8.int8 {
+                let cfg = config(&m)?;
+                let c = cfg.compile_to_memory(&m.model)?;
+                return Ok(if drift_report(&cfg, &c, &drift)? { ExitCode::SUCCESS } else { ExitCode::from(3) });
+            }
             let langs = match lang {
                 LangChoice::C => vec![Lang::C],
                 LangChoice::Rust => vec![Lang::Rust],
