@@ -71,31 +71,13 @@ static inline long long mlrt_mod_i64(long long a, long long b)
 
 /* ---- int8 arithmetic: bit-exact twins of runtime-shims/src/math.rs ---- */
 
-/* round(a*b / 2^31), ties away from zero, saturating a == b == INT32_MIN. */
-static inline int32_t mlrt_sat_rdhm(int32_t a, int32_t b)
-{
-    int64_t ab, nudge;
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
-}
-/* x / 2^exp rounded to nearest, ties away from zero; exp in 0..31. */
-static inline int32_t mlrt_rshift_round(int32_t x, int32_t exp)
-{
-    int32_t mask = (int32_t)(((int64_t)1 << exp) - 1);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exp) + (remainder > threshold ? 1 : 0);
-}
-/* zp + acc * multiplier * 2^(shift - 31) in fixed point, clamped to [lo, hi]. */
+/* zp + round(acc * multiplier * 2^(shift - 31)), ties toward +inf, one rounding in 64-bit,
+ * clamped to [lo, hi]; multiplier in [2^30, 2^31) or 0, shift in -31..30. */
 static inline int32_t mlrt_requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
 {
-    int32_t left = shift > 0 ? shift : 0;
-    int32_t right = shift > 0 ? 0 : -shift;
-    int64_t wide = (int64_t)acc * ((int64_t)1 << left);
-    int32_t x = wide > INT32_MAX ? INT32_MAX : (wide < INT32_MIN ? INT32_MIN : (int32_t)wide);
-    int64_t v = (int64_t)mlrt_rshift_round(mlrt_sat_rdhm(x, multiplier), right) + zp;
+    int32_t total = 31 - shift;
+    int64_t v = ((int64_t)acc * (int64_t)multiplier + ((int64_t)1 << (total - 1))) >> total;
+    v += zp;
     return v < lo ? lo : (v > hi ? hi : (int32_t)v);
 }
 /* ONNX QuantizeLinear of one value: round_half_even(x / scale) + zp saturated to [lo, hi]. */

@@ -555,43 +555,15 @@ pub fn fmod(a: f32, b: f32) -> f32 {
 // ---- int8 arithmetic (bit-exact twins in c/modelless_rt.h; the compiler's int8 simulation
 // calls these very functions) ----
 
-/// `round(a · b / 2^31)` with ties away from zero, saturating the single overflow case
-/// `a == b == i32::MIN` (gemmlowp's SaturatingRoundingDoublingHighMul).
-#[inline(always)]
-pub fn sat_rdhm(a: i32, b: i32) -> i32 {
-    if a == i32::MIN && b == i32::MIN {
-        return i32::MAX;
-    }
-    let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    ((ab + nudge) / (1i64 << 31)) as i32
-}
-
-/// `x / 2^exp` rounded to nearest, ties away from zero (gemmlowp's RoundingDivideByPOT);
-/// `exp` in `0..=31`.
-#[inline(always)]
-pub fn rshift_round(x: i32, exp: i32) -> i32 {
-    let mask = ((1i64 << exp) - 1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + (x < 0) as i32;
-    (x >> exp) + (remainder > threshold) as i32
-}
-
-/// Requantizes an int32 accumulator: `zp + acc · multiplier · 2^(shift − 31)` in fixed
-/// point (`multiplier` in `[2^30, 2^31)`, `shift` > 0 shifts left), clamped to `[lo, hi]`.
+/// Requantizes an int32 accumulator: `zp + round(acc · multiplier · 2^(shift − 31))`
+/// (ties toward +∞, one rounding in 64-bit — TFLite's single-rounding
+/// MultiplyByQuantizedMultiplier), clamped to `[lo, hi]`. `multiplier` is in `[2^30, 2^31)`
+/// (or 0) and `shift` in `-31..=30`.
 #[inline(always)]
 pub fn requant(acc: i32, multiplier: i32, shift: i32, zp: i32, lo: i32, hi: i32) -> i32 {
-    let left = if shift > 0 { shift } else { 0 };
-    let right = if shift > 0 { 0 } else { -shift };
-    let wide = (acc as i64) * (1i64 << left);
-    let x = if wide > i32::MAX as i64 {
-        i32::MAX
-    } else if wide < i32::MIN as i64 {
-        i32::MIN
-    } else {
-        wide as i32
-    };
-    let v = rshift_round(sat_rdhm(x, multiplier), right) as i64 + zp as i64;
+    let total = 31 - shift;
+    let v = ((acc as i64) * (multiplier as i64) + (1i64 << (total - 1))) >> total;
+    let v = v + zp as i64;
     if v < lo as i64 {
         lo
     } else if v > hi as i64 {

@@ -13,6 +13,7 @@ use crate::ir::{DType, Quant, TensorType};
 /// Fixed-point requantization of int32 accumulators into `to`:
 /// `y = clamp(zero_point + requant(acc, multiplier[c], shift[c]), lo, hi)` with
 /// `multiplier[c] · 2^(shift[c] − 31)` ≈ the real rescale factor of output channel `c`
+/// (`modelless_rt::requant`: one rounding, ties toward +∞)
 /// (one entry when the factor is per tensor). `lo`/`hi` hold the type range narrowed by a
 /// fused Relu/Clip.
 #[derive(Debug, Clone, PartialEq)]
@@ -397,9 +398,10 @@ mod tests {
 
     #[test]
     fn requant_rounds_to_nearest() {
-        let r = Requant::new(&[0.1], 3, DType::I8);
-        for acc in [-1000, -15, -5, 0, 4, 5, 6, 15, 1234, 10_000] {
-            let want = ((acc as f64) * 0.1).round() as i32 + 3;
+        // 0.125 is exact in fixed point, so ties are real ties (which round toward +∞).
+        let r = Requant::new(&[0.125], 3, DType::I8);
+        for acc in [-1000, -12, -4, -3, 0, 3, 4, 5, 12, 1234, 10_000] {
+            let want = ((acc as f64) * 0.125 + 0.5).floor() as i32 + 3;
             assert_eq!(r.apply(acc, 0), want.clamp(-128, 127), "acc {acc}");
         }
     }
