@@ -35,11 +35,6 @@ impl<'g> Program<'g> {
     /// unsupported; this guards graphs built by other means).
     pub fn check_dtypes(&self) -> Result<()> {
         for n in &self.graph.nodes {
-            if n.op.name().starts_with('Q')
-                || matches!(n.op, crate::ops::Op::Dequantize(_) | crate::ops::Op::Requantize(_))
-            {
-                return Err(Error::node(&n.name, &n.onnx_op, "integer kernels are not emitted yet".to_string()));
-            }
             if n.op.float_only() {
                 for &v in n.inputs.iter().chain(&n.outputs) {
                     let t = self.graph.ty(v);

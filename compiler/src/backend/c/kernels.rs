@@ -348,7 +348,6 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.close();
             }
         }
-        // Refused by `Program::check_dtypes` until the integer kernels land.
         Op::Quantize(_)
         | Op::Dequantize(_)
         | Op::QConv(_)
@@ -356,7 +355,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         | Op::QAdd(_)
         | Op::QPool(_)
         | Op::QSoftmax(_)
-        | Op::Requantize(_) => Default::default(),
+        | Op::Requantize(_) => super::qkernels::emit(w, p, n),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();

@@ -6,6 +6,7 @@
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
 mod kernels;
+mod qkernels;
 
 pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;

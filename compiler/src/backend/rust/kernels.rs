@@ -472,7 +472,6 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 }
             }
         }
-        // Refused by `Program::check_dtypes` until the integer kernels land.
         Op::Quantize(_)
         | Op::Dequantize(_)
         | Op::QConv(_)
@@ -480,7 +479,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         | Op::QAdd(_)
         | Op::QPool(_)
         | Op::QSoftmax(_)
-        | Op::Requantize(_) => Default::default(),
+        | Op::Requantize(_) => super::qkernels::emit(p, n),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();

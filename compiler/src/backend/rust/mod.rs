@@ -6,6 +6,7 @@
 //! `no_std`, no heap, no dependencies, no `unsafe`.
 
 mod kernels;
+mod qkernels;
 
 use super::{OutFile, Program, float_repr};
 use crate::error::{Error, Result};
@@ -325,7 +326,7 @@ fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item
         for it in &items {
             if name(it).is_some_and(|n| used.contains(&n)) {
                 let text = quote!(#it).to_string();
-                for w in words(&text) {
+                for w in called(&text) {
                     if items.iter().any(|i| name(i).as_deref() == Some(w.as_str())) {
                         used.insert(w);
                     }
@@ -337,4 +338,21 @@ fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item
         }
     }
     items.into_iter().filter(|it| name(it).is_some_and(|n| used.contains(&n))).collect()
+}
+
+/// The identifiers of `text` (token text) followed by `(`: the functions it calls, not its
+/// variables (a parameter named like a helper, e.g. `exp`, pulls nothing in).
+fn called(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_alphanumeric() || c == '_') {
+        let tail = &rest[start..];
+        let len = tail.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(tail.len());
+        let (word, after) = tail.split_at(len);
+        if after.trim_start().starts_with('(') {
+            out.push(word.to_string());
+        }
+        rest = after;
+    }
+    out
 }

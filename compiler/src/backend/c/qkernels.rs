@@ -1,0 +1,322 @@
+//! C loop nests of the integer ops (`ops::quant`): int32 accumulation, requantization
+//! through `mlrt_requant` (bit-exact with `modelless_rt::requant`), no floating point
+//! except in QuantizeLinear / DequantizeLinear. Per-channel parameters and the softmax
+//! table are `static const` arrays in the kernel. Accumulators are plain int32: the
+//! quantization pass only emits QConv/QMatMul whose accumulator bound fits (the Rust twin
+//! wraps, as `interp` does).
+
+use super::c_float;
+use super::writer::Writer;
+use crate::backend::Program;
+use crate::backend::lin::c_lin;
+use crate::ir::{DType, Node};
+use crate::ops::{Op, PoolKind, Requant, type_range};
+use crate::toolchain::c_type;
+
+/// A C literal for an int32 value.
+fn i32_lit(v: i32) -> String {
+    if v == i32::MIN { "INT32_MIN".into() } else { v.to_string() }
+}
+
+/// `static const int32_t name[n] = {...};`
+fn i32_array(w: &mut Writer, name: &str, v: &[i32]) {
+    let items: Vec<String> = v.iter().map(|&x| i32_lit(x)).collect();
+    w.line(&format!("static const int32_t {name}[{}] = {{{}}};", v.len().max(1), items.join(", ")));
+}
+
+/// `(int32_t)e - zp` with the zero point folded (`e` widened to int32 first).
+fn sub_zp(e: &str, zp: i32) -> String {
+    match zp {
+        0 => format!("(int32_t){e}"),
+        z if z > 0 => format!("((int32_t){e} - {z})"),
+        z => format!("((int32_t){e} + {})", -(z as i64)),
+    }
+}
+
+/// Declares the per-channel tables of `r` (prefix `rq_`) and returns the C expression
+/// requantizing `acc` of channel `ch`, cast to the output element type.
+fn requant(w: &mut Writer, r: &Requant, acc: &str, ch: &str) -> String {
+    let (m, s) = if r.multiplier.len() == 1 || (all_same(&r.multiplier) && all_same(&r.shift)) {
+        (i32_lit(r.multiplier[0]), i32_lit(r.shift[0]))
+    } else {
+        i32_array(w, "rq_mul", &r.multiplier);
+        i32_array(w, "rq_shift", &r.shift);
+        (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
+    };
+    format!(
+        "({})mlrt_requant({acc}, {m}, {s}, {}, {}, {})",
+        c_type(r.to),
+        i32_lit(r.zero_point),
+        i32_lit(r.lo),
+        i32_lit(r.hi)
+    )
+}
+
+fn all_same(v: &[i32]) -> bool {
+    v.windows(2).all(|p| p[0] == p[1])
+}
+
+/// `(outer, channels, inner)` around `axis` of `shape` (no axis: all in `inner`).
+fn split_axis(shape: &[usize], axis: Option<usize>) -> (usize, usize, usize) {
+    match axis {
+        None => (1, 1, shape.iter().product()),
+        Some(a) => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product()),
+    }
+}
+
+/// Opens the `o, c, i` loops of a per-axis elementwise op and returns the flat index.
+fn per_axis_loops(w: &mut Writer, (outer, ch, inner): (usize, usize, usize)) -> String {
+    w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
+    w.open(&format!("for (int c = 0; c < {ch}; ++c)"));
+    w.open(&format!("for (int i = 0; i < {inner}; ++i)"));
+    c_lin(&[("o", ch * inner), ("c", inner), ("i", 1)], 0)
+}
+
+/// Writes the body of an integer op's kernel.
+pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
+    let ty = |i: usize| p.graph.ty(n.inputs[i]);
+    let out_ty = p.graph.ty(n.outputs[0]);
+    let out = out_ty.shape.clone();
+    let total: usize = out.iter().product();
+    match &n.op {
+        Op::Quantize(q) => {
+            let (lo, hi) = type_range(q.to);
+            let t = c_type(q.to);
+            let (lo, hi) = (i32_lit(lo), i32_lit(hi));
+            if q.q.axis.is_none() {
+                let (s, z) = (c_float(q.q.scale[0]), i32_lit(q.q.zero_point[0]));
+                w.line(&format!(
+                    "for (int i = 0; i < {total}; ++i) y[i] = ({t})mlrt_quantize(x0[i], {s}, {z}, {lo}, {hi});"
+                ));
+                return;
+            }
+            let scales: Vec<String> = q.q.scale.iter().map(|&s| c_float(s)).collect();
+            w.line(&format!("static const float scale[{}] = {{{}}};", scales.len(), scales.join(", ")));
+            i32_array(w, "zp", &q.q.zero_point);
+            let idx = per_axis_loops(w, split_axis(&ty(0).shape, q.q.axis));
+            w.line(&format!("y[{idx}] = ({t})mlrt_quantize(x0[{idx}], scale[c], zp[c], {lo}, {hi});"));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::Dequantize(d) => {
+            let from = ty(0).dtype;
+            // The subtraction in int32, wrapping (through uint32) for int32 inputs.
+            let diff = |x: &str, zp: &str| {
+                if from == DType::I32 {
+                    format!("(int32_t)((uint32_t){x} - (uint32_t){zp})")
+                } else {
+                    format!("((int32_t){x} - {zp})")
+                }
+            };
+            if d.q.axis.is_none() {
+                let (s, z) = (c_float(d.q.scale[0]), i32_lit(d.q.zero_point[0]));
+                w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = (float){} * {s};", diff("x0[i]", &z)));
+                return;
+            }
+            let scales: Vec<String> = d.q.scale.iter().map(|&s| c_float(s)).collect();
+            w.line(&format!("static const float scale[{}] = {{{}}};", scales.len(), scales.join(", ")));
+            i32_array(w, "zp", &d.q.zero_point);
+            let idx = per_axis_loops(w, split_axis(&ty(0).shape, d.q.axis));
+            w.line(&format!("y[{idx}] = (float){} * scale[c];", diff(&format!("x0[{idx}]"), "zp[c]")));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::QConv(qc) => {
+            let c = &qc.conv;
+            let (x, wsh) = (ty(0).shape.clone(), ty(1).shape.clone());
+            let (xt, wt) = (c_type(ty(0).dtype), c_type(ty(1).dtype));
+            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
+            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let (cg, mg) = (wsh[1], m / c.group);
+            let [kh, kw] = c.kernel;
+            let [sh, sw] = c.strides;
+            let [dh, dw] = c.dilations;
+            let [pt, pl, _, _] = c.pads;
+            let per_channel_wzp = qc.w_zp.len() > 1 && !all_same(&qc.w_zp);
+            if per_channel_wzp {
+                i32_array(w, "w_zp", &qc.w_zp);
+            }
+            let store = match &qc.out {
+                Some(r) => requant(w, r, "acc", "oc"),
+                None => "acc".to_string(),
+            };
+            w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
+            w.open(&format!("for (int oc = 0; oc < {m}; ++oc)"));
+            if mg == 1 {
+                w.line("const int g = oc;");
+            } else {
+                w.line(&format!("const int g = oc / {mg};"));
+            }
+            w.line(&format!("const {wt} *wk = x1 + {};", c_lin(&[("oc", cg * kh * kw)], 0)));
+            if per_channel_wzp {
+                w.line("const int32_t wz = w_zp[oc];");
+            }
+            w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
+            w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
+            w.line(&format!("int32_t acc = {};", if n.inputs.len() > 2 { "x2[oc]" } else { "0" }));
+            w.open(&format!("for (int ic = 0; ic < {cg}; ++ic)"));
+            w.line(&format!(
+                "const {xt} *xc = x0 + {};",
+                c_lin(&[("n", ci * h * wd), ("g", cg * h * wd), ("ic", h * wd)], 0)
+            ));
+            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+            w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(pt as isize))));
+            w.line(&format!("if (ih < 0 || ih >= {h}) continue;"));
+            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+            w.line(&format!("const int iw = {};", c_lin(&[("ow", sw), ("kw", dw)], -(pl as isize))));
+            w.line(&format!("if (iw < 0 || iw >= {wd}) continue;"));
+            let xv = sub_zp(&format!("xc[{}]", c_lin(&[("ih", wd), ("iw", 1)], 0)), qc.x_zp);
+            let wk = format!("wk[{}]", c_lin(&[("ic", kh * kw), ("kh", kw), ("kw", 1)], 0));
+            let wv = if per_channel_wzp { format!("((int32_t){wk} - wz)") } else { sub_zp(&wk, qc.w_zp[0]) };
+            w.line(&format!("acc += {xv} * {wv};"));
+            w.close();
+            w.close();
+            w.close();
+            w.line(&format!(
+                "y[{}] = {store};",
+                c_lin(&[("n", m * oh * ow), ("oc", oh * ow), ("oh", ow), ("ow", 1)], 0)
+            ));
+            w.close();
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::QMatMul(qm) => {
+            let Ok(d) = crate::ops::MatMul::dims(ty(0), ty(1)) else { return };
+            let (at, bt) = (c_type(ty(0).dtype), c_type(ty(1).dtype));
+            let batch: usize = d.batch.iter().product();
+            let a_off = super::batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
+            let b_off = super::batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+            let (m, k, nn) = (d.m, d.k, d.n);
+            let per_col_zp = qm.b_zp.len() > 1 && !all_same(&qm.b_zp);
+            let join = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+            w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
+            w.line(&format!("static const int b_off[{batch}] = {{{}}};", join(&b_off)));
+            if per_col_zp {
+                i32_array(w, "b_zp", &qm.b_zp);
+            }
+            let store = match &qm.out {
+                Some(r) => requant(w, r, "acc", "j"),
+                None => "acc".to_string(),
+            };
+            w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
+            w.line(&format!("const {at} *a = x0 + a_off[bi];"));
+            w.line(&format!("const {bt} *b = x1 + b_off[bi];"));
+            w.line(&format!("{} *yb = y + {};", c_type(out_ty.dtype), c_lin(&[("bi", m * nn)], 0)));
+            w.open(&format!("for (int i = 0; i < {m}; ++i)"));
+            w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
+            w.line(&format!("int32_t acc = {};", if n.inputs.len() > 2 { "x2[j]" } else { "0" }));
+            let av = sub_zp(&format!("a[{}]", c_lin(&[("i", k), ("k", 1)], 0)), qm.a_zp);
+            let bx = format!("b[{}]", c_lin(&[("k", nn), ("j", 1)], 0));
+            let bv = if per_col_zp { format!("((int32_t){bx} - b_zp[j])") } else { sub_zp(&bx, qm.b_zp[0]) };
+            w.line(&format!("for (int k = 0; k < {k}; ++k) acc += {av} * {bv};"));
+            w.line(&format!("yb[{}] = {store};", c_lin(&[("i", nn), ("j", 1)], 0)));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::QAdd(qa) => {
+            let ls = 1i64 << qa.left_shift;
+            let scaled = |x: &str, zp: i32, mul: i32, shift: i32| {
+                format!(
+                    "mlrt_requant({} * {ls}, {}, {}, 0, INT32_MIN, INT32_MAX)",
+                    sub_zp(x, zp),
+                    i32_lit(mul),
+                    i32_lit(shift)
+                )
+            };
+            let e = requant(w, &qa.out, "a + b", "0");
+            w.open(&format!("for (int i = 0; i < {total}; ++i)"));
+            w.line(&format!("const int32_t a = {};", scaled("x0[i]", qa.a_zp, qa.a_mult, qa.a_shift)));
+            w.line(&format!("const int32_t b = {};", scaled("x1[i]", qa.b_zp, qa.b_mult, qa.b_shift)));
+            w.line(&format!("y[i] = {e};"));
+            w.close();
+        }
+        Op::Requantize(rq) => {
+            let e = requant(w, &rq.out, &sub_zp("x0[i]", rq.x_zp), "0");
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {e};"));
+        }
+        Op::QPool(qp) => {
+            let pl = &qp.pool;
+            let x = ty(0).shape.clone();
+            let xt = c_type(ty(0).dtype);
+            let [h, wd] = [x[2], x[3]];
+            let [oh, ow] = [out[2], out[3]];
+            let [kh, kw] = pl.kernel;
+            let [sh, sw] = pl.strides;
+            let [dh, dw] = pl.dilations;
+            let [pt, pleft, _, _] = pl.pads;
+            let planes = out[0] * out[1];
+            let store = requant(w, &qp.out, "acc", "0");
+            w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
+            w.line(&format!("const {xt} *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
+            w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
+            w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
+            match pl.kind {
+                PoolKind::Max => w.line("int32_t mx = INT32_MIN;"),
+                PoolKind::Avg => w.line("int32_t acc = 0;"),
+            }
+            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+            w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(pt as isize))));
+            w.line(&format!("if (ih < 0 || ih >= {h}) continue;"));
+            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+            w.line(&format!("const int iw = {};", c_lin(&[("ow", sw), ("kw", dw)], -(pleft as isize))));
+            w.line(&format!("if (iw < 0 || iw >= {wd}) continue;"));
+            let xi = format!("xc[{}]", c_lin(&[("ih", wd), ("iw", 1)], 0));
+            match pl.kind {
+                PoolKind::Max => w.line(&format!("if ((int32_t){xi} > mx) mx = {xi};")),
+                PoolKind::Avg => w.line(&format!("acc += {};", sub_zp(&xi, qp.x_zp))),
+            }
+            w.close();
+            w.close();
+            if pl.kind == PoolKind::Max {
+                // An all-padding window (impossible with ONNX pads) gives 0, as in `interp`.
+                w.line(&format!("const int32_t acc = mx == INT32_MIN ? 0 : {};", sub_zp("mx", qp.x_zp)));
+            }
+            w.line(&format!("y[{}] = {store};", c_lin(&[("c", oh * ow), ("oh", ow), ("ow", 1)], 0)));
+            w.close();
+            w.close();
+            w.close();
+        }
+        Op::QSoftmax(sm) => {
+            let x = &ty(0).shape;
+            let (outer, len, inner) = if x.is_empty() { (1, 1, 1) } else { split_axis(x, Some(sm.axis)) };
+            let xt = c_type(ty(0).dtype);
+            let yt = c_type(sm.to);
+            i32_array(w, "table", &sm.table);
+            w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
+            w.open(&format!("for (int j = 0; j < {inner}; ++j)"));
+            let base = c_lin(&[("o", len * inner), ("j", 1)], 0);
+            let at = c_lin(&[("i", inner)], 0);
+            w.line(&format!("const {xt} *xr = x0 + {base};"));
+            w.line(&format!("{yt} *yr = y + {base};"));
+            w.line("int32_t mx = xr[0];");
+            w.line("int64_t sum = 0;");
+            w.line(&format!("for (int i = 1; i < {len}; ++i) mx = (int32_t)xr[{at}] > mx ? xr[{at}] : mx;"));
+            w.open(&format!("for (int i = 0; i < {len}; ++i)"));
+            w.line(&format!("const int32_t d = mx - (int32_t)xr[{at}];"));
+            w.line("sum += table[d < 255 ? d : 255];");
+            w.close();
+            w.line("sum *= 65536;");
+            w.open(&format!("for (int i = 0; i < {len}; ++i)"));
+            w.line(&format!("const int32_t d = mx - (int32_t)xr[{at}];"));
+            w.line("const int64_t e = table[d < 255 ? d : 255];");
+            w.line(&format!(
+                "const int64_t v = (sum == 0 ? 0 : (e * INT64_C({}) + sum / 2) / sum) + {};",
+                sm.out_mul,
+                i32_lit(sm.zero_point)
+            ));
+            w.line(&format!(
+                "yr[{at}] = ({yt})(v < {lo} ? {lo} : (v > {hi} ? {hi} : v));",
+                lo = i32_lit(sm.lo),
+                hi = i32_lit(sm.hi)
+            ));
+            w.close();
+            w.close();
+            w.close();
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,653 @@
+//! The integer kernels (`ops::quant`) of both backends on hand-built IR graphs: the C and
+//! the Rust output must equal, bit for bit, a straightforward reference built on the
+//! compiler's own definitions (`Requant::apply`, `QAdd::apply`, `QSoftmax::row`,
+//! `modelless_rt::quantize`). Also: the generated Rust is `no_std` and clippy-clean, the
+//! generated C strict C99.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use modelless::ir::{DType, Graph, Node, Quant, TensorData, TensorType, ValueId};
+use modelless::ops::{Conv, Dequantize, Op, Pool, PoolKind, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant};
+use modelless::target::TargetDesc;
+use modelless::toolchain::{IoSig, build_c, build_rust};
+use modelless::{Config, Lang};
+use std::process::Command;
+
+/// A deterministic LCG.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+    /// `n` values in `[lo, hi]`.
+    fn ints(&mut self, n: usize, lo: i32, hi: i32) -> Vec<i32> {
+        (0..n).map(|_| lo + (self.next() % (hi - lo + 1) as u32) as i32).collect()
+    }
+    fn range(&mut self, n: usize, dt: DType) -> Vec<i32> {
+        match dt {
+            DType::I8 => self.ints(n, -128, 127),
+            DType::U8 => self.ints(n, 0, 255),
+            _ => self.ints(n, -100_000, 100_000),
+        }
+    }
+}
+
+fn data(dt: DType, v: &[i32]) -> TensorData {
+    match dt {
+        DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
+        DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
+        DType::I32 => TensorData::I32(v.to_vec()),
+        _ => unreachable!(),
+    }
+}
+
+fn bytes(dt: DType, v: &[i32]) -> Vec<u8> {
+    match dt {
+        DType::I8 => v.iter().map(|&x| x as i8 as u8).collect(),
+        DType::U8 => v.iter().map(|&x| x as u8).collect(),
+        DType::I32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        _ => unreachable!(),
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A graph under construction with one output.
+#[derive(Default)]
+struct G {
+    g: Graph,
+    inputs: Vec<Vec<u8>>,
+}
+
+impl G {
+    fn input(&mut self, dt: DType, shape: &[usize], raw: Vec<u8>) -> ValueId {
+        let v = self.g.add_value(format!("in{}", self.g.inputs.len()), TensorType::new(dt, shape.to_vec()));
+        self.g.inputs.push(v);
+        self.inputs.push(raw);
+        v
+    }
+
+    fn int_input(&mut self, dt: DType, shape: &[usize], v: &[i32]) -> ValueId {
+        self.input(dt, shape, bytes(dt, v))
+    }
+
+    fn konst(&mut self, dt: DType, shape: &[usize], v: &[i32]) -> ValueId {
+        let name = format!("c{}", self.g.values.len());
+        self.g.add_const(name, TensorType::new(dt, shape.to_vec()), data(dt, v))
+    }
+
+    /// Adds the node and makes its output the graph output.
+    fn finish(mut self, op: Op, inputs: Vec<ValueId>) -> (Graph, Vec<Vec<u8>>) {
+        let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
+        let t = op.infer(&tys).unwrap();
+        let y = self.g.add_value("y", t);
+        self.g.nodes.push(Node { name: "n0".into(), onnx_op: op.name().into(), op, inputs, outputs: vec![y] });
+        self.g.outputs.push(y);
+        (self.g, self.inputs)
+    }
+}
+
+/// Compiles `g` with both backends, runs both on `inputs` and asserts both outputs equal
+/// `want` byte for byte.
+fn check(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>) {
+    let target = TargetDesc::host();
+    let sig = IoSig::of(&g);
+    for lang in [Lang::C, Lang::Rust] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::new().lang(lang).compile_graph(g.clone(), name).unwrap();
+        let h = match lang {
+            Lang::C => build_c(dir.path(), name, &c.files, &sig, &target, &["-Wshadow", "-Wstrict-prototypes"]),
+            Lang::Rust => build_rust(dir.path(), name, &c.files, &sig, &target),
+        }
+        .unwrap_or_else(|e| panic!("{name} {lang:?}: {e}"));
+        let got = h.run_bytes(std::slice::from_ref(&inputs)).unwrap().remove(0).remove(0);
+        assert_eq!(got.len(), want.len(), "{name} {lang:?}: output length");
+        if got != want {
+            let diff: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).take(10).collect();
+            panic!("{name} {lang:?}: output differs from the reference at bytes {diff:?}");
+        }
+    }
+}
+
+/// Reference integer convolution: int32 accumulators `[N,M,OH,OW]`.
+#[allow(clippy::too_many_arguments)]
+fn conv_ref(
+    x: &[i32],
+    xs: [usize; 4],
+    w: &[i32],
+    m: usize,
+    bias: Option<&[i32]>,
+    c: &Conv,
+    x_zp: i32,
+    w_zp: &[i32],
+) -> (Vec<i32>, [usize; 4]) {
+    let [nb, ci, h, wd] = xs;
+    let cg = ci / c.group;
+    let mg = m / c.group;
+    let [kh, kw] = c.kernel;
+    let oh = (h + c.pads[0] + c.pads[2] - c.dilations[0] * (kh - 1) - 1) / c.strides[0] + 1;
+    let ow = (wd + c.pads[1] + c.pads[3] - c.dilations[1] * (kw - 1) - 1) / c.strides[1] + 1;
+    let mut y = vec![];
+    for n in 0..nb {
+        for oc in 0..m {
+            let g = oc / mg;
+            let wz = w_zp[if w_zp.len() == 1 { 0 } else { oc }];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bias.map_or(0, |b| b[oc]);
+                    for ic in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                                let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize - c.pads[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * ci + g * cg + ic) * h + iy as usize) * wd + ix as usize];
+                                let wv = w[((oc * cg + ic) * kh + ky) * kw + kx];
+                                acc += (xv - x_zp) * (wv - wz);
+                            }
+                        }
+                    }
+                    y.push(acc);
+                }
+            }
+        }
+    }
+    (y, [nb, m, oh, ow])
+}
+
+fn conv(kernel: [usize; 2], strides: [usize; 2], dilations: [usize; 2], pads: [usize; 4], group: usize) -> Conv {
+    Conv { kernel, strides, dilations, pads, group, act: None }
+}
+
+fn requant_all(r: &Requant, acc: &[i32], channel_of: impl Fn(usize) -> usize) -> Vec<i32> {
+    acc.iter().enumerate().map(|(i, &a)| r.apply(a, channel_of(i))).collect()
+}
+
+#[test]
+fn qconv_int8_per_channel_requant_pad_stride2() {
+    let mut r = Lcg(1);
+    let (xs, m) = ([1, 3, 7, 7], 4);
+    let x = r.range(147, DType::I8);
+    let w = r.range(4 * 3 * 9, DType::I8);
+    let bias = r.ints(4, -2000, 2000);
+    let geom = conv([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 1);
+    let w_zp = vec![0, 1, -2, 3];
+    let out = Requant::new(&[0.0021, 0.0013, 0.004, 0.0009], 7, DType::I8);
+    let (acc, _) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, -5, &w_zp);
+    let want = requant_all(&out, &acc, |i| (i / 16) % 4);
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &xs, &x);
+    let wv = b.konst(DType::I8, &[4, 3, 3, 3], &w);
+    let bv = b.konst(DType::I32, &[4], &bias);
+    let op = Op::QConv(QConv { conv: geom, x_zp: -5, w_zp, out: Some(out) });
+    check("qconv_s2", b.finish(op, vec![xv, wv, bv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qconv_depthwise_uint8_dilated_relu() {
+    let mut r = Lcg(2);
+    let (xs, m) = ([1, 4, 6, 6], 4);
+    let x = r.range(144, DType::U8);
+    let w = r.range(36, DType::U8);
+    let geom = conv([3, 3], [1, 1], [2, 2], [2, 2, 2, 2], 4);
+    let w_zp = vec![120, 130, 128, 125];
+    let mut out = Requant::new(&[0.0005, 0.0007, 0.0011, 0.0003], 100, DType::U8);
+    out.lo = 100;
+    let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, None, &geom, 128, &w_zp);
+    let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % 4);
+    let mut b = G::default();
+    let xv = b.int_input(DType::U8, &xs, &x);
+    let wv = b.konst(DType::U8, &[4, 1, 3, 3], &w);
+    let op = Op::QConv(QConv { conv: geom, x_zp: 128, w_zp, out: Some(out) });
+    check("qconv_dw", b.finish(op, vec![xv, wv]), bytes(DType::U8, &want));
+}
+
+#[test]
+fn qconv_grouped_int32_accumulators() {
+    let mut r = Lcg(3);
+    let (xs, m) = ([2, 4, 5, 5], 6);
+    let x = r.range(200, DType::I8);
+    let w = r.range(6 * 2 * 4, DType::I8);
+    let geom = conv([2, 2], [1, 1], [1, 1], [0, 1, 1, 0], 2);
+    let (acc, _) = conv_ref(&x, xs, &w, m, None, &geom, 3, &[-1]);
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &xs, &x);
+    let wv = b.int_input(DType::I8, &[6, 2, 2, 2], &w);
+    let op = Op::QConv(QConv { conv: geom, x_zp: 3, w_zp: vec![-1], out: None });
+    check("qconv_i32", b.finish(op, vec![xv, wv]), bytes(DType::I32, &acc));
+}
+
+/// Reference integer matmul on already broadcast batches: `a_of(bi)`/`b_of(bi)` give the
+/// element offset of batch `bi`'s matrices.
+#[allow(clippy::too_many_arguments)]
+fn matmul_ref(
+    a: &[i32],
+    b: &[i32],
+    batch: usize,
+    (m, k, n): (usize, usize, usize),
+    a_of: impl Fn(usize) -> usize,
+    b_of: impl Fn(usize) -> usize,
+    bias: Option<&[i32]>,
+    a_zp: i32,
+    b_zp: &[i32],
+) -> Vec<i32> {
+    let mut y = vec![];
+    for bi in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let bz = b_zp[if b_zp.len() == 1 { 0 } else { j }];
+                let mut acc = bias.map_or(0, |v| v[j]);
+                for kk in 0..k {
+                    acc += (a[a_of(bi) + i * k + kk] - a_zp) * (b[b_of(bi) + kk * n + j] - bz);
+                }
+                y.push(acc);
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn qmatmul_vector_bias_per_column_requant() {
+    let mut r = Lcg(4);
+    let a = r.range(16, DType::I8);
+    let w = r.range(16 * 8, DType::I8);
+    let bias = r.ints(8, -3000, 3000);
+    let reals: Vec<f64> = (0..8).map(|j| 0.0007 + 0.0003 * j as f64).collect();
+    let out = Requant::new(&reals, -10, DType::I8);
+    let acc = matmul_ref(&a, &w, 1, (1, 16, 8), |_| 0, |_| 0, Some(&bias), 3, &[0]);
+    let want = requant_all(&out, &acc, |i| i % 8);
+    let mut b = G::default();
+    let av = b.int_input(DType::I8, &[1, 16], &a);
+    let wv = b.konst(DType::I8, &[16, 8], &w);
+    let bv = b.konst(DType::I32, &[8], &bias);
+    let op = Op::QMatMul(QMatMul { a_zp: 3, b_zp: vec![0], out: Some(out) });
+    check("qmatmul_vec", b.finish(op, vec![av, wv, bv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qmatmul_batched_broadcast_requant_uint8() {
+    // [2,1,3,5] x [4,5,2] -> [2,4,3,2]
+    let mut r = Lcg(5);
+    let a = r.range(30, DType::I8);
+    let w = r.range(40, DType::I8);
+    let out = Requant::new(&[0.0042], 128, DType::U8);
+    let acc = matmul_ref(&a, &w, 8, (3, 5, 2), |bi| (bi / 4) * 15, |bi| (bi % 4) * 10, None, -7, &[2]);
+    let want = requant_all(&out, &acc, |_| 0);
+    let mut b = G::default();
+    let av = b.int_input(DType::I8, &[2, 1, 3, 5], &a);
+    let wv = b.int_input(DType::I8, &[4, 5, 2], &w);
+    let op = Op::QMatMul(QMatMul { a_zp: -7, b_zp: vec![2], out: Some(out) });
+    check("qmatmul_bcast", b.finish(op, vec![av, wv]), bytes(DType::U8, &want));
+}
+
+#[test]
+fn qmatmul_batched_uint8_int32_accumulators() {
+    // [3,2,6] x [6,4] -> [3,2,4], per-column zero points of B
+    let mut r = Lcg(6);
+    let a = r.range(36, DType::U8);
+    let w = r.range(24, DType::U8);
+    let b_zp = vec![128, 120, 135, 127];
+    let acc = matmul_ref(&a, &w, 3, (2, 6, 4), |bi| bi * 12, |_| 0, None, 128, &b_zp);
+    let mut b = G::default();
+    let av = b.int_input(DType::U8, &[3, 2, 6], &a);
+    let wv = b.konst(DType::U8, &[6, 4], &w);
+    let op = Op::QMatMul(QMatMul { a_zp: 128, b_zp, out: None });
+    check("qmatmul_i32", b.finish(op, vec![av, wv]), bytes(DType::I32, &acc));
+}
+
+#[test]
+fn qadd_int8() {
+    let mut r = Lcg(7);
+    let (a, bb) = (r.range(50, DType::I8), r.range(50, DType::I8));
+    let q = QAdd::new(0.05, -3, 0.02, 10, 0.06, 5, DType::I8);
+    let want: Vec<i32> = a.iter().zip(&bb).map(|(&x, &y)| q.apply(x, y)).collect();
+    let mut b = G::default();
+    let av = b.int_input(DType::I8, &[1, 2, 5, 5], &a);
+    let bv = b.int_input(DType::I8, &[1, 2, 5, 5], &bb);
+    check("qadd", b.finish(Op::QAdd(q), vec![av, bv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qadd_uint8_same_scales() {
+    let mut r = Lcg(8);
+    let (a, bb) = (r.range(24, DType::U8), r.range(24, DType::U8));
+    let q = QAdd::new(0.1, 128, 0.1, 128, 0.2, 128, DType::U8);
+    let want: Vec<i32> = a.iter().zip(&bb).map(|(&x, &y)| q.apply(x, y)).collect();
+    let mut b = G::default();
+    let av = b.int_input(DType::U8, &[24], &a);
+    let bv = b.int_input(DType::U8, &[24], &bb);
+    check("qadd_u8", b.finish(Op::QAdd(q), vec![av, bv]), bytes(DType::U8, &want));
+}
+
+/// Reference integer pooling of `[N,C,H,W]` (accumulators per `ops::QPool`).
+fn pool_ref(x: &[i32], xs: [usize; 4], p: &Pool, lo: i32, x_zp: i32) -> Vec<i32> {
+    let [nb, c, h, wd] = xs;
+    let [kh, kw] = p.kernel;
+    let oh = (h + p.pads[0] + p.pads[2] - kh) / p.strides[0] + 1;
+    let ow = (wd + p.pads[1] + p.pads[3] - kw) / p.strides[1] + 1;
+    let mut y = vec![];
+    for pl in 0..nb * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut mx, mut sum) = (lo, 0);
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let iy = (oy * p.strides[0] + ky) as isize - p.pads[0] as isize;
+                        let ix = (ox * p.strides[1] + kx) as isize - p.pads[1] as isize;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                            continue;
+                        }
+                        let v = x[(pl * h + iy as usize) * wd + ix as usize];
+                        mx = mx.max(v);
+                        sum += v - x_zp;
+                    }
+                }
+                y.push(if p.kind == PoolKind::Max { mx - x_zp } else { sum });
+            }
+        }
+    }
+    y
+}
+
+fn pool(kind: PoolKind, kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4], cip: bool) -> Pool {
+    Pool { kind, kernel, strides, dilations: [1, 1], pads, ceil_mode: false, count_include_pad: cip }
+}
+
+#[test]
+fn qpool_max_int8_padded() {
+    let mut r = Lcg(9);
+    let xs = [1, 3, 6, 6];
+    let x = r.range(108, DType::I8);
+    let p = pool(PoolKind::Max, [3, 3], [2, 2], [1, 1, 1, 1], false);
+    let out = Requant::new(&[0.9], -4, DType::I8);
+    let want = requant_all(&out, &pool_ref(&x, xs, &p, -128, -4), |_| 0);
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &xs, &x);
+    let op = Op::QPool(QPool { pool: p, x_zp: -4, out });
+    check("qpool_max", b.finish(op, vec![xv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qpool_avg_uint8() {
+    let mut r = Lcg(10);
+    let xs = [2, 2, 6, 6];
+    let x = r.range(144, DType::U8);
+    let p = pool(PoolKind::Avg, [2, 2], [2, 2], [0; 4], false);
+    let out = Requant::new(&[0.25 * 0.8], 130, DType::U8);
+    let want = requant_all(&out, &pool_ref(&x, xs, &p, 0, 128), |_| 0);
+    let mut b = G::default();
+    let xv = b.int_input(DType::U8, &xs, &x);
+    let op = Op::QPool(QPool { pool: p, x_zp: 128, out });
+    check("qpool_avg", b.finish(op, vec![xv]), bytes(DType::U8, &want));
+}
+
+#[test]
+fn qpool_avg_int8_count_include_pad() {
+    let mut r = Lcg(11);
+    let xs = [1, 2, 5, 5];
+    let x = r.range(50, DType::I8);
+    let p = pool(PoolKind::Avg, [3, 3], [1, 1], [1, 1, 1, 1], true);
+    let out = Requant::new(&[1.0 / 9.0], -1, DType::I8);
+    let want = requant_all(&out, &pool_ref(&x, xs, &p, -128, 6), |_| 0);
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &xs, &x);
+    let op = Op::QPool(QPool { pool: p, x_zp: 6, out });
+    check("qpool_avg_pad", b.finish(op, vec![xv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qsoftmax_row_of_ten() {
+    let x = vec![10, 0, -20, 35, 35, -128, 127, 3, -3, 60];
+    let sm = QSoftmax::new(1, 0.1, 1.0 / 256.0, -128, DType::I8);
+    let mut want = vec![0; 10];
+    sm.row(&x, &mut want);
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &[1, 10], &x);
+    check("qsoftmax", b.finish(Op::QSoftmax(sm), vec![xv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn qsoftmax_inner_axis_uint8() {
+    // [2,5,3], softmax over axis 1 (strided rows).
+    let mut r = Lcg(12);
+    let x = r.range(30, DType::U8);
+    let sm = QSoftmax::new(1, 0.05, 1.0 / 256.0, 0, DType::U8);
+    let mut want = vec![0; 30];
+    for o in 0..2 {
+        for j in 0..3 {
+            let row: Vec<i32> = (0..5).map(|i| x[o * 15 + i * 3 + j]).collect();
+            let mut y = vec![0; 5];
+            sm.row(&row, &mut y);
+            for i in 0..5 {
+                want[o * 15 + i * 3 + j] = y[i];
+            }
+        }
+    }
+    let mut b = G::default();
+    let xv = b.int_input(DType::U8, &[2, 5, 3], &x);
+    check("qsoftmax_axis", b.finish(Op::QSoftmax(sm), vec![xv]), bytes(DType::U8, &want));
+}
+
+#[test]
+fn requantize_with_fused_relu() {
+    let mut r = Lcg(13);
+    let x = r.range(32, DType::I8);
+    let mut out = Requant::new(&[0.7], -20, DType::I8);
+    out.lo = -20;
+    let want: Vec<i32> = x.iter().map(|&v| out.apply(v - 3, 0)).collect();
+    assert!(want.contains(&-20), "the relu clamp is exercised");
+    let mut b = G::default();
+    let xv = b.int_input(DType::I8, &[1, 2, 4, 4], &x);
+    let op = Op::Requantize(modelless::ops::Requantize { x_zp: 3, out });
+    check("requantize", b.finish(op, vec![xv]), bytes(DType::I8, &want));
+}
+
+#[test]
+fn requantize_uint8_to_int8() {
+    let mut r = Lcg(14);
+    let x = r.range(40, DType::U8);
+    let out = Requant::new(&[1.7], 5, DType::I8);
+    let want: Vec<i32> = x.iter().map(|&v| out.apply(v - 128, 0)).collect();
+    let mut b = G::default();
+    let xv = b.int_input(DType::U8, &[40], &x);
+    let op = Op::Requantize(modelless::ops::Requantize { x_zp: 128, out });
+    check("requantize_u8", b.finish(op, vec![xv]), bytes(DType::I8, &want));
+}
+
+fn quantize_case(name: &str, x: Vec<f32>, shape: &[usize], q: Quant, to: DType) {
+    let (lo, hi) = modelless::ops::type_range(to);
+    let (outer, ch, inner) = match q.axis {
+        None => (1, 1, x.len()),
+        Some(a) => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product()),
+    };
+    let _ = outer;
+    let want: Vec<i32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / inner) % ch;
+            modelless_rt::quantize(v, q.scale[c], q.zero_point[c], lo, hi)
+        })
+        .collect();
+    let mut b = G::default();
+    let xv = b.input(DType::F32, shape, f32_bytes(&x));
+    check(name, b.finish(Op::Quantize(Quantize { q, to }), vec![xv]), bytes(to, &want));
+}
+
+#[test]
+fn quantize_per_tensor_ties_and_saturation() {
+    // x / 0.5: 2.5 → 2, 3.5 → 4, -2.5 → -2, -0.5 → 0, 0.5 → 0, 1.5 → 2; then saturation.
+    let x = vec![1.25, 1.75, -1.25, -0.25, 0.25, 0.75, 1000.0, -1000.0, 63.0, -64.25, 0.0, f32::NAN, 7.3, -7.3];
+    let q = Quant { scale: vec![0.5], zero_point: vec![1], axis: None };
+    quantize_case("quant_t", x.clone(), &[14], q.clone(), DType::I8);
+    quantize_case("quant_u8", x.clone(), &[14], Quant { zero_point: vec![128], ..q.clone() }, DType::U8);
+    quantize_case("quant_i32", x, &[14], Quant { zero_point: vec![-7], ..q }, DType::I32);
+}
+
+#[test]
+fn quantize_per_axis() {
+    let mut r = Lcg(15);
+    let mut x: Vec<f32> = r.ints(24, -4000, 4000).into_iter().map(|v| v as f32 / 100.0).collect();
+    x[0] = 0.25; // 0.25 / 0.1 rounds with the float quotient
+    x[5] = 0.625; // / 0.25 = 2.5 → 2
+    x[17] = 1.25; // / 0.5 = 2.5 → 2
+    let q = Quant { scale: vec![0.1, 0.25, 0.5], zero_point: vec![0, -3, 5], axis: Some(1) };
+    quantize_case("quant_axis", x, &[2, 3, 4], q, DType::I8);
+}
+
+fn dequantize_case(name: &str, dt: DType, x: Vec<i32>, shape: &[usize], q: Quant) {
+    let inner: usize = match q.axis {
+        None => x.len(),
+        Some(a) => shape[a + 1..].iter().product(),
+    };
+    let ch = q.scale.len();
+    let want: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / inner) % ch;
+            (v - q.zero_point[c]) as f32 * q.scale[c]
+        })
+        .collect();
+    let mut b = G::default();
+    let xv = b.int_input(dt, shape, &x);
+    check(name, b.finish(Op::Dequantize(Dequantize { q }), vec![xv]), f32_bytes(&want));
+}
+
+#[test]
+fn dequantize_int8_uint8_int32() {
+    let mut r = Lcg(16);
+    let q = Quant { scale: vec![0.1, 0.037, 1.5e-3], zero_point: vec![0, -3, 12], axis: Some(1) };
+    dequantize_case("deq_i8", DType::I8, r.range(24, DType::I8), &[2, 3, 4], q.clone());
+    dequantize_case(
+        "deq_u8",
+        DType::U8,
+        r.range(10, DType::U8),
+        &[10],
+        Quant { scale: vec![0.0123], zero_point: vec![128], axis: None },
+    );
+    let q32 = Quant { scale: vec![1e-4, 3e-5], zero_point: vec![0, 0], axis: Some(0) };
+    dequantize_case("deq_i32", DType::I32, r.range(12, DType::I32), &[2, 6], q32);
+}
+
+/// All the graphs above again, as one `#![no_std]` library checked by clippy, and as C
+/// checked with the strictest flags of `tests/generated_code.rs`.
+#[test]
+fn generated_code_is_no_std_clippy_clean_and_strict_c99() {
+    let mut r = Lcg(17);
+    let mut graphs: Vec<(&str, Graph)> = vec![];
+    {
+        let mut b = G::default();
+        let xv = b.int_input(DType::I8, &[1, 3, 7, 7], &r.range(147, DType::I8));
+        let wv = b.konst(DType::I8, &[4, 3, 3, 3], &r.range(108, DType::I8));
+        let bv = b.konst(DType::I32, &[4], &[1, -2, 3, i32::MIN]);
+        let out = Requant::new(&[0.0021, 0.0013, 0.004, 0.0009], -7, DType::I8);
+        let op = Op::QConv(QConv {
+            conv: conv([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 1),
+            x_zp: -5,
+            w_zp: vec![0, 1, -2, 3],
+            out: Some(out),
+        });
+        graphs.push(("g_qconv", b.finish(op, vec![xv, wv, bv]).0));
+    }
+    {
+        let mut b = G::default();
+        let xv = b.int_input(DType::U8, &[1, 4, 6, 6], &r.range(144, DType::U8));
+        let wv = b.konst(DType::U8, &[4, 1, 3, 3], &r.range(36, DType::U8));
+        let op = Op::QConv(QConv {
+            conv: conv([3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 4),
+            x_zp: 0,
+            w_zp: vec![128],
+            out: None,
+        });
+        graphs.push(("g_dw", b.finish(op, vec![xv, wv]).0));
+    }
+    {
+        let mut b = G::default();
+        let av = b.int_input(DType::U8, &[2, 3, 5], &r.range(30, DType::U8));
+        let wv = b.konst(DType::I8, &[5, 4], &r.range(20, DType::I8));
+        let bv = b.konst(DType::I32, &[4], &[5, 6, 7, 8]);
+        let out = Requant::new(&[0.1, 0.2, 0.3, 0.4], 0, DType::U8);
+        let op = Op::QMatMul(QMatMul { a_zp: 128, b_zp: vec![0, 1, 2, 3], out: Some(out) });
+        graphs.push(("g_mm", b.finish(op, vec![av, wv, bv]).0));
+    }
+    {
+        let mut b = G::default();
+        let av = b.int_input(DType::I8, &[8], &r.range(8, DType::I8));
+        let bv = b.int_input(DType::I8, &[8], &r.range(8, DType::I8));
+        graphs.push(("g_add", b.finish(Op::QAdd(QAdd::new(0.05, 0, 0.02, -10, 0.06, 0, DType::I8)), vec![av, bv]).0));
+    }
+    for (name, kind, zp) in [("g_max", PoolKind::Max, 0), ("g_avg", PoolKind::Avg, -3)] {
+        let mut b = G::default();
+        let xv = b.int_input(DType::I8, &[1, 2, 4, 4], &r.range(32, DType::I8));
+        let p = pool(kind, [2, 2], [2, 2], [0; 4], false);
+        let op = Op::QPool(QPool { pool: p, x_zp: zp, out: Requant::new(&[0.25], 0, DType::I8) });
+        graphs.push((name, b.finish(op, vec![xv]).0));
+    }
+    {
+        let mut b = G::default();
+        let xv = b.int_input(DType::I8, &[3], &[1, 2, 3]);
+        let sm = QSoftmax::new(0, 0.1, 1.0 / 256.0, -128, DType::I8);
+        graphs.push(("g_sm", b.finish(Op::QSoftmax(sm), vec![xv]).0));
+    }
+    {
+        let mut b = G::default();
+        let xv = b.int_input(DType::I8, &[4], &[1, 2, 3, 4]);
+        let op = Op::Requantize(modelless::ops::Requantize { x_zp: 0, out: Requant::new(&[0.5], 0, DType::U8) });
+        graphs.push(("g_rq", b.finish(op, vec![xv]).0));
+    }
+    for (name, axis, to) in [("g_q", None, DType::I32), ("g_qa", Some(1), DType::U8)] {
+        let mut b = G::default();
+        let xv = b.input(DType::F32, &[2, 2], f32_bytes(&[0.0; 4]));
+        let q = match axis {
+            None => Quant { scale: vec![0.5], zero_point: vec![0], axis },
+            Some(_) => Quant { scale: vec![0.5, 0.25], zero_point: vec![0, 3], axis },
+        };
+        graphs.push((name, b.finish(Op::Quantize(Quantize { q, to }), vec![xv]).0));
+    }
+    for (name, dt, axis) in [("g_dq", DType::I32, None), ("g_dqa", DType::I8, Some(0)), ("g_dqu", DType::U8, None)] {
+        let mut b = G::default();
+        let xv = b.int_input(dt, &[2, 2], &[0; 4]);
+        let q = match axis {
+            None => Quant { scale: vec![0.5], zero_point: vec![0], axis },
+            Some(_) => Quant { scale: vec![0.5, 0.25], zero_point: vec![-1, 3], axis },
+        };
+        graphs.push((name, b.finish(Op::Dequantize(Dequantize { q }), vec![xv]).0));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lib = String::from("#![no_std]\n#![deny(warnings)]\n");
+    for (name, g) in &graphs {
+        let c = Config::new().lang(Lang::Rust).compile_graph(g.clone(), name).unwrap();
+        modelless::write_files(tmp.path(), &c.files).unwrap();
+        lib.push_str(&format!("#[path = \"{name}.rs\"]\npub mod {name};\n"));
+
+        let c = Config::new().lang(Lang::C).compile_graph(g.clone(), name).unwrap();
+        modelless::write_files(tmp.path(), &c.files).unwrap();
+        let out = Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wstrict-prototypes", "-c"])
+            .arg("-o")
+            .arg(tmp.path().join(format!("{name}.o")))
+            .arg(tmp.path().join(format!("{name}.c")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let lib_rs = tmp.path().join("lib.rs");
+    std::fs::write(&lib_rs, lib).unwrap();
+    let out = Command::new("clippy-driver")
+        .args(["--edition", "2021", "--crate-type", "lib", "--emit=metadata", "-D", "warnings", "-D", "clippy::all"])
+        .arg("-o")
+        .arg(tmp.path().join("models.rmeta"))
+        .arg(&lib_rs)
+        .output()
+        .expect("clippy-driver must be installed (rustup component add clippy)");
+    assert!(out.status.success(), "generated Rust is not clippy-clean:\n{}", String::from_utf8_lossy(&out.stderr));
+}
