@@ -15,6 +15,8 @@ enum Fail {
     Unsupported(Option<String>),
     /// Needs this graph input as a build-time constant.
     NeedsConst(String, String),
+    /// Needs several graph inputs as build-time constants: `(reason, input)` each.
+    NeedsConsts(Vec<(String, String)>),
     /// The node is malformed: reported at once.
     Invalid(String),
 }
@@ -65,6 +67,23 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Cast", "float32, int8, uint8, int32, int64, bool"),
     ("QuantizeLinear", "float32 to int8/uint8; per tensor or per axis; constant scale and zero point"),
     ("DequantizeLinear", "int8/uint8/int32 to float32; per tensor or per axis; constant scale and zero point"),
+    (
+        "QLinearConv",
+        "1-D and 2-D; int8/uint8; per-tensor x and y, per-tensor or per-channel w; constant scales and zero points; int32 fixed-point requantization",
+    ),
+    (
+        "QLinearMatMul",
+        "int8/uint8; per-tensor a and y, per-tensor or per-column b; constant scales and zero points; int32 fixed-point requantization",
+    ),
+    (
+        "ConvInteger",
+        "1-D and 2-D; int8/uint8; constant zero points, or a run-time x zero point (DynamicQuantizeLinear) with constant weights, then computed in float32",
+    ),
+    (
+        "MatMulInteger",
+        "int8/uint8; per-tensor a and per-tensor or per-column b zero points, constant, or a run-time scalar a zero point with constant b, then computed in float32",
+    ),
+    ("DynamicQuantizeLinear", "float32; decomposed into reductions and elementwise float ops"),
     ("Gather", "int32/int64 indices; out-of-range indices clamp"),
     ("GatherElements", "int32/int64 indices; out-of-range indices clamp"),
     ("LayerNormalization", "float32; decomposed into reductions"),
@@ -75,6 +94,11 @@ pub const OP_NOTES: &[(&str, &str)] = &[
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "DynamicQuantizeLinear",
     "QuantizeLinear",
     "DequantizeLinear",
     "Einsum",
@@ -293,17 +317,27 @@ impl<'p> Ctx<'p> {
                 Ok(())
             }
             Err(Fail::NeedsConst(reason, input)) => {
-                let mut u = super::unsupported(
-                    &p.op_type,
-                    &cur.name,
-                    Some(format!("{reason}; bind input \"{input}\" with --bind-input")),
-                );
-                u.needs_const = Some(input);
-                self.unsupported.push(u);
+                self.needs_const(p, &cur, reason, input);
+                Ok(())
+            }
+            Err(Fail::NeedsConsts(list)) => {
+                for (reason, input) in list {
+                    self.needs_const(p, &cur, reason, input);
+                }
                 Ok(())
             }
             Err(Fail::Invalid(msg)) => Err(Error::node(&cur.name, &p.op_type, msg)),
         }
+    }
+
+    fn needs_const(&mut self, p: &NodeProto, cur: &Cur, reason: String, input: String) {
+        let mut u = super::unsupported(
+            &p.op_type,
+            &cur.name,
+            Some(format!("{reason}; bind input \"{input}\" with --bind-input")),
+        );
+        u.needs_const = Some(input);
+        self.unsupported.push(u);
     }
 
     /// Appends a node after inferring its output type; integer ops on constants are
@@ -512,6 +546,9 @@ impl<'p> Ctx<'p> {
             "Not" => single(self.emit(c, Op::Not, vec![c.input(0)?])?),
             "Where" => single(self.emit(c, Op::Where, vec![c.input(0)?, c.input(1)?, c.input(2)?])?),
             "QuantizeLinear" | "DequantizeLinear" => single(self.quantize_linear(c)?),
+            "QLinearConv" | "QLinearMatMul" => single(self.qlinear(c)?),
+            "ConvInteger" | "MatMulInteger" => single(self.integer_op(c)?),
+            "DynamicQuantizeLinear" => self.dynamic_quantize(c),
             "Cast" | "CastLike" => {
                 let x = c.input(0)?;
                 let to = if c.p.op_type == "CastLike" {
@@ -998,6 +1035,223 @@ impl<'p> Ctx<'p> {
         Ok((Quant { scale, zero_point: zp, axis }, zdt))
     }
 
+    /// Checks that the inputs `idx` (those present) are build-time constants, listing every
+    /// graph input that needs binding at once; a computed one is unsupported.
+    fn require_consts(&self, c: &Cur, idx: &[(usize, &str)]) -> LResult<()> {
+        let mut needs = vec![];
+        for &(i, what) in idx {
+            let Some(v) = c.opt_input(i) else { continue };
+            if self.g.is_const(v) {
+                continue;
+            }
+            if self.g.is_graph_input(v) {
+                needs.push((format!("{what} must be a constant"), self.g.value(v).name.clone()));
+            } else {
+                return Err(Fail::Unsupported(Some(format!(
+                    "run-time {what} (computed in the graph; must be a constant)"
+                ))));
+            }
+        }
+        if needs.is_empty() { Ok(()) } else { Err(Fail::NeedsConsts(needs)) }
+    }
+
+    /// Constant scales of input `i` (one, or one per channel), positive and finite.
+    fn q_scales(&self, c: &Cur, i: usize, what: &str) -> LResult<Vec<f64>> {
+        let s = self.const_data(c.input(i)?, what)?.to_f32();
+        if s.is_empty() || s.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+            return Err(Fail::Invalid(format!("{what} must be positive and finite")));
+        }
+        Ok(s.iter().map(|&x| x as f64).collect())
+    }
+
+    /// Constant zero points of the optional input `i` and their type (`[0]` of type `default`
+    /// when absent).
+    fn q_zero_points(&self, c: &Cur, i: usize, what: &str, default: DType) -> LResult<(Vec<i32>, DType)> {
+        let Some(v) = c.opt_input(i) else { return Ok((vec![0], default)) };
+        let d = self.const_data(v, what)?;
+        if !matches!(d.dtype(), DType::I8 | DType::U8) {
+            return Err(Fail::Unsupported(Some(format!("{} {what} (int8 and uint8 only)", d.dtype()))));
+        }
+        let ints = d.to_i64().ok_or_else(|| Fail::Unsupported(Some(format!("{} {what}", d.dtype()))))?;
+        if ints.is_empty() {
+            return Err(Fail::Invalid(format!("{what} is empty")));
+        }
+        Ok((ints.iter().map(|&v| v as i32).collect(), d.dtype()))
+    }
+
+    /// Requires int8/uint8 data inputs `idx`.
+    fn expect_q_inputs(&self, c: &Cur, idx: &[usize]) -> LResult<()> {
+        for &i in idx {
+            let dt = self.g.ty(c.input(i)?).dtype;
+            if !matches!(dt, DType::I8 | DType::U8) {
+                return Err(Fail::Unsupported(Some(format!("{dt} input {i} (int8 and uint8 only)"))));
+            }
+        }
+        Ok(())
+    }
+
+    /// QLinearConv / QLinearMatMul: integer Conv / MatMul requantized into `y_scale`,
+    /// `y_zero_point` with the factor `x_scale · w_scale[m] / y_scale` per output channel.
+    fn qlinear(&mut self, c: &Cur) -> LResult<ValueId> {
+        let conv = c.p.op_type == "QLinearConv";
+        let names: [&str; 6] = if conv {
+            ["x_scale", "x_zero_point", "w_scale", "w_zero_point", "y_scale", "y_zero_point"]
+        } else {
+            ["a_scale", "a_zero_point", "b_scale", "b_zero_point", "y_scale", "y_zero_point"]
+        };
+        self.require_consts(
+            c,
+            &[(1, names[0]), (2, names[1]), (4, names[2]), (5, names[3]), (6, names[4]), (7, names[5])],
+        )?;
+        self.expect_q_inputs(c, &[0, 3])?;
+        let (x, w) = (c.input(0)?, c.input(3)?);
+        let x_dt = self.g.ty(x).dtype;
+        let xs = self.q_scales(c, 1, names[0])?;
+        let (xz, _) = self.q_zero_points(c, 2, names[1], x_dt)?;
+        let ws = self.q_scales(c, 4, names[2])?;
+        let (wz, _) = self.q_zero_points(c, 5, names[3], self.g.ty(w).dtype)?;
+        let ys = self.q_scales(c, 6, names[4])?;
+        let (yz, y_dt) = self.q_zero_points(c, 7, names[5], x_dt)?;
+        if xs.len() != 1 || xz.len() != 1 {
+            let what = if conv { "per-channel x_scale / x_zero_point" } else { "per-row a_scale / a_zero_point" };
+            return Err(Fail::Unsupported(Some(format!("{what} (only per-tensor quantization of the first input)"))));
+        }
+        if ys.len() != 1 || yz.len() != 1 {
+            return Err(Fail::Unsupported(Some("per-channel y_scale / y_zero_point (only per tensor)".into())));
+        }
+        let real: Vec<f64> = ws.iter().map(|s| xs[0] * s / ys[0]).collect();
+        let out = Some(Requant::new(&real, yz[0], y_dt));
+        if conv {
+            let (x, w, geom, one_d) = self.conv_geometry(c, x, w, false)?;
+            let mut ins = vec![x, w];
+            ins.extend(c.opt_input(8));
+            let y = self.emit(c, Op::QConv(QConv { conv: geom, x_zp: xz[0], w_zp: wz, out }), ins)?;
+            return self.unlift_1d(c, y, one_d);
+        }
+        self.emit(c, Op::QMatMul(QMatMul { a_zp: xz[0], b_zp: wz, out }), vec![x, w])
+    }
+
+    /// ConvInteger / MatMulInteger: the int32 accumulators of an integer Conv / MatMul.
+    /// Constant zero points give a QConv / QMatMul; a zero point computed at run time (from
+    /// DynamicQuantizeLinear) gives a float32 Conv / MatMul of the zero-point-shifted values
+    /// cast back to int32 (exact while partial sums stay below 2^24).
+    fn integer_op(&mut self, c: &Cur) -> LResult<ValueId> {
+        let conv = c.p.op_type == "ConvInteger";
+        let (xn, wn) = if conv { ("x_zero_point", "w_zero_point") } else { ("a_zero_point", "b_zero_point") };
+        self.expect_q_inputs(c, &[0, 1])?;
+        let (x, w) = (c.input(0)?, c.input(1)?);
+        let runtime_zp = c.opt_input(2).filter(|&v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        let required: Vec<(usize, &str)> = if runtime_zp.is_some() { vec![(3, wn)] } else { vec![(2, xn), (3, wn)] };
+        self.require_consts(c, &required)?;
+        let (wz, _) = self.q_zero_points(c, 3, wn, self.g.ty(w).dtype)?;
+        if let Some(zp) = runtime_zp {
+            return self.integer_op_float(c, x, w, zp, &wz, conv);
+        }
+        let (xz, _) = self.q_zero_points(c, 2, xn, self.g.ty(x).dtype)?;
+        if xz.len() != 1 {
+            return Err(Fail::Unsupported(Some(format!("per-row {xn} (only per tensor)"))));
+        }
+        if conv {
+            let (x, w, geom, one_d) = self.conv_geometry(c, x, w, false)?;
+            let y = self.emit(c, Op::QConv(QConv { conv: geom, x_zp: xz[0], w_zp: wz, out: None }), vec![x, w])?;
+            return self.unlift_1d(c, y, one_d);
+        }
+        self.emit(c, Op::QMatMul(QMatMul { a_zp: xz[0], b_zp: wz, out: None }), vec![x, w])
+    }
+
+    /// ConvInteger / MatMulInteger with the run-time scalar zero point `zp` of `x`:
+    /// `Cast(float32 Conv/MatMul(Cast(x) − Cast(zp), w − w_zp), int32)`, `w` constant.
+    fn integer_op_float(
+        &mut self,
+        c: &Cur,
+        x: ValueId,
+        w: ValueId,
+        zp: ValueId,
+        wz: &[i32],
+        conv: bool,
+    ) -> LResult<ValueId> {
+        if self.g.ty(zp).len() != 1 {
+            return Err(Fail::Unsupported(Some("run-time zero point with more than one element".into())));
+        }
+        let ws = self.shape(w);
+        let wdata = self
+            .g
+            .data(w)
+            .ok_or_else(|| Fail::Unsupported(Some("run-time zero point with a non-constant weight".into())))?;
+        let wv = wdata.to_f32();
+        // Weight zero point channel of each element: axis 0 for Conv, the last axis (columns) for MatMul.
+        let n = wv.len();
+        let (axis_len, inner) = if conv {
+            (ws.first().copied().unwrap_or(1), n / ws.first().copied().unwrap_or(1).max(1))
+        } else {
+            (ws.last().copied().unwrap_or(1), 1)
+        };
+        if !(wz.len() == 1 || wz.len() == axis_len) {
+            return Err(format!("{} weight zero points for {axis_len} channels", wz.len()).into());
+        }
+        let shifted: Vec<f32> = wv
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ch = if wz.len() == 1 { 0 } else { (i / inner.max(1)) % axis_len.max(1) };
+                v - wz[ch] as f32
+            })
+            .collect();
+        let wf = self.constant(&format!("{}/weight_f32", c.name), TensorType::f32(ws), TensorData::F32(shifted));
+        let xf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![x])?;
+        let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![zp])?;
+        let zf = self.reshape(c, zf, vec![])?;
+        let xf = self.binary(c, BinaryKind::Sub, xf, zf)?;
+        let y = if conv {
+            let (xf, wf, geom, one_d) = self.conv_geometry(c, xf, wf, true)?;
+            let y = self.emit(c, Op::Conv(geom), vec![xf, wf])?;
+            self.unlift_1d(c, y, one_d)?
+        } else {
+            self.emit(c, Op::MatMul(MatMul { act: None }), vec![xf, wf])?
+        };
+        self.emit(c, Op::Cast(Cast { to: DType::I32 }), vec![y])
+    }
+
+    /// DynamicQuantizeLinear as float ops: `scale = (max(0, max x) − min(0, min x)) / 255`,
+    /// `zp = clip(round(−min / scale), 0, 255)`, `y = clip(round(x / scale) + zp, 0, 255)`,
+    /// the integers cast to uint8. Outputs `[y, scale, zp]`.
+    fn dynamic_quantize(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
+        let x = c.input(0)?;
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", self.g.ty(x).dtype))));
+        }
+        let rank = self.shape(x).len();
+        if self.g.ty(x).is_empty() {
+            return Err(Fail::Unsupported(Some("empty input".into())));
+        }
+        let scalar = |this: &mut Self, v: f32, what: &str| {
+            this.constant(&format!("{}/{what}", c.name), TensorType::f32(vec![]), TensorData::F32(vec![v]))
+        };
+        let zero = scalar(self, 0.0, "zero");
+        let qmax = scalar(self, 255.0, "qmax");
+        let all: Vec<usize> = (0..rank).collect();
+        let reduce = |this: &mut Self, kind: ReduceKind| {
+            this.emit(c, Op::Reduce(Reduce { kind, axes: all.clone(), keepdims: false }), vec![x])
+        };
+        let (mn, mx) = (reduce(self, ReduceKind::Min)?, reduce(self, ReduceKind::Max)?);
+        let mn = self.binary(c, BinaryKind::Min, mn, zero)?;
+        let mx = self.binary(c, BinaryKind::Max, mx, zero)?;
+        let range = self.binary(c, BinaryKind::Sub, mx, mn)?;
+        let scale = self.binary(c, BinaryKind::Div, range, qmax)?;
+        let clip = Act::Clip { min: 0.0, max: 255.0 };
+        let t = self.binary(c, BinaryKind::Div, mn, scale)?;
+        let t = self.binary(c, BinaryKind::Sub, zero, t)?;
+        let t = self.emit(c, Op::Activation(Act::Round), vec![t])?;
+        let zpf = self.emit(c, Op::Activation(clip), vec![t])?;
+        let zp = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![zpf])?;
+        let q = self.binary(c, BinaryKind::Div, x, scale)?;
+        let q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
+        let q = self.binary(c, BinaryKind::Add, q, zpf)?;
+        let q = self.emit(c, Op::Activation(clip), vec![q])?;
+        let y = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![q])?;
+        Ok(vec![y, scale, zp])
+    }
+
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
         let x = c.input(0)?;
         let xt = self.g.ty(x).clone();
@@ -1025,8 +1279,24 @@ impl<'p> Ctx<'p> {
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
+        let (x, w) = (c.input(0)?, c.input(1)?);
+        let (x, w, geom, one_d) = self.conv_geometry(c, x, w, true)?;
+        let mut ins = vec![x, w];
+        ins.extend(c.opt_input(2));
+        let y = self.emit(c, Op::Conv(geom), ins)?;
+        self.unlift_1d(c, y, one_d)
+    }
+
+    /// The Conv geometry of a (float or integer) convolution of `x` by `w`, with both lifted
+    /// to 2-D when 1-D: `(x, w, conv, one_d)`. `float` requires a float32 input.
+    fn conv_geometry(
+        &mut self,
+        c: &Cur,
+        mut x: ValueId,
+        mut w: ValueId,
+        float: bool,
+    ) -> LResult<(ValueId, ValueId, Conv, bool)> {
         let a = c.attrs();
-        let (mut x, mut w) = (c.input(0)?, c.input(1)?);
         let xs = self.shape(x);
         let ws = self.shape(w);
         let one_d = xs.len() == 3 && ws.len() == 3;
@@ -1036,7 +1306,7 @@ impl<'p> Ctx<'p> {
                 xs.len().saturating_sub(2)
             ))));
         }
-        if self.g.ty(x).dtype != DType::F32 {
+        if float && self.g.ty(x).dtype != DType::F32 {
             return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
         }
         let kdefault = ws[2..].to_vec();
@@ -1048,9 +1318,11 @@ impl<'p> Ctx<'p> {
         let hw = self.shape(x);
         let pads = resolve_pads(&a, [hw[2], hw[3]], kernel, strides, dilations, one_d)?;
         let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
-        let mut ins = vec![x, w];
-        ins.extend(c.opt_input(2));
-        let y = self.emit(c, Op::Conv(Conv { kernel, strides, dilations, pads, group, act: None }), ins)?;
+        Ok((x, w, Conv { kernel, strides, dilations, pads, group, act: None }, one_d))
+    }
+
+    /// Reshapes a lifted 1-D convolution result `[N, M, 1, L]` back to `[N, M, L]`.
+    fn unlift_1d(&mut self, c: &Cur, y: ValueId, one_d: bool) -> LResult<ValueId> {
         if one_d {
             let ys = self.shape(y);
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
