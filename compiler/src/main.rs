@@ -50,7 +50,7 @@ struct Int8Args {
     #[arg(long, value_name = "FILE.npy|DIR")]
     calib: Option<PathBuf>,
     /// How activation ranges are chosen.
-    #[arg(long = "calib-method", value_enum, default_value = "minmax")]
+    #[arg(long = "calib-method", value_enum, default_value = "percentile")]
     calib_method: modelless::int8::CalibMethod,
     /// Percentile kept by `--calib-method percentile`.
     #[arg(long, default_value_t = 99.99)]

@@ -35,7 +35,7 @@ pub struct Int8Options {
 impl Default for Int8Options {
     fn default() -> Self {
         Int8Options {
-            method: CalibMethod::Minmax,
+            method: CalibMethod::Percentile,
             percentile: 99.99,
             keep_float: vec![],
             io_int8: false,

@@ -123,6 +123,38 @@ impl TensorData {
         }
     }
 
+    /// Row-major little-endian bytes (bool as one byte), the layout of generated code.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match self {
+            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+            TensorData::U8(v) => v.clone(),
+            TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+        }
+    }
+
+    /// The inverse of [`TensorData::to_le_bytes`] (trailing partial elements are dropped).
+    pub fn from_le_bytes(d: DType, b: &[u8]) -> TensorData {
+        match d {
+            DType::F32 => {
+                TensorData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            }
+            DType::I8 => TensorData::I8(b.iter().map(|&x| x as i8).collect()),
+            DType::U8 => TensorData::U8(b.to_vec()),
+            DType::I32 => {
+                TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            }
+            DType::I64 => TensorData::I64(
+                b.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            DType::Bool => TensorData::Bool(b.iter().map(|&x| x != 0).collect()),
+        }
+    }
+
     /// Reorders elements: `out[i] = self[src[i]]`.
     pub fn gather(&self, src: &[usize]) -> TensorData {
         fn g<T: Copy>(v: &[T], src: &[usize]) -> Vec<T> {
