@@ -232,3 +232,50 @@ fn mlperf_float_models_quantized_by_ptq() {
     }
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+/// Builds `model` with `cfg` in C (under ASan/UBSan) and Rust and checks both produce, on
+/// every sample, exactly the bytes of the compiler's int8 simulation.
+fn assert_bit_exact(what: &str, model: &Path, cfg: &Config, samples: &[Vec<TensorData>]) {
+    let g = cfg.lower(model).unwrap().0;
+    let inputs: Vec<Vec<TensorData>> =
+        samples.iter().map(|s| modelless::int8::quantize_inputs(&g, s).unwrap()).collect();
+    let want: Vec<Vec<Vec<u8>>> =
+        inputs.iter().map(|s| interp::run(&g, s).unwrap().iter().map(TensorData::to_le_bytes).collect()).collect();
+    let bytes: Vec<Vec<Vec<u8>>> = inputs.iter().map(|s| s.iter().map(TensorData::to_le_bytes).collect()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"];
+    for lang in [Lang::C, Lang::Rust] {
+        let h = modelless_e2e::build(model, cfg, lang, dir.path(), if lang == Lang::C { &san } else { &[] });
+        let got = h.run_bytes(&bytes).unwrap();
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "{what}: {lang:?} differs from the simulation on sample {k}");
+        }
+    }
+}
+
+#[test]
+fn c_rust_and_simulation_are_bit_exact_on_prequantized_models() {
+    for m in ["kws_dscnn_int8", "vww_mobilenetv1_025_int8", "ic_resnet8_int8", "ad_fc_autoencoder_int8"] {
+        let dir = model_dir(&format!("mlperf-tiny/{m}"));
+        let samples: Vec<Vec<TensorData>> = cases(&dir).into_iter().map(|c| c.inputs).collect();
+        assert_bit_exact(m, &dir.join("model.onnx"), &Config::new(), &samples);
+    }
+}
+
+#[test]
+fn c_rust_and_simulation_are_bit_exact_after_ptq() {
+    let data = model_dir("digits/data");
+    for io_int8 in [false, true] {
+        let cfg = Config {
+            int8: Some(modelless::Int8Config {
+                options: modelless::int8::Int8Options { io_int8, ..Default::default() },
+                calib: data.join("calib_x.npy"),
+            }),
+            ..Config::new()
+        };
+        let model = model_dir("digits/digits_cnn/model.onnx");
+        let float = lower(&model);
+        let samples: Vec<_> = npy_samples(&data.join("x_test.npy"), &float).into_iter().take(40).collect();
+        assert_bit_exact(&format!("digits_cnn int8 (io int8: {io_int8})"), &model, &cfg, &samples);
+    }
+}
