@@ -53,6 +53,9 @@ pub struct Int8Build {
     /// The optimized float graph that was quantized.
     pub float: Graph,
     pub points: Vec<crate::int8::QuantPoint>,
+    /// Layers that got int8 weights but still compute in float (no integer pattern, or
+    /// the int32 accumulator bound failed), by node name.
+    pub float_layers: Vec<String>,
 }
 
 impl Default for Config {
@@ -162,7 +165,18 @@ impl Config {
                     eprintln!("--- IR after {pass} (int8) ---\n{}", crate::ir::print_graph(g));
                 }
             })?;
-            int8 = Some(Int8Build { float, points: q.points });
+            let float_layers = graph
+                .nodes
+                .iter()
+                .filter(|n| {
+                    n.inputs.get(1).and_then(|&w| graph.producer(w)).is_some_and(|p| {
+                        matches!(graph.nodes[p].op, crate::ops::Op::Dequantize(_))
+                            && graph.is_const(graph.nodes[p].inputs[0])
+                    })
+                })
+                .map(|n| n.name.clone())
+                .collect();
+            int8 = Some(Int8Build { float, points: q.points, float_layers });
         }
         let plan = passes::plan_memory(&graph, self.target.arena_align);
         Ok((graph, plan, int8))

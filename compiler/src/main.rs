@@ -210,6 +210,12 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
 /// Runs the drift report of an `--int8` build; Err when `--max-drift` is exceeded.
 fn drift_report(cfg: &Config, c: &modelless::Compiled, d: &DriftArgs) -> Result<bool, Error> {
     let Some(b) = &c.int8 else { return Ok(true) };
+    for n in &b.float_layers {
+        eprintln!(
+            "warning: node \"{n}\" has int8 weights but computes in float (no integer kernel for its pattern, \
+             or its int32 accumulator could overflow); pass --keep-float \"{n}\" to keep its weights float"
+        );
+    }
     let samples = match (&d.data, &cfg.int8) {
         (Some(p), _) => modelless::int8::load_samples(p, &b.float)?,
         (None, Some(i)) => modelless::int8::load_samples(&i.calib, &b.float)?,

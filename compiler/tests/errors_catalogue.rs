@@ -77,6 +77,11 @@ fn cases(tmp: &Path) -> Vec<Case> {
     modelless::npy::write_f32(&npy, &[1, 64], &[0.0; 64]).unwrap();
     let garbage = write(tmp, "garbage.npy", b"\x93NUMPY garbage");
     let labels = shared().join("models/digits/data/y_test.npy");
+    let odd = tmp.join("odd.npy");
+    modelless::npy::write_f32(&odd, &[3, 10], &[0.0; 30]).unwrap();
+    let odd = odd.to_str().unwrap().to_string();
+    let calib = shared().join("models/digits/data/calib_x.npy").to_str().unwrap().to_string();
+    let x_test = shared().join("models/digits/data/x_test.npy").to_str().unwrap().to_string();
 
     let m = |name: &str, bytes: Vec<u8>| write(tmp, name, &bytes);
     vec![
@@ -307,6 +312,40 @@ fn cases(tmp: &Path) -> Vec<Case> {
             needles: &[
                 "y_test.npy: has dtype '<i8', expected float32 ('<f4') (hint: np.save(path, x.astype(np.float32)))",
             ],
+        },
+        Case {
+            id: "bad-calibration",
+            args: args(&["build", digits, "--int8", "--calib", &odd, "-o", out]),
+            code: 1,
+            needles: &[
+                "odd.npy: 30 values is not a whole number of samples of 64 values (the model input [1, 1, 8, 8])",
+            ],
+        },
+        Case {
+            id: "keep-float-unknown",
+            args: args(&["build", digits, "--int8", "--calib", &calib, "--keep-float", "nope", "-o", out]),
+            code: 1,
+            needles: &["--keep-float \"nope\": no such node (see `modelless inspect` for node names)"],
+        },
+        Case {
+            id: "max-drift",
+            args: args(&[
+                "build",
+                digits,
+                "--int8",
+                "--calib",
+                &calib,
+                "--data",
+                &x_test,
+                "--probes",
+                "0",
+                "--max-drift",
+                "0",
+                "-o",
+                out,
+            ]),
+            code: 3,
+            needles: &["--max-drift exceeded; nothing written"],
         },
         Case {
             id: "npy-shape-mismatch",
