@@ -279,3 +279,36 @@ fn c_rust_and_simulation_are_bit_exact_after_ptq() {
         assert_bit_exact(&format!("digits_cnn int8 (io int8: {io_int8})"), &model, &cfg, &samples);
     }
 }
+
+/// Undefined symbols of a static library that are soft-float helpers (`__aeabi_f*`,
+/// `__aeabi_d*`, `__aeabi_i2f`, ...): any float arithmetic on a core without an FPU.
+fn soft_float_calls(lib: &Path) -> Vec<String> {
+    let out = std::process::Command::new("arm-none-eabi-nm").arg("-u").arg(lib).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|s| s.starts_with("__aeabi_f") || s.starts_with("__aeabi_d") || s.ends_with("2f") || s.ends_with("2d"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The int8 path contains no floating point: the pre-quantized KWS model (int8 in, int8
+/// out) built for Cortex-M0+ (no FPU) calls no soft-float routine, while its float twin does.
+#[test]
+fn int8_code_needs_no_fpu_on_cortex_m0plus() {
+    let target = modelless::target::TargetDesc::load("cortex-m0plus").unwrap();
+    let mut calls = vec![];
+    for m in ["kws_dscnn_int8", "kws_dscnn_fp32"] {
+        let model = model_dir(&format!("mlperf-tiny/{m}")).join("model.onnx");
+        let c = Config::new().lang(Lang::C).target(target.clone()).compile_to_memory(&model).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        for f in &c.files {
+            std::fs::write(tmp.path().join(&f.name), &f.contents).unwrap();
+        }
+        let (lib, size) = modelless::cross::build_c_lib(tmp.path(), &c.name, &c.files, &target).unwrap();
+        eprintln!("{m} cortex-m0plus: {size}");
+        calls.push(soft_float_calls(&lib));
+    }
+    assert_eq!(calls[0], Vec::<String>::new(), "int8 code calls soft-float helpers");
+    assert!(!calls[1].is_empty(), "the float model should need soft-float helpers");
+}
