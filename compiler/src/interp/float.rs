@@ -26,39 +26,90 @@ fn fused(act: &Option<Act>, v: f32) -> f32 {
     act.map_or(v, |f| f.apply(v))
 }
 
-/// `y[n,m,oh,ow] = act(bias[m] + Σ_{c,kh,kw} x · w)`, padded taps skipped.
-pub(super) fn conv(c: &Conv, a: &Args) -> R<TensorData> {
-    let (x, w) = (a.f32(0)?, a.f32(1)?);
-    let bias = if a.tys.len() > 2 { Some(a.f32(2)?) } else { None };
-    let [nb, ci, h, wd] = dims4(a.shape(0)?)?;
-    let [_, m, oh, ow] = dims4(&a.out.shape)?;
-    let cg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
-    let mg = m / c.group.max(1);
+/// Output positions `lo..hi` of one axis whose kernel tap at offset `kd` (`k · dilation`)
+/// reads inside an input of length `len`.
+fn tap_range(out: usize, kd: usize, stride: usize, pad: usize, len: usize) -> (usize, usize) {
+    let s = stride.max(1);
+    let lo = pad.saturating_sub(kd).div_ceil(s);
+    let hi = if len + pad > kd { (len + pad - kd).div_ceil(s).min(out) } else { 0 };
+    (lo, hi.max(lo))
+}
+
+/// The convolution loop nest shared by `Conv` and `QConv`: `y` holds the initial
+/// accumulators (the bias) and receives `acc = mac(acc, x, w)` for every in-bounds tap.
+/// For each output element the taps come in the order input channel, kernel row, kernel
+/// column (the generated kernels' order); the loops are arranged so the innermost one runs
+/// along an output row.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv_loops<T: Copy>(
+    c: &Conv,
+    x: &[T],
+    x_shape: [usize; 4],
+    w: &[T],
+    cg: usize,
+    y: &mut [T],
+    y_shape: [usize; 4],
+    mac: impl Fn(T, T, T) -> T,
+) {
+    let [nb, ci, h, wd] = x_shape;
+    let [_, m, oh, ow] = y_shape;
+    let mg = (m / c.group.max(1)).max(1);
     let [kh, kw] = c.kernel;
-    let mut y = Vec::with_capacity(nb * m * oh * ow);
+    let ([sh, sw], [dh, dw]) = (c.strides, c.dilations);
     for n in 0..nb {
         for oc in 0..m {
-            let g = oc / mg.max(1);
-            let wk = &w[oc * cg * kh * kw..];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = bias.map_or(0.0, |b| b[oc]);
-                    for ic in 0..cg {
-                        let xc = &x[((n * ci) + g * cg + ic) * h * wd..];
-                        for ky in 0..kh {
-                            let Some(iy) = tap(oy, ky, c.strides[0], c.dilations[0], c.pads[0], h) else { continue };
-                            for kx in 0..kw {
-                                let Some(ix) = tap(ox, kx, c.strides[1], c.dilations[1], c.pads[1], wd) else {
-                                    continue;
-                                };
-                                acc += xc[iy * wd + ix] * wk[(ic * kh + ky) * kw + kx];
+            let g = oc / mg;
+            let yp = &mut y[(n * m + oc) * oh * ow..][..oh * ow];
+            for ic in 0..cg {
+                let xp = &x[(n * ci + g * cg + ic) * h * wd..][..h * wd];
+                for ky in 0..kh {
+                    let (oy_lo, oy_hi) = tap_range(oh, ky * dh, sh, c.pads[0], h);
+                    for kx in 0..kw {
+                        let wv = w[((oc * cg + ic) * kh + ky) * kw + kx];
+                        let (ox_lo, ox_hi) = tap_range(ow, kx * dw, sw, c.pads[1], wd);
+                        if ox_lo >= ox_hi {
+                            continue;
+                        }
+                        let ix0 = ox_lo * sw + kx * dw - c.pads[1];
+                        for oy in oy_lo..oy_hi {
+                            let iy = oy * sh + ky * dh - c.pads[0];
+                            let row = &mut yp[oy * ow + ox_lo..oy * ow + ox_hi];
+                            let xr = &xp[iy * wd + ix0..];
+                            if sw == 1 {
+                                for (acc, &xv) in row.iter_mut().zip(&xr[..ox_hi - ox_lo]) {
+                                    *acc = mac(*acc, xv, wv);
+                                }
+                            } else {
+                                for (acc, &xv) in row.iter_mut().zip(xr.iter().step_by(sw.max(1))) {
+                                    *acc = mac(*acc, xv, wv);
+                                }
                             }
                         }
                     }
-                    y.push(fused(&c.act, acc));
                 }
             }
         }
+    }
+}
+
+/// `y[n,m,oh,ow] = act(bias[m] + Σ_{c,kh,kw} x · w)`, padded taps skipped.
+pub(super) fn conv(c: &Conv, a: &Args) -> R<TensorData> {
+    let (x, w) = (a.f32(0)?, a.f32(1)?);
+    let x_shape = dims4(a.shape(0)?)?;
+    let y_shape = dims4(&a.out.shape)?;
+    let cg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
+    let plane = y_shape[2] * y_shape[3];
+    let m = y_shape[1];
+    let mut y = vec![0.0f32; a.out.len()];
+    if a.tys.len() > 2 {
+        let b = a.f32(2)?;
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = b[(i / plane.max(1)) % m];
+        }
+    }
+    conv_loops(c, x, x_shape, w, cg, &mut y, y_shape, |acc, x, w| acc + x * w);
+    if let Some(act) = &c.act {
+        y.iter_mut().for_each(|v| *v = act.apply(*v));
     }
     Ok(TensorData::F32(y))
 }

@@ -4,7 +4,7 @@
 //! Accumulators are int32; `wrapping_*` keeps overflow (impossible for valid models) from
 //! panicking in debug builds while giving the plain result whenever nothing overflows.
 
-use super::float::{batch_offsets, dims4, pool_window, tap};
+use super::float::{batch_offsets, conv_loops, dims4, pool_window};
 use super::{Args, R, from_ints, ints};
 use crate::ir::{DType, Quant, TensorData};
 use crate::ops::{
@@ -106,47 +106,23 @@ pub(super) fn dequantize(q: &Dequantize, a: &Args) -> R<TensorData> {
 /// then `out.apply(acc, m)` (or the int32 accumulators).
 pub(super) fn qconv(q: &QConv, a: &Args) -> R<TensorData> {
     let (x, w) = (int8s(a, 0)?, int8s(a, 1)?);
-    let c = &q.conv;
-    let [nb, ci, h, wd] = dims4(a.shape(0)?)?;
-    let [_, m, oh, ow] = dims4(&a.out.shape)?;
+    let x_shape = dims4(a.shape(0)?)?;
+    let y_shape = dims4(&a.out.shape)?;
+    let m = y_shape[1];
+    let plane = (y_shape[2] * y_shape[3]).max(1);
+    let per_filter = a.get(1)?.0.len() / m.max(1);
     let cg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
-    let mg = m / c.group.max(1);
-    let [kh, kw] = c.kernel;
     let b = bias(a, m)?;
     let w_zp = zp_of(&q.w_zp, m)?;
     if let Some(r) = &q.out {
         check_requant(r, m)?;
     }
-    let mut acc = Vec::with_capacity(nb * m * oh * ow);
-    for n in 0..nb {
-        for oc in 0..m {
-            let g = oc / mg.max(1);
-            let wk = &w[oc * cg * kh * kw..];
-            let wz = w_zp(oc);
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut s = b[oc];
-                    for ic in 0..cg {
-                        let xc = &x[(n * ci + g * cg + ic) * h * wd..];
-                        for ky in 0..kh {
-                            let Some(iy) = tap(oy, ky, c.strides[0], c.dilations[0], c.pads[0], h) else { continue };
-                            for kx in 0..kw {
-                                let Some(ix) = tap(ox, kx, c.strides[1], c.dilations[1], c.pads[1], wd) else {
-                                    continue;
-                                };
-                                let xv = xc[iy * wd + ix].wrapping_sub(q.x_zp);
-                                let wv = wk[(ic * kh + ky) * kw + kx].wrapping_sub(wz);
-                                s = s.wrapping_add(xv.wrapping_mul(wv));
-                            }
-                        }
-                    }
-                    acc.push(s);
-                }
-            }
-        }
-    }
-    let plane = oh * ow;
-    finish(q.out.as_ref(), acc, |i| (i / plane.max(1)) % m.max(1))
+    // Zero points subtracted up front: the sum of products is the same.
+    let x: Vec<i32> = x.iter().map(|&v| v.wrapping_sub(q.x_zp)).collect();
+    let w: Vec<i32> = w.iter().enumerate().map(|(i, &v)| v.wrapping_sub(w_zp(i / per_filter.max(1)))).collect();
+    let mut acc: Vec<i32> = (0..a.out.len()).map(|i| b[(i / plane) % m]).collect();
+    conv_loops(&q.conv, &x, x_shape, &w, cg, &mut acc, y_shape, |s, x, w| s.wrapping_add(x.wrapping_mul(w)));
+    finish(q.out.as_ref(), acc, |i| (i / plane) % m.max(1))
 }
 
 /// `acc[…,i,j] = bias[j] + Σ_k (a − a_zp)(b − b_zp[j])`, batch broadcasting as MatMul;
