@@ -65,7 +65,10 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Mod", "fmod=0 on integers, fmod=1 on floats"),
     ("Pow", "float32"),
     ("Cast", "float32, int8, uint8, int32, int64, bool"),
-    ("QuantizeLinear", "float32 to int8/uint8; per tensor or per axis; constant scale and zero point"),
+    (
+        "QuantizeLinear",
+        "float32 to int8/uint8; per tensor or per axis; constant scale and zero point, or per tensor computed at run time (float ops)",
+    ),
     ("DequantizeLinear", "int8/uint8/int32 to float32; per tensor or per axis; constant scale and zero point"),
     (
         "QLinearConv",
@@ -1252,9 +1255,44 @@ impl<'p> Ctx<'p> {
         Ok(vec![y, scale, zp])
     }
 
+    /// QuantizeLinear with a per-tensor scale / zero point computed at run time, as float ops:
+    /// `y = Cast(clip(round(x / scale) + zp, lo, hi))`.
+    fn quantize_runtime(&mut self, c: &Cur) -> LResult<ValueId> {
+        let (x, scale) = (c.input(0)?, c.input(1)?);
+        let zp = c.opt_input(2);
+        if self.g.ty(x).dtype != DType::F32 || self.g.ty(scale).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some("run-time scale: float32 input and scale only".into())));
+        }
+        if self.g.ty(scale).len() != 1 || zp.is_some_and(|z| self.g.ty(z).len() != 1) {
+            return Err(Fail::Unsupported(Some("run-time scale or zero point per axis (per tensor only)".into())));
+        }
+        if c.attrs().int("output_dtype", 0) != 0 || c.attrs().int("block_size", 0) != 0 {
+            return Err(Fail::Unsupported(Some("run-time scale with output_dtype or block_size".into())));
+        }
+        let to = zp.map_or(DType::U8, |z| self.g.ty(z).dtype);
+        if !matches!(to, DType::I8 | DType::U8) {
+            return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+        }
+        let (lo, hi) = type_range(to);
+        let scale = self.reshape(c, scale, vec![])?;
+        let q = self.binary(c, BinaryKind::Div, x, scale)?;
+        let mut q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
+        if let Some(z) = zp {
+            let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![z])?;
+            let zf = self.reshape(c, zf, vec![])?;
+            q = self.binary(c, BinaryKind::Add, q, zf)?;
+        }
+        let q = self.emit(c, Op::Activation(Act::Clip { min: lo as f32, max: hi as f32 }), vec![q])?;
+        self.emit(c, Op::Cast(Cast { to }), vec![q])
+    }
+
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
         let x = c.input(0)?;
         let xt = self.g.ty(x).clone();
+        let computed = |v: Option<ValueId>| v.is_some_and(|v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
+            return self.quantize_runtime(c);
+        }
         let (q, zdt) = self.quant_params(c, 1, 2, &xt.shape)?;
         if c.p.op_type == "QuantizeLinear" {
             let to = match c.attrs().int("output_dtype", 0) {
