@@ -4,6 +4,7 @@
 //! memory plan) → [`backend`] (C or Rust source). [`Config`] drives it for the CLI and for
 //! build scripts; [`verify`] compiles and runs the output against a reference.
 
+pub mod audit;
 pub mod backend;
 mod compile;
 pub mod conformance;

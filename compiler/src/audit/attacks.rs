@@ -1,0 +1,1 @@
+//! FGSM and membership inference (filled in by the attacks work).

@@ -1,0 +1,1 @@
+//! Rounding audit (filled in next).
