@@ -11,7 +11,7 @@
 use crate::backend::{self, OutFile, Program};
 use crate::error::{Error, Result};
 use crate::frontend::{self, ImportOptions};
-use crate::ir::Graph;
+use crate::ir::{Graph, verify};
 use crate::passes::{self, MemoryPlan};
 use crate::target::TargetDesc;
 use sha2::{Digest, Sha256};
@@ -38,6 +38,56 @@ pub struct Config {
     pub dump_ir_after: Vec<String>,
     /// Post-training int8 quantization with calibration samples (`--int8 --calib`).
     pub int8: Option<Int8Config>,
+    /// Post-training magnitude pruning of the float weights (`--sparsity`), before `int8`.
+    pub prune: Option<PruneSettings>,
+    /// No sparse code generation (`--dense`): zero weights stay in the dense kernels.
+    pub dense: bool,
+}
+
+/// `--sparsity`: the pruning mode and, for the accuracy guard (`max_drop`), the samples.
+#[derive(Debug, Clone)]
+pub struct PruneSettings {
+    pub mode: crate::passes::PruneMode,
+    /// Nodes never pruned (`--keep-dense`).
+    pub keep_dense: Vec<String>,
+    /// Guard samples: an `.npy` of N inputs or a directory of them (`--data`).
+    pub data: Option<PathBuf>,
+    /// Integer labels of `data` (`--labels`); without them the guard measures top-1
+    /// agreement with the unpruned model.
+    pub labels: Option<PathBuf>,
+    /// Largest metric drop in points (`--max-drop`); `None`: no guard.
+    pub max_drop: Option<f64>,
+}
+
+impl PruneSettings {
+    /// The pass configuration, with the guard samples loaded for graph `g`.
+    fn resolve(&self, g: &Graph) -> Result<crate::passes::PruneConfig> {
+        let guard = match (self.max_drop, &self.data) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "--max-drop needs --data X.npy (with --labels Y.npy for accuracy; without labels, top-1 \
+                     agreement with the unpruned model is measured)"
+                        .into(),
+                ));
+            }
+            (Some(max_drop), Some(data)) => {
+                let samples = crate::int8::load_samples(data, g)?;
+                let labels = match &self.labels {
+                    Some(p) => {
+                        let (_, t) = crate::npy::read_tensor(p)?;
+                        Some(
+                            t.to_i64()
+                                .ok_or_else(|| Error::Usage(format!("{}: labels must be integers", p.display())))?,
+                        )
+                    }
+                    None => None,
+                };
+                Some(crate::passes::Guard { samples, labels, max_drop })
+            }
+        };
+        Ok(crate::passes::PruneConfig { mode: self.mode.clone(), keep_dense: self.keep_dense.clone(), guard })
+    }
 }
 
 /// `--int8`: options and where the calibration samples come from.
@@ -68,6 +118,8 @@ impl Default for Config {
             target: TargetDesc::host(),
             dump_ir_after: vec![],
             int8: None,
+            prune: None,
+            dense: false,
         }
     }
 }
@@ -80,6 +132,8 @@ pub struct Compiled {
     pub files: Vec<OutFile>,
     /// Set for `--int8` builds.
     pub int8: Option<Int8Build>,
+    /// Set for `--sparsity` builds.
+    pub prune: Option<crate::passes::PruneReport>,
 }
 
 impl Config {
@@ -144,6 +198,16 @@ impl Config {
 
     /// [`Config::lower_bytes`], also returning what `--int8` quantization produced.
     pub fn lower_int8(&self, bytes: &[u8], path: &Path) -> Result<(Graph, MemoryPlan, Option<Int8Build>)> {
+        let (graph, plan, int8, _) = self.lower_all(bytes, path)?;
+        Ok((graph, plan, int8))
+    }
+
+    /// [`Config::lower_int8`], also returning what `--sparsity` pruning did.
+    pub fn lower_all(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<(Graph, MemoryPlan, Option<Int8Build>, Option<crate::passes::PruneReport>)> {
         let opts = ImportOptions { input_shapes: self.input_shapes.clone(), const_inputs: self.const_inputs.clone() };
         let mut graph = frontend::import_bytes(bytes, path, &opts)?;
         let wants = |pass: &str| self.dump_ir_after.iter().any(|p| p == pass || p == "all");
@@ -155,6 +219,13 @@ impl Config {
                 eprintln!("--- IR after {pass} ---\n{}", crate::ir::print_graph(g));
             }
         })?;
+        let pruned = match &self.prune {
+            Some(p) => {
+                let cfg = p.resolve(&graph)?;
+                Some(passes::prune(&mut graph, &cfg)?)
+            }
+            None => None,
+        };
         let mut int8 = None;
         if let Some(cfg) = &self.int8 {
             let samples = crate::int8::load_samples(&cfg.calib, &graph)?;
@@ -178,8 +249,21 @@ impl Config {
                 .collect();
             int8 = Some(Int8Build { float, points: q.points, float_layers });
         }
+        self.sparsify(&mut graph)?;
+        if wants("sparsify") {
+            eprintln!("--- IR after sparsify ---\n{}", crate::ir::print_graph(&graph));
+        }
         let plan = passes::plan_memory(&graph, self.target.arena_align);
-        Ok((graph, plan, int8))
+        Ok((graph, plan, int8, pruned))
+    }
+
+    /// Sparse code generation (unless `--dense`): the `sparsify` pass, then `dce`.
+    fn sparsify(&self, graph: &mut Graph) -> Result<()> {
+        if !self.dense && passes::sparsify(graph) {
+            passes::dce(graph);
+            verify(graph).map_err(|e| Error::Model(format!("internal error after pass sparsify: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Compiles without touching the file system (beyond reading the model).
@@ -201,7 +285,7 @@ impl Config {
             }
             None => default_name(model),
         };
-        let (graph, plan, int8) = self.lower_int8(bytes, model)?;
+        let (graph, plan, int8, prune) = self.lower_all(bytes, model)?;
         let digest = Sha256::digest(bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let file = model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
@@ -212,7 +296,7 @@ impl Config {
             Lang::C => backend::c::emit(&program)?,
             Lang::Rust => backend::rust::emit(&program)?,
         };
-        Ok(Compiled { name, graph, plan, files, int8 })
+        Ok(Compiled { name, graph, plan, files, int8, prune })
     }
 }
 
@@ -227,6 +311,7 @@ impl Config {
         }
         crate::ir::verify(&graph).map_err(|e| Error::Model(format!("invalid graph: {e}")))?;
         passes::optimize(&mut graph, |_, _| {})?;
+        self.sparsify(&mut graph)?;
         let plan = passes::plan_memory(&graph, self.target.arena_align);
         let banner = format!("@generated by modelless {} from an IR graph. Do not edit.", env!("CARGO_PKG_VERSION"));
         let program = Program { graph: &graph, plan: plan.clone(), name: name.to_string(), banner };
@@ -234,7 +319,7 @@ impl Config {
             Lang::C => backend::c::emit(&program)?,
             Lang::Rust => backend::rust::emit(&program)?,
         };
-        Ok(Compiled { name: name.to_string(), graph, plan, files, int8: None })
+        Ok(Compiled { name: name.to_string(), graph, plan, files, int8: None, prune: None })
     }
 }
 

@@ -22,5 +22,5 @@ pub mod target;
 pub mod toolchain;
 pub mod verify;
 
-pub use compile::{Builder, Compiled, Config, Int8Build, Int8Config, Lang, default_name, write_files};
+pub use compile::{Builder, Compiled, Config, Int8Build, Int8Config, Lang, PruneSettings, default_name, write_files};
 pub use error::{Error, Result};

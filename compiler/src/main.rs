@@ -38,6 +38,27 @@ struct ModelArgs {
     dump_ir_after: Vec<String>,
     #[command(flatten)]
     int8: Int8Args,
+    #[command(flatten)]
+    sparse: SparseArgs,
+}
+
+/// Sparsity: pruning and sparse code generation (see docs/sparsity.md).
+#[derive(clap::Args, Clone)]
+struct SparseArgs {
+    /// Prune float weights by magnitude: FRACTION (per layer), global:FRACTION,
+    /// structured:N:M (keep N of every M along the input dimension) or channel:FRACTION.
+    #[arg(long, value_name = "SPEC")]
+    sparsity: Option<String>,
+    /// Never prune this node (repeatable; names as `inspect` shows them).
+    #[arg(long = "keep-dense", value_name = "NODE")]
+    keep_dense: Vec<String>,
+    /// Accuracy guard for --sparsity: largest drop in points of top-1 accuracy on
+    /// --data/--labels (or of top-1 agreement with the unpruned model without labels).
+    #[arg(long = "max-drop", value_name = "POINTS", requires = "sparsity")]
+    max_drop: Option<f64>,
+    /// No sparse code generation: zero weights stay in the dense kernels.
+    #[arg(long)]
+    dense: bool,
 }
 
 /// Post-training int8 quantization (see docs/quantization.md).
@@ -204,7 +225,45 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
             },
             calib: m.int8.calib.clone().unwrap_or_default(),
         }),
+        prune: match &m.sparse.sparsity {
+            Some(spec) => Some(modelless::PruneSettings {
+                mode: modelless::passes::PruneMode::parse(spec).map_err(Error::Usage)?,
+                keep_dense: m.sparse.keep_dense.clone(),
+                data: None,
+                labels: None,
+                max_drop: m.sparse.max_drop,
+            }),
+            None => None,
+        },
+        dense: m.sparse.dense,
     })
+}
+
+/// Gives `--sparsity --max-drop` the guard data of `--data` / `--labels`.
+fn prune_data(cfg: &mut Config, d: &DriftArgs) {
+    if let Some(p) = &mut cfg.prune {
+        p.data.clone_from(&d.data);
+        p.labels.clone_from(&d.labels);
+    }
+}
+
+/// Prints the pruning report and the sparse layers of a build.
+fn sparse_summary(c: &modelless::Compiled) {
+    if let Some(r) = &c.prune {
+        print!("{}", r.to_text());
+    }
+    let stats = modelless::passes::sparsify::layer_stats(&c.graph);
+    let sparse: Vec<_> = stats.iter().filter(|s| s.format != "dense").collect();
+    if !sparse.is_empty() {
+        let dense: usize = stats.iter().map(|s| s.dense_bytes).sum();
+        let flash: usize = stats.iter().map(|s| s.flash_bytes).sum();
+        println!(
+            "sparse: {} of {} weighted layers sparse; layer weight flash {flash} bytes (dense {dense}, {:.1}%)",
+            sparse.len(),
+            stats.len(),
+            100.0 * flash as f64 / dense.max(1) as f64
+        );
+    }
 }
 
 /// Runs the drift report of an `--int8` build; Err when `--max-drift` is exceeded.
@@ -283,6 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Cmd::Build { m, lang, out, name, emit, input, drift } => {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;
+            prune_data(&mut cfg, &drift);
             if emit != Emit::Source {
                 modelless::cross::check_emit(emit, lang, &cfg.target)?;
                 modelless::cross::emit(&cfg, &m.model, &out, emit, &input)?;
@@ -294,6 +354,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::from(3));
             }
             modelless::write_files(&out, &c.files)?;
+            sparse_summary(&c);
             let files: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
             println!(
                 "wrote {} to {} (arena {} bytes, weights {} bytes)",
@@ -357,6 +418,28 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("output:       \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
             }
             println!("unsupported:  none");
+            let stats = modelless::passes::sparsify::layer_stats(&g);
+            if !stats.is_empty() {
+                println!();
+                println!(
+                    "{:<28} {:<14} {:>8} {:<9} {:>12} {:>12}",
+                    "layer", "op", "density", "format", "flash bytes", "MACs"
+                );
+                for s in &stats {
+                    println!(
+                        "{:<28} {:<14} {:>8.3} {:<9} {:>12} {:>12}",
+                        truncate(&s.node, 28),
+                        s.op,
+                        s.density,
+                        s.format,
+                        s.flash_bytes,
+                        s.macs
+                    );
+                }
+                let (flash, dense): (usize, usize) =
+                    stats.iter().fold((0, 0), |a, s| (a.0 + s.flash_bytes, a.1 + s.dense_bytes));
+                println!("layer weight flash: {flash} bytes (dense {dense})");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify { m, input, lang, tolerance, seed, drift } => {

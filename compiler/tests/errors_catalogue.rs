@@ -348,6 +348,26 @@ fn cases(tmp: &Path) -> Vec<Case> {
             needles: &["--max-drift exceeded; nothing written"],
         },
         Case {
+            id: "bad-sparsity",
+            args: args(&["build", digits, "--sparsity", "0.8:x", "-o", out]),
+            code: 1,
+            needles: &[
+                "--sparsity \"0.8:x\" is not one of FRACTION, global:FRACTION, structured:N:M or channel:FRACTION",
+            ],
+        },
+        Case {
+            id: "keep-dense-unknown",
+            args: args(&["build", digits, "--sparsity", "0.5", "--keep-dense", "nope", "-o", out]),
+            code: 1,
+            needles: &["--keep-dense \"nope\": no such node (see `modelless inspect` for node names)"],
+        },
+        Case {
+            id: "max-drop-needs-data",
+            args: args(&["build", digits, "--sparsity", "0.5", "--max-drop", "1", "-o", out]),
+            code: 1,
+            needles: &["--max-drop needs --data X.npy (with --labels Y.npy for accuracy; without labels"],
+        },
+        Case {
             id: "npy-shape-mismatch",
             args: args(&["verify", digits, "--input", npy.to_str().unwrap()]),
             code: 1,

@@ -20,6 +20,7 @@
 mod float;
 mod movement;
 mod quant;
+mod sparse;
 #[cfg(test)]
 mod tests;
 
@@ -182,6 +183,7 @@ fn eval_node(g: &Graph, node: &Node, vals: &[Option<TensorData>]) -> R<TensorDat
         Op::QPool(q) => quant::qpool(q, &a),
         Op::QSoftmax(q) => quant::qsoftmax(q, &a),
         Op::Requantize(q) => quant::requantize(q, &a),
+        Op::Sparse(s) => sparse::sparse(s, &a),
     }?;
     if y.len() != out.len() || y.dtype() != out.dtype {
         return Err(Fail::Error(format!(

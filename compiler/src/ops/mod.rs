@@ -23,6 +23,7 @@ mod reshape;
 mod resize;
 mod select;
 mod softmax;
+mod sparse;
 mod strided;
 mod transpose;
 
@@ -45,6 +46,7 @@ pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
 pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
 pub use softmax::Softmax;
+pub use sparse::{ConvGeom, Csr, FcGeom, Layout, Sparse, SparseFormat, index_bytes, valid_range};
 pub use strided::{Strided, slice_axis};
 pub use transpose::Transpose;
 
@@ -115,6 +117,9 @@ pub enum Op {
     QSoftmax(QSoftmax),
     /// Integer rescale between quantization parameters (with an optional clamp).
     Requantize(Requantize),
+    /// A Conv / Gemm / MatMul / QConv / QMatMul with its constant weight compressed
+    /// (`ops::sparse`); inputs are the dense op's without the weight.
+    Sparse(Sparse),
 }
 
 impl Op {
@@ -153,6 +158,14 @@ impl Op {
             },
             Op::QSoftmax(_) => "QSoftmax",
             Op::Requantize(_) => "Requantize",
+            Op::Sparse(s) => match s.dense.as_ref() {
+                Op::Conv(_) => "SparseConv",
+                Op::Gemm(_) => "SparseGemm",
+                Op::MatMul(_) => "SparseMatMul",
+                Op::QConv(_) => "SparseQConv",
+                Op::QMatMul(_) => "SparseQMatMul",
+                _ => "Sparse",
+            },
             Op::ArgReduce(a) => {
                 if a.max {
                     "ArgMax"
@@ -196,6 +209,7 @@ impl Op {
             Op::QPool(o) => o.infer(inputs),
             Op::QSoftmax(o) => o.infer(inputs),
             Op::Requantize(o) => o.infer(inputs),
+            Op::Sparse(o) => o.infer(inputs),
         }
     }
 
@@ -221,6 +235,7 @@ impl Op {
     /// Multiply-accumulates for one run (0 for data movement ops).
     pub fn macs(&self, inputs: &[&TensorType], out: &TensorType) -> u64 {
         match self {
+            Op::Sparse(s) => s.macs(out),
             Op::Conv(_) | Op::QConv(_) => {
                 let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
                 let per_out: usize = w.iter().skip(1).product();
@@ -271,6 +286,7 @@ impl Op {
             | Op::QPool(_)
             | Op::QSoftmax(_)
             | Op::Requantize(_) => false,
+            Op::Sparse(s) => s.dense.float_only(),
         }
     }
 
@@ -281,6 +297,7 @@ impl Op {
             Op::Gemm(o) => Some(&o.act),
             Op::MatMul(o) => Some(&o.act),
             Op::Binary(o) => Some(&o.act),
+            Op::Sparse(s) => s.dense.fused_act(),
             _ => None,
         }
     }
@@ -373,6 +390,7 @@ impl Op {
             ),
             Op::QSoftmax(s) => format!("axis={} -> {} zp={}", s.axis, s.to, s.zero_point),
             Op::Requantize(r) => format!("x_zp={}{}", r.x_zp, requant_str(Some(&r.out))),
+            Op::Sparse(s) => s.params(),
         }
     }
 }

@@ -11,6 +11,8 @@ mod fuse_bias;
 mod legalize;
 mod lower_qdq;
 pub mod plan_memory;
+pub mod prune;
+pub mod sparsify;
 
 pub use dce::dce;
 pub use fold_batchnorm::fold_batchnorm;
@@ -20,6 +22,8 @@ pub use fuse_bias::fuse_bias;
 pub use legalize::legalize;
 pub use lower_qdq::lower_qdq;
 pub use plan_memory::{MemoryPlan, Pool, Storage, plan_memory};
+pub use prune::{Guard, PruneConfig, PruneMode, PruneReport, prune};
+pub use sparsify::sparsify;
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, verify};

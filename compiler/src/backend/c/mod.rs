@@ -7,6 +7,7 @@
 
 mod kernels;
 mod qkernels;
+mod sparse;
 
 pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;

@@ -480,6 +480,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         | Op::QPool(_)
         | Op::QSoftmax(_)
         | Op::Requantize(_) => super::qkernels::emit(p, n),
+        Op::Sparse(s) => super::sparse::emit(p, n, s),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();

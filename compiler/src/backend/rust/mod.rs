@@ -7,6 +7,7 @@
 
 mod kernels;
 mod qkernels;
+mod sparse;
 
 use super::{OutFile, Program, float_repr};
 use crate::error::{Error, Result};

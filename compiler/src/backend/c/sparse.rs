@@ -1,0 +1,354 @@
+//! C kernels of the sparse ops (`ops::sparse`): only the non-zero weights are stored and
+//! multiplied.
+//!
+//! - Convolution, CSR: per output channel, each non-zero weight `(ic, kh, kw)` is applied to
+//!   the whole output plane (`y[oh, ow] += w · x[ih, iw]` over the rows and columns whose
+//!   input is inside the image, from baked range tables), in the dense accumulation order.
+//! - Gemm / MatMul, CSR: per output, a dot product over the row's entries.
+//! - Unrolled: the same loops with the weights and indices as literals, one statement (or
+//!   one plane loop) per non-zero weight.
+//!
+//! Integer forms accumulate `(x − x_zp)·(w − w_zp)` in int32 (in a stack plane of the output
+//! size for a convolution) and requantize with `mlrt_requant`, like `qkernels`.
+
+use super::writer::Writer;
+use super::{c_float, c_literal};
+use crate::backend::Program;
+use crate::backend::lin::c_lin;
+use crate::ir::{DType, Node};
+use crate::ops::{Act, ConvGeom, FcGeom, Layout, Op, Requant, Sparse, SparseFormat};
+use crate::toolchain::c_type;
+
+/// What the dense op contributes to the kernel: activation / requantization and zero points.
+struct Flavor<'a> {
+    int: bool,
+    act: Option<Act>,
+    out: Option<&'a Requant>,
+    x_zp: i32,
+    /// Gemm `alpha`, `beta` (1, 1 otherwise).
+    alpha: f32,
+    beta: f32,
+}
+
+fn flavor(s: &Sparse) -> Flavor<'_> {
+    let mut f = Flavor { int: false, act: None, out: None, x_zp: 0, alpha: 1.0, beta: 1.0 };
+    match s.dense.as_ref() {
+        Op::Conv(c) => f.act = c.act,
+        Op::Gemm(g) => (f.act, f.alpha, f.beta) = (g.act, g.alpha, g.beta),
+        Op::MatMul(m) => f.act = m.act,
+        Op::QConv(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.x_zp),
+        Op::QMatMul(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.a_zp),
+        _ => {}
+    }
+    f
+}
+
+fn i32_lit(v: i32) -> String {
+    if v == i32::MIN { "INT32_MIN".into() } else { v.to_string() }
+}
+
+/// `(int32_t)e - zp` with the zero point folded.
+fn sub_zp(e: &str, zp: i32) -> String {
+    match zp {
+        0 => format!("(int32_t){e}"),
+        z if z > 0 => format!("((int32_t){e} - {z})"),
+        z => format!("((int32_t){e} + {})", -(z as i64)),
+    }
+}
+
+fn all_same(v: &[i32]) -> bool {
+    v.windows(2).all(|p| p[0] == p[1])
+}
+
+fn uint_type(bytes: usize) -> &'static str {
+    match bytes {
+        1 => "uint8_t",
+        2 => "uint16_t",
+        _ => "uint32_t",
+    }
+}
+
+fn array(w: &mut Writer, t: &str, name: &str, items: &[String]) {
+    w.line(&format!("static const {t} {name}[{}] = {{", items.len().max(1)));
+    for chunk in items.chunks(16) {
+        w.line(&format!("    {},", chunk.join(", ")));
+    }
+    if items.is_empty() {
+        w.line("    0");
+    }
+    w.line("};");
+}
+
+/// The final value of an output: activation / alpha for floats, requantization for ints.
+fn finish(w: &mut Writer, f: &Flavor, acc: &str, ch: &str) -> String {
+    if f.int {
+        let Some(r) = f.out else { return acc.to_string() };
+        let (m, s) = if r.multiplier.len() == 1 || (all_same(&r.multiplier) && all_same(&r.shift)) {
+            (i32_lit(r.multiplier[0]), i32_lit(r.shift[0]))
+        } else {
+            let ms: Vec<String> = r.multiplier.iter().map(|&v| i32_lit(v)).collect();
+            let ss: Vec<String> = r.shift.iter().map(|&v| i32_lit(v)).collect();
+            array(w, "int32_t", "rq_mul", &ms);
+            array(w, "int32_t", "rq_shift", &ss);
+            (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
+        };
+        return format!(
+            "({})mlrt_requant({acc}, {m}, {s}, {}, {}, {})",
+            c_type(r.to),
+            i32_lit(r.zero_point),
+            i32_lit(r.lo),
+            i32_lit(r.hi)
+        );
+    }
+    let v = if f.alpha == 1.0 { acc.to_string() } else { format!("{} * {acc}", c_float(f.alpha)) };
+    super::kernels::act_expr(&f.act, &v)
+}
+
+/// Writes the body of a sparse node's kernel.
+pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node, s: &Sparse) {
+    let (xt, yt) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.outputs[0]));
+    let f = flavor(s);
+    w.line(&format!(
+        "/* {} of \"{}\" {:?}: {} of {} weights kept ({}) */",
+        s.format.name(),
+        s.weight_name.replace("*/", "* /"),
+        s.weight.shape,
+        s.csr.nnz(),
+        s.weight.len(),
+        s.dense.name()
+    ));
+    match s.layout(xt, yt) {
+        Some(Layout::Conv(g)) => conv(w, p, n, s, &f, &g),
+        Some(Layout::Fc(g)) => fc(w, p, n, s, &f, &g),
+        None => w.line("/* malformed sparse node */"),
+    }
+}
+
+/// Per-row weight zero point: a literal, or `wzp[row]` from a table.
+fn zero_point(w: &mut Writer, s: &Sparse, row: &str) -> String {
+    if s.csr.zero.len() > 1 && !all_same(&s.csr.zero) {
+        let z: Vec<String> = s.csr.zero.iter().map(|&v| i32_lit(v)).collect();
+        array(w, "int32_t", "wzp", &z);
+        format!("wzp[{row}]")
+    } else {
+        i32_lit(s.csr.zero[0])
+    }
+}
+
+fn value_lit(s: &Sparse, j: usize) -> String {
+    c_literal(&s.csr.values, j)
+}
+
+/// The CSR arrays `sv` (values), `sc` (column indices), `sp` (row pointers).
+fn csr_arrays(w: &mut Writer, s: &Sparse) {
+    let t = c_type(s.weight.dtype);
+    let vals: Vec<String> = (0..s.csr.nnz()).map(|j| value_lit(s, j)).collect();
+    array(w, t, "sv", &vals);
+    let cols: Vec<String> = s.csr.col.iter().map(|c| c.to_string()).collect();
+    array(w, uint_type(s.csr.col_bytes()), "sc", &cols);
+    let ptrs: Vec<String> = s.csr.row_ptr.iter().map(|c| c.to_string()).collect();
+    array(w, uint_type(s.csr.ptr_bytes()), "sp", &ptrs);
+}
+
+fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvGeom) {
+    let has_bias = n.inputs.len() > 1;
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let acc_t = if f.int { "int32_t" } else { "float" };
+    let bias = if has_bias {
+        "x1[oc]".to_string()
+    } else if f.int {
+        "0".into()
+    } else {
+        "0.0f".into()
+    };
+    let unrolled = s.format == SparseFormat::Unrolled;
+    let wz = if f.int && !unrolled { zero_point(w, s, "oc") } else { String::new() };
+    if !unrolled {
+        csr_arrays(w, s);
+        let rows: Vec<(usize, usize)> = (0..g.kh).map(|k| g.rows_for(k)).collect();
+        let cols: Vec<(usize, usize)> = (0..g.kw).map(|k| g.cols_for(k)).collect();
+        let list = |v: &[(usize, usize)], hi: bool| -> Vec<String> {
+            v.iter().map(|&(l, h)| if hi { h } else { l }.to_string()).collect()
+        };
+        array(w, "int", "oh_lo", &list(&rows, false));
+        array(w, "int", "oh_hi", &list(&rows, true));
+        array(w, "int", "ow_lo", &list(&cols, false));
+        array(w, "int", "ow_hi", &list(&cols, true));
+    }
+    // The per-channel requantization tables must be declared before the loops.
+    let store = finish(w, f, "acc[p]", "oc");
+    w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
+    w.open(&format!("for (int oc = 0; oc < {}; ++oc)", g.m));
+    w.line(&format!("{} *yc = y + {};", c_type(yt_dtype(p, n)), c_lin(&[("n", g.m * ohw), ("oc", ohw)], 0)));
+    if f.int {
+        w.line(&format!("int32_t acc[{ohw}];"));
+    } else {
+        w.line("float *acc = yc;");
+    }
+    w.line(&format!("for (int p = 0; p < {ohw}; ++p) acc[p] = {bias};"));
+    let mut xc_terms = vec![("n", g.ci * hw)];
+    if g.group > 1 {
+        w.line(&format!("const int g = oc / {};", g.mg));
+        if unrolled {
+            w.line("(void)g;");
+        }
+        xc_terms.push(("g", g.cg * hw));
+    }
+    let xv = |idx: &str| if f.int { sub_zp(&format!("xc[{idx}]"), f.x_zp) } else { format!("xc[{idx}]") };
+    if unrolled {
+        w.open("switch (oc)");
+        for r in 0..s.csr.rows {
+            w.line(&format!("case {r}:"));
+            w.open("");
+            for j in s.csr.row(r) {
+                let (ic, kh, kw) = g.split(s.csr.col[j] as usize);
+                let ((r0, r1), (c0, c1)) = (g.rows_for(kh), g.cols_for(kw));
+                if r0 >= r1 || c0 >= c1 {
+                    continue;
+                }
+                let base = c_lin(&xc_terms, (ic * hw) as isize);
+                let wv = if f.int {
+                    let z = s.csr.zero.get(r).copied().unwrap_or(s.csr.zero[0]);
+                    let v = s.csr.values.to_i64().and_then(|v| v.get(j).copied()).unwrap_or(0) as i32;
+                    format!("{}", v - z)
+                } else {
+                    value_lit(s, j)
+                };
+                let idx = c_lin(
+                    &[("oh", g.sh * g.w), ("ow", g.sw)],
+                    (kh * g.dh * g.w + kw * g.dw) as isize - (g.pt * g.w + g.pl) as isize,
+                );
+                w.open("");
+                w.line(&format!("const {} *xc = x0 + {base};", c_type(s_xdtype(p, n))));
+                w.line(&format!(
+                    "for (int oh = {r0}; oh < {r1}; ++oh) for (int ow = {c0}; ow < {c1}; ++ow) acc[{}] += {} * {wv};",
+                    c_lin(&[("oh", g.ow), ("ow", 1)], 0),
+                    xv(&idx)
+                ));
+                w.close();
+            }
+            w.line("break;");
+            w.close();
+        }
+        w.line("default:");
+        w.line("    break;");
+        w.close();
+    } else {
+        w.open("for (int j = (int)sp[oc]; j < (int)sp[oc + 1]; ++j)");
+        w.line("const int t = (int)sc[j];");
+        w.line(&format!("const int ic = t / {};", g.kh * g.kw));
+        w.line(&format!("const int kh = t / {} % {};", g.kw, g.kh));
+        w.line(&format!("const int kw = t % {};", g.kw));
+        if f.int {
+            w.line(&format!("const int32_t wv = {};", sub_zp_dyn("sv[j]", &wz)));
+        } else {
+            w.line("const float wv = sv[j];");
+        }
+        let mut t = xc_terms.clone();
+        t.push(("ic", hw));
+        w.line(&format!("const {} *xc = x0 + {};", c_type(s_xdtype(p, n)), c_lin(&t, 0)));
+        w.open("for (int oh = oh_lo[kh]; oh < oh_hi[kh]; ++oh)");
+        w.line(&format!("const int ih = {};", c_lin(&[("oh", g.sh), ("kh", g.dh)], -(g.pt as isize))));
+        w.line(&format!("{acc_t} *ar = acc + {};", c_lin(&[("oh", g.ow)], 0)));
+        w.line(&format!(
+            "for (int ow = ow_lo[kw]; ow < ow_hi[kw]; ++ow) ar[ow] += {} * wv;",
+            xv(&c_lin(&[("ih", g.w), ("ow", g.sw), ("kw", g.dw)], -(g.pl as isize)))
+        ));
+        w.close();
+        w.close();
+    }
+    if f.int {
+        w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {store};"));
+    } else if store != "acc[p]" {
+        w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {store};"));
+    }
+    w.close();
+    w.close();
+}
+
+/// `(int32_t)e - zp` for a zero point given as C text.
+fn sub_zp_dyn(e: &str, zp: &str) -> String {
+    match zp.parse::<i32>() {
+        Ok(z) => sub_zp(e, z),
+        Err(_) => format!("((int32_t){e} - {zp})"),
+    }
+}
+
+fn yt_dtype(p: &Program, n: &Node) -> DType {
+    p.graph.ty(n.outputs[0]).dtype
+}
+
+fn s_xdtype(p: &Program, n: &Node) -> DType {
+    p.graph.ty(n.inputs[0]).dtype
+}
+
+fn fc(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &FcGeom) {
+    const ROW: &str = "J_ROW";
+    let (rows, k, nn) = (g.rows, g.k, g.n);
+    let has_c = n.inputs.len() > 1;
+    let init = match (f.int, has_c) {
+        (true, true) => format!("x1[{ROW}]"),
+        (true, false) => "0".into(),
+        (false, _) => "0.0f".into(),
+    };
+    // Gemm's C term (float): beta · C broadcast to [rows, n].
+    let c_term = if !f.int && has_c {
+        if f.beta == 0.0 {
+            w.line("(void)x1;");
+            None
+        } else {
+            let st = crate::ops::broadcast::broadcast_strides(&p.graph.ty(n.inputs[1]).shape, &[rows, nn]);
+            let e = format!("x1[{}]", c_lin(&[("i", st[0]), (ROW, st[1])], 0));
+            Some(if f.beta == 1.0 { e } else { format!("{} * {e}", c_float(f.beta)) })
+        }
+    } else {
+        None
+    };
+    let unrolled = s.format == SparseFormat::Unrolled;
+    let wz = if f.int && !unrolled { zero_point(w, s, ROW) } else { String::new() };
+    if !unrolled {
+        csr_arrays(w, s);
+    }
+    let acc_t = if f.int { "int32_t" } else { "float" };
+    let mut store = finish(w, f, "acc", ROW);
+    if let Some(c) = &c_term {
+        let v = if f.alpha == 1.0 { "acc".to_string() } else { format!("{} * acc", c_float(f.alpha)) };
+        store = super::kernels::act_expr(&f.act, &format!("{v} + {c}"));
+    }
+    let y_at = format!("y[{}]", c_lin(&[("i", nn), (ROW, 1)], 0));
+    let xt = c_type(s_xdtype(p, n));
+    let term = |a: &str, wv: &str| {
+        if f.int { format!("{} * {wv}", sub_zp(a, f.x_zp)) } else { format!("{a} * {wv}") }
+    };
+    w.open(&format!("for (int i = 0; i < {rows}; ++i)"));
+    w.line(&format!("const {xt} *a = x0 + {};", c_lin(&[("i", k)], 0)));
+    if unrolled {
+        for r in 0..s.csr.rows {
+            let at = |e: &str| e.replace(ROW, &r.to_string());
+            w.open("");
+            w.line(&format!("{acc_t} acc = {};", at(&init)));
+            for j in s.csr.row(r) {
+                let col = s.csr.col[j];
+                let wv = if f.int {
+                    let z = s.csr.zero.get(r).copied().unwrap_or(s.csr.zero[0]);
+                    let v = s.csr.values.to_i64().and_then(|v| v.get(j).copied()).unwrap_or(0) as i32;
+                    (v - z).to_string()
+                } else {
+                    value_lit(s, j)
+                };
+                w.line(&format!("acc += {};", term(&format!("a[{col}]"), &wv)));
+            }
+            w.line(&format!("{} = {};", at(&y_at), at(&store)));
+            w.close();
+        }
+    } else {
+        let at = |e: &str| e.replace(ROW, "j");
+        w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
+        w.line(&format!("{acc_t} acc = {};", at(&init)));
+        let wv = if f.int { sub_zp_dyn("sv[t]", &at(&wz)) } else { "sv[t]".into() };
+        w.line(&format!("for (int t = (int)sp[j]; t < (int)sp[j + 1]; ++t) acc += {};", term("a[sc[t]]", &wv)));
+        w.line(&format!("{} = {};", at(&y_at), at(&store)));
+        w.close();
+    }
+    w.close();
+}

@@ -1,0 +1,163 @@
+//! `sparsify`: turns Conv / Gemm / MatMul / QConv / QMatMul nodes whose constant weight has
+//! enough zeros into [`Sparse`] nodes (`ops::sparse`), choosing per layer between dense,
+//! compressed rows with baked index streams (CSR), and fully unrolled code.
+//!
+//! Not part of [`super::PIPELINE`]: `Config` runs it after optimization (and after int8
+//! quantization), unless `--dense`. It only looks at the zeros already in the weights (a
+//! model trained sparse, or one pruned by [`super::prune`]); it never changes a value.
+//!
+//! Cost model, per layer with `nnz` of `len` weights kept (`density = nnz / len`):
+//! - CSR flash is `nnz · (value + index) + (rows + 1) · pointer` bytes (indices and pointers
+//!   in the narrowest of u8/u16/u32); its time is one multiply-add per kept weight and output
+//!   plus a small per-entry decode.
+//! - Sparse is chosen when it saves at least 20% of the weight flash and density ≤
+//!   [`MAX_DENSITY`] (above that, the dense kernels' regular loops win on time).
+//! - Among sparse forms, layers with at most [`UNROLL_FC`] (Gemm/MatMul) or [`UNROLL_CONV`]
+//!   (Conv) kept weights are fully unrolled: no index streams at all, the weights become
+//!   immediates, and every loop bound is a constant.
+
+use crate::ir::{Graph, Node, TensorData};
+use crate::ops::{Csr, Op, Sparse, SparseFormat};
+
+/// Above this density a layer stays dense.
+pub const MAX_DENSITY: f64 = 0.6;
+/// Largest Gemm/MatMul (kept weights) emitted fully unrolled.
+pub const UNROLL_FC: usize = 64;
+/// Largest convolution (kept weights) emitted fully unrolled (one plane loop per weight).
+pub const UNROLL_CONV: usize = 32;
+
+/// The compressed form of node `n`'s weight and where its rows are, or `None` when the node
+/// has no constant weight in a supported form.
+pub fn compress(g: &Graph, n: &Node) -> Option<Csr> {
+    let &w = n.inputs.get(1)?;
+    let data = g.data(w)?;
+    let shape = &g.ty(w).shape;
+    let (rows, row_len, transposed, zero) = match &n.op {
+        Op::Conv(_) if shape.len() == 4 => (shape[0], shape[1] * shape[2] * shape[3], false, vec![0]),
+        Op::QConv(q) if shape.len() == 4 => (shape[0], shape[1] * shape[2] * shape[3], false, q.w_zp.clone()),
+        Op::Gemm(gm) if !gm.trans_a && shape.len() == 2 => {
+            if gm.trans_b {
+                (shape[0], shape[1], false, vec![0])
+            } else {
+                (shape[1], shape[0], true, vec![0])
+            }
+        }
+        Op::MatMul(_) if shape.len() == 2 && !g.ty(n.inputs[0]).shape.is_empty() => (shape[1], shape[0], true, vec![0]),
+        Op::QMatMul(q) if shape.len() == 2 && !g.ty(n.inputs[0]).shape.is_empty() => {
+            (shape[1], shape[0], true, q.b_zp.clone())
+        }
+        _ => return None,
+    };
+    if rows == 0 || row_len == 0 || !matches!(data, TensorData::F32(_) | TensorData::I8(_) | TensorData::U8(_)) {
+        return None;
+    }
+    Csr::compress(data, rows, row_len, transposed, &zero)
+}
+
+/// The cost model's choice for a compressed weight (`None`: stay dense).
+pub fn choose(csr: &Csr, elem_bytes: usize, conv: bool) -> Option<SparseFormat> {
+    let dense = csr.rows * csr.row_len * elem_bytes;
+    let nnz = csr.nnz();
+    let csr_bytes = nnz * (elem_bytes + csr.col_bytes()) + (csr.rows + 1) * csr.ptr_bytes();
+    if csr.density() > MAX_DENSITY || csr_bytes * 5 > dense * 4 {
+        return None;
+    }
+    let unroll = if conv { UNROLL_CONV } else { UNROLL_FC };
+    Some(if nnz <= unroll { SparseFormat::Unrolled } else { SparseFormat::Csr })
+}
+
+/// Replaces every eligible weighted node by its sparse form when the cost model prefers it.
+/// Returns whether the graph changed (the dense weights become dead; run `dce` after).
+pub fn sparsify(g: &mut Graph) -> bool {
+    let mut changed = false;
+    for i in 0..g.nodes.len() {
+        let n = &g.nodes[i];
+        let Some(csr) = compress(g, n) else { continue };
+        let w = n.inputs[1];
+        let wty = g.ty(w).clone();
+        let conv = matches!(n.op, Op::Conv(_) | Op::QConv(_));
+        let Some(format) = choose(&csr, wty.dtype.size(), conv) else { continue };
+        let sparse =
+            Sparse { dense: Box::new(n.op.clone()), weight: wty, weight_name: g.value(w).name.clone(), csr, format };
+        let node = &mut g.nodes[i];
+        node.op = Op::Sparse(sparse);
+        node.inputs.remove(1);
+        changed = true;
+    }
+    changed
+}
+
+/// One weighted layer as `inspect` reports it.
+#[derive(Debug, Clone)]
+pub struct LayerStat {
+    pub node: String,
+    pub op: &'static str,
+    /// Fraction of non-zero weights.
+    pub density: f64,
+    /// `dense`, `csr` or `unrolled`.
+    pub format: &'static str,
+    /// Weight (and bias) bytes in flash.
+    pub flash_bytes: usize,
+    /// Weight bytes of the dense form.
+    pub dense_bytes: usize,
+    /// Multiply-accumulates executed per run.
+    pub macs: u64,
+}
+
+/// Density, format, flash and MACs of every Conv / Gemm / MatMul (dense or sparse) layer.
+pub fn layer_stats(g: &Graph) -> Vec<LayerStat> {
+    let mut out = vec![];
+    for n in &g.nodes {
+        let tys: Vec<_> = n.inputs.iter().map(|&v| g.ty(v)).collect();
+        let macs = n.op.macs(&tys, g.ty(n.outputs[0]));
+        let consts = |skip: usize| -> usize {
+            n.inputs.iter().skip(skip).filter(|&&v| g.is_const(v)).map(|&v| g.ty(v).bytes()).sum()
+        };
+        match &n.op {
+            Op::Sparse(s) => {
+                let extra = consts(1);
+                out.push(LayerStat {
+                    node: n.name.clone(),
+                    op: n.op.name(),
+                    density: s.csr.density(),
+                    format: s.format.name(),
+                    flash_bytes: s.flash_bytes() + extra,
+                    dense_bytes: s.dense_bytes() + extra,
+                    macs,
+                });
+            }
+            Op::Conv(_) | Op::Gemm(_) | Op::MatMul(_) | Op::QConv(_) | Op::QMatMul(_) => {
+                let Some(&w) = n.inputs.get(1) else { continue };
+                if !g.is_const(w) {
+                    continue;
+                }
+                let density = compress(g, n).map_or(1.0, |c| c.density());
+                let bytes = consts(1);
+                out.push(LayerStat {
+                    node: n.name.clone(),
+                    op: n.op.name(),
+                    density,
+                    format: "dense",
+                    flash_bytes: bytes,
+                    dense_bytes: bytes,
+                    macs,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Weight bytes in flash of the whole graph: dense constants read by nodes plus the
+/// compressed weights of sparse nodes ([`Sparse::flash_bytes`]).
+pub fn flash_bytes(g: &Graph) -> usize {
+    g.weight_bytes()
+        + g.nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Sparse(s) => Some(s.flash_bytes()),
+                _ => None,
+            })
+            .sum::<usize>()
+}
