@@ -109,10 +109,25 @@ fn index_expr(strides: &[usize]) -> TokenStream {
 }
 
 /// Nested loops over `shape` with counters `i0, i1, ...` around `inner`, which writes `y[o]`.
+/// Loops of extent 1 whose counter `inner` does not use are left out (no unused
+/// variables in the generated code).
 fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
+    let text = inner.to_string();
+    let uses = |name: &str| text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == name);
+    if shape.iter().product::<usize>() == 1 {
+        let zeros = (0..shape.len()).filter(|&ax| uses(&format!("i{ax}"))).map(|ax| {
+            let i = counter(ax);
+            quote!(let #i = 0usize;)
+        });
+        return quote! { let o = 0usize; #(#zeros)* #inner };
+    }
     let mut body = quote! { #inner o += 1; };
     for (ax, &d) in shape.iter().enumerate().rev() {
-        let (i, d) = (counter(ax), lit(d));
+        let used = uses(&format!("i{ax}"));
+        if d == 1 && !used {
+            continue;
+        }
+        let (i, d) = (if used { counter(ax) } else { quote!(_) }, lit(d));
         body = quote! { for #i in 0..#d { #body } };
     }
     quote! { let mut o = 0usize; #body }
