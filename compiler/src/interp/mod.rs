@@ -18,6 +18,7 @@
 //! row-major strides ([`strides_of`], [`for_each_index`]).
 
 mod float;
+pub mod grad;
 mod movement;
 mod quant;
 mod sparse;
