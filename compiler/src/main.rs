@@ -82,6 +82,11 @@ struct Int8Args {
     /// Model inputs/outputs: float (quantized at the edges) or raw int8 buffers.
     #[arg(long, value_enum, default_value = "float")]
     io: IoKind,
+    /// How weights are rounded to int8: `preserve` flips roundings to keep each layer's
+    /// output on the calibration data closest to float (the safe choice against models
+    /// trained to misbehave after rounding; see `modelless audit`).
+    #[arg(long, value_enum, default_value = "nearest")]
+    rounding: modelless::int8::Rounding,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,6 +150,57 @@ enum Cmd {
         input: Vec<PathBuf>,
         #[command(flatten)]
         drift: DriftArgs,
+    },
+    /// Audit what int8 compression did: accuracy and float agreement of each rounding
+    /// variant, probe families, rounding residuals (weaponized rounding), membership
+    /// inference and FGSM robustness (needs --int8 --calib).
+    Audit {
+        #[command(flatten)]
+        m: ModelArgs,
+        /// Labeled data (.npy of N inputs) and its labels (int .npy of N).
+        #[arg(long, value_name = "X.npy")]
+        data: PathBuf,
+        #[arg(long, value_name = "Y.npy")]
+        labels: Option<PathBuf>,
+        /// Training-set samples (members) and their labels, for membership inference.
+        #[arg(long, value_name = "M.npy", requires_all = ["member_labels", "nonmembers", "nonmember_labels"])]
+        members: Option<PathBuf>,
+        #[arg(long = "member-labels", value_name = "ML.npy")]
+        member_labels: Option<PathBuf>,
+        /// Held-out samples (non-members) and their labels.
+        #[arg(long, value_name = "N.npy")]
+        nonmembers: Option<PathBuf>,
+        #[arg(long = "nonmember-labels", value_name = "NL.npy")]
+        nonmember_labels: Option<PathBuf>,
+        /// FGSM budgets (comma separated, input units).
+        #[arg(long, value_delimiter = ',', default_values_t = [0.05f32, 0.1, 0.2])]
+        fgsm: Vec<f32>,
+        /// Samples attacked with FGSM.
+        #[arg(long = "fgsm-samples", default_value_t = 200)]
+        fgsm_samples: usize,
+        /// Rounding variants to compare.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [
+            modelless::int8::Rounding::Nearest,
+            modelless::int8::Rounding::Preserve,
+            modelless::int8::Rounding::Floor,
+            modelless::int8::Rounding::Ceil,
+            modelless::int8::Rounding::PerTensor,
+        ])]
+        variants: Vec<modelless::int8::Rounding>,
+        /// Probes per family.
+        #[arg(long, default_value_t = 98)]
+        probes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Save disagreement witnesses (.npy per build and probe family) here.
+        #[arg(long, value_name = "DIR")]
+        witnesses: Option<PathBuf>,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        /// Write the per-layer SQNR and accuracy/size plot as SVG.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
     /// List the built-in targets and whether their toolchains are installed.
     Targets,
@@ -222,6 +278,7 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
                 keep_float: m.int8.keep_float.clone(),
                 io_int8: m.int8.io == IoKind::Int8,
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                rounding: m.int8.rounding,
             },
             calib: m.int8.calib.clone().unwrap_or_default(),
         }),
@@ -266,6 +323,16 @@ fn sparse_summary(c: &modelless::Compiled) {
     }
 }
 
+/// Integer class labels from an `.npy`, `n` of them.
+fn read_labels(p: &std::path::Path, n: usize) -> Result<Vec<i64>, Error> {
+    let (_, t) = modelless::npy::read_tensor(p)?;
+    let l = t.to_i64().ok_or_else(|| Error::Usage(format!("{}: labels must be integers", p.display())))?;
+    if l.len() != n {
+        return Err(Error::Usage(format!("{}: {} labels for {n} data samples", p.display(), l.len())));
+    }
+    Ok(l)
+}
+
 /// Runs the drift report of an `--int8` build; Err when `--max-drift` is exceeded.
 fn drift_report(cfg: &Config, c: &modelless::Compiled, d: &DriftArgs) -> Result<bool, Error> {
     let Some(b) = &c.int8 else { return Ok(true) };
@@ -281,19 +348,7 @@ fn drift_report(cfg: &Config, c: &modelless::Compiled, d: &DriftArgs) -> Result<
         (None, None) => return Ok(true),
     };
     let labels = match &d.labels {
-        Some(p) => {
-            let (_, t) = modelless::npy::read_tensor(p)?;
-            let l = t.to_i64().ok_or_else(|| Error::Usage(format!("{}: labels must be integers", p.display())))?;
-            if l.len() != samples.len() {
-                return Err(Error::Usage(format!(
-                    "{}: {} labels for {} data samples",
-                    p.display(),
-                    l.len(),
-                    samples.len()
-                )));
-            }
-            Some(l)
-        }
+        Some(p) => Some(read_labels(p, samples.len())?),
         None => None,
     };
     let opts = modelless::int8::report::DriftOptions { probes: d.probes, max_drift: d.max_drift, ..Default::default() };
@@ -363,6 +418,61 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 c.plan.arena_bytes,
                 c.graph.weight_bytes()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Audit {
+            m,
+            data,
+            labels,
+            members,
+            member_labels,
+            nonmembers,
+            nonmember_labels,
+            fgsm,
+            fgsm_samples,
+            variants,
+            probes,
+            seed,
+            witnesses,
+            report,
+            plot,
+        } => {
+            let cfg = config(&m)?;
+            let Some(i8cfg) = cfg.int8.clone() else {
+                return Err(Error::Usage("audit needs --int8 --calib CALIB.npy (the build to audit)".into()));
+            };
+            let float = Config { int8: None, ..cfg.clone() }.lower(&m.model)?.0;
+            let calib = modelless::int8::load_samples(&i8cfg.calib, &float)?;
+            let labeled = |x: &PathBuf, y: Option<&PathBuf>| -> Result<modelless::audit::Labeled, Error> {
+                let x = modelless::int8::load_samples(x, &float)?;
+                let y = match y {
+                    Some(p) => read_labels(p, x.len())?,
+                    None => vec![],
+                };
+                Ok(modelless::audit::Labeled { x, y })
+            };
+            let data = labeled(&data, labels.as_ref())?;
+            let mia_sets = match (&members, &member_labels, &nonmembers, &nonmember_labels) {
+                (Some(m), Some(ml), Some(n), Some(nl)) => Some((labeled(m, Some(ml))?, labeled(n, Some(nl))?)),
+                _ => None,
+            };
+            let opts = modelless::audit::AuditOptions {
+                int8: modelless::int8::Int8Options { progress: false, ..i8cfg.options.clone() },
+                variants,
+                drift: modelless::int8::report::DriftOptions { probes, seed, ..Default::default() },
+                fgsm_eps: fgsm,
+                fgsm_samples,
+                witnesses,
+            };
+            let r = modelless::audit::run(&float, &calib, &data, mia_sets.as_ref().map(|(a, b)| (a, b)), &opts)?;
+            print!("{}", r.to_text());
+            if let Some(path) = &report {
+                let json = serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(format!("report: {e}")))?;
+                std::fs::write(path, json + "\n").map_err(|e| Error::Write { path: path.clone(), msg: e.to_string() })?;
+            }
+            if let Some(path) = &plot {
+                modelless::audit::plot::write_svg(&r, path)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Targets => {

@@ -3,10 +3,356 @@
 //! weaponized (a model that misbehaves only after rounding).
 //!
 //! - [`rounding`]: per-layer weight rounding residual histograms and per-channel truncation
-//!   error, with outlier flags (the EFRAP signal), and the rounding variants
-//!   (nearest, floor, ceil, per-tensor, error-preserving flips);
+//!   error, with outlier flags (the EFRAP signal);
 //! - [`attacks`]: FGSM examples from the float model's input gradients and the Yeom
-//!   loss-threshold membership inference attack.
+//!   loss-threshold membership inference attack;
+//! - [`run`]: every compressed build (int8 with each rounding variant) against float, on the
+//!   data and on probe families, with the rounding-variant differential.
+//!
+//! Everything runs in the IR simulator, which is bit-exact with the generated int8 code, so
+//! the audit describes the code that ships.
 
 pub mod attacks;
+pub mod plot;
 pub mod rounding;
+
+use crate::error::{Error, Result};
+use crate::int8::report::{Drift, DriftOptions, argmax, drift};
+use crate::int8::{self, Int8Options, Rounding};
+use crate::interp;
+use crate::ir::{Graph, TensorData};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Labeled samples (one float tensor per sample for the model's single input).
+#[derive(Debug, Clone, Default)]
+pub struct Labeled {
+    pub x: Vec<Vec<TensorData>>,
+    pub y: Vec<i64>,
+}
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    pub int8: Int8Options,
+    /// Rounding variants to build besides `int8.rounding`.
+    pub variants: Vec<Rounding>,
+    pub drift: DriftOptions,
+    /// FGSM budgets (in input units).
+    pub fgsm_eps: Vec<f32>,
+    /// At most this many data samples are attacked with FGSM.
+    pub fgsm_samples: usize,
+    /// Save inputs where float and a compressed build disagree here (`.npy` per build and
+    /// probe family).
+    pub witnesses: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildAudit {
+    pub name: String,
+    pub rounding: Rounding,
+    pub weight_bytes: usize,
+    pub drift: Drift,
+    pub mia: Option<attacks::MiaResult>,
+    /// (eps, accuracy on FGSM examples crafted on the float model).
+    pub fgsm_accuracy: Vec<(f32, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantDiff {
+    pub a: String,
+    pub b: String,
+    /// (probe family, fraction of probes where the two builds predict different classes).
+    pub families: Vec<(String, f64)>,
+    pub flagged: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub float_accuracy: Option<f64>,
+    pub float_weight_bytes: usize,
+    pub float_mia: Option<attacks::MiaResult>,
+    pub float_fgsm_accuracy: Vec<(f32, f64)>,
+    pub builds: Vec<BuildAudit>,
+    pub rounding: Vec<rounding::LayerRounding>,
+    pub variant_differential: Vec<VariantDiff>,
+    /// Red flags, most important first.
+    pub flags: Vec<String>,
+}
+
+fn accuracy(g: &Graph, xs: &[Vec<TensorData>], ys: &[i64]) -> Result<f64> {
+    let mut ok = 0usize;
+    for (x, &y) in xs.iter().zip(ys) {
+        let out = interp::run(g, &int8::quantize_inputs(g, x)?).map_err(Error::Model)?;
+        let o = output_f32(g, &out)?;
+        ok += (argmax(&o) as i64 == y) as usize;
+    }
+    Ok(ok as f64 / xs.len().max(1) as f64)
+}
+
+/// Output 0 as float (dequantized for int8 outputs).
+fn output_f32(g: &Graph, out: &[TensorData]) -> Result<Vec<f32>> {
+    match out.first() {
+        Some(TensorData::F32(v)) => Ok(v.clone()),
+        Some(d) => {
+            let q = g
+                .ty(g.outputs[0])
+                .quant
+                .clone()
+                .ok_or_else(|| Error::Model("int8 output without parameters".into()))?;
+            Ok(int8::dequantize(d, q.scale[0], q.zero_point[0]))
+        }
+        None => Err(Error::Model("model has no output".into())),
+    }
+}
+
+fn mia_of(g: &Graph, members: &Labeled, nonmembers: &Labeled) -> Result<attacks::MiaResult> {
+    let losses = |set: &Labeled| -> Result<Vec<f32>> {
+        set.x
+            .iter()
+            .zip(&set.y)
+            .map(|(x, &y)| {
+                let x = int8::quantize_inputs(g, x)?;
+                attacks::sample_loss(g, &x[0], y as usize).map_err(Error::Model)
+            })
+            .collect()
+    };
+    Ok(attacks::mia(&losses(members)?, &losses(nonmembers)?))
+}
+
+/// Runs the audit: float graph `float` (optimized), calibration samples, labeled data, and
+/// optional member / non-member sets.
+pub fn run(
+    float: &Graph,
+    calib: &[Vec<TensorData>],
+    data: &Labeled,
+    members: Option<(&Labeled, &Labeled)>,
+    opts: &AuditOptions,
+) -> Result<AuditReport> {
+    let labels = (!data.y.is_empty()).then_some(data.y.as_slice());
+    let float_accuracy = match labels {
+        Some(y) => Some(accuracy(float, &data.x, y)?),
+        None => None,
+    };
+    // FGSM examples are crafted once, on the float model, and replayed on every build.
+    let n_adv = data.x.len().min(opts.fgsm_samples);
+    let (lo, hi) = data
+        .x
+        .iter()
+        .filter_map(|s| s.first().and_then(|d| d.as_f32()))
+        .flat_map(|v| v.iter())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let mut adversarial: Vec<(f32, Vec<Vec<TensorData>>)> = vec![];
+    if let Some(y) = labels {
+        for &eps in &opts.fgsm_eps {
+            let mut set = vec![];
+            for (x, &l) in data.x[..n_adv].iter().zip(y) {
+                let xf =
+                    x.first().and_then(|d| d.as_f32()).ok_or_else(|| Error::Usage("FGSM needs float inputs".into()))?;
+                let adv = attacks::fgsm(float, xf, l as usize, eps, lo, hi).map_err(Error::Model)?;
+                set.push(vec![TensorData::F32(adv)]);
+            }
+            adversarial.push((eps, set));
+        }
+    }
+    let fgsm_acc = |g: &Graph| -> Result<Vec<(f32, f64)>> {
+        match labels {
+            Some(y) => adversarial.iter().map(|(eps, set)| Ok((*eps, accuracy(g, set, &y[..n_adv])?))).collect(),
+            None => Ok(vec![]),
+        }
+    };
+    let float_mia = match members {
+        Some((m, n)) => Some(mia_of(float, m, n)?),
+        None => None,
+    };
+    let float_fgsm_accuracy = fgsm_acc(float)?;
+    let mut variants = vec![opts.int8.rounding];
+    for v in &opts.variants {
+        if !variants.contains(v) {
+            variants.push(*v);
+        }
+    }
+    let mut builds = vec![];
+    for r in variants {
+        let o = Int8Options { rounding: r, ..opts.int8.clone() };
+        let q = int8::quantize(float, calib, &o)?;
+        let mut g = q.graph;
+        crate::passes::optimize(&mut g, |_, _| {})?;
+        let d = drift(float, &g, &q.points, &data.x, labels, &opts.drift)?;
+        let mia = match members {
+            Some((m, n)) => Some(mia_of(&g, m, n)?),
+            None => None,
+        };
+        let name = format!("int8-{}", rounding_name(r));
+        if let Some(dir) = &opts.witnesses {
+            save_witnesses(dir, &name, &d, float)?;
+        }
+        builds.push(BuildAudit {
+            name,
+            rounding: r,
+            weight_bytes: g.weight_bytes(),
+            fgsm_accuracy: fgsm_acc(&g)?,
+            drift: d,
+            mia,
+        });
+    }
+    let rounding = rounding::audit(float);
+    let variant_differential = differential(&builds);
+    let mut flags = vec![];
+    for l in &rounding {
+        for f in &l.flags {
+            flags.push(format!("rounding audit, {}: {f}", l.node));
+        }
+    }
+    for v in variant_differential.iter().filter(|v| v.flagged) {
+        let worst = v.families.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        flags.push(format!(
+            "rounding variants {} and {} disagree on {:.0}% of the {} probes: behaviour hinges on rounding",
+            v.a,
+            v.b,
+            worst.1 * 100.0,
+            worst.0
+        ));
+    }
+    for b in &builds {
+        for p in &b.drift.probes {
+            if let Some((c, f, q)) = p.systematic_toward {
+                flags.push(format!("{}: on {} probes int8 predicts class {c} {q}x (float {f}x)", b.name, p.family));
+            }
+            if let Some((pos, d, n)) = p.hot_position {
+                flags.push(format!("{}: {d}/{n} probes with a patch at position {pos} change class", b.name));
+            }
+        }
+    }
+    if let (Some(f), Some(b)) = (&float_mia, builds.first().and_then(|b| b.mia.as_ref()))
+        && b.advantage > f.advantage + 0.05
+    {
+        flags.push(format!(
+            "membership inference advantage grows from {:.3} (float) to {:.3} ({})",
+            f.advantage, b.advantage, builds[0].name
+        ));
+    }
+    Ok(AuditReport {
+        float_accuracy,
+        float_weight_bytes: float.weight_bytes(),
+        float_mia,
+        float_fgsm_accuracy,
+        builds,
+        rounding,
+        variant_differential,
+        flags,
+    })
+}
+
+pub fn rounding_name(r: Rounding) -> &'static str {
+    match r {
+        Rounding::Nearest => "nearest",
+        Rounding::Preserve => "preserve",
+        Rounding::Floor => "floor",
+        Rounding::Ceil => "ceil",
+        Rounding::PerTensor => "per-tensor",
+    }
+}
+
+/// Pairwise prediction differences between builds on the shared probe families (all but
+/// the model-specific gap search). Flagged when some family differs on ≥ 10% of probes and
+/// at least 3× the rate on the data itself.
+fn differential(builds: &[BuildAudit]) -> Vec<VariantDiff> {
+    let mut out = vec![];
+    for (i, a) in builds.iter().enumerate() {
+        for b in &builds[i + 1..] {
+            let families: Vec<(String, f64)> = a
+                .drift
+                .probes
+                .iter()
+                .zip(&b.drift.probes)
+                .filter(|(p, _)| p.family != "gap_search")
+                .map(|(p, q)| {
+                    let n = p.predictions.len().min(q.predictions.len()).max(1);
+                    let d = p.predictions.iter().zip(&q.predictions).filter(|(x, y)| x.1 != y.1).count();
+                    (p.family.clone(), d as f64 / n as f64)
+                })
+                .collect();
+            let base = families.iter().find(|f| f.0 == "data").map_or(0.0, |f| f.1);
+            let flagged = families.iter().any(|f| f.1 >= 0.1 && f.1 >= 3.0 * base);
+            out.push(VariantDiff { a: a.name.clone(), b: b.name.clone(), families, flagged });
+        }
+    }
+    out
+}
+
+fn save_witnesses(dir: &std::path::Path, build: &str, d: &Drift, float: &Graph) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.into(), msg: e.to_string() })?;
+    let shape = float.ty(float.inputs[0]).shape.clone();
+    for p in d.probes.iter().filter(|p| !p.witnesses.is_empty()) {
+        let mut s = vec![p.witnesses.len()];
+        s.extend(shape.iter().skip(1));
+        let flat: Vec<f32> = p.witnesses.concat();
+        crate::npy::write_f32(&dir.join(format!("{build}_{}.npy", p.family)), &s, &flat)?;
+    }
+    Ok(())
+}
+
+impl AuditReport {
+    pub fn to_text(&self) -> String {
+        let pct = |v: f64| format!("{:.2}%", v * 100.0);
+        let mut s = String::from("modelless audit\n\n");
+        s += &format!(
+            "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
+            "build", "accuracy", "agreement", "weights", "MIA AUC", "MIA adv"
+        );
+        for (eps, _) in &self.float_fgsm_accuracy {
+            s += &format!(" {:>9}", format!("FGSM {eps}"));
+        }
+        s += "\n";
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), pct);
+        s += &format!(
+            "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
+            "float",
+            opt(self.float_accuracy),
+            "-",
+            self.float_weight_bytes,
+            self.float_mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.auc)),
+            self.float_mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.advantage)),
+        );
+        for (_, a) in &self.float_fgsm_accuracy {
+            s += &format!(" {:>9}", pct(*a));
+        }
+        s += "\n";
+        for b in &self.builds {
+            s += &format!(
+                "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
+                b.name,
+                opt(b.drift.int8_accuracy),
+                pct(b.drift.agreement),
+                b.weight_bytes,
+                b.mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.auc)),
+                b.mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.advantage)),
+            );
+            for (_, a) in &b.fgsm_accuracy {
+                s += &format!(" {:>9}", pct(*a));
+            }
+            s += "\n";
+        }
+        s += "\ndisagreement with float per probe family:\n";
+        for b in &self.builds {
+            let fams: Vec<String> = b.drift.probes.iter().map(|p| format!("{} {}", p.family, pct(p.rate))).collect();
+            s += &format!("  {:<16} {}\n", b.name, fams.join(", "));
+        }
+        s += "\nrounding-variant differential (share of probes predicted differently):\n";
+        for v in &self.variant_differential {
+            let fams: Vec<String> = v.families.iter().map(|(f, r)| format!("{f} {}", pct(*r))).collect();
+            s += &format!("  {} vs {}: {}{}\n", v.a, v.b, fams.join(", "), if v.flagged { "  FLAG" } else { "" });
+        }
+        s += "\n";
+        s += &rounding::to_text(&self.rounding);
+        s += "\n";
+        if self.flags.is_empty() {
+            s += "no red flags\n";
+        }
+        for f in &self.flags {
+            s += &format!("RED FLAG: {f}\n");
+        }
+        s
+    }
+}

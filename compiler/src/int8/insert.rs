@@ -3,8 +3,11 @@
 //! calibrated parameters. The `lower_qdq` pass then turns each pattern into integer ops,
 //! exactly as for a model that arrives in QDQ form.
 
+use super::Rounding;
+use super::preserve::Hessian;
 use crate::ir::{DType, Graph, Node, Quant, TensorData, TensorType, ValueId};
 use crate::ops::{Dequantize, Op, PoolKind, Quantize};
+use std::collections::BTreeMap;
 
 /// One quantized activation: the float value and the int8 value that carries it.
 #[derive(Debug, Clone)]
@@ -38,14 +41,26 @@ pub fn quant_points(g: &Graph) -> Vec<ValueId> {
 
 /// Symmetric per-output-channel int8 weights (`[-127, 127]`, scale = absmax/127): the
 /// constant `w` of shape `shape` with channels along `axis`.
-/// `min_scale[c]` (when given) is a floor on channel `c`'s scale.
-pub fn quantize_weights(w: &[f32], shape: &[usize], axis: usize, min_scale: Option<&[f32]>) -> (Vec<i8>, Quant) {
+/// `min_scale[c]` (when given) is a floor on channel `c`'s scale. `rounding` chooses how
+/// `w / scale` becomes an integer (the audit's rounding variants; `Preserve` rounds to
+/// nearest here and is refined by [`super::preserve`]).
+pub fn quantize_weights(
+    w: &[f32],
+    shape: &[usize],
+    axis: usize,
+    min_scale: Option<&[f32]>,
+    rounding: Rounding,
+) -> (Vec<i8>, Quant) {
     let chans = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let mut absmax = vec![0.0f32; chans];
     for (i, &x) in w.iter().enumerate() {
         let c = (i / inner) % chans;
         absmax[c] = absmax[c].max(x.abs());
+    }
+    if rounding == Rounding::PerTensor {
+        let m = absmax.iter().fold(0.0f32, |a, &b| a.max(b));
+        absmax.iter_mut().for_each(|a| *a = m);
     }
     let scale: Vec<f32> = absmax
         .iter()
@@ -59,13 +74,20 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: usize, min_scale: Opti
     let q = w
         .iter()
         .enumerate()
-        .map(|(i, &x)| modelless_rt::quantize(x, scale[(i / inner) % chans], 0, -127, 127) as i8)
+        .map(|(i, &x)| {
+            let s = scale[(i / inner) % chans];
+            match rounding {
+                Rounding::Floor => (x / s).floor().clamp(-127.0, 127.0) as i8,
+                Rounding::Ceil => (x / s).ceil().clamp(-127.0, 127.0) as i8,
+                _ => modelless_rt::quantize(x, s, 0, -127, 127) as i8,
+            }
+        })
         .collect();
     (q, Quant { scale, zero_point: vec![0; chans], axis: Some(axis) })
 }
 
 /// The output-channel axis of a node's constant weight (input 1), if it has int8 kernels.
-fn weight_axis(g: &Graph, n: &Node) -> Option<usize> {
+pub(crate) fn weight_axis(g: &Graph, n: &Node) -> Option<usize> {
     let w = *n.inputs.get(1)?;
     if !matches!(g.data(w), Some(TensorData::F32(_))) {
         return None;
@@ -111,12 +133,15 @@ fn bias_floor(g: &Graph, n: &Node, points: &[ValueId], params: &[(f32, i32)]) ->
 /// Rewrites `float` (optimized) into QDQ form. `params[i]` are the `(scale, zero_point)` of
 /// `points[i]`; nodes named in `keep_float` keep float weights. With `io_int8` the graph
 /// inputs and outputs become the int8 tensors themselves.
+#[allow(clippy::too_many_arguments)]
 pub fn insert_qdq(
     float: &Graph,
     points: &[ValueId],
     params: &[(f32, i32)],
     keep_float: &[String],
     io_int8: bool,
+    rounding: Rounding,
+    hessians: &BTreeMap<String, Hessian>,
 ) -> (Graph, Vec<QuantPoint>) {
     let mut g = float.clone();
     // Weights first, so the activation pass below sees the final node list.
@@ -130,7 +155,10 @@ pub fn insert_qdq(
             let shape = g.ty(w).shape.clone();
             let data = g.data(w).and_then(|d| d.as_f32()).unwrap_or_default().to_vec();
             let floor = bias_floor(&g, &n, points, params);
-            let (q, quant) = quantize_weights(&data, &shape, axis, floor.as_deref());
+            let (mut q, quant) = quantize_weights(&data, &shape, axis, floor.as_deref(), rounding);
+            if let Some(h) = hessians.get(&n.name) {
+                preserve_layer(&n, &g, &data, &shape, axis, &quant, h, &mut q);
+            }
             let wq = g.add_const(
                 format!("{}/weight_q", n.name),
                 TensorType::new(DType::I8, shape.clone()),
@@ -202,6 +230,38 @@ pub fn insert_qdq(
     (g, out)
 }
 
+/// Applies [`super::preserve::flip_channel`] to every output channel of a layer.
+#[allow(clippy::too_many_arguments)]
+fn preserve_layer(
+    n: &Node,
+    g: &Graph,
+    w: &[f32],
+    shape: &[usize],
+    axis: usize,
+    quant: &Quant,
+    h: &Hessian,
+    q: &mut [i8],
+) {
+    let chans = shape[axis];
+    let k = w.len() / chans.max(1);
+    if k != h.k {
+        return;
+    }
+    let per_group = chans / h.groups.len().max(1);
+    for c in 0..chans {
+        // Index of weight j of channel c: contiguous rows, except Gemm/MatMul [K, N].
+        let idx = |j: usize| if axis == 0 { c * k + j } else { j * chans + c };
+        let u: Vec<f64> = (0..k).map(|j| (w[idx(j)] / quant.scale[c]) as f64).collect();
+        let mut qi: Vec<i32> = (0..k).map(|j| q[idx(j)] as i32).collect();
+        let grp = (c / per_group.max(1)).min(h.groups.len().saturating_sub(1));
+        super::preserve::flip_channel(&u, &mut qi, &h.groups[grp]);
+        for (j, v) in qi.into_iter().enumerate() {
+            q[idx(j)] = v as i8;
+        }
+    }
+    let _ = (n, g);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +269,7 @@ mod tests {
     #[test]
     fn weights_are_symmetric_per_channel() {
         let w = [0.5, -1.0, 0.25, 2.0, -2.0, 0.0];
-        let (q, quant) = quantize_weights(&w, &[2, 3], 0, None);
+        let (q, quant) = quantize_weights(&w, &[2, 3], 0, None, Rounding::Nearest);
         assert_eq!(quant.scale, vec![1.0 / 127.0, 2.0 / 127.0]);
         assert_eq!(q, vec![64, -127, 32, 127, -127, 0]);
     }

@@ -8,6 +8,7 @@
 
 pub mod calibrate;
 pub mod insert;
+pub mod preserve;
 pub mod report;
 
 pub use calibrate::{CalibMethod, Range};
@@ -17,6 +18,22 @@ use crate::error::{Error, Result};
 use crate::interp;
 use crate::ir::{Graph, TensorData};
 use std::path::Path;
+
+/// How float weights become int8 (`--rounding`; the audit compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Rounding {
+    /// Round half to even, per-channel scales (the default).
+    Nearest,
+    /// Error-preserving flips: per channel, the roundings that keep the layer's output on
+    /// the calibration data closest to float (see [`preserve`]).
+    Preserve,
+    /// Toward −∞ (audit variant).
+    Floor,
+    /// Toward +∞ (audit variant).
+    Ceil,
+    /// Nearest with one scale per tensor instead of per channel (audit variant).
+    PerTensor,
+}
 
 /// Settings of `--int8`.
 #[derive(Debug, Clone)]
@@ -30,6 +47,7 @@ pub struct Int8Options {
     pub io_int8: bool,
     /// Show calibration progress on stderr.
     pub progress: bool,
+    pub rounding: Rounding,
 }
 
 impl Default for Int8Options {
@@ -40,6 +58,7 @@ impl Default for Int8Options {
             keep_float: vec![],
             io_int8: false,
             progress: false,
+            rounding: Rounding::Nearest,
         }
     }
 }
@@ -75,7 +94,21 @@ pub fn quantize(g: &Graph, samples: &[Vec<TensorData>], opts: &Int8Options) -> R
     let ranges = calibrate::ranges(g, &points, samples, opts.method, opts.percentile, progress)
         .map_err(|e| Error::Model(format!("int8 calibration failed: {e}")))?;
     let params: Vec<(f32, i32)> = ranges.iter().map(|&r| calibrate::int8_params(r)).collect();
-    let (graph, points) = insert::insert_qdq(g, &points, &params, &opts.keep_float, opts.io_int8);
+    let hessians = if opts.rounding == Rounding::Preserve {
+        let layers: Vec<String> = g
+            .nodes
+            .iter()
+            .filter(|n| insert::weight_axis(g, n).is_some() && !opts.keep_float.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        let step = samples.len().div_ceil(32).max(1);
+        let subset: Vec<Vec<TensorData>> = samples.iter().step_by(step).cloned().collect();
+        preserve::hessians(g, &layers, &subset).map_err(|e| Error::Model(format!("--rounding preserve: {e}")))?
+    } else {
+        Default::default()
+    };
+    let (graph, points) =
+        insert::insert_qdq(g, &points, &params, &opts.keep_float, opts.io_int8, opts.rounding, &hessians);
     Ok(Quantized { graph, points })
 }
 

@@ -48,6 +48,16 @@ pub struct ProbeFamily {
     /// A class int8 predicts far more often than float on this family: (class, float count,
     /// int8 count).
     pub systematic_toward: Option<(usize, usize, usize)>,
+    /// Patch family: the stamp position with the most disagreements (position index in
+    /// row-major order of the top-left corner, disagreements, probes at that position),
+    /// flagged when most probes there disagree (a trigger).
+    pub hot_position: Option<(usize, usize, usize)>,
+    /// (float class, int8 class) per probe, in probe order.
+    #[serde(skip)]
+    pub predictions: Vec<(usize, usize)>,
+    /// Inputs where float and int8 disagree.
+    #[serde(skip)]
+    pub witnesses: Vec<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +189,12 @@ pub fn drift(
             d.violations.push(format!("float/int8 disagreement on the data is {data_rate:.4} > {limit}"));
         }
         for p in &d.probes {
+            if let Some((pos, n, of)) = p.hot_position {
+                d.violations.push(format!(
+                    "probe family {}: {n} of {of} probes stamped at position {pos} change class under int8 (a trigger?)",
+                    p.family
+                ));
+            }
             if p.rate > limit {
                 d.violations.push(format!("disagreement on probe family {} is {:.4} > {limit}", p.family, p.rate));
             }
@@ -211,25 +227,46 @@ fn probe_families(
     for family in FAMILIES {
         let (mut dis, mut fcount, mut qcount) =
             (0usize, BTreeMap::<usize, usize>::new(), BTreeMap::<usize, usize>::new());
+        let (mut predictions, mut witnesses) = (vec![], vec![]);
+        let mut at_pos: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
         let count = if family == "data" { base.len().min(opts.probes) } else { opts.probes };
         for k in 0..count {
             let src = base[if family == "data" { k } else { rng.below(base.len()) }];
+            let mut pos = None;
             let x: Vec<f32> = match family {
                 "data" => src.to_vec(),
                 "noise" => src.iter().map(|&v| v + 0.05 * span * rng.normal()).collect(),
-                "patch" => stamp_patch(src, &shape, hi, &mut rng),
+                "patch" => {
+                    let (x, p) = stamp_patch(src, &shape, hi, k);
+                    pos = Some(p);
+                    x
+                }
                 "brightness_contrast" => {
                     let (a, b) = (0.7 + 0.6 * rng.unit(), (rng.unit() - 0.5) * 0.2 * span);
                     src.iter().map(|&v| v * a + b).collect()
                 }
                 _ => gap_search(float, int8, src, span, opts.search_steps, &mut rng)?,
             };
-            let (f, q) = run_pair(float, int8, &[TensorData::F32(x)])?;
+            let (f, q) = run_pair(float, int8, &[TensorData::F32(x.clone())])?;
             let (fc, qc) = (argmax(&f), argmax(&q));
             *fcount.entry(fc).or_default() += 1;
             *qcount.entry(qc).or_default() += 1;
             dis += (fc != qc) as usize;
+            predictions.push((fc, qc));
+            if let Some(p) = pos {
+                let e = at_pos.entry(p).or_default();
+                e.0 += (fc != qc) as usize;
+                e.1 += 1;
+            }
+            if fc != qc {
+                witnesses.push(x);
+            }
         }
+        let hot_position = at_pos
+            .iter()
+            .map(|(&p, &(d, n))| (p, d, n))
+            .filter(|&(_, d, n)| n >= 2 && d * 2 > n)
+            .max_by_key(|&(_, d, _)| d);
         let systematic_toward = qcount
             .iter()
             .map(|(&c, &q)| (c, fcount.get(&c).copied().unwrap_or(0), q))
@@ -241,35 +278,40 @@ fn probe_families(
             disagreements: dis,
             rate: if count == 0 { 0.0 } else { dis as f64 / count as f64 },
             systematic_toward,
+            hot_position,
+            predictions,
+            witnesses,
         });
     }
     Ok(out)
 }
 
-/// Stamps a square of value `v` (a quarter of the spatial size) at a random position of
-/// the last two axes (or a run of 1/8 of the last axis for rank < 3 inputs).
-fn stamp_patch(src: &[f32], shape: &[usize], v: f32, rng: &mut Rng) -> Vec<f32> {
+/// Stamps a square of value `v` (a quarter of the spatial size) on the last two axes (or a
+/// run of 1/8 of the last axis for rank < 3 inputs; an 8×8 image given flat as 64 values
+/// is treated as 8×8) at position `k` mod the number of positions, so every position gets
+/// probed; returns the image and the position index.
+fn stamp_patch(src: &[f32], shape: &[usize], v: f32, k: usize) -> (Vec<f32>, usize) {
     let mut x = src.to_vec();
-    if shape.len() >= 3 {
-        let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-        let (ph, pw) = ((h / 4).max(1), (w / 4).max(1));
-        let (y0, x0) = (rng.below(h - ph + 1), rng.below(w - pw + 1));
-        for plane in x.chunks_mut(h * w) {
-            for r in y0..y0 + ph {
-                for c in x0..x0 + pw {
-                    plane[r * w + c] = v;
-                }
+    let side = (x.len() as f64).sqrt() as usize;
+    let (h, w) = if shape.len() >= 3 {
+        (shape[shape.len() - 2], shape[shape.len() - 1])
+    } else if side * side == x.len() && side >= 4 {
+        (side, side)
+    } else {
+        (1, x.len())
+    };
+    let (ph, pw) = if h == 1 { (1, (w / 8).max(1)) } else { ((h / 4).max(1), (w / 4).max(1)) };
+    let (ny, nx) = (h - ph + 1, w - pw + 1);
+    let pos = k % (ny * nx);
+    let (y0, x0) = (pos / nx, pos % nx);
+    for plane in x.chunks_mut(h * w) {
+        for r in y0..y0 + ph {
+            for c in x0..x0 + pw {
+                plane[r * w + c] = v;
             }
         }
-    } else {
-        let n = x.len();
-        let len = (n / 8).max(1);
-        let s = rng.below(n - len + 1);
-        for e in &mut x[s..s + len] {
-            *e = v;
-        }
     }
-    x
+    (x, pos)
 }
 
 /// Random-restart hill climbing on the float/int8 output gap (max abs difference) from
@@ -316,7 +358,17 @@ impl Drift {
                     .systematic_toward
                     .map(|(c, f, q)| format!("  FLAG: int8 predicts class {c} {q}x (float {f}x)"))
                     .unwrap_or_default();
-                s += &format!("    {:<20} {:>4}/{:<4} {}{flag}\n", p.family, p.disagreements, p.probes, pct(p.rate));
+                let hot = p
+                    .hot_position
+                    .map(|(pos, d, n)| format!("  FLAG: {d}/{n} probes at patch position {pos} flip"))
+                    .unwrap_or_default();
+                s += &format!(
+                    "    {:<20} {:>4}/{:<4} {}{flag}{hot}\n",
+                    p.family,
+                    p.disagreements,
+                    p.probes,
+                    pct(p.rate)
+                );
             }
         }
         for v in &self.violations {
