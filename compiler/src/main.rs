@@ -201,6 +201,19 @@ enum Cmd {
         /// Write the per-layer SQNR and accuracy/size plot as SVG.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
+        /// Also audit magnitude-pruned builds at these levels (sparse float and sparse + int8).
+        #[arg(long = "sparsity-levels", value_delimiter = ',', value_name = "L,L,...")]
+        sparsity_levels: Vec<f64>,
+        /// Search sparsity levels 0.5, 0.7, 0.8, 0.9 (with the given ones) and pick the
+        /// smallest build within --pick-max-drop / --max-mia-delta.
+        #[arg(long)]
+        search: bool,
+        /// Largest accuracy drop in points for the pick.
+        #[arg(long = "pick-max-drop", value_name = "POINTS")]
+        pick_max_drop: Option<f64>,
+        /// Largest growth of the membership-inference advantage for the pick.
+        #[arg(long = "max-mia-delta")]
+        max_mia_delta: Option<f64>,
     },
     /// List the built-in targets and whether their toolchains are installed.
     Targets,
@@ -436,12 +449,28 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             witnesses,
             report,
             plot,
+            sparsity_levels,
+            search,
+            pick_max_drop,
+            max_mia_delta,
         } => {
+            let mut sparsity = sparsity_levels;
+            if search {
+                for l in [0.5, 0.7, 0.8, 0.9] {
+                    if !sparsity.contains(&l) {
+                        sparsity.push(l);
+                    }
+                }
+            }
+            if let Some(bad) = sparsity.iter().find(|l| !(0.0..1.0).contains(*l)) {
+                return Err(Error::Usage(format!("--sparsity {bad}: levels are fractions in [0, 1)")));
+            }
             let cfg = config(&m)?;
             let Some(i8cfg) = cfg.int8.clone() else {
                 return Err(Error::Usage("audit needs --int8 --calib CALIB.npy (the build to audit)".into()));
             };
-            let float = Config { int8: None, ..cfg.clone() }.lower(&m.model)?.0;
+            // The reference is the unpruned float model; pruning levels are audited builds.
+            let float = Config { int8: None, prune: None, ..cfg.clone() }.lower(&m.model)?.0;
             let calib = modelless::int8::load_samples(&i8cfg.calib, &float)?;
             let labeled = |x: &PathBuf, y: Option<&PathBuf>| -> Result<modelless::audit::Labeled, Error> {
                 let x = modelless::int8::load_samples(x, &float)?;
@@ -463,6 +492,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 fgsm_eps: fgsm,
                 fgsm_samples,
                 witnesses,
+                sparsity,
+                max_drop: pick_max_drop,
+                max_mia_delta,
             };
             let r = modelless::audit::run(&float, &calib, &data, mia_sets.as_ref().map(|(a, b)| (a, b)), &opts)?;
             print!("{}", r.to_text());

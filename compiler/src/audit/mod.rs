@@ -45,13 +45,25 @@ pub struct AuditOptions {
     /// Save inputs where float and a compressed build disagree here (`.npy` per build and
     /// probe family).
     pub witnesses: Option<PathBuf>,
+    /// Magnitude-pruning levels to audit (each as a sparse float build and a sparse + int8
+    /// build with `int8.rounding`).
+    pub sparsity: Vec<f64>,
+    /// Constraints for picking a build (the search): largest accuracy drop in points and
+    /// largest growth of the membership-inference advantage.
+    pub max_drop: Option<f64>,
+    pub max_mia_delta: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildAudit {
     pub name: String,
-    pub rounding: Rounding,
+    /// None for a float build (pruning only).
+    pub rounding: Option<Rounding>,
+    pub sparsity: Option<f64>,
+    /// Weight bytes in flash with sparse code generation.
     pub weight_bytes: usize,
+    /// Multiply-accumulates executed per run (the latency estimate).
+    pub macs: u64,
     pub drift: Drift,
     pub mia: Option<attacks::MiaResult>,
     /// (eps, accuracy on FGSM examples crafted on the float model).
@@ -71,13 +83,27 @@ pub struct VariantDiff {
 pub struct AuditReport {
     pub float_accuracy: Option<f64>,
     pub float_weight_bytes: usize,
+    pub float_macs: u64,
     pub float_mia: Option<attacks::MiaResult>,
     pub float_fgsm_accuracy: Vec<(f32, f64)>,
     pub builds: Vec<BuildAudit>,
     pub rounding: Vec<rounding::LayerRounding>,
     pub variant_differential: Vec<VariantDiff>,
+    /// Builds on the accuracy / flash Pareto front (names).
+    pub pareto: Vec<String>,
+    /// The smallest build meeting `max_drop` / `max_mia_delta`, when constraints are given.
+    pub pick: Option<String>,
     /// Red flags, most important first.
     pub flags: Vec<String>,
+}
+
+/// Flash bytes and MACs executed of `g` with sparse code generation.
+fn size_of(g: &Graph) -> (usize, u64) {
+    let mut s = g.clone();
+    if crate::passes::sparsify(&mut s) {
+        crate::passes::dce(&mut s);
+    }
+    (crate::passes::sparsify::flash_bytes(&s), crate::passes::sparsify::layer_stats(&s).iter().map(|l| l.macs).sum())
 }
 
 fn accuracy(g: &Graph, xs: &[Vec<TensorData>], ys: &[i64]) -> Result<f64> {
@@ -166,38 +192,66 @@ pub fn run(
         None => None,
     };
     let float_fgsm_accuracy = fgsm_acc(float)?;
-    let mut variants = vec![opts.int8.rounding];
+    let mut variants: Vec<(Option<f64>, Option<Rounding>)> = vec![(None, Some(opts.int8.rounding))];
     for v in &opts.variants {
-        if !variants.contains(v) {
-            variants.push(*v);
+        if !variants.contains(&(None, Some(*v))) {
+            variants.push((None, Some(*v)));
         }
     }
+    for &lvl in &opts.sparsity {
+        variants.push((Some(lvl), None));
+        variants.push((Some(lvl), Some(opts.int8.rounding)));
+    }
     let mut builds = vec![];
-    for r in variants {
-        let o = Int8Options { rounding: r, ..opts.int8.clone() };
-        let q = int8::quantize(float, calib, &o)?;
-        let mut g = q.graph;
-        crate::passes::optimize(&mut g, |_, _| {})?;
-        let d = drift(float, &g, &q.points, &data.x, labels, &opts.drift)?;
+    for (sparsity, r) in variants {
+        let mut g = float.clone();
+        if let Some(lvl) = sparsity {
+            let cfg = crate::passes::PruneConfig {
+                mode: crate::passes::PruneMode::Unstructured(lvl),
+                keep_dense: vec![],
+                guard: None,
+            };
+            crate::passes::prune(&mut g, &cfg)?;
+        }
+        let (g, points) = match r {
+            Some(r) => {
+                let o = Int8Options { rounding: r, ..opts.int8.clone() };
+                let q = int8::quantize(&g, calib, &o)?;
+                let mut g = q.graph;
+                crate::passes::optimize(&mut g, |_, _| {})?;
+                (g, q.points)
+            }
+            None => (g, vec![]),
+        };
+        let d = drift(float, &g, &points, &data.x, labels, &opts.drift)?;
         let mia = match members {
             Some((m, n)) => Some(mia_of(&g, m, n)?),
             None => None,
         };
-        let name = format!("int8-{}", rounding_name(r));
+        let name = match (sparsity, r) {
+            (None, Some(r)) => format!("int8-{}", rounding_name(r)),
+            (Some(l), None) => format!("sparse{l}"),
+            (Some(l), Some(r)) => format!("sparse{l}+int8-{}", rounding_name(r)),
+            (None, None) => "float".into(),
+        };
         if let Some(dir) = &opts.witnesses {
             save_witnesses(dir, &name, &d, float)?;
         }
+        let (weight_bytes, macs) = size_of(&g);
         builds.push(BuildAudit {
             name,
             rounding: r,
-            weight_bytes: g.weight_bytes(),
+            sparsity,
+            weight_bytes,
+            macs,
             fgsm_accuracy: fgsm_acc(&g)?,
             drift: d,
             mia,
         });
     }
     let rounding = rounding::audit(float);
-    let variant_differential = differential(&builds);
+    let rounding_builds: Vec<BuildAudit> = builds.iter().filter(|b| b.sparsity.is_none()).cloned().collect();
+    let variant_differential = differential(&rounding_builds);
     let mut flags = vec![];
     for l in &rounding {
         for f in &l.flags {
@@ -232,9 +286,36 @@ pub fn run(
             f.advantage, b.advantage, builds[0].name
         ));
     }
+    let (float_weight_bytes, float_macs) = size_of(float);
+    let points: Vec<(f64, f64)> = std::iter::once((float_weight_bytes as f64, float_accuracy.unwrap_or(0.0)))
+        .chain(builds.iter().map(|b| (b.weight_bytes as f64, b.drift.int8_accuracy.unwrap_or(b.drift.agreement))))
+        .collect();
+    let names: Vec<String> =
+        std::iter::once("float".to_string()).chain(builds.iter().map(|b| b.name.clone())).collect();
+    let pareto: Vec<String> = plot::pareto(&points).into_iter().map(|i| names[i].clone()).collect();
+    let pick = if opts.max_drop.is_some() || opts.max_mia_delta.is_some() {
+        builds
+            .iter()
+            .filter(|b| match (opts.max_drop, float_accuracy, b.drift.int8_accuracy) {
+                (Some(d), Some(f), Some(a)) => (f - a) * 100.0 <= d,
+                (Some(d), _, _) => (1.0 - b.drift.agreement) * 100.0 <= d,
+                (None, _, _) => true,
+            })
+            .filter(|b| match (opts.max_mia_delta, &float_mia, &b.mia) {
+                (Some(d), Some(f), Some(m)) => m.advantage - f.advantage <= d,
+                _ => true,
+            })
+            .min_by_key(|b| b.weight_bytes)
+            .map(|b| b.name.clone())
+    } else {
+        None
+    };
     Ok(AuditReport {
         float_accuracy,
-        float_weight_bytes: float.weight_bytes(),
+        float_weight_bytes,
+        float_macs,
+        pareto,
+        pick,
         float_mia,
         float_fgsm_accuracy,
         builds,
@@ -298,8 +379,8 @@ impl AuditReport {
         let pct = |v: f64| format!("{:.2}%", v * 100.0);
         let mut s = String::from("modelless audit\n\n");
         s += &format!(
-            "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
-            "build", "accuracy", "agreement", "weights", "MIA AUC", "MIA adv"
+            "{:<24} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8}",
+            "build", "accuracy", "agreement", "flash B", "MACs", "MIA AUC", "MIA adv"
         );
         for (eps, _) in &self.float_fgsm_accuracy {
             s += &format!(" {:>9}", format!("FGSM {eps}"));
@@ -307,11 +388,12 @@ impl AuditReport {
         s += "\n";
         let opt = |v: Option<f64>| v.map_or("-".to_string(), pct);
         s += &format!(
-            "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
+            "{:<24} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8}",
             "float",
             opt(self.float_accuracy),
             "-",
             self.float_weight_bytes,
+            self.float_macs,
             self.float_mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.auc)),
             self.float_mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.advantage)),
         );
@@ -321,11 +403,12 @@ impl AuditReport {
         s += "\n";
         for b in &self.builds {
             s += &format!(
-                "{:<16} {:>10} {:>10} {:>9} {:>8} {:>8}",
+                "{:<24} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8}",
                 b.name,
                 opt(b.drift.int8_accuracy),
                 pct(b.drift.agreement),
                 b.weight_bytes,
+                b.macs,
                 b.mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.auc)),
                 b.mia.as_ref().map_or("-".into(), |m| format!("{:.3}", m.advantage)),
             );
@@ -337,7 +420,7 @@ impl AuditReport {
         s += "\ndisagreement with float per probe family:\n";
         for b in &self.builds {
             let fams: Vec<String> = b.drift.probes.iter().map(|p| format!("{} {}", p.family, pct(p.rate))).collect();
-            s += &format!("  {:<16} {}\n", b.name, fams.join(", "));
+            s += &format!("  {:<24} {}\n", b.name, fams.join(", "));
         }
         s += "\nrounding-variant differential (share of probes predicted differently):\n";
         for v in &self.variant_differential {
@@ -346,6 +429,10 @@ impl AuditReport {
         }
         s += "\n";
         s += &rounding::to_text(&self.rounding);
+        s += &format!("\nPareto front (accuracy vs flash): {}\n", self.pareto.join(", "));
+        if let Some(p) = &self.pick {
+            s += &format!("pick under the constraints: {p}\n");
+        }
         s += "\n";
         if self.flags.is_empty() {
             s += "no red flags\n";

@@ -38,7 +38,7 @@ pub fn write_svg(r: &AuditReport, path: &Path) -> Result<()> {
         .build_cartesian_2d(0f64..layers as f64, 0f64..top * 1.1)
         .map_err(err)?;
     c.configure_mesh().x_desc("quantized activation (graph order)").draw().map_err(err)?;
-    for (k, b) in r.builds.iter().enumerate() {
+    for (k, b) in r.builds.iter().filter(|b| !b.drift.layers.is_empty()).enumerate() {
         let color = COLORS[k % COLORS.len()];
         let pts: Vec<(f64, f64)> =
             b.drift.layers.iter().enumerate().map(|(i, l)| (i as f64 + 0.5, l.sqnr_db.min(top))).collect();
@@ -58,6 +58,7 @@ pub fn write_svg(r: &AuditReport, path: &Path) -> Result<()> {
             pts.push((b.name.clone(), b.weight_bytes as f64, a * 100.0));
         }
     }
+    // Per-layer SQNR exists for int8 builds only.
     let xmax = pts.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
     let (ymin, ymax) = pts.iter().fold((100.0f64, 0.0f64), |(l, h), p| (l.min(p.2), h.max(p.2)));
     let mut c = ChartBuilder::on(&right)
