@@ -257,9 +257,8 @@ fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvG
         w.close();
         w.close();
     }
-    if f.int {
-        w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {store};"));
-    } else if store != "acc[p]" {
+    // Float accumulation happens in place unless an epilogue (activation) applies.
+    if f.int || store != "acc[p]" {
         w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {store};"));
     }
     w.close();
