@@ -470,7 +470,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Err(Error::Usage("audit needs --int8 --calib CALIB.npy (the build to audit)".into()));
             };
             // The reference is the unpruned float model; pruning levels are audited builds.
-            let float = Config { int8: None, prune: None, ..cfg.clone() }.lower(&m.model)?.0;
+            let float = Config { int8: None, prune: None, dense: true, ..cfg.clone() }.lower(&m.model)?.0;
             let calib = modelless::int8::load_samples(&i8cfg.calib, &float)?;
             let labeled = |x: &PathBuf, y: Option<&PathBuf>| -> Result<modelless::audit::Labeled, Error> {
                 let x = modelless::int8::load_samples(x, &float)?;

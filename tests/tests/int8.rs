@@ -61,6 +61,7 @@ fn float_compute_ops(g: &Graph) -> Vec<String> {
     use modelless::ops::Op;
     g.nodes
         .iter()
+        .filter(|n| !matches!(&n.op, Op::Sparse(s) if s.is_int()))
         .filter(|n| {
             !matches!(
                 n.op,

@@ -73,6 +73,9 @@ pub struct Quantized {
 /// Quantizes the optimized float graph `g` with calibration `samples` (one tensor per graph
 /// input each).
 pub fn quantize(g: &Graph, samples: &[Vec<TensorData>], opts: &Int8Options) -> Result<Quantized> {
+    // Weights compressed by sparse code generation go back to dense constants first (the
+    // value ids of `g` stay valid); `sparsify` runs again after quantization.
+    let g = &*crate::passes::sparsify::densify(g);
     for name in &opts.keep_float {
         if !g.nodes.iter().any(|n| &n.name == name) {
             return Err(Error::Usage(format!(

@@ -35,7 +35,7 @@ pub fn loss_and_input_grad(g: &Graph, inputs: &[TensorData], label: usize) -> Re
     if xt.ty.dtype != DType::F32 {
         return Err(format!("input gradients need a float input, input 0 (\"{}\") is {}", xt.name, xt.ty.dtype));
     }
-    let dense = densified(g);
+    let dense = crate::passes::sparsify::densify(g);
     let g = dense.as_ref();
     let vals = run_all(g, inputs)?;
     let z = logits_value(g)?;
@@ -43,29 +43,6 @@ pub fn loss_and_input_grad(g: &Graph, inputs: &[TensorData], label: usize) -> Re
     let (loss, dz) = cross_entropy(logits, label)?;
     let grad = backward(g, &vals, x, z, dz)?;
     Ok((loss, grad))
-}
-
-/// `g` with every float sparse node (SparseConv / SparseGemm / SparseMatMul) put back in
-/// its dense form, the weight rebuilt as a constant: same results (up to the sign of zero),
-/// and the dense adjoints apply.
-fn densified(g: &Graph) -> std::borrow::Cow<'_, Graph> {
-    let is_float_sparse = |n: &Node| matches!(&n.op, Op::Sparse(s) if matches!(s.dense.as_ref(), Op::Conv(_) | Op::Gemm(_) | Op::MatMul(_)));
-    if !g.nodes.iter().any(is_float_sparse) {
-        return std::borrow::Cow::Borrowed(g);
-    }
-    let mut d = g.clone();
-    for i in 0..d.nodes.len() {
-        let Op::Sparse(s) = &d.nodes[i].op else { continue };
-        if !matches!(s.dense.as_ref(), Op::Conv(_) | Op::Gemm(_) | Op::MatMul(_)) {
-            continue;
-        }
-        let (op, ty, name, w) = (s.dense.as_ref().clone(), s.weight.clone(), s.weight_name.clone(), s.csr.densify());
-        let wid = d.add_const(name, ty, w);
-        let node = &mut d.nodes[i];
-        node.op = op;
-        node.inputs.insert(1.min(node.inputs.len()), wid);
-    }
-    std::borrow::Cow::Owned(d)
 }
 
 /// The value holding the logits: graph output 0, or the input of the Softmax / LogSoftmax /
