@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod bench;
 mod compile;
 pub mod conformance;
 pub mod cross;

@@ -215,6 +215,47 @@ enum Cmd {
         #[arg(long = "max-mia-delta")]
         max_mia_delta: Option<f64>,
     },
+    /// Time the generated C and Rust (single thread, after warm-up) next to the peers
+    /// (tract in process; ONNX Runtime, LiteRT XNNPACK and TFLM via shared/peers/) on the
+    /// same input, and print median / p90 ms, ratios, GFLOP/s and % of the machine's peak.
+    Bench {
+        #[command(flatten)]
+        m: ModelArgs,
+        /// Which generated code to time.
+        #[arg(long, value_enum, default_value = "both")]
+        lang: LangChoice,
+        /// Timed runs per system.
+        #[arg(long, default_value_t = 300)]
+        iters: usize,
+        /// Untimed runs before timing.
+        #[arg(long, default_value_t = 30)]
+        warmup: usize,
+        /// Peers to time (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "tract,ort,litert,tflm")]
+        peers: Vec<modelless::bench::Peer>,
+        /// The model's .tflite twin for LiteRT and TFLM (default: found next to the model or in
+        /// shared/models/mlperf-tiny/tflite/ by the model folder's name).
+        #[arg(long, value_name = "MODEL.tflite")]
+        tflite: Option<PathBuf>,
+        /// One .npy per model input, float32 or int8 as the model takes (default: the model
+        /// folder's test_data_set_0, else random with a fixed seed).
+        #[arg(long)]
+        input: Vec<PathBuf>,
+        /// Folder of the peer scripts (default: $MODELLESS_SHARED/peers or a peers/ folder
+        /// above the model). The interpreter is $MODELLESS_PYTHON (default python3).
+        #[arg(long = "peers-dir", value_name = "DIR")]
+        peers_dir: Option<PathBuf>,
+        /// MODEL is a folder: bench every model.onnx under it (models that do not compile are
+        /// listed as not measured).
+        #[arg(long)]
+        all: bool,
+        /// With --all: write the results as a Markdown table to this file.
+        #[arg(long, value_name = "FILE.md", requires = "all")]
+        markdown: Option<PathBuf>,
+        /// Seed for random inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List the built-in targets and whether their toolchains are installed.
     Targets,
     /// Print the lowered graph: nodes, shapes, parameters, MACs, memory.
@@ -507,6 +548,25 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { m, lang, iters, warmup, peers, tflite, input, peers_dir, all, markdown, seed } => {
+            let langs = match lang {
+                LangChoice::C => vec![Lang::C],
+                LangChoice::Rust => vec![Lang::Rust],
+                LangChoice::Both => vec![Lang::C, Lang::Rust],
+            };
+            let opts = modelless::bench::BenchOptions {
+                config: config(&m)?,
+                langs,
+                iters,
+                warmup,
+                peers,
+                tflite,
+                inputs: input,
+                peers_dir,
+                seed,
+            };
+            bench(&m.model, all, markdown.as_deref(), &opts)
+        }
         Cmd::Targets => {
             println!(
                 "{:<14} {:<28} {:<22} {:<6} {:<24} toolchain",
@@ -615,6 +675,71 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// `modelless bench`: one model (a table on stdout), or with `all` every model under a
+/// folder (a table per model, and the Markdown report).
+fn bench(
+    model: &std::path::Path,
+    all: bool,
+    markdown: Option<&std::path::Path>,
+    opts: &modelless::bench::BenchOptions,
+) -> Result<ExitCode, Error> {
+    use modelless::bench;
+    let mut log = |s: &str| eprintln!("{s}");
+    let peak = bench::measure_peak(&opts.config.target)?;
+    if !all {
+        let b = bench::bench_model(model, opts, &mut log)?;
+        print!("{}", b.table(&peak));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if opts.config.int8.is_some() || opts.tflite.is_some() || !opts.inputs.is_empty() {
+        return Err(Error::Usage("--all takes no --int8, --tflite or --input: each model uses its own".into()));
+    }
+    let mut results = vec![];
+    for path in bench::find_models(model)? {
+        eprintln!("== {}", path.display());
+        let r = bench::bench_model(&path, opts, &mut log);
+        match &r {
+            Ok(b) => println!("{}", b.table(&peak)),
+            Err(e) => println!("{}: not measured: {}\n", path.display(), e.to_string().lines().next().unwrap_or("")),
+        }
+        let r = r.map_err(|e| {
+            let msg = e.to_string();
+            let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("").to_string();
+            match lines.next() {
+                Some(second) if first.ends_with(':') => format!("{first} {second}"),
+                _ => first,
+            }
+        });
+        results.push((path, r));
+    }
+    if let Some(md) = markdown {
+        let notes = peer_notes(&results);
+        let text = bench::markdown(&results, &peak, opts, model, &notes);
+        std::fs::write(md, text).map_err(|e| Error::Write { path: md.to_path_buf(), msg: e.to_string() })?;
+        println!("wrote {}", md.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One note per peer that was skipped everywhere for the same reason (e.g. not installed).
+fn peer_notes(results: &[modelless::bench::ModelResult]) -> Vec<String> {
+    use modelless::bench::{Outcome, PIP_HINT};
+    let mut notes: Vec<String> = vec![];
+    for (_, r) in results {
+        let Ok(b) = r else { continue };
+        for row in &b.rows {
+            if let Outcome::Skipped(why) = &row.outcome {
+                let n = format!("{}: not measured: {why}", row.system);
+                if why.contains(PIP_HINT) && !notes.contains(&n) {
+                    notes.push(n);
+                }
+            }
+        }
+    }
+    notes
 }
 
 fn truncate(s: &str, n: usize) -> String {

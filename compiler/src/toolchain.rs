@@ -217,12 +217,25 @@ pub fn build_c(
     target: &TargetDesc,
     extra_flags: &[&str],
 ) -> Result<Harness> {
+    let exe = compile_c_harness(dir, files, &c_harness_source(name, sig), "harness_c", target, extra_flags)?;
+    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
+}
+
+/// Writes `files` and `main_source` into `dir` and links them into `dir/exe_name` with the
+/// target's C compiler and flags, then `extra_flags` (later flags win, e.g. `-O3`).
+fn compile_c_harness(
+    dir: &Path,
+    files: &[OutFile],
+    main_source: &str,
+    exe_name: &str,
+    target: &TargetDesc,
+    extra_flags: &[&str],
+) -> Result<PathBuf> {
     require_c(target)?;
     require_runner(target)?;
     write_all(dir, files)?;
-    let main = dir.join("harness_main.c");
-    std::fs::write(&main, c_harness_source(name, sig))
-        .map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
+    let main = dir.join(format!("{exe_name}_main.c"));
+    std::fs::write(&main, main_source).map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
     let tool = c_build(target)
         .try_get_compiler()
         .map_err(|e| Error::Toolchain(format!("no C compiler for target {}: {e}", target.name)))?;
@@ -233,10 +246,74 @@ pub fn build_c(
     for f in files.iter().filter(|f| f.name.ends_with(".c")) {
         cmd.arg(dir.join(&f.name));
     }
-    let exe = dir.join("harness_c");
+    let exe = dir.join(exe_name);
     cmd.arg(&main).arg("-o").arg(&exe).arg("-lm");
     run_checked(cmd, "C compiler")?;
-    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
+    Ok(exe)
+}
+
+/// C flags a timing build adds after the target's own: full optimisation.
+pub const C_BENCH_FLAGS: &[&str] = &["-O3"];
+
+/// rustc flags of a timing build (the target's `-C target-feature` comes on top).
+pub const RUST_BENCH_FLAGS: &[&str] = &["-C", "opt-level=3", "-C", "codegen-units=1"];
+
+/// C source of a timing harness `main` for model `name`: reads one sample (every input's
+/// raw bytes, as [`c_harness_source`]) from stdin, runs the model `argv[1]` times untimed
+/// (warm-up), then `argv[2]` times, timing each call with `CLOCK_MONOTONIC`, and prints the
+/// nanoseconds of each timed call, one per line.
+pub fn c_timing_harness_source(name: &str, sig: &IoSig) -> String {
+    let (ni, no) = (sig.inputs.len(), sig.outputs.len());
+    let prefix = name.to_ascii_uppercase();
+    let len = |kind: &str, i: usize, n: usize| {
+        if n == 1 { format!("{prefix}_{kind}_LEN") } else { format!("{prefix}_{kind}{i}_LEN") }
+    };
+    let mut h = String::from("#define _POSIX_C_SOURCE 199309L\n");
+    h.push_str(&format!(
+        "#include <stdbool.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n#include \"{name}.h\"\n\n"
+    ));
+    h.push_str(&format!(
+        "static unsigned char arena[{prefix}_ARENA_BYTES] __attribute__((aligned({prefix}_ARENA_ALIGN)));\n"
+    ));
+    for (i, (d, _)) in sig.inputs.iter().enumerate() {
+        h.push_str(&format!("static {} in{i}[{}];\n", c_type(*d), len("INPUT", i, ni)));
+    }
+    for (i, (d, _)) in sig.outputs.iter().enumerate() {
+        h.push_str(&format!("static {} out{i}[{}];\n", c_type(*d), len("OUTPUT", i, no)));
+    }
+    h.push_str(
+        "\nstatic long long now_ns(void)\n{\n    struct timespec t;\n    clock_gettime(CLOCK_MONOTONIC, &t);\n    \
+         return (long long)t.tv_sec * 1000000000LL + (long long)t.tv_nsec;\n}\n\n",
+    );
+    h.push_str("int main(int argc, char **argv)\n{\n    long i, warmup, iters;\n    long long *t;\n");
+    h.push_str("    if (argc != 3) return 3;\n    warmup = strtol(argv[1], NULL, 10);\n    iters = strtol(argv[2], NULL, 10);\n");
+    h.push_str("    if (warmup < 0 || iters < 1) return 3;\n");
+    for i in 0..ni {
+        let l = len("INPUT", i, ni);
+        h.push_str(&format!("    if (fread(in{i}, sizeof in{i}[0], {l}, stdin) != {l}) return 4;\n"));
+    }
+    h.push_str("    t = malloc((size_t)iters * sizeof *t);\n    if (t == NULL) return 5;\n");
+    let args: Vec<String> = (0..ni).map(|i| format!("in{i}")).chain((0..no).map(|i| format!("out{i}"))).collect();
+    let call = format!("{name}_run({}, arena)", args.join(", "));
+    h.push_str(&format!("    for (i = 0; i < warmup; i++)\n        if ({call} != 0) return 2;\n"));
+    h.push_str(&format!(
+        "    for (i = 0; i < iters; i++) {{\n        long long t0 = now_ns();\n        if ({call} != 0) return 2;\n        t[i] = now_ns() - t0;\n    }}\n"
+    ));
+    h.push_str("    for (i = 0; i < iters; i++) printf(\"%lld\\n\", t[i]);\n    free(t);\n    return 0;\n}\n");
+    h
+}
+
+/// Writes `files` and a C timing harness ([`c_timing_harness_source`]) into `dir` and
+/// builds it for `target` with its flags plus [`C_BENCH_FLAGS`].
+pub fn build_c_timing(
+    dir: &Path,
+    name: &str,
+    files: &[OutFile],
+    sig: &IoSig,
+    target: &TargetDesc,
+) -> Result<TimingHarness> {
+    let exe = compile_c_harness(dir, files, &c_timing_harness_source(name, sig), "timing_c", target, C_BENCH_FLAGS)?;
+    Ok(TimingHarness(Harness { exe, runner: target.runner.clone(), sig: sig.clone() }))
 }
 
 /// Rust source of a harness `main` around `mod model` (the generated module).
@@ -307,19 +384,33 @@ fn to_bytes(d: DType) -> &'static str {
 /// Writes `files` and a Rust harness into `dir` and builds an executable with rustc
 /// (`-D warnings`, `-O`) for `target`.
 pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target: &TargetDesc) -> Result<Harness> {
+    let src = rust_harness_source(&format!("{name}.rs"), sig);
+    let exe = compile_rust_harness(dir, files, &src, "harness_rust", target, &["-O"])?;
+    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
+}
+
+/// Writes `files` and `main_source` into `dir` and builds `dir/exe_name` with rustc
+/// (`-D warnings`, the target's features, then `opt_flags`).
+fn compile_rust_harness(
+    dir: &Path,
+    files: &[OutFile],
+    main_source: &str,
+    exe_name: &str,
+    target: &TargetDesc,
+    opt_flags: &[&str],
+) -> Result<PathBuf> {
     require_rust(target)?;
     require_runner(target)?;
     if let Some(linker) = &target.rust.linker {
         require_tool(linker, &target.c.package)?;
     }
     write_all(dir, files)?;
-    let main = dir.join("harness_main.rs");
-    std::fs::write(&main, rust_harness_source(&format!("{name}.rs"), sig))
-        .map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
-    let exe = dir.join("harness_rust");
+    let main = dir.join(format!("{exe_name}_main.rs"));
+    std::fs::write(&main, main_source).map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
+    let exe = dir.join(exe_name);
     let mut cmd = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
-    cmd.args(["--edition", "2021", "-O", "-D", "warnings", "--crate-name", "harness", "--target"])
-        .arg(&target.rust.triple);
+    cmd.args(["--edition", "2021", "-D", "warnings", "--crate-name", "harness", "--target"]).arg(&target.rust.triple);
+    cmd.args(opt_flags);
     if let Some(linker) = &target.rust.linker {
         cmd.arg("-C").arg(format!("linker={linker}"));
     }
@@ -328,7 +419,128 @@ pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target
     }
     cmd.arg(&main).arg("-o").arg(&exe);
     run_checked(cmd, "rustc")?;
-    Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
+    Ok(exe)
+}
+
+/// Rust source of a timing harness around `mod model`: the protocol of
+/// [`c_timing_harness_source`], timing each call with `std::time::Instant`.
+pub fn rust_timing_harness_source(module_file: &str, sig: &IoSig) -> String {
+    let (ni, no) = (sig.inputs.len(), sig.outputs.len());
+    let cname = |kind: &str, i: usize, n: usize| if n == 1 { format!("{kind}_LEN") } else { format!("{kind}{i}_LEN") };
+    let mut h = String::new();
+    h.push_str(&format!(
+        "#[path = \"{module_file}\"]\n#[allow(dead_code)]\nmod model;\n\nuse std::hint::black_box;\nuse std::io::{{Read, Write}};\nuse std::time::Instant;\n\n"
+    ));
+    h.push_str(
+        "fn main() {\n    let a: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();\n",
+    );
+    h.push_str("    let (warmup, iters) = (a[0], a[1]);\n    let mut arena = Box::new(model::Arena::new());\n");
+    h.push_str("    let stdin = std::io::stdin();\n    let mut r = stdin.lock();\n");
+    for (i, (d, _)) in sig.inputs.iter().enumerate() {
+        let size = d.size();
+        h.push_str(&format!("    let mut in{i} = Box::new([{}; model::{}]);\n", zero(*d), cname("INPUT", i, ni)));
+        h.push_str(&format!(
+            "    let mut b = vec![0u8; in{i}.len() * {size}];\n    r.read_exact(&mut b).unwrap();\n    for (d, c) in in{i}.iter_mut().zip(b.chunks_exact({size})) {{\n        *d = {};\n    }}\n",
+            from_bytes(*d)
+        ));
+    }
+    for (i, (d, _)) in sig.outputs.iter().enumerate() {
+        h.push_str(&format!("    let mut out{i} = Box::new([{}; model::{}]);\n", zero(*d), cname("OUTPUT", i, no)));
+    }
+    let args: Vec<String> =
+        (0..ni).map(|i| format!("black_box(&in{i})")).chain((0..no).map(|i| format!("&mut out{i}"))).collect();
+    let call = format!("model::run({}, &mut arena);", args.join(", "));
+    h.push_str(&format!("    for _ in 0..warmup {{\n        {call}\n    }}\n"));
+    h.push_str("    let mut t = Vec::with_capacity(iters);\n");
+    h.push_str(&format!(
+        "    for _ in 0..iters {{\n        let t0 = Instant::now();\n        {call}\n        t.push(t0.elapsed().as_nanos());\n    }}\n"
+    ));
+    for i in 0..no {
+        h.push_str(&format!("    black_box(&out{i});\n"));
+    }
+    h.push_str("    let mut s = String::new();\n    for x in t {\n        s.push_str(&format!(\"{x}\\n\"));\n    }\n");
+    h.push_str("    std::io::stdout().lock().write_all(s.as_bytes()).unwrap();\n}\n");
+    h
+}
+
+/// Writes `files` and a Rust timing harness ([`rust_timing_harness_source`]) into `dir` and
+/// builds it with rustc, the target's features and [`RUST_BENCH_FLAGS`].
+pub fn build_rust_timing(
+    dir: &Path,
+    name: &str,
+    files: &[OutFile],
+    sig: &IoSig,
+    target: &TargetDesc,
+) -> Result<TimingHarness> {
+    let src = rust_timing_harness_source(&format!("{name}.rs"), sig);
+    let exe = compile_rust_harness(dir, files, &src, "timing_rust", target, RUST_BENCH_FLAGS)?;
+    Ok(TimingHarness(Harness { exe, runner: target.runner.clone(), sig: sig.clone() }))
+}
+
+/// A timing harness (see [`c_timing_harness_source`]).
+pub struct TimingHarness(pub Harness);
+
+impl TimingHarness {
+    /// Feeds one sample (each input's raw little-endian bytes), runs `warmup` untimed and
+    /// `iters` timed calls in one process; returns each timed call's latency in ms.
+    pub fn time(&self, sample: &[Vec<u8>], warmup: usize, iters: usize) -> Result<Vec<f64>> {
+        let h = &self.0;
+        if sample.len() != h.sig.inputs.len() {
+            return Err(Error::Usage(format!(
+                "sample has {} inputs, model takes {}",
+                sample.len(),
+                h.sig.inputs.len()
+            )));
+        }
+        for (x, &(d, n)) in sample.iter().zip(&h.sig.inputs) {
+            if x.len() != n * d.size() {
+                return Err(Error::Usage(format!("input has {} bytes, model expects {n} {d} values", x.len())));
+            }
+        }
+        let stdin_bytes: Vec<u8> = sample.concat();
+        let mut cmd = match h.runner.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(&h.exe);
+                c
+            }
+            None => Command::new(&h.exe),
+        };
+        let mut child = cmd
+            .arg(warmup.to_string())
+            .arg(iters.max(1).to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Toolchain(format!("cannot run {}: {e}", h.exe.display())))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| Error::Toolchain("no stdin".into()))?;
+        let writer = std::thread::spawn(move || stdin.write_all(&stdin_bytes));
+        let out = child.wait_with_output().map_err(|e| Error::Toolchain(format!("timing harness failed: {e}")))?;
+        let _ = writer.join();
+        if !out.status.success() {
+            return Err(Error::Toolchain(format!(
+                "timing harness {} exited with {}: {}",
+                h.exe.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse::<f64>().map(|ns| ns / 1e6))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Toolchain(format!("timing harness {} printed a bad time: {e}", h.exe.display())))?;
+        if times.len() != iters.max(1) {
+            return Err(Error::Toolchain(format!(
+                "timing harness {} printed {} times, expected {}",
+                h.exe.display(),
+                times.len(),
+                iters.max(1)
+            )));
+        }
+        Ok(times)
+    }
 }
 
 impl Harness {
