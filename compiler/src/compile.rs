@@ -136,6 +136,20 @@ pub struct Compiled {
     pub prune: Option<crate::passes::PruneReport>,
 }
 
+impl Compiled {
+    /// Weight bytes in flash, sparse-aware ([`crate::passes::sparsify::flash_bytes`]).
+    pub fn flash_bytes(&self) -> usize {
+        crate::passes::sparsify::flash_bytes(&self.graph)
+    }
+
+    /// Refuses a model whose arena or weights exceed the RAM or flash of a bare-metal
+    /// `target` (its `[firmware]` memory map, minus the stack and code reserves; see
+    /// [`TargetDesc::check_fits`]). `build` and `Config::compile` call it before writing.
+    pub fn check_fits(&self, target: &TargetDesc) -> Result<()> {
+        target.check_fits(self.plan.arena_bytes, self.flash_bytes())
+    }
+}
+
 impl Config {
     pub fn new() -> Config {
         Config::default()
@@ -172,10 +186,12 @@ impl Config {
         self
     }
 
-    /// Compiles `model` and writes the sources into `out_dir` (created if needed).
+    /// Compiles `model` and writes the sources into `out_dir` (created if needed); a model
+    /// that does not fit a bare-metal target ([`Compiled::check_fits`]) writes nothing.
     /// For build scripts, also tells cargo to rerun when the model changes.
     pub fn compile(&self, model: impl AsRef<Path>, out_dir: impl AsRef<Path>) -> Result<Compiled> {
         let compiled = self.compile_to_memory(model.as_ref())?;
+        compiled.check_fits(&self.target)?;
         write_files(out_dir.as_ref(), &compiled.files)?;
         if std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("OUT_DIR").is_some() {
             println!("cargo:rerun-if-changed={}", model.as_ref().display());

@@ -353,6 +353,7 @@ pub fn build_firmware(
         return Err(Error::Usage("--emit firmware builds the C output (--lang c)".into()));
     }
     let fw = firmware_section(target)?;
+    compiled.check_fits(target)?;
     require_c(target)?;
     let sig = IoSig::of(&compiled.graph);
     let extra = firmware_files(&compiled.name, &sig, samples, target)?;
@@ -573,6 +574,7 @@ pub fn emit(cfg: &crate::Config, model: &Path, out: &Path, emit: Emit, inputs: &
         }
         (Emit::Lib, Lang::Rust) | (Emit::Crate, Lang::Rust) => {
             let c = cfg.compile_to_memory(model)?;
+            c.check_fits(target)?;
             let files = crate_files(&c)?;
             let (src, top): (Vec<OutFile>, Vec<OutFile>) = files.into_iter().partition(|f| f.name.starts_with("src/"));
             let src: Vec<OutFile> =
@@ -595,6 +597,7 @@ pub fn emit(cfg: &crate::Config, model: &Path, out: &Path, emit: Emit, inputs: &
         }
         (Emit::Firmware, _) => {
             let c = cfg.compile_to_memory(model)?;
+            c.check_fits(target)?;
             let samples = samples_from_npy(inputs, &IoSig::of(&c.graph))?;
             std::fs::create_dir_all(out).map_err(|e| Error::Write { path: out.into(), msg: e.to_string() })?;
             let img = match cfg.lang {

@@ -458,6 +458,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::SUCCESS);
             }
             let c = cfg.compile_to_memory(&m.model)?;
+            c.check_fits(&cfg.target)?;
             if !drift_report(&cfg, &c, &drift)? {
                 eprintln!("error: --max-drift exceeded; nothing written");
                 return Ok(ExitCode::from(3));

@@ -87,6 +87,14 @@ pub struct Firmware {
     /// Extra link flags (e.g. `--specs=rdimon.specs` for printf over semihosting).
     #[serde(default)]
     pub link_flags: Vec<String>,
+    /// RAM kept free of the arena, in bytes: the stack, the caller's I/O buffers and the C
+    /// library's data (see [`TargetDesc::check_fits`]).
+    #[serde(default = "default_stack_reserve")]
+    pub stack_reserve: u64,
+    /// Flash kept free of the weights, in bytes: the kernels' code, startup code and the C
+    /// library (printf over semihosting).
+    #[serde(default = "default_code_reserve")]
+    pub code_reserve: u64,
     /// Debian package of the C library (for error hints).
     #[serde(default)]
     pub libc_package: String,
@@ -94,6 +102,32 @@ pub struct Firmware {
 
 fn yes() -> bool {
     true
+}
+
+/// Default [`Firmware::stack_reserve`]: 2 KiB.
+pub const DEFAULT_STACK_RESERVE: u64 = 2 * 1024;
+/// Default [`Firmware::code_reserve`]: 32 KiB.
+pub const DEFAULT_CODE_RESERVE: u64 = 32 * 1024;
+
+fn default_stack_reserve() -> u64 {
+    DEFAULT_STACK_RESERVE
+}
+
+fn default_code_reserve() -> u64 {
+    DEFAULT_CODE_RESERVE
+}
+
+/// `n` with thousands separators (`98,304`).
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn default_size() -> String {
@@ -175,6 +209,47 @@ impl TargetDesc {
         BUILTIN.iter().map(|(n, text)| TargetDesc::parse(text, n)).collect()
     }
 
+    /// Resource limits of a bare-metal target (one with a `[firmware]` memory map): the
+    /// arena (`arena` bytes, static RAM) plus the stack reserve must fit `ram_length`, and
+    /// the weights (`flash` bytes, sparse-aware: [`crate::passes::sparsify::flash_bytes`])
+    /// plus the code reserve must fit `flash_length`. Targets with an OS have no limits.
+    /// The error gives both numbers and what to do.
+    pub fn check_fits(&self, arena: usize, flash: usize) -> Result<()> {
+        let Some(fw) = &self.firmware else { return Ok(()) };
+        let g = |n: u64| group_digits(n);
+        let mut problems = vec![];
+        let (arena, flash) = (arena as u64, flash as u64);
+        if arena.saturating_add(fw.stack_reserve) > fw.ram_length {
+            problems.push(format!(
+                "arena {} B exceeds the {} RAM of {} B minus its stack reserve of {} B ({} B left for the arena); \
+                 try --int8 (4x smaller activations), a smaller input shape, or a target with more RAM \
+                 (--target FILE.toml, see targets/TEMPLATE.toml)",
+                g(arena),
+                self.name,
+                g(fw.ram_length),
+                g(fw.stack_reserve),
+                g(fw.ram_length.saturating_sub(fw.stack_reserve))
+            ));
+        }
+        if flash.saturating_add(fw.code_reserve) > fw.flash_length {
+            problems.push(format!(
+                "weights {} B exceed the {} flash of {} B minus its code reserve of {} B ({} B left for weights); \
+                 try --int8 (4x smaller weights), --sparsity, or a target with more flash \
+                 (--target FILE.toml, see targets/TEMPLATE.toml)",
+                g(flash),
+                self.name,
+                g(fw.flash_length),
+                g(fw.code_reserve),
+                g(fw.flash_length.saturating_sub(fw.code_reserve))
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Target(format!("{}; nothing written", problems.join("; and "))))
+        }
+    }
+
     /// Whether `feature` is among the ISA features the backends may use.
     pub fn has_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
@@ -194,6 +269,25 @@ mod tests {
             assert_eq!(t.has_os, t.firmware.is_none(), "{n}: bare-metal targets describe their image");
         }
         assert!(TargetDesc::load("nope").is_err());
+    }
+
+    #[test]
+    fn limits_of_bare_metal_targets() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(98_304), "98,304");
+        assert_eq!(group_digits(1_063_456), "1,063,456");
+        let m0 = TargetDesc::load("cortex-m0plus").unwrap();
+        // 16 KiB RAM, 256 KiB flash, default reserves.
+        assert!(m0.check_fits(16 * 1024 - 2048, 256 * 1024 - 32 * 1024).is_ok());
+        let e = m0.check_fits(16 * 1024 - 2047, 0).unwrap_err().to_string();
+        assert!(e.contains("arena 14,337 B exceeds the cortex-m0plus RAM of 16,384 B"), "{e}");
+        assert!(!e.contains("flash"), "{e}");
+        let e = m0.check_fits(0, 256 * 1024).unwrap_err().to_string();
+        assert!(e.contains("weights 262,144 B exceed the cortex-m0plus flash of 262,144 B"), "{e}");
+        let e = m0.check_fits(usize::MAX, usize::MAX).unwrap_err().to_string();
+        assert!(e.contains("RAM") && e.contains("flash"), "{e}");
+        assert!(TargetDesc::host().check_fits(usize::MAX, usize::MAX).is_ok());
     }
 
     #[test]

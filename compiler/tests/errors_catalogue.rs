@@ -28,6 +28,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     p.to_str().unwrap().to_string()
 }
 
+fn model_path(rel: &str) -> String {
+    shared().join("models").join(rel).join("model.onnx").to_str().unwrap().to_string()
+}
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -254,6 +258,53 @@ fn cases(tmp: &Path) -> Vec<Case> {
             ],
         },
         Case {
+            id: "ram-exceeded",
+            args: args(&[
+                "build",
+                &model_path("mlperf-tiny/vww_mobilenetv1_025_fp32"),
+                "--target",
+                "cortex-m0plus",
+                "-o",
+                out,
+            ]),
+            code: 1,
+            needles: &[
+                "target: arena 258,048 B exceeds the cortex-m0plus RAM of 16,384 B minus its stack reserve of 2,048 B (14,336 B left for the arena); try --int8",
+                "and weights 843,400 B exceed the cortex-m0plus flash of 262,144 B",
+                "; nothing written",
+            ],
+        },
+        Case {
+            id: "ram-exceeded",
+            args: args(&[
+                "build",
+                &model_path("mlperf-tiny/kws_dscnn_fp32"),
+                "--target",
+                "cortex-m0plus",
+                "--emit",
+                "firmware",
+                "-o",
+                out,
+            ]),
+            code: 1,
+            needles: &["target: arena 64,000 B exceeds the cortex-m0plus RAM of 16,384 B"],
+        },
+        Case {
+            id: "flash-exceeded",
+            args: args(&[
+                "build",
+                &model_path("mlperf-tiny/ad_fc_autoencoder_fp32"),
+                "--target",
+                "cortex-m0plus",
+                "-o",
+                out,
+            ]),
+            code: 1,
+            needles: &[
+                "target: weights 1,063,456 B exceed the cortex-m0plus flash of 262,144 B minus its code reserve of 32,768 B (229,376 B left for weights); try --int8 (4x smaller weights), --sparsity, or a target with more flash",
+            ],
+        },
+        Case {
             id: "bad-name",
             args: args(&["build", mlp, "--name", "9 lives"]),
             code: 1,
@@ -419,6 +470,42 @@ fn every_documented_error_is_triggered_with_its_message() {
         }
     }
     assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// A model refused for a bare-metal target's RAM or flash leaves no output behind (source,
+/// library and firmware emission); the shared models the cross tests build still fit.
+#[test]
+fn resource_limits_write_nothing_and_keep_small_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (model, target, emit) in [
+        ("mlperf-tiny/vww_mobilenetv1_025_fp32", "cortex-m0plus", "source"),
+        ("mlperf-tiny/ad_fc_autoencoder_fp32", "cortex-m0plus", "lib"),
+        ("mlperf-tiny/kws_dscnn_fp32", "cortex-m0plus", "firmware"),
+    ] {
+        let out = tmp.path().join(format!("out_{emit}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_modelless"))
+            .args(["build", &model_path(model), "--target", target, "--emit", emit, "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{model}: {err}");
+        assert!(err.contains("nothing written"), "{model}: {err}");
+        assert!(!out.exists(), "{model} --emit {emit}: a refused build left {}", out.display());
+    }
+    // The models the firmware tests build for the Cortex-M targets pass the check.
+    for (model, target) in [
+        ("digits/digits_cnn", "cortex-m0plus"),
+        ("digits/digits_mlp", "cortex-m0plus"),
+        ("digits/digits_cnn_sparse80", "cortex-m0plus"),
+        ("digits/digits_cnn", "cortex-m4"),
+        ("mlperf-tiny/kws_dscnn_fp32", "cortex-m4"),
+        ("mlperf-tiny/kws_dscnn_int8", "cortex-m4"),
+        ("mlperf-tiny/vww_mobilenetv1_025_fp32", "cortex-m4"),
+    ] {
+        let t = modelless::target::TargetDesc::load(target).unwrap();
+        let c = modelless::Config::new().target(t.clone()).compile_to_memory(Path::new(&model_path(model))).unwrap();
+        c.check_fits(&t).unwrap_or_else(|e| panic!("{model} on {target}: {e}"));
+    }
 }
 
 #[test]
