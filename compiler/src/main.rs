@@ -214,6 +214,11 @@ enum Cmd {
         /// Largest growth of the membership-inference advantage for the pick.
         #[arg(long = "max-mia-delta")]
         max_mia_delta: Option<f64>,
+        /// Your own adversarial examples (.npy of N inputs) and their true labels.
+        #[arg(long, value_name = "A.npy", requires = "adversarial_labels")]
+        adversarial: Option<PathBuf>,
+        #[arg(long = "adversarial-labels", value_name = "AL.npy")]
+        adversarial_labels: Option<PathBuf>,
     },
     /// Time the generated C and Rust (single thread, after warm-up) next to the peers
     /// (tract in process; ONNX Runtime, LiteRT XNNPACK and TFLM via shared/peers/) on the
@@ -495,6 +500,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             search,
             pick_max_drop,
             max_mia_delta,
+            adversarial,
+            adversarial_labels,
         } => {
             let mut sparsity = sparsity_levels;
             if search {
@@ -537,6 +544,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 sparsity,
                 max_drop: pick_max_drop,
                 max_mia_delta,
+                adversarial: match &adversarial {
+                    Some(a) => Some(labeled(a, adversarial_labels.as_ref())?),
+                    None => None,
+                },
             };
             let r = modelless::audit::run(&float, &calib, &data, mia_sets.as_ref().map(|(a, b)| (a, b)), &opts)?;
             print!("{}", r.to_text());

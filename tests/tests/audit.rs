@@ -129,6 +129,7 @@ fn digits_audit_report() {
         sparsity: vec![],
         max_drop: Some(1.0),
         max_mia_delta: Some(0.05),
+        adversarial: None,
     };
     let r = audit::run(&float, &calib, &test, Some((&members, &test)), &opts).unwrap();
     print!("{}", r.to_text());

@@ -52,6 +52,8 @@ pub struct AuditOptions {
     /// largest growth of the membership-inference advantage.
     pub max_drop: Option<f64>,
     pub max_mia_delta: Option<f64>,
+    /// A user-supplied adversarial set (with labels): every build's accuracy on it.
+    pub adversarial: Option<Labeled>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +70,8 @@ pub struct BuildAudit {
     pub mia: Option<attacks::MiaResult>,
     /// (eps, accuracy on FGSM examples crafted on the float model).
     pub fgsm_accuracy: Vec<(f32, f64)>,
+    /// Accuracy on the user-supplied adversarial set.
+    pub adversarial_accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +90,7 @@ pub struct AuditReport {
     pub float_macs: u64,
     pub float_mia: Option<attacks::MiaResult>,
     pub float_fgsm_accuracy: Vec<(f32, f64)>,
+    pub float_adversarial_accuracy: Option<f64>,
     pub builds: Vec<BuildAudit>,
     pub rounding: Vec<rounding::LayerRounding>,
     pub variant_differential: Vec<VariantDiff>,
@@ -192,6 +197,12 @@ pub fn run(
         None => None,
     };
     let float_fgsm_accuracy = fgsm_acc(float)?;
+    let adv_acc = |g: &Graph| -> Result<Option<f64>> {
+        match &opts.adversarial {
+            Some(a) if !a.y.is_empty() => Ok(Some(accuracy(g, &a.x, &a.y)?)),
+            _ => Ok(None),
+        }
+    };
     let mut variants: Vec<(Option<f64>, Option<Rounding>)> = vec![(None, Some(opts.int8.rounding))];
     for v in &opts.variants {
         if !variants.contains(&(None, Some(*v))) {
@@ -245,6 +256,7 @@ pub fn run(
             weight_bytes,
             macs,
             fgsm_accuracy: fgsm_acc(&g)?,
+            adversarial_accuracy: adv_acc(&g)?,
             drift: d,
             mia,
         });
@@ -318,6 +330,7 @@ pub fn run(
         pick,
         float_mia,
         float_fgsm_accuracy,
+        float_adversarial_accuracy: adv_acc(float)?,
         builds,
         rounding,
         variant_differential,
@@ -414,6 +427,13 @@ impl AuditReport {
             );
             for (_, a) in &b.fgsm_accuracy {
                 s += &format!(" {:>9}", pct(*a));
+            }
+            s += "\n";
+        }
+        if let Some(a) = self.float_adversarial_accuracy {
+            s += &format!("\naccuracy on the supplied adversarial set: float {}", pct(a));
+            for b in &self.builds {
+                s += &format!(", {} {}", b.name, b.adversarial_accuracy.map_or("-".into(), pct));
             }
             s += "\n";
         }
