@@ -506,10 +506,11 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
         std::fs::create_dir_all(&dir).map_err(|e| Error::Write { path: dir.clone(), msg: e.to_string() })?;
         let sig = toolchain::IoSig::of(&c.graph);
         let h = match lang {
-            Lang::C => toolchain::build_c_timing(&dir, &c.name, &c.files, &sig, &opts.config.target)?,
-            Lang::Rust => toolchain::build_rust_timing(&dir, &c.name, &c.files, &sig, &opts.config.target)?,
+            Lang::C => toolchain::build_c_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
+            Lang::Rust => toolchain::build_rust_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
         };
-        rows.push((lang, h, system));
+        // A language that does not build is a row saying why, not the end of the bench.
+        rows.push((h.map_err(|e| first_lines(&e.to_string())), system));
     }
     let (macs, int8, graph) = match graph_info {
         Some(x) => x,
@@ -522,11 +523,16 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
     let (inputs, input_source) = load_inputs(model, &graph, opts)?;
     let sample: Vec<Vec<u8>> = inputs.iter().map(|x| x.data.to_le_bytes()).collect();
     let mut out = vec![];
-    for (_, h, system) in rows {
+    for (h, system) in rows {
         log(&format!("timing {system}..."));
-        let ms = h.time(&sample, opts.warmup, opts.iters)?;
-        let st = Stats::from_ms(&ms).ok_or_else(|| Error::Toolchain(format!("{system}: no timings")))?;
-        out.push(Row { system, outcome: Outcome::Timed(st) });
+        let outcome = match h {
+            Ok(h) => {
+                let ms = h.time(&sample, opts.warmup, opts.iters)?;
+                Outcome::Timed(Stats::from_ms(&ms).ok_or_else(|| Error::Toolchain(format!("{system}: no timings")))?)
+            }
+            Err(why) => Outcome::Skipped(format!("build failed: {why}")),
+        };
+        out.push(Row { system, outcome });
     }
     let peers_dir = opts.peers_dir.clone().or_else(|| find_peers_dir(model));
     let tflite = opts.tflite.clone().or_else(|| find_tflite(model, peers_dir.as_deref()));
@@ -548,6 +554,12 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
         out.push(Row { system: peer.label().to_string(), outcome });
     }
     Ok(ModelBench { model: model.to_path_buf(), macs, int8, input_source, rows: out })
+}
+
+/// The first two non-empty lines of a message, joined (compiler errors: the error and where).
+fn first_lines(msg: &str) -> String {
+    let lines: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).collect();
+    lines.join(" ")
 }
 
 /// MACs of one run, summed over every node as `inspect` does.

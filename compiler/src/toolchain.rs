@@ -255,7 +255,8 @@ fn compile_c_harness(
 /// C flags a timing build adds after the target's own: full optimisation.
 pub const C_BENCH_FLAGS: &[&str] = &["-O3"];
 
-/// rustc flags of a timing build (the target's `-C target-feature` comes on top).
+/// rustc flags of a timing build (the target's `-C target-feature` comes on top). Warnings in
+/// the generated code are the test harness's business (`-D warnings` there), not the timer's.
 pub const RUST_BENCH_FLAGS: &[&str] = &["-C", "opt-level=3", "-C", "codegen-units=1"];
 
 /// C source of a timing harness `main` for model `name`: reads one sample (every input's
@@ -385,19 +386,19 @@ fn to_bytes(d: DType) -> &'static str {
 /// (`-D warnings`, `-O`) for `target`.
 pub fn build_rust(dir: &Path, name: &str, files: &[OutFile], sig: &IoSig, target: &TargetDesc) -> Result<Harness> {
     let src = rust_harness_source(&format!("{name}.rs"), sig);
-    let exe = compile_rust_harness(dir, files, &src, "harness_rust", target, &["-O"])?;
+    let exe = compile_rust_harness(dir, files, &src, "harness_rust", target, &["-O", "-D", "warnings"])?;
     Ok(Harness { exe, runner: target.runner.clone(), sig: sig.clone() })
 }
 
 /// Writes `files` and `main_source` into `dir` and builds `dir/exe_name` with rustc
-/// (`-D warnings`, the target's features, then `opt_flags`).
+/// (the target's features, then `flags`).
 fn compile_rust_harness(
     dir: &Path,
     files: &[OutFile],
     main_source: &str,
     exe_name: &str,
     target: &TargetDesc,
-    opt_flags: &[&str],
+    flags: &[&str],
 ) -> Result<PathBuf> {
     require_rust(target)?;
     require_runner(target)?;
@@ -409,8 +410,8 @@ fn compile_rust_harness(
     std::fs::write(&main, main_source).map_err(|e| Error::Write { path: main.clone(), msg: e.to_string() })?;
     let exe = dir.join(exe_name);
     let mut cmd = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
-    cmd.args(["--edition", "2021", "-D", "warnings", "--crate-name", "harness", "--target"]).arg(&target.rust.triple);
-    cmd.args(opt_flags);
+    cmd.args(["--edition", "2021", "--crate-name", "harness", "--target"]).arg(&target.rust.triple);
+    cmd.args(flags);
     if let Some(linker) = &target.rust.linker {
         cmd.arg("-C").arg(format!("linker={linker}"));
     }
