@@ -283,7 +283,7 @@ pub fn run(
     for b in &builds {
         for p in &b.drift.probes {
             if let Some((c, f, q)) = p.systematic_toward {
-                flags.push(format!("{}: on {} probes int8 predicts class {c} {q}x (float {f}x)", b.name, p.family));
+                flags.push(format!("{}: on {} probes it predicts class {c} {q}x (float {f}x)", b.name, p.family));
             }
             if let Some((pos, d, n)) = p.hot_position {
                 flags.push(format!("{}: {d}/{n} probes with a patch at position {pos} change class", b.name));
