@@ -387,6 +387,10 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 quote!()
             };
             let main = inner(acc);
+            if lp.kept.is_empty() {
+                // A full reduction: one output, no output counter.
+                return quote! { #pre let mut acc: #t = #init; #main y[0] = #fin; };
+            }
             let mut body = quote! { #pre let mut acc: #t = #init; #main y[o] = #fin; o += 1; };
             for (k, &(d, _)) in lp.kept.iter().enumerate().rev() {
                 let (i, d) = (counter(k), lit(d));
@@ -496,6 +500,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         | Op::QSoftmax(_)
         | Op::Requantize(_) => super::qkernels::emit(p, n),
         Op::Sparse(s) => super::sparse::emit(p, n, s),
+        Op::TopK(t) => super::topk::emit(p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();
