@@ -6,8 +6,11 @@
 //! symbolic dims) deliberately produce invalid models to exercise the error paths.
 
 use arbitrary::Arbitrary;
-use modelless::{Config, Lang};
+use modelless::frontend::ImportOptions;
+use modelless::ir::TensorData;
+use modelless::{Config, Int8Config, Lang};
 use prost::Message as _;
+use std::path::Path;
 use tract_onnx::pb;
 
 const FLOAT: i32 = 1;
@@ -164,6 +167,10 @@ struct Val {
 }
 
 struct Builder {
+    /// Only recipes whose output is a continuous function of the input (for the
+    /// differential target: no Floor/Ceil/Round/Sign/Mod/Where/ArgMax/Raw, where a
+    /// last-bit difference upstream legitimately flips a result).
+    smooth: bool,
     vals: Vec<Val>,
     nodes: Vec<pb::NodeProto>,
     inits: Vec<pb::TensorProto>,
@@ -258,6 +265,9 @@ impl Builder {
     }
 
     fn apply(&mut self, r: &Recipe) {
+        if self.smooth && !smooth(r) {
+            return;
+        }
         match *r {
             Recipe::Unary { op, src } => {
                 let Some(v) = self.pick(src, None) else { return };
@@ -731,13 +741,33 @@ fn value_info(name: &str, elem_type: i32, dims: Option<Vec<pb::tensor_shape_prot
     }
 }
 
+/// Whether a recipe computes a continuous function (see [`Builder::smooth`]).
+fn smooth(r: &Recipe) -> bool {
+    match r {
+        Recipe::Unary { op, .. } => !matches!(UNARY[*op as usize % UNARY.len()], "Floor" | "Ceil" | "Round" | "Sign"),
+        Recipe::Binary { op, .. } => BINARY[*op as usize % BINARY.len()] != "Mod",
+        Recipe::Where { .. } | Recipe::ArgMax { .. } | Recipe::Raw { .. } => false,
+        _ => true,
+    }
+}
+
 impl FuzzModel {
     /// The ONNX bytes and the compile settings this input stands for.
     pub fn build(&self) -> (Vec<u8>, Config) {
+        self.build_with(false)
+    }
+
+    /// [`FuzzModel::build`] with only continuous recipes and fixed input dimensions (for
+    /// the differential target).
+    pub fn build_smooth(&self) -> (Vec<u8>, Config) {
+        self.build_with(true)
+    }
+
+    fn build_with(&self, smooth: bool) -> (Vec<u8>, Config) {
         use pb::tensor_shape_proto::dimension::Value as Dim;
         let rank = 1 + self.input_dims.len().min(4).saturating_sub(1);
         let dims: Vec<usize> = (0..rank).map(|i| 1 + *self.input_dims.get(i).unwrap_or(&3) as usize % 6).collect();
-        let mut b = Builder { vals: vec![], nodes: vec![], inits: vec![], n: 0 };
+        let mut b = Builder { smooth, vals: vec![], nodes: vec![], inits: vec![], n: 0 };
         b.vals.push(Val { name: "input".into(), shape: dims.clone(), float: true });
         for r in self.nodes.iter().take(12) {
             b.apply(r);
@@ -748,7 +778,7 @@ impl FuzzModel {
             .enumerate()
             .map(|(i, &d)| {
                 let value = match self.symbolic {
-                    Some((s, bind)) if s as usize % rank == i => {
+                    Some((s, bind)) if !smooth && s as usize % rank == i => {
                         if bind {
                             config.input_shapes.insert("input".into(), dims.clone());
                         }
@@ -784,4 +814,158 @@ impl FuzzModel {
         };
         (model.encode_to_vec(), config)
     }
+}
+
+/// Outcome of one differential run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Diff {
+    /// Nothing to compare: the model does not import or compile (an error is fine), has
+    /// non-float inputs, or the reference evaluator cannot run it.
+    Skipped(String),
+    /// Generated code and reference agree on every output.
+    Agree { outputs: usize, values: usize },
+}
+
+/// Relative float tolerance: `|got - want| <= REL_TOL * max(1, max |want|)` per output.
+pub const REL_TOL: f32 = 1e-4;
+
+fn xorshift(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+/// Compares one output; `exact` for integer outputs (int8: within `lsb` steps).
+fn compare(got: &TensorData, want: &TensorData, lsb: i64) -> Result<usize, String> {
+    if got.dtype() != want.dtype() || got.len() != want.len() {
+        return Err(format!("{:?}[{}] vs reference {:?}[{}]", got.dtype(), got.len(), want.dtype(), want.len()));
+    }
+    if let (Some(g), Some(w)) = (got.as_f32(), want.as_f32()) {
+        let scale = w.iter().filter(|v| v.is_finite()).fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (&g, &w)) in g.iter().zip(w).enumerate() {
+            let same = (g.is_nan() && w.is_nan()) || g == w;
+            // NaN distances (an infinity against a finite value) are mismatches.
+            let close = (g - w).abs() <= REL_TOL * scale;
+            if !(same || close) {
+                return Err(format!("element {i}: generated {g} vs reference {w} (tolerance {})", REL_TOL * scale));
+            }
+        }
+        return Ok(g.len());
+    }
+    let (g, w) = (got.to_le_bytes(), want.to_le_bytes());
+    if lsb == 0 || got.dtype() != modelless::ir::DType::I8 {
+        if g != w {
+            return Err(format!("{:?} output differs from the reference (exact comparison)", got.dtype()));
+        }
+    } else {
+        for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
+            if (a as i8 as i64 - b as i8 as i64).abs() > lsb {
+                return Err(format!("int8 element {i}: generated {} vs reference {}", a as i8, b as i8));
+            }
+        }
+    }
+    Ok(got.len())
+}
+
+/// Differential check of one fuzz input: the model ([`FuzzModel::build_smooth`]) compiled to
+/// C by the library, built with the host C compiler and run on `samples` random inputs
+/// (seeded by `seed`), against the reference interpreter `modelless::interp::run`.
+///
+/// Float (`int8 == false`): the reference runs the imported, unoptimized graph, so the
+/// passes are checked too; outputs agree within [`REL_TOL`] of the output's magnitude.
+/// Int8 (`--int8`, calibrated on the same random inputs, int8 I/O): the reference runs the
+/// quantized graph the C code was generated from, and int8 outputs must be identical
+/// (within one step where float layers remain between int8 ones).
+///
+/// `Err` is a finding: a mismatch, or generated C that does not build or run.
+pub fn differential(m: &FuzzModel, seed: u64, int8: bool, work: &Path) -> Result<Diff, String> {
+    let (bytes, config) = m.build_smooth();
+    let path = work.join("diff.onnx");
+    let mut config = config.lang(Lang::C).name("diff");
+    let opts = ImportOptions { input_shapes: config.input_shapes.clone(), ..Default::default() };
+    let imported = match modelless::frontend::import_bytes(&bytes, &path, &opts) {
+        Ok(g) => g,
+        Err(e) => return Ok(Diff::Skipped(format!("import: {e}"))),
+    };
+    if imported.inputs.iter().any(|&v| imported.ty(v).dtype != modelless::ir::DType::F32) || imported.outputs.is_empty()
+    {
+        return Ok(Diff::Skipped("non-float inputs".into()));
+    }
+    let shapes: Vec<Vec<usize>> = imported.inputs.iter().map(|&v| imported.ty(v).shape.clone()).collect();
+    let samples = 3;
+    let mut rng = seed | 1;
+    let float_inputs: Vec<Vec<Vec<f32>>> = (0..samples)
+        .map(|_| {
+            shapes
+                .iter()
+                .map(|s| {
+                    let n: usize = s.iter().product();
+                    (0..n).map(|_| ((xorshift(&mut rng) >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0).collect()
+                })
+                .collect()
+        })
+        .collect();
+    if int8 {
+        if shapes.len() != 1 {
+            return Ok(Diff::Skipped("int8: one input only".into()));
+        }
+        let calib = work.join("calib.npy");
+        let flat: Vec<f32> = float_inputs.iter().flat_map(|s| s[0].clone()).collect();
+        let n: usize = shapes[0].iter().product();
+        modelless::npy::write_f32(&calib, &[samples, n], &flat).map_err(|e| format!("writing calib: {e}"))?;
+        let options = modelless::int8::Int8Options { io_int8: true, ..Default::default() };
+        config.int8 = Some(Int8Config { options, calib });
+    }
+    let compiled = match config.compile_bytes(&bytes, &path) {
+        Ok(c) => c,
+        Err(e) => return Ok(Diff::Skipped(format!("compile: {e}"))),
+    };
+    let g = &compiled.graph;
+    let reference_graph = if int8 { g } else { &imported };
+    // Inputs as the compiled graph takes them (int8 I/O: random int8 codes).
+    let inputs: Vec<Vec<TensorData>> = float_inputs
+        .iter()
+        .map(|sample| {
+            g.inputs
+                .iter()
+                .zip(sample)
+                .map(|(&v, x)| match g.ty(v).dtype {
+                    modelless::ir::DType::I8 => {
+                        TensorData::I8(x.iter().map(|&f| (f * 63.0).round().clamp(-128.0, 127.0) as i8).collect())
+                    }
+                    _ => TensorData::F32(x.clone()),
+                })
+                .collect()
+        })
+        .collect();
+    let mut want = vec![];
+    for sample in &inputs {
+        match modelless::interp::run(reference_graph, sample) {
+            Ok(o) => want.push(o),
+            Err(e) => return Ok(Diff::Skipped(format!("reference: {e}"))),
+        }
+    }
+    let sig = modelless::toolchain::IoSig::of(g);
+    let dir = work.join("c");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let target = modelless::target::TargetDesc::host();
+    let harness = modelless::toolchain::build_c(&dir, &compiled.name, &compiled.files, &sig, &target, &[])
+        .map_err(|e| format!("generated C does not build: {e}"))?;
+    let raw: Vec<Vec<Vec<u8>>> = inputs.iter().map(|s| s.iter().map(TensorData::to_le_bytes).collect()).collect();
+    let got = harness.run_bytes(&raw).map_err(|e| format!("generated C does not run: {e}"))?;
+    let float_inside = g.nodes.iter().any(|n| n.outputs.iter().any(|&o| g.ty(o).dtype == modelless::ir::DType::F32));
+    let lsb = if int8 && float_inside { 1 } else { 0 };
+    let mut values = 0;
+    for (k, (outs, refs)) in got.iter().zip(&want).enumerate() {
+        if outs.len() != refs.len() {
+            return Err(format!("sample {k}: {} outputs vs reference {}", outs.len(), refs.len()));
+        }
+        for (i, ((bytes, r), &v)) in outs.iter().zip(refs).zip(&g.outputs).enumerate() {
+            let got = TensorData::from_le_bytes(g.ty(v).dtype, bytes);
+            values += compare(&got, r, lsb).map_err(|e| format!("sample {k} output {i}: {e}"))?;
+        }
+    }
+    Ok(Diff::Agree { outputs: g.outputs.len(), values })
 }
