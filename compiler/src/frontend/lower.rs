@@ -94,6 +94,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("DepthToSpace", "4-D; DCR and CRD"),
     ("SpaceToDepth", "4-D"),
     ("ReduceSum", "axes must be constant; Sum/Max/Min/Prod also on integers"),
+    ("TopK", "k must be constant; float32 and integers; always sorted"),
 ];
 
 pub const SUPPORTED_OPS: &[&str] = &[
@@ -140,6 +141,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "ReduceLogSumExp",
     "ArgMax",
     "ArgMin",
+    "TopK",
     "Pow",
     "Mod",
     "Equal",
@@ -696,6 +698,28 @@ impl<'p> Ctx<'p> {
                     select_last: a.int("select_last_index", 0) != 0,
                 };
                 single(self.emit(c, Op::ArgReduce(op), vec![x])?)
+            }
+            "TopK" => {
+                // One node per output, each recomputing the selection.
+                let x = c.input(0)?;
+                let axis = norm_axis(a.int("axis", -1), self.shape(x).len())?;
+                let k = if self.opset >= 10 {
+                    let ks = self.const_ints(c.input(1)?, "k")?;
+                    *ks.first().ok_or("k is empty")?
+                } else {
+                    a.int("k", -1)
+                };
+                let k = usize::try_from(k).map_err(|_| format!("k = {k} must be non-negative"))?;
+                let op = |indices| TopK {
+                    k,
+                    axis,
+                    largest: a.int("largest", 1) != 0,
+                    sorted: a.int("sorted", 1) != 0,
+                    indices,
+                };
+                let values = self.emit(c, Op::TopK(op(false)), vec![x])?;
+                let indices = self.emit(c, Op::TopK(op(true)), vec![x])?;
+                Ok(vec![values, indices])
             }
             "MaxPool" | "AveragePool" => {
                 if c.p.output.len() > 1 && !c.p.output[1].is_empty() {

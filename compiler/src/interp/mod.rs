@@ -24,6 +24,7 @@ mod quant;
 mod sparse;
 #[cfg(test)]
 mod tests;
+mod topk;
 
 use crate::ir::{DType, Graph, Node, TensorData, TensorType};
 use crate::ops::Op;
@@ -165,6 +166,7 @@ fn eval_node(g: &Graph, node: &Node, vals: &[Option<TensorData>]) -> R<TensorDat
         Op::BatchNorm(b) => float::batchnorm(b, &a),
         Op::Reduce(r) => float::reduce(r, &a),
         Op::ArgReduce(r) => float::arg_reduce(r, &a),
+        Op::TopK(t) => topk::topk(t, &a),
         Op::Resize(r) => float::resize(r, &a),
         Op::Reshape(_) => Ok(a.get(0)?.1.clone()),
         Op::Transpose(t) => movement::transpose(t, &a),

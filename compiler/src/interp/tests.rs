@@ -414,3 +414,15 @@ fn big_conv_runs_in_well_under_a_second() {
     eprintln!("float {float_time:?}, int8 {int_time:?}");
     assert!(float_time.as_secs_f64() < 1.0 && int_time.as_secs_f64() < 1.0);
 }
+
+#[test]
+fn topk_selects_stable_best_first() {
+    let x = f32s(&[2, 4], &[1.0, 3.0, 3.0, 2.0, 5.0, 4.0, 6.0, 4.0]);
+    let tk = |k, axis, largest, indices| Op::TopK(TopK { k, axis, largest, sorted: true, indices });
+    assert_eq!(eval(tk(2, 1, true, false), vec![x.clone()]), TensorData::F32(vec![3.0, 3.0, 6.0, 5.0]));
+    assert_eq!(eval(tk(2, 1, true, true), vec![x.clone()]), TensorData::I64(vec![1, 2, 2, 0]));
+    assert_eq!(eval(tk(3, 1, false, true), vec![x.clone()]), TensorData::I64(vec![0, 3, 1, 1, 3, 0]));
+    assert_eq!(eval(tk(1, 0, true, true), vec![x]), TensorData::I64(vec![1, 1, 1, 1]));
+    let y = eval(tk(2, 0, false, false), vec![i8s(&[3, 2], &[4, -1, -2, 7, 0, -1])]);
+    assert_eq!(y, TensorData::I8(vec![-2, -1, 0, -1]));
+}

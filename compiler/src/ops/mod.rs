@@ -25,6 +25,7 @@ mod select;
 mod softmax;
 mod sparse;
 mod strided;
+mod topk;
 mod transpose;
 
 pub use activation::Act;
@@ -48,6 +49,7 @@ pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
 pub use softmax::Softmax;
 pub use sparse::{ConvGeom, Csr, FcGeom, Layout, Sparse, SparseFormat, index_bytes, valid_range};
 pub use strided::{Strided, slice_axis};
+pub use topk::TopK;
 pub use transpose::Transpose;
 
 use crate::ir::{TensorData, TensorType};
@@ -91,6 +93,8 @@ pub enum Op {
     Reduce(Reduce),
     /// Index of the max / min along one axis (int64).
     ArgReduce(ArgReduce),
+    /// The top `k` values or their int64 indices along one axis (one ONNX TopK is two nodes).
+    TopK(TopK),
     /// Affine strided copy (Slice, Expand, Tile).
     Strided(Strided),
     /// Gather along an axis with an index tensor (second input).
@@ -142,6 +146,13 @@ impl Op {
             Op::Not => "Not",
             Op::Where => "Where",
             Op::Reduce(r) => r.kind.name(),
+            Op::TopK(t) => {
+                if t.indices {
+                    "TopKIndices"
+                } else {
+                    "TopK"
+                }
+            }
             Op::Strided(_) => "Strided",
             Op::ConvTranspose(_) => "ConvTranspose",
             Op::Resize(_) => "Resize",
@@ -196,6 +207,7 @@ impl Op {
             Op::Where => select::infer_where(inputs),
             Op::Reduce(o) => o.infer(inputs),
             Op::ArgReduce(o) => o.infer(inputs),
+            Op::TopK(o) => o.infer(inputs),
             Op::Strided(o) => o.infer(inputs),
             Op::ConvTranspose(o) => o.infer(inputs),
             Op::Resize(o) => o.infer(inputs),
@@ -254,6 +266,7 @@ impl Op {
             Op::Binary(_) | Op::Activation(_) | Op::BatchNorm(_) | Op::Softmax(_) => out.len() as u64,
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => 0,
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
+            Op::TopK(t) => inputs.first().map_or(0, |x| (x.len() * t.k) as u64),
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => 0,
             Op::Resize(r) => (out.len() << r.linear_axes().len()) as u64,
             Op::ConvTranspose(_) => {
@@ -276,7 +289,7 @@ impl Op {
             | Op::BatchNorm(_) => true,
             Op::Binary(b) => b.act.is_some(),
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
-            Op::Reduce(_) | Op::ArgReduce(_) => false,
+            Op::Reduce(_) | Op::ArgReduce(_) | Op::TopK(_) => false,
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) | Op::Resize(_) => false,
             Op::Quantize(_)
             | Op::Dequantize(_)
@@ -363,6 +376,14 @@ impl Op {
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),
             Op::ArgReduce(a) => format!("axis={} keepdims={} last={}", a.axis, a.keepdims as u8, a.select_last as u8),
+            Op::TopK(t) => format!(
+                "k={} axis={} largest={} sorted={}{}",
+                t.k,
+                t.axis,
+                t.largest as u8,
+                t.sorted as u8,
+                if t.indices { " indices" } else { "" }
+            ),
             Op::Quantize(q) => format!("to={} {}", q.to, quant_str(&q.q)),
             Op::Dequantize(q) => quant_str(&q.q),
             Op::QConv(q) => format!(

@@ -357,6 +357,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         | Op::QSoftmax(_)
         | Op::Requantize(_) => super::qkernels::emit(w, p, n),
         Op::Sparse(s) => super::sparse::emit(w, p, n, s),
+        Op::TopK(t) => super::topk::emit(w, p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();

@@ -8,6 +8,7 @@
 mod kernels;
 mod qkernels;
 mod sparse;
+mod topk;
 
 pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;

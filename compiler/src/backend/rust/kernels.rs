@@ -501,6 +501,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         | Op::Requantize(_) => super::qkernels::emit(p, n),
         Op::Sparse(s) => super::sparse::emit(p, n, s),
         Op::TopK(t) => super::topk::emit(p, n, t),
+        Op::TopK(t) => super::topk::emit(p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
             let lin = r.linear_axes();

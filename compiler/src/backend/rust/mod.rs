@@ -8,6 +8,7 @@
 mod kernels;
 mod qkernels;
 mod sparse;
+mod topk;
 
 use super::{OutFile, Program, float_repr};
 use crate::error::{Error, Result};
