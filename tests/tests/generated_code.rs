@@ -1,7 +1,8 @@
 //! Properties of the generated code itself on the real models: the Rust module builds as
 //! part of a `#![no_std]` library with no dependency and is clean under clippy with
 //! `-D warnings`; the C is strict C99 (`-Wall -Wextra -Werror -pedantic -Wshadow`) and
-//! uses nothing from libc beyond math.h.
+//! uses nothing from libc beyond math.h. Float, trained-sparse, int8 QDQ and ONNX
+//! Runtime-quantized (QOperator and dynamic) models.
 
 use modelless::{Config, Lang};
 use modelless_e2e::model_dir;
@@ -14,6 +15,13 @@ const MODELS: &[&str] = &[
     "mlperf-tiny/vww_mobilenetv1_025_fp32",
     "mlperf-tiny/ic_resnet8_fp32",
     "mlperf-tiny/ad_fc_autoencoder_fp32",
+    "digits/digits_cnn_sparse80",
+    "mlperf-tiny/kws_dscnn_int8",
+    "mlperf-tiny/ic_resnet8_int8",
+    "ort-quantized/kws_dscnn_ort_qoperator_s8",
+    "ort-quantized/kws_dscnn_ort_qoperator_u8_perchannel",
+    "ort-quantized/kws_dscnn_ort_dynamic_u8",
+    "ort-quantized/ad_fc_autoencoder_ort_dynamic_u8",
 ];
 
 #[test]

@@ -109,8 +109,7 @@ fn index_expr(strides: &[usize]) -> TokenStream {
 }
 
 /// Nested loops over `shape` with counters `i0, i1, ...` around `inner`, which writes `y[o]`.
-/// Loops of extent 1 whose counter `inner` does not use are left out (no unused
-/// variables in the generated code).
+/// Counters `inner` does not use are `_` (no unused variables in the generated code).
 fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
     let text = inner.to_string();
     let uses = |name: &str| text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == name);
@@ -123,11 +122,10 @@ fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
     }
     let mut body = quote! { #inner o += 1; };
     for (ax, &d) in shape.iter().enumerate().rev() {
-        let used = uses(&format!("i{ax}"));
-        if d == 1 && !used {
-            continue;
-        }
-        let (i, d) = (if used { counter(ax) } else { quote!(_) }, lit(d));
+        // An unused counter (a broadcast axis of extent 1) is `_`; the loop stays so the
+        // output counter is not the only loop's twin (clippy's explicit_counter_loop).
+        let i = if uses(&format!("i{ax}")) { counter(ax) } else { quote!(_) };
+        let d = lit(d);
         body = quote! { for #i in 0..#d { #body } };
     }
     quote! { let mut o = 0usize; #body }
@@ -299,6 +297,15 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 return quote! {
                     for ((y, &a), &b) in y[..#total].iter_mut().zip(&x0[..#total]).zip(&x1[..#total]) { *y = #e; }
                 };
+            }
+            let scalar_len = |s: &[usize]| s.iter().product::<usize>() == 1;
+            if sa == out && scalar_len(&sb) {
+                let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(a), quote!(x1[0])));
+                return quote! { for (y, &a) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = #e; } };
+            }
+            if sb == out && scalar_len(&sa) {
+                let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(x0[0]), quote!(b)));
+                return quote! { for (y, &b) in y[..#total].iter_mut().zip(&x1[..#total]) { *y = #e; } };
             }
             let (ia, ib) = (index_expr(&broadcast_strides(&sa, &out)), index_expr(&broadcast_strides(&sb, &out)));
             let e = act_expr(&b.act, binary_expr(b.kind, dt, quote!(x0[#ia]), quote!(x1[#ib])));
@@ -500,7 +507,6 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         | Op::QSoftmax(_)
         | Op::Requantize(_) => super::qkernels::emit(p, n),
         Op::Sparse(s) => super::sparse::emit(p, n, s),
-        Op::TopK(t) => super::topk::emit(p, n, t),
         Op::TopK(t) => super::topk::emit(p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
