@@ -116,6 +116,8 @@ struct DriftArgs {
     probes: usize,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Run ONNX backend test suites (folders of test_* cases) through both backends and
@@ -553,7 +555,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             print!("{}", r.to_text());
             if let Some(path) = &report {
                 let json = serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(format!("report: {e}")))?;
-                std::fs::write(path, json + "\n").map_err(|e| Error::Write { path: path.clone(), msg: e.to_string() })?;
+                std::fs::write(path, json + "\n")
+                    .map_err(|e| Error::Write { path: path.clone(), msg: e.to_string() })?;
             }
             if let Some(path) = &plot {
                 modelless::audit::plot::write_svg(&r, path)?;
