@@ -10,7 +10,7 @@ use crate::backend::OutFile;
 use crate::compile::{Config, Lang};
 use crate::error::{Error, Result};
 use crate::frontend::read_tensor_file;
-use crate::ir::{DType, TensorData, TensorType};
+use crate::ir::{TensorData, TensorType};
 use crate::toolchain::{IoSig, c_build, c_harness_source, run_checked, rust_harness_source};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -117,34 +117,6 @@ fn model_ops(model: &Path) -> Vec<String> {
 
 fn is_unsupported(e: &Error) -> bool {
     matches!(e, Error::Unsupported(_) | Error::Input { .. })
-}
-
-fn to_bytes(d: &TensorData) -> Vec<u8> {
-    match d {
-        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
-        TensorData::U8(v) => v.clone(),
-        TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
-    }
-}
-
-fn from_bytes(d: DType, b: &[u8]) -> TensorData {
-    match d {
-        DType::F32 => {
-            TensorData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        }
-        DType::I8 => TensorData::I8(b.iter().map(|&x| x as i8).collect()),
-        DType::U8 => TensorData::U8(b.to_vec()),
-        DType::I32 => {
-            TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        }
-        DType::I64 => TensorData::I64(
-            b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
-        ),
-        DType::Bool => TensorData::Bool(b.iter().map(|&x| x != 0).collect()),
-    }
 }
 
 /// ONNX backend-test tolerance: `|got - want| <= atol + rtol·|want|` for floats (NaN
@@ -313,7 +285,7 @@ fn run_case(exe: &Path, k: usize, case: &Prepared) -> Outcome {
             if ty.dtype != d || ty.len() != n {
                 return Outcome::Fail(format!("input {:?} {} does not match the model's {d} x{n}", ty.shape, ty.dtype));
             }
-            stdin.extend(to_bytes(data));
+            stdin.extend(data.to_le_bytes());
         }
     }
     let run = || -> std::result::Result<Vec<u8>, String> {
@@ -355,7 +327,7 @@ fn run_case(exe: &Path, k: usize, case: &Prepared) -> Outcome {
             if want_ty.shape != ty.shape && want_ty.len() != ty.len() {
                 return Outcome::Fail(format!("output {o}: shape {:?}, expected {:?}", ty.shape, want_ty.shape));
             }
-            let got = from_bytes(ty.dtype, chunk);
+            let got = TensorData::from_le_bytes(ty.dtype, chunk);
             if let Err(e) = compare(&got, want, 1e-3, 1e-5) {
                 return Outcome::Fail(format!("test set {s} output {o}: {e}"));
             }

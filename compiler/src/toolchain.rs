@@ -486,18 +486,7 @@ impl TimingHarness {
     /// `iters` timed calls in one process; returns each timed call's latency in ms.
     pub fn time(&self, sample: &[Vec<u8>], warmup: usize, iters: usize) -> Result<Vec<f64>> {
         let h = &self.0;
-        if sample.len() != h.sig.inputs.len() {
-            return Err(Error::Usage(format!(
-                "sample has {} inputs, model takes {}",
-                sample.len(),
-                h.sig.inputs.len()
-            )));
-        }
-        for (x, &(d, n)) in sample.iter().zip(&h.sig.inputs) {
-            if x.len() != n * d.size() {
-                return Err(Error::Usage(format!("input has {} bytes, model expects {n} {d} values", x.len())));
-            }
-        }
+        h.check_sample(sample)?;
         let stdin_bytes: Vec<u8> = sample.concat();
         let mut cmd = match h.runner.split_first() {
             Some((p, rest)) => {
@@ -545,22 +534,26 @@ impl TimingHarness {
 }
 
 impl Harness {
+    /// Checks one sample (each input's raw bytes) against the model's input signature.
+    fn check_sample(&self, s: &[Vec<u8>]) -> Result<()> {
+        if s.len() != self.sig.inputs.len() {
+            return Err(Error::Usage(format!("sample has {} inputs, model takes {}", s.len(), self.sig.inputs.len())));
+        }
+        for (x, &(d, n)) in s.iter().zip(&self.sig.inputs) {
+            if x.len() != n * d.size() {
+                return Err(Error::Usage(format!("input has {} bytes, model expects {n} {d} values", x.len())));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs all samples (each a list of inputs as raw little-endian bytes) through one
     /// process; returns, for each sample, its outputs as raw bytes.
     pub fn run_bytes(&self, samples: &[Vec<Vec<u8>>]) -> Result<Vec<Vec<Vec<u8>>>> {
         let mut stdin_bytes = Vec::new();
         for s in samples {
-            if s.len() != self.sig.inputs.len() {
-                return Err(Error::Usage(format!(
-                    "sample has {} inputs, model takes {}",
-                    s.len(),
-                    self.sig.inputs.len()
-                )));
-            }
-            for (x, &(d, n)) in s.iter().zip(&self.sig.inputs) {
-                if x.len() != n * d.size() {
-                    return Err(Error::Usage(format!("input has {} bytes, model expects {n} {d} values", x.len())));
-                }
+            self.check_sample(s)?;
+            for x in s {
                 stdin_bytes.extend_from_slice(x);
             }
         }
