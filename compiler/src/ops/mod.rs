@@ -47,7 +47,7 @@ pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
 pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
 pub use softmax::Softmax;
-pub use sparse::{ConvGeom, Csr, FcGeom, Layout, Sparse, SparseFormat, index_bytes, valid_range};
+pub use sparse::{ConvGeom, Csr, FcGeom, Flavor, Layout, Sparse, SparseFormat, index_bytes, valid_range};
 pub use strided::{Strided, slice_axis};
 pub use topk::TopK;
 pub use transpose::Transpose;

@@ -150,6 +150,18 @@ pub fn index_bytes(max: usize) -> usize {
     }
 }
 
+/// What the dense op contributes to a sparse kernel: activation / requantization and the
+/// input zero point (both backends emit their epilogue from it).
+pub struct Flavor<'a> {
+    pub int: bool,
+    pub act: Option<super::Act>,
+    pub out: Option<&'a super::Requant>,
+    pub x_zp: i32,
+    /// Gemm `alpha`, `beta` (1, 1 otherwise).
+    pub alpha: f32,
+    pub beta: f32,
+}
+
 /// A weighted op with its weight compressed. See the module docs for the contract.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sparse {
@@ -164,6 +176,20 @@ pub struct Sparse {
 }
 
 impl Sparse {
+    /// The dense op's epilogue and zero point.
+    pub fn flavor(&self) -> Flavor<'_> {
+        let mut f = Flavor { int: false, act: None, out: None, x_zp: 0, alpha: 1.0, beta: 1.0 };
+        match self.dense.as_ref() {
+            Op::Conv(c) => f.act = c.act,
+            Op::Gemm(g) => (f.act, f.alpha, f.beta) = (g.act, g.alpha, g.beta),
+            Op::MatMul(m) => f.act = m.act,
+            Op::QConv(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.x_zp),
+            Op::QMatMul(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.a_zp),
+            _ => {}
+        }
+        f
+    }
+
     /// The dense op's input types with the weight put back at position 1.
     pub fn dense_inputs<'a>(&'a self, inputs: &[&'a TensorType]) -> Vec<&'a TensorType> {
         let mut v = Vec::with_capacity(inputs.len() + 1);

@@ -16,32 +16,8 @@ use super::{c_float, c_literal};
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
 use crate::ir::{DType, Node};
-use crate::ops::{Act, ConvGeom, FcGeom, Layout, Op, Requant, Sparse, SparseFormat};
+use crate::ops::{ConvGeom, FcGeom, Flavor, Layout, Sparse, SparseFormat};
 use crate::toolchain::c_type;
-
-/// What the dense op contributes to the kernel: activation / requantization and zero points.
-struct Flavor<'a> {
-    int: bool,
-    act: Option<Act>,
-    out: Option<&'a Requant>,
-    x_zp: i32,
-    /// Gemm `alpha`, `beta` (1, 1 otherwise).
-    alpha: f32,
-    beta: f32,
-}
-
-fn flavor(s: &Sparse) -> Flavor<'_> {
-    let mut f = Flavor { int: false, act: None, out: None, x_zp: 0, alpha: 1.0, beta: 1.0 };
-    match s.dense.as_ref() {
-        Op::Conv(c) => f.act = c.act,
-        Op::Gemm(g) => (f.act, f.alpha, f.beta) = (g.act, g.alpha, g.beta),
-        Op::MatMul(m) => f.act = m.act,
-        Op::QConv(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.x_zp),
-        Op::QMatMul(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.a_zp),
-        _ => {}
-    }
-    f
-}
 
 fn i32_lit(v: i32) -> String {
     if v == i32::MIN { "INT32_MIN".into() } else { v.to_string() }
@@ -107,7 +83,7 @@ fn finish(w: &mut Writer, f: &Flavor, acc: &str, ch: &str) -> String {
 /// Writes the body of a sparse node's kernel.
 pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node, s: &Sparse) {
     let (xt, yt) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.outputs[0]));
-    let f = flavor(s);
+    let f = s.flavor();
     w.line(&format!(
         "/* {} of \"{}\" {:?}: {} of {} weights kept ({}) */",
         s.format.name(),

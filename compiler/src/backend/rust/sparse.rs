@@ -7,31 +7,9 @@ use super::{float, lit, literal};
 use crate::backend::Program;
 use crate::backend::lin::rs_lin;
 use crate::ir::{DType, Node};
-use crate::ops::{Act, ConvGeom, FcGeom, Layout, Op, Requant, Sparse, SparseFormat};
+use crate::ops::{Act, ConvGeom, FcGeom, Flavor, Layout, Sparse, SparseFormat};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-
-struct Flavor<'a> {
-    int: bool,
-    act: Option<Act>,
-    out: Option<&'a Requant>,
-    x_zp: i32,
-    alpha: f32,
-    beta: f32,
-}
-
-fn flavor(s: &Sparse) -> Flavor<'_> {
-    let mut f = Flavor { int: false, act: None, out: None, x_zp: 0, alpha: 1.0, beta: 1.0 };
-    match s.dense.as_ref() {
-        Op::Conv(c) => f.act = c.act,
-        Op::Gemm(g) => (f.act, f.alpha, f.beta) = (g.act, g.alpha, g.beta),
-        Op::MatMul(m) => f.act = m.act,
-        Op::QConv(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.x_zp),
-        Op::QMatMul(q) => (f.int, f.out, f.x_zp) = (true, q.out.as_ref(), q.a_zp),
-        _ => {}
-    }
-    f
-}
 
 fn i32_lit(v: i32) -> TokenStream {
     if v == i32::MIN {
@@ -106,7 +84,7 @@ fn finish(f: &Flavor, acc: TokenStream, ch: TokenStream) -> (TokenStream, TokenS
 /// The body of a sparse node's kernel.
 pub(super) fn emit(p: &Program, n: &Node, s: &Sparse) -> TokenStream {
     let (xt, yt) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.outputs[0]));
-    let f = flavor(s);
+    let f = s.flavor();
     match s.layout(xt, yt) {
         Some(Layout::Conv(g)) => conv(n, s, &f, &g),
         Some(Layout::Fc(g)) => fc(p, n, s, &f, &g),
