@@ -52,15 +52,16 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             ("PARAMS", &params),
         ],
     );
+    let (kernels, packed) = kernels(p);
     let source = fill(
         SOURCE_TEMPLATE,
         &[
             ("BANNER", &banner),
             ("NAME", name),
-            ("WEIGHTS", &weights(p)),
-            ("KERNELS", &kernels(p)?),
+            ("WEIGHTS", &weights(p, &packed)),
+            ("KERNELS", &kernels),
             ("PARAMS", &params),
-            ("BODY", &body(p)),
+            ("BODY", &body(p, &packed)),
         ],
     );
     Ok(vec![
@@ -123,9 +124,25 @@ pub(crate) fn c_float(v: f32) -> String {
     }
 }
 
-fn weights(p: &Program) -> String {
+/// Per node, the inputs its kernel replaced by a compile-time packed copy.
+type Packed = Vec<Vec<usize>>;
+
+/// Whether some node reads constant `v` directly (not through its own packed copy).
+fn read_unpacked(p: &Program, packed: &Packed, v: ValueId) -> bool {
+    p.graph.outputs.contains(&v)
+        || p.graph
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(i, n)| n.inputs.iter().enumerate().any(|(k, &x)| x == v && !packed[i].contains(&k)))
+}
+
+fn weights(p: &Program, packed: &Packed) -> String {
     let mut w = Writer::default();
     for v in p.constants() {
+        if !read_unpacked(p, packed, v) {
+            continue;
+        }
         let value = p.graph.value(v);
         let Some(data) = value.data.as_ref() else { continue };
         let t = c_type(value.ty.dtype);
@@ -168,17 +185,24 @@ fn buffer(p: &Program, v: ValueId) -> String {
     }
 }
 
-fn kernels(p: &Program) -> Result<String> {
+/// The node kernels, and per node the inputs each one packed into its own constant.
+fn kernels(p: &Program) -> (String, Packed) {
     let mut w = Writer::default();
+    let mut packed = vec![vec![]; p.graph.nodes.len()];
     for (i, n) in p.graph.nodes.iter().enumerate() {
         // Views need no code; nodes producing empty tensors have nothing to compute.
         if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
             continue;
         }
+        let mut kw = Writer::default();
+        kw.indent();
+        kernels::emit(&mut kw, p, n);
+        packed[i] = kw.packed_inputs().to_vec();
         let args: Vec<String> = n
             .inputs
             .iter()
             .enumerate()
+            .filter(|(k, _)| !packed[i].contains(k))
             .map(|(k, &v)| format!("const {} *restrict x{k}", c_type(p.graph.ty(v).dtype)))
             .collect();
         let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
@@ -190,16 +214,14 @@ fn kernels(p: &Program) -> Result<String> {
         ));
         w.line(&format!("static void node{i}({}, {yt} *restrict y)", args.join(", ")));
         w.line("{");
-        w.indent();
-        kernels::emit(&mut w, p, n);
-        w.dedent();
+        w.raw(&kw.finish());
         w.line("}");
         w.line("");
     }
-    Ok(w.finish())
+    (w.finish(), packed)
 }
 
-fn body(p: &Program) -> String {
+fn body(p: &Program, packed: &Packed) -> String {
     let mut w = Writer::default();
     w.indent();
     let uses_arena = p.storage_all().any(|s| matches!(s, Storage::Arena { .. }));
@@ -218,7 +240,8 @@ fn body(p: &Program) -> String {
         if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
             continue;
         }
-        let mut args: Vec<String> = n.inputs.iter().map(|&v| buffer(p, v)).collect();
+        let mut args: Vec<String> =
+            n.inputs.iter().enumerate().filter(|(k, _)| !packed[i].contains(k)).map(|(_, &v)| buffer(p, v)).collect();
         args.push(buffer(p, n.outputs[0]));
         w.line(&format!("node{i}({});", args.join(", ")));
     }

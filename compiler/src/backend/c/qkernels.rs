@@ -123,6 +123,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;
             let (x, wsh) = (ty(0).shape.clone(), ty(1).shape.clone());
@@ -183,6 +184,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QMatMul(qm) if fast_qmatmul(w, p, n, qm) => {}
         Op::QMatMul(qm) => {
             let Ok(d) = crate::ops::MatMul::dims(ty(0), ty(1)) else { return };
             let (at, bt) = (c_type(ty(0).dtype), c_type(ty(1).dtype));
@@ -319,4 +321,112 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         }
         _ => {}
     }
+}
+
+/// QConv through the lane kernels (`kernels::emit_depthwise` / `emit_lane_conv`): int32
+/// accumulation of `(x − x_zp)·(w − w_zp)` with `w − w_zp` baked into the packed panels
+/// (dense) and `x − x_zp` formed once per pixel and tap, so taps over padding (x = x_zp)
+/// are skipped exactly; bias and requantization in the epilogue. The sums are the
+/// reference's, only reordered: bit-exact.
+fn fast_qconv(w: &mut Writer, p: &Program, n: &Node, qc: &crate::ops::QConv) -> bool {
+    use super::kernels::{
+        ConvGeo, Lane, const_data, emit_depthwise, emit_lane_conv, int_at, pack_conv, pack_pays, packed_array,
+    };
+    let c = &qc.conv;
+    let (xty, wty) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+    let (x, wsh) = (&xty.shape, &wty.shape);
+    let out = &p.graph.ty(n.outputs[0]).shape;
+    if x.len() != 4 || out.len() != 4 {
+        return false;
+    }
+    let geo = ConvGeo {
+        nb: x[0],
+        ci: x[1],
+        h: x[2],
+        wd: x[3],
+        m: out[1],
+        oh: out[2],
+        ow: out[3],
+        k: c.kernel,
+        s: c.strides,
+        d: c.dilations,
+        pt: c.pads[0],
+        pl: c.pads[1],
+    };
+    let [kh, kw] = c.kernel;
+    let depthwise = c.group == geo.ci && c.group == geo.m && wsh[1] == 1;
+    let wdata = const_data(p, n.inputs[1]).filter(|d| d.len() == geo.m * wsh[1] * kh * kw && pack_pays(geo.m));
+    if !depthwise && (c.group != 1 || wdata.is_none()) {
+        return false;
+    }
+    let (xt, wt) = (c_type(xty.dtype), c_type(wty.dtype));
+    let per_channel_wzp = qc.w_zp.len() > 1 && !all_same(&qc.w_zp);
+    let wzp = |oc: usize| if per_channel_wzp { qc.w_zp[oc] } else { qc.w_zp[0] } as i64;
+    let acc = if n.inputs.len() > 2 { "(v + x2[oc])" } else { "v" };
+    let store = match &qc.out {
+        Some(r) => requant(w, r, acc, "oc"),
+        None => acc.to_string(),
+    };
+    let x_zp = qc.x_zp;
+    let xval = move |e: &str| sub_zp(e, x_zp);
+    if depthwise {
+        let lane = Lane { int: true, wt };
+        if per_channel_wzp {
+            i32_array(w, "w_zp", &qc.w_zp);
+        }
+        let wval = |e: &str| if per_channel_wzp { format!("((int32_t){e} - w_zp[oc])") } else { sub_zp(e, qc.w_zp[0]) };
+        emit_depthwise(w, lane, &geo, xt, wt, &wval, &xval, &store);
+        return true;
+    }
+    let Some(d) = wdata else { return false };
+    let ci = geo.ci;
+    let vals: Vec<i64> =
+        (0..geo.m * ci * kh * kw).map(|i| int_at(d, i).unwrap_or(0) - wzp(i / (ci * kh * kw))).collect();
+    let lane = Lane::int_for(&vals);
+    let packed = pack_conv(&geo, "0", &|oc, ic, ky, kx| vals[((oc * ci + ic) * kh + ky) * kw + kx].to_string());
+    packed_array(w, lane.wt, "wp", &packed);
+    w.packs_input(1);
+    emit_lane_conv(w, lane, geo, xt, &xval, &store);
+    true
+}
+
+/// QMatMul with a constant right operand through `kernels::emit_lane_gemm`: `b − b_zp`
+/// packed at compile time, int32 accumulation, requantization in the epilogue.
+fn fast_qmatmul(w: &mut Writer, p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> bool {
+    use super::kernels::{Lane, const_data, emit_lane_gemm, int_at, pack_gemm, pack_pays, packed_array};
+    let (ta, tb) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+    let Ok(d) = crate::ops::MatMul::dims(ta, tb) else { return false };
+    let batch: usize = d.batch.iter().product();
+    let a_off = super::batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
+    let b_off = super::batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+    let (m, k, nn) = (d.m, d.k, d.n);
+    let Some(bd) =
+        const_data(p, n.inputs[1]).filter(|bd| bd.len() == k * nn && pack_pays(nn) && b_off.iter().all(|&o| o == 0))
+    else {
+        return false;
+    };
+    let per_col_zp = qm.b_zp.len() > 1 && !all_same(&qm.b_zp);
+    let bzp = |j: usize| if per_col_zp { qm.b_zp[j] } else { qm.b_zp[0] } as i64;
+    let vals: Vec<i64> = (0..k * nn).map(|i| int_at(bd, i).unwrap_or(0) - bzp(i % nn)).collect();
+    let lane = Lane::int_for(&vals);
+    let packed = pack_gemm(k, nn, "0", &|kk, j| vals[kk * nn + j].to_string());
+    packed_array(w, lane.wt, "bp", &packed);
+    w.packs_input(1);
+    let acc = if n.inputs.len() > 2 { "(v + x2[j])" } else { "v" };
+    let store = match &qm.out {
+        Some(r) => requant(w, r, acc, "j"),
+        None => acc.to_string(),
+    };
+    let at = c_type(ta.dtype);
+    let join = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+    w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
+    w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
+    w.line(&format!("const {at} *a = x0 + a_off[bi];"));
+    w.line(&format!("{} *yb = y + {};", c_type(p.graph.ty(n.outputs[0]).dtype), c_lin(&[("bi", m * nn)], 0)));
+    let a_zp = qm.a_zp;
+    let aval = move |kv: &str| sub_zp(&format!("a[i * {k} + {kv}]"), a_zp);
+    let out_stmt = format!("yb[{}] = {store};", c_lin(&[("i", nn), ("j", 1)], 0));
+    emit_lane_gemm(w, lane, (m, k, nn), &aval, &out_stmt);
+    w.close();
+    true
 }

@@ -4,6 +4,9 @@
 pub(crate) struct Writer {
     out: String,
     depth: usize,
+    /// Inputs (by position) that the kernel being written replaced by its own compile-time
+    /// packed copy: they are neither parameters of the kernel nor emitted as weights.
+    packed: Vec<usize>,
 }
 
 impl Writer {
@@ -37,6 +40,21 @@ impl Writer {
     pub fn close(&mut self) {
         self.dedent();
         self.line("}");
+    }
+
+    /// Appends already indented text.
+    pub fn raw(&mut self, s: &str) {
+        self.out.push_str(s);
+    }
+
+    /// Records that the kernel reads input `k` only through its own packed copy.
+    pub fn packs_input(&mut self, k: usize) {
+        self.packed.push(k);
+    }
+
+    /// The inputs recorded by [`Writer::packs_input`].
+    pub fn packed_inputs(&self) -> &[usize] {
+        &self.packed
     }
 
     pub fn finish(self) -> String {
