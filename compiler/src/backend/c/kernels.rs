@@ -911,7 +911,7 @@ pub(crate) fn emit_lane_conv(
         w.close();
     }
     let jn =
-        if g.m % LANES == 0 { LANES.to_string() } else { format!("(ob == {} ? {} : {LANES})", ob - 1, g.m % LANES) };
+        if g.m.is_multiple_of(LANES) { LANES.to_string() } else { format!("(ob == {} ? {} : {LANES})", ob - 1, g.m % LANES) };
     w.open(&format!("for (int j = 0; j < {jn}; ++j)"));
     w.line(&format!("const int oc = {};", c_lin(&[("ob", LANES), ("j", 1)], 0)));
     w.open("for (int t = 0; t < nt; ++t)");
@@ -1040,7 +1040,7 @@ pub(crate) fn emit_lane_gemm(
     w.line(&format!("for (int j = 0; j < {LANES}; ++j) acc[j] += av * wb[kk * {LANES} + j];"));
     w.close();
     w.line("#endif");
-    let jn = if n % LANES == 0 { LANES.to_string() } else { format!("(jb == {} ? {} : {LANES})", nb - 1, n % LANES) };
+    let jn = if n.is_multiple_of(LANES) { LANES.to_string() } else { format!("(jb == {} ? {} : {LANES})", nb - 1, n % LANES) };
     w.open(&format!("for (int l = 0; l < {jn}; ++l)"));
     w.line(&format!("const int j = {};", c_lin(&[("jb", LANES), ("l", 1)], 0)));
     w.line(&format!("const {s} v = acc[l];"));
