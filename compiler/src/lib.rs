@@ -15,6 +15,7 @@ pub mod frontend;
 pub mod int8;
 pub mod interp;
 pub mod ir;
+pub mod memory_plot;
 pub mod npy;
 pub mod ops;
 pub mod passes;

@@ -269,6 +269,9 @@ enum Cmd {
     Inspect {
         #[command(flatten)]
         m: ModelArgs,
+        /// Write an SVG of the arena bytes live at each node (values and in-place scratch).
+        #[arg(long = "memory-plot", value_name = "FILE.svg")]
+        memory_plot: Option<PathBuf>,
     },
     /// Build, compile and run the model, and compare it with the reference runtime.
     Verify {
@@ -602,23 +605,30 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("\nA target TOML of your own: --target path/to/board.toml (fields: targets/TEMPLATE.toml).");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Inspect { m } => {
+        Cmd::Inspect { m, memory_plot } => {
             let (g, plan) = config(&m)?.lower(&m.model)?;
-            println!("{:<4} {:<12} {:<28} {:<18} {:>10}  params", "#", "op", "node", "output", "MACs");
+            println!("{:<4} {:<12} {:<28} {:<18} {:>10} {:>9}  params", "#", "op", "node", "output", "MACs", "live B");
             let mut total = 0u64;
             for (i, n) in g.nodes.iter().enumerate() {
                 let tys: Vec<_> = n.inputs.iter().map(|&v| g.ty(v)).collect();
                 let out = g.ty(n.outputs[0]);
                 let macs = n.op.macs(&tys, out);
                 total += macs;
-                let view = if plan.is_view(&g, i) { " (view)" } else { "" };
+                let view = if plan.is_view(&g, i) {
+                    " (view)"
+                } else if plan.in_place(i).is_some() {
+                    " (in place)"
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<4} {:<12} {:<28} {:<18} {:>10}  {}{}",
+                    "{:<4} {:<12} {:<28} {:<18} {:>10} {:>9}  {}{}",
                     i,
                     n.op.name(),
                     truncate(&n.name, 28),
                     shape_str(&out.shape),
                     macs,
+                    plan.live_bytes[i],
                     n.op.params(),
                     view
                 );
@@ -628,6 +638,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("MACs:         {total}");
             println!("weights:      {} bytes", g.weight_bytes());
             println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
+            println!("lower bound:  {} bytes live at once (liveness, this node order)", plan.live_peak());
+            println!("in place:     {} nodes", plan.in_place.len());
+            let rust = modelless::passes::plan_memory(&g, plan.align, Lang::Rust.runs_in_place());
+            if rust.arena_bytes != plan.arena_bytes {
+                println!("arena (Rust): {} bytes (the Rust kernels do not run in place yet)", rust.arena_bytes);
+            }
+            if let Some(path) = &memory_plot {
+                modelless::memory_plot::write_svg(&g, &plan, path)?;
+                println!("memory plot:  {}", path.display());
+            }
             for &v in &g.inputs {
                 println!("input:        \"{}\" {} {}", g.value(v).name, g.ty(v).dtype, shape_str(&g.ty(v).shape));
             }

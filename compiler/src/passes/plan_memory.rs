@@ -19,8 +19,9 @@ pub enum Storage {
     Unused,
 }
 
-/// The result of planning: a storage for every value, the arena size, and which Reshape
-/// nodes must copy because their input and output cannot share storage.
+/// The result of planning: a storage for every value, the arena size, which Reshape nodes
+/// must copy because their input and output cannot share storage, and which nodes run in
+/// place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryPlan {
     pub storage: Vec<Storage>,
@@ -30,6 +31,20 @@ pub struct MemoryPlan {
     pub copies: Vec<usize>,
     /// The arena's per-element-type pools, in address order.
     pub pools: Vec<Pool>,
+    /// Nodes whose output takes the storage of one of their inputs (see [`Op::in_place`]).
+    pub in_place: BTreeMap<usize, InPlaceRun>,
+    /// Per node, the arena bytes of the values and scratch live while it runs: the largest
+    /// entry is the lower bound any placement of these lifetimes needs.
+    pub live_bytes: Vec<usize>,
+}
+
+/// A node planned to run in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InPlaceRun {
+    /// The input whose storage the output shares.
+    pub input: usize,
+    /// Byte offset in the arena of the node's private scratch, if it needs any.
+    pub scratch: Option<usize>,
 }
 
 /// A region of the arena holding only values of one element type.
@@ -55,9 +70,19 @@ impl MemoryPlan {
     pub fn is_view(&self, g: &Graph, idx: usize) -> bool {
         matches!(g.nodes[idx].op, Op::Reshape(_)) && !self.copies.contains(&idx)
     }
+
+    /// How the node at `idx` runs in place, if it does.
+    pub fn in_place(&self, idx: usize) -> Option<InPlaceRun> {
+        self.in_place.get(&idx).copied()
+    }
+
+    /// The largest number of arena bytes live at once (the liveness lower bound).
+    pub fn live_peak(&self) -> usize {
+        self.live_bytes.iter().copied().max().unwrap_or(0)
+    }
 }
 
-/// Union-find over values, for reshape views.
+/// Union-find over values, for reshape views and in-place nodes.
 struct Classes(Vec<usize>);
 
 impl Classes {
@@ -71,17 +96,30 @@ impl Classes {
     }
 }
 
+/// A block of arena bytes with an element type and a lifetime in node indices (inclusive).
+struct Block {
+    key: usize,
+    dtype: DType,
+    bytes: usize,
+    first: usize,
+    last: usize,
+}
+
 /// Liveness-based plan over the graph's node order:
 /// 1. Reshape outputs share their input's storage (views) unless that would bind one
 ///    storage to two caller buffers (an input and an output, or two outputs) or to a constant;
-/// 2. every class of values that is neither a caller buffer nor constant lives from its
+/// 2. with `in_place`, a node that [`Op::in_place`] allows takes the storage of that input
+///    for its output when the input (and every view of it) is last used by the node and
+///    neither is a caller buffer; its scratch lives only while it runs;
+/// 3. every class of values that is neither a caller buffer nor constant lives from its
 ///    first definition to its last use (node indices, inclusive);
-/// 3. classes are grouped by element type into pools; within a pool they are placed largest first at the lowest `align`-aligned offset that does not
-///    overlap any already placed class whose lifetime intersects.
+/// 4. classes are grouped by element type into pools; within a pool they are placed largest
+///    first at the lowest `align`-aligned offset that does not overlap any already placed
+///    class whose lifetime intersects.
 ///
-/// Guarantee: two values whose lifetimes intersect never share bytes, so a node's output
-/// never aliases its inputs (except views, which are the same data).
-pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
+/// Guarantee: two values whose lifetimes intersect never share bytes, except a node's
+/// in-place input and output (and views, which are the same data).
+pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
     let align = align.max(1);
     let nv = g.values.len();
     let mut classes = Classes((0..nv).collect());
@@ -116,7 +154,7 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
         }
     }
 
-    // Lifetimes per unbound class.
+    // Lifetimes per class.
     let mut first: BTreeMap<usize, usize> = BTreeMap::new();
     let mut last: BTreeMap<usize, usize> = BTreeMap::new();
     let mut size: BTreeMap<usize, usize> = BTreeMap::new();
@@ -133,21 +171,55 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             last.insert(r, idx);
         }
     }
+
+    // In-place nodes, in node order (a chain of them shares one class).
+    let mut runs: BTreeMap<usize, (usize, usize)> = BTreeMap::new(); // node -> (input, scratch elems)
+    for (idx, n) in g.nodes.iter().enumerate().filter(|_| in_place) {
+        let Some(ip) = n.op.in_place(g, n) else { continue };
+        let (rx, ry) = (classes.find(n.inputs[ip.input].0), classes.find(n.outputs[0].0));
+        let free = |r: usize| !bound.contains_key(&r);
+        if rx == ry || !free(rx) || !free(ry) || last.get(&rx) != Some(&idx) || first.get(&ry) != Some(&idx) {
+            continue;
+        }
+        classes.0[ry] = rx;
+        let l = last[&ry];
+        last.insert(rx, l);
+        let s = size[&ry].max(size[&rx]);
+        size.insert(rx, s);
+        runs.insert(idx, (ip.input, ip.scratch));
+    }
+
+    let mut blocks: Vec<Block> = first
+        .keys()
+        .map(|&r| classes.find(r))
+        .filter(|r| !bound.contains_key(r))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|r| Block { key: r, dtype: g.values[r].ty.dtype, bytes: size[&r], first: first[&r], last: last[&r] })
+        .collect();
+    for (&idx, &(_, scratch)) in runs.iter().filter(|(_, (_, s))| *s > 0) {
+        let dtype = g.ty(g.nodes[idx].outputs[0]).dtype;
+        blocks.push(Block { key: nv + idx, dtype, bytes: scratch * dtype.size(), first: idx, last: idx });
+    }
+    let live_bytes = (0..g.nodes.len())
+        .map(|i| blocks.iter().filter(|b| b.first <= i && i <= b.last).map(|b| b.bytes).sum())
+        .collect();
+
     // One pool per element type (so typed, `unsafe`-free code can index it), laid out
     // one after another in the arena, each aligned.
-    let mut by_dtype: BTreeMap<DType, Vec<usize>> = BTreeMap::new();
-    for &r in first.keys().filter(|r| !bound.contains_key(r)) {
-        by_dtype.entry(g.values[r].ty.dtype).or_default().push(r);
+    let mut by_dtype: BTreeMap<DType, Vec<&Block>> = BTreeMap::new();
+    for b in &blocks {
+        by_dtype.entry(b.dtype).or_default().push(b);
     }
     let mut offsets: BTreeMap<usize, usize> = BTreeMap::new();
     let mut pools = vec![];
     let mut base = 0usize;
     for (dtype, mut order) in by_dtype {
-        order.sort_by_key(|r| (std::cmp::Reverse(size[r]), first[r], *r));
+        order.sort_by_key(|b| (std::cmp::Reverse(b.bytes), b.first, b.key));
         let mut placed: Vec<(usize, usize, usize, usize)> = vec![]; // (offset, bytes, first, last)
         let mut pool_end = 0usize;
-        for r in order {
-            let (bytes, f, l) = (size[&r], first[&r], last[&r]);
+        for b in order {
+            let (bytes, f, l) = (b.bytes, b.first, b.last);
             let mut conflicts: Vec<(usize, usize)> =
                 placed.iter().filter(|&&(_, _, pf, pl)| pf <= l && f <= pl).map(|&(o, b, _, _)| (o, o + b)).collect();
             conflicts.sort_unstable();
@@ -159,7 +231,7 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
                 off = off.max(end.div_ceil(align) * align);
             }
             placed.push((off, bytes, f, l));
-            offsets.insert(r, base + off);
+            offsets.insert(b.key, base + off);
             pool_end = pool_end.max(off + bytes);
         }
         let bytes = pool_end.div_ceil(align) * align;
@@ -178,7 +250,11 @@ pub fn plan_memory(g: &Graph, align: usize) -> MemoryPlan {
             }
         })
         .collect();
-    MemoryPlan { storage, arena_bytes: base, align, copies, pools }
+    let in_place = runs
+        .into_iter()
+        .map(|(idx, (input, _))| (idx, InPlaceRun { input, scratch: offsets.get(&(nv + idx)).copied() }))
+        .collect();
+    MemoryPlan { storage, arena_bytes: base, align, copies, pools, in_place, live_bytes }
 }
 
 #[cfg(test)]
@@ -222,12 +298,14 @@ mod tests {
         g
     }
 
-    /// Root of a value through view (Reshape) nodes.
+    /// Root of a value through view (Reshape) and in-place nodes.
     fn root(g: &Graph, plan: &MemoryPlan, mut v: ValueId) -> ValueId {
         loop {
             let Some(p) = g.producer(v) else { return v };
             if plan.is_view(g, p) {
                 v = g.nodes[p].inputs[0];
+            } else if let Some(run) = plan.in_place(p) {
+                v = g.nodes[p].inputs[run.input];
             } else {
                 return v;
             }
@@ -241,10 +319,23 @@ mod tests {
             input_len in 1usize..40,
             extra in proptest::collection::vec(any::<usize>(), 0..3),
             align in prop_oneof![Just(4usize), Just(16), Just(64)],
+            in_place in any::<bool>(),
         ) {
             let g = random_graph(&steps, input_len, &extra);
             prop_assume!(!g.outputs.is_empty());
-            let plan = plan_memory(&g, align);
+            let plan = plan_memory(&g, align, in_place);
+            prop_assert!(in_place || plan.in_place.is_empty());
+            // An in-place node's input, and every value sharing its storage before the node,
+            // is never read after it.
+            for (&idx, run) in &plan.in_place {
+                let r = root(&g, &plan, g.nodes[idx].inputs[run.input]);
+                for (j, n) in g.nodes.iter().enumerate().skip(idx + 1) {
+                    for &v in &n.inputs {
+                        let before = g.producer(v).is_none_or(|p| p < idx);
+                        prop_assert!(!(before && root(&g, &plan, v) == r), "node {} reads %{} after in-place node {}", j, v.0, idx);
+                    }
+                }
+            }
             // Class lifetimes: a view keeps its root alive.
             let mut life: BTreeMap<ValueId, (usize, usize)> = BTreeMap::new();
             for (i, n) in g.nodes.iter().enumerate() {
@@ -280,6 +371,18 @@ mod tests {
             for (i, &o) in g.outputs.iter().enumerate() {
                 prop_assert_eq!(plan.get(o), Storage::Output(i));
             }
+            prop_assert!(plan.live_peak() <= plan.arena_bytes);
         }
+    }
+
+    /// A chain of activations runs in one buffer; without in-place it alternates two.
+    #[test]
+    fn activation_chain_runs_in_place() {
+        let g = random_graph(&[(0, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0)], 16, &[]);
+        let with = plan_memory(&g, 16, true);
+        let without = plan_memory(&g, 16, false);
+        assert_eq!(without.arena_bytes, 2 * 64);
+        assert_eq!(with.arena_bytes, 64);
+        assert_eq!(with.in_place.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
     }
 }

@@ -785,9 +785,35 @@ pub(crate) struct ConvGeo {
     pub d: [usize; 2],
     pub pt: usize,
     pub pl: usize,
+    /// The node runs in place (`plan.in_place`): output over input, through a row ring.
+    pub in_place: bool,
 }
 
 impl ConvGeo {
+    /// The geometry of a 2-D NCHW convolution node, `None` for other ranks.
+    pub(crate) fn of(p: &Program, n: &Node, c: &crate::ops::Conv) -> Option<ConvGeo> {
+        let (x, out) = (&p.graph.ty(n.inputs[0]).shape, &p.graph.ty(n.outputs[0]).shape);
+        if x.len() != 4 || out.len() != 4 {
+            return None;
+        }
+        let idx = p.graph.nodes.iter().position(|m| std::ptr::eq(m, n));
+        Some(ConvGeo {
+            nb: x[0],
+            ci: x[1],
+            h: x[2],
+            wd: x[3],
+            m: out[1],
+            oh: out[2],
+            ow: out[3],
+            k: c.kernel,
+            s: c.strides,
+            d: c.dilations,
+            pt: c.pads[0],
+            pl: c.pads[1],
+            in_place: idx.and_then(|i| p.plan.in_place(i)).is_some(),
+        })
+    }
+
     /// A 1×1, stride-1, unpadded convolution is one long row: pixel tiles then never break at
     /// row ends.
     fn flattened(mut self) -> Self {
@@ -839,7 +865,10 @@ pub(crate) fn emit_lane_conv(
     xval: &dyn Fn(&str) -> String,
     store: &str,
 ) {
-    let g = g.flattened();
+    // In place, output row `oh` (all channels) overwrites input row `oh`: rows `oh − pt ..= oh`
+    // are read from a ring of `pt + 1` rows saved before each output row.
+    let ring = if g.in_place { g.pt + 1 } else { 0 };
+    let g = if g.in_place { g } else { g.flattened() };
     let (s, zero) = (lane.scalar(), lane.zero());
     let ob = g.m.div_ceil(LANES);
     let [kh, kw] = g.k;
@@ -853,9 +882,22 @@ pub(crate) fn emit_lane_conv(
     let owb = if last < 0 { owa } else { ((last as usize) / sw + 1).clamp(owa, g.ow) };
     w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
     w.line(&format!("const {xt} *xn = x0 + {};", c_lin(&[("n", g.ci * hw)], 0)));
-    w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
-    w.line(&format!("const {} *wb = wp + {};", lane.wt, c_lin(&[("ob", panel)], 0)));
-    w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
+    let row = g.ci * g.wd;
+    if ring > 0 {
+        w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
+        w.line(&format!("{xt} *slot = ring + (oh % {ring}) * {row};"));
+        w.line(&format!(
+            "for (int c = 0; c < {}; ++c) for (int i = 0; i < {wd}; ++i) slot[c * {wd} + i] = xn[c * {hw} + oh * {wd} + i];",
+            g.ci,
+            wd = g.wd
+        ));
+        w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
+        w.line(&format!("const {} *wb = wp + {};", lane.wt, c_lin(&[("ob", panel)], 0)));
+    } else {
+        w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
+        w.line(&format!("const {} *wb = wp + {};", lane.wt, c_lin(&[("ob", panel)], 0)));
+        w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
+    }
     w.open(&format!("for (int ow = 0; ow < {};)", g.ow));
     w.line(&format!("{s} acc[{TILE}][{LANES}];"));
     w.line("int nt;");
@@ -873,19 +915,28 @@ pub(crate) fn emit_lane_conv(
         w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
         w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(g.pt as isize))));
         w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
+        if ring > 0 {
+            w.line(&format!("const {xt} *xr = ih <= oh ? ring + (ih % {ring}) * {row} : xn + ih * {};", g.wd));
+            w.line(&format!("const int cs = ih <= oh ? {} : {hw};", g.wd));
+        } else {
+            w.line(&format!("const {xt} *xr = xn + {};", c_lin(&[("ih", g.wd)], 0)));
+        }
         w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
         w.line(&format!("const int iw = {};", c_lin(&[("ow", sw), ("kw", dw)], -(g.pl as isize))));
         if !tiled {
             w.line(&format!("if (iw < 0 || iw >= {}) continue;", g.wd));
         }
-        w.line(&format!("const {xt} *xp = xn + {};", c_lin(&[("ih", g.wd), ("iw", 1)], 0)));
+        w.line(&format!("const {xt} *xp = xr + iw;"));
         w.line(&format!(
             "const {} *wk = wb + {};",
             lane.wt,
             c_lin(&[("kh", kw * g.ci * LANES), ("kw", g.ci * LANES)], 0)
         ));
         w.open(&format!("for (int ic = 0; ic < {}; ++ic)", g.ci));
-        w.line(&format!("const {xt} *xc = xp + {};", c_lin(&[("ic", hw)], 0)));
+        w.line(&format!(
+            "const {xt} *xc = xp + {};",
+            if ring > 0 { "ic * cs".to_string() } else { c_lin(&[("ic", hw)], 0) }
+        ));
         w.line(&format!("const {} *wv = wk + {};", lane.wt, c_lin(&[("ic", LANES)], 0)));
         w.line("#if defined(__GNUC__)");
         w.line(&format!("const v8 wl = {};", lane.load("wv")));
@@ -910,8 +961,11 @@ pub(crate) fn emit_lane_conv(
         w.line("#endif");
         w.close();
     }
-    let jn =
-        if g.m.is_multiple_of(LANES) { LANES.to_string() } else { format!("(ob == {} ? {} : {LANES})", ob - 1, g.m % LANES) };
+    let jn = if g.m.is_multiple_of(LANES) {
+        LANES.to_string()
+    } else {
+        format!("(ob == {} ? {} : {LANES})", ob - 1, g.m % LANES)
+    };
     w.open(&format!("for (int j = 0; j < {jn}; ++j)"));
     w.line(&format!("const int oc = {};", c_lin(&[("ob", LANES), ("j", 1)], 0)));
     w.open("for (int t = 0; t < nt; ++t)");
@@ -956,7 +1010,13 @@ pub(crate) fn emit_depthwise(
     w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
     w.line(&format!("const int ih = {};", c_lin(&[("oh", sh), ("kh", dh)], -(g.pt as isize))));
     w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
-    w.line(&format!("const {xt} *xr = xc + {};", c_lin(&[("ih", g.wd)], 0)));
+    // In place, rows above `oh` were overwritten: the ring keeps the last `pt` of them.
+    let ring = if g.in_place { g.pt } else { 0 };
+    if ring > 0 {
+        w.line(&format!("const {xt} *xr = ih < oh ? ring + (ih % {ring}) * {wd} : xc + ih * {wd};", wd = g.wd));
+    } else {
+        w.line(&format!("const {xt} *xr = xc + {};", c_lin(&[("ih", g.wd)], 0)));
+    }
     for kx in 0..kw {
         let off = (kx * dw) as isize - g.pl as isize;
         let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(sw) };
@@ -977,6 +1037,12 @@ pub(crate) fn emit_depthwise(
         w.close();
     }
     w.close();
+    if ring > 0 {
+        w.line(&format!(
+            "for (int i = 0; i < {wd}; ++i) ring[(oh % {ring}) * {wd} + i] = xc[oh * {wd} + i];",
+            wd = g.wd
+        ));
+    }
     w.open(&format!("for (int ow = 0; ow < {}; ++ow)", g.ow));
     w.line(&format!("const {s} v = row[ow];"));
     w.line(&format!("y[{}] = {store};", c_lin(&[("n", g.m * ohw), ("oc", ohw), ("oh", g.ow), ("ow", 1)], 0)));
@@ -1040,7 +1106,11 @@ pub(crate) fn emit_lane_gemm(
     w.line(&format!("for (int j = 0; j < {LANES}; ++j) acc[j] += av * wb[kk * {LANES} + j];"));
     w.close();
     w.line("#endif");
-    let jn = if n.is_multiple_of(LANES) { LANES.to_string() } else { format!("(jb == {} ? {} : {LANES})", nb - 1, n % LANES) };
+    let jn = if n.is_multiple_of(LANES) {
+        LANES.to_string()
+    } else {
+        format!("(jb == {} ? {} : {LANES})", nb - 1, n % LANES)
+    };
     w.open(&format!("for (int l = 0; l < {jn}; ++l)"));
     w.line(&format!("const int j = {};", c_lin(&[("jb", LANES), ("l", 1)], 0)));
     w.line(&format!("const {s} v = acc[l];"));
@@ -1052,25 +1122,8 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
-    let (x, wsh) = (&p.graph.ty(n.inputs[0]).shape, &p.graph.ty(n.inputs[1]).shape);
-    let out = &p.graph.ty(n.outputs[0]).shape;
-    if x.len() != 4 || out.len() != 4 {
-        return false;
-    }
-    let geo = ConvGeo {
-        nb: x[0],
-        ci: x[1],
-        h: x[2],
-        wd: x[3],
-        m: out[1],
-        oh: out[2],
-        ow: out[3],
-        k: c.kernel,
-        s: c.strides,
-        d: c.dilations,
-        pt: c.pads[0],
-        pl: c.pads[1],
-    };
+    let wsh = &p.graph.ty(n.inputs[1]).shape;
+    let Some(geo) = ConvGeo::of(p, n, c) else { return false };
     let store = act_expr(&c.act, if n.inputs.len() > 2 { "v + x2[oc]" } else { "v" });
     let id = |e: &str| e.to_string();
     if c.group == geo.ci && c.group == geo.m && wsh[1] == 1 {
@@ -1078,7 +1131,9 @@ fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> boo
         return true;
     }
     let [kh, kw] = c.kernel;
-    let Some(d) = const_data(p, n.inputs[1]).filter(|d| d.len() == geo.m * geo.ci * kh * kw && pack_pays(geo.m)) else {
+    let Some(d) = const_data(p, n.inputs[1])
+        .filter(|d| d.len() == geo.m * geo.ci * kh * kw && (geo.in_place || pack_pays(geo.m)))
+    else {
         return false;
     };
     if c.group != 1 {

@@ -198,21 +198,28 @@ fn kernels(p: &Program) -> (String, Packed) {
         kw.indent();
         kernels::emit(&mut kw, p, n);
         packed[i] = kw.packed_inputs().to_vec();
-        let args: Vec<String> = n
+        // An in-place node's output and that input share storage: neither is `restrict`.
+        let run = p.plan.in_place(i);
+        let qual =
+            |k: Option<usize>| if run.is_some_and(|r| k.is_none_or(|k| k == r.input)) { "" } else { "restrict " };
+        let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
+        let mut args: Vec<String> = n
             .inputs
             .iter()
             .enumerate()
             .filter(|(k, _)| !packed[i].contains(k))
-            .map(|(k, &v)| format!("const {} *restrict x{k}", c_type(p.graph.ty(v).dtype)))
+            .map(|(k, &v)| format!("const {} *{}x{k}", c_type(p.graph.ty(v).dtype), qual(Some(k))))
             .collect();
-        let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
+        if run.is_some_and(|r| r.scratch.is_some()) {
+            args.push(format!("{yt} *restrict ring"));
+        }
         w.line(&format!(
             "/* {} \"{}\": {} */",
             n.op.name(),
             n.name.replace("*/", "* /"),
             kernels::kernel_signature(p, n)
         ));
-        w.line(&format!("static void node{i}({}, {yt} *restrict y)", args.join(", ")));
+        w.line(&format!("static void node{i}({}, {yt} *{}y)", args.join(", "), qual(None)));
         w.line("{");
         w.raw(&kw.finish());
         w.line("}");
@@ -242,6 +249,9 @@ fn body(p: &Program, packed: &Packed) -> String {
         }
         let mut args: Vec<String> =
             n.inputs.iter().enumerate().filter(|(k, _)| !packed[i].contains(k)).map(|(_, &v)| buffer(p, v)).collect();
+        if let Some(offset) = p.plan.in_place(i).and_then(|r| r.scratch) {
+            args.push(format!("({} *)(scratch + {offset})", c_type(p.graph.ty(n.outputs[0]).dtype)));
+        }
         args.push(buffer(p, n.outputs[0]));
         w.line(&format!("node{i}({});", args.join(", ")));
     }

@@ -334,28 +334,12 @@ fn fast_qconv(w: &mut Writer, p: &Program, n: &Node, qc: &crate::ops::QConv) -> 
     };
     let c = &qc.conv;
     let (xty, wty) = (p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-    let (x, wsh) = (&xty.shape, &wty.shape);
-    let out = &p.graph.ty(n.outputs[0]).shape;
-    if x.len() != 4 || out.len() != 4 {
-        return false;
-    }
-    let geo = ConvGeo {
-        nb: x[0],
-        ci: x[1],
-        h: x[2],
-        wd: x[3],
-        m: out[1],
-        oh: out[2],
-        ow: out[3],
-        k: c.kernel,
-        s: c.strides,
-        d: c.dilations,
-        pt: c.pads[0],
-        pl: c.pads[1],
-    };
+    let wsh = &wty.shape;
+    let Some(geo) = ConvGeo::of(p, n, c) else { return false };
     let [kh, kw] = c.kernel;
     let depthwise = c.group == geo.ci && c.group == geo.m && wsh[1] == 1;
-    let wdata = const_data(p, n.inputs[1]).filter(|d| d.len() == geo.m * wsh[1] * kh * kw && pack_pays(geo.m));
+    let wdata = const_data(p, n.inputs[1])
+        .filter(|d| d.len() == geo.m * wsh[1] * kh * kw && (geo.in_place || pack_pays(geo.m)));
     if !depthwise && (c.group != 1 || wdata.is_none()) {
         return false;
     }
