@@ -676,7 +676,7 @@ pub(crate) fn pack_pays(n: usize) -> bool {
     n.div_ceil(LANES) * LANES * 4 <= n * 5
 }
 /// Output pixels per register tile of the dense convolution.
-const TILE: usize = 4;
+const TILE: usize = 8;
 
 /// The constant data behind `v`, if it is baked into the generated code.
 pub(crate) fn const_data<'a>(p: &'a Program, v: crate::ir::ValueId) -> Option<&'a crate::ir::TensorData> {
@@ -901,13 +901,27 @@ pub(crate) fn emit_lane_conv(
     w.open(&format!("for (int ow = 0; ow < {};)", g.ow));
     w.line(&format!("{s} acc[{TILE}][{LANES}];"));
     w.line("int nt;");
-    for (tiled, cond) in [(true, format!("if (ow >= {owa} && ow + {TILE} <= {owb})")), (false, "else".to_string())] {
-        w.open(&cond);
-        let nt = if tiled { TILE } else { 1 };
+    // Interior tiles of TILE, then TILE / 2 pixels (enough independent accumulators to hide
+    // the FMA latency), then single pixels with bounds checks.
+    let mut tiers: Vec<(usize, String)> = [TILE, TILE / 2]
+        .into_iter()
+        .filter(|&nt| owb - owa >= nt)
+        .map(|nt| (nt, format!("if (ow >= {owa} && ow + {nt} <= {owb})")))
+        .collect();
+    tiers.push((1, String::new()));
+    for (k, (nt, cond)) in tiers.into_iter().enumerate() {
+        let tiled = nt > 1;
+        w.open(&match (k, tiled) {
+            (0, _) => cond,
+            (_, true) => format!("else {cond}"),
+            (_, false) => "else".to_string(),
+        });
         w.line(&format!("nt = {nt};"));
+        // A single pixel splits its channel sum over `u` accumulators (independent chains).
+        let u = if nt == 1 && g.ci.is_multiple_of(4) { 4 } else { 1 };
         w.line("#if defined(__GNUC__)");
         lane.typedefs(w);
-        let accs: Vec<String> = (0..nt).map(|t| format!("a{t} = {{{zero}}}")).collect();
+        let accs: Vec<String> = (0..nt * u).map(|t| format!("a{t} = {{{zero}}}")).collect();
         w.line(&format!("v8 {};", accs.join(", ")));
         w.line("#else");
         w.line(&format!("for (int t = 0; t < {nt}; ++t) for (int j = 0; j < {LANES}; ++j) acc[t][j] = {zero};"));
@@ -932,23 +946,32 @@ pub(crate) fn emit_lane_conv(
             lane.wt,
             c_lin(&[("kh", kw * g.ci * LANES), ("kw", g.ci * LANES)], 0)
         ));
-        w.open(&format!("for (int ic = 0; ic < {}; ++ic)", g.ci));
-        w.line(&format!(
-            "const {xt} *xc = xp + {};",
-            if ring > 0 { "ic * cs".to_string() } else { c_lin(&[("ic", hw)], 0) }
-        ));
+        let step = if u == 1 { "++ic".to_string() } else { format!("ic += {u}") };
+        w.open(&format!("for (int ic = 0; ic < {}; {step})", g.ci));
+        let cstride = if ring > 0 { "cs".to_string() } else { hw.to_string() };
+        w.line(&format!("const {xt} *xc = xp + ic * {cstride};"));
         w.line(&format!("const {} *wv = wk + {};", lane.wt, c_lin(&[("ic", LANES)], 0)));
+        // Input element of pixel `t`, channel `ic + k`.
+        let x_at = |k: usize, t: usize| {
+            let col = t * sw;
+            xval(&if k == 0 { format!("xc[{col}]") } else { format!("xc[{k} * {cstride} + {col}]") })
+        };
         w.line("#if defined(__GNUC__)");
-        w.line(&format!("const v8 wl = {};", lane.load("wv")));
-        for t in 0..nt {
-            w.line(&format!("a{t} += ({s})({}) * wl;", xval(&format!("xc[{}]", t * sw))));
+        for k in 0..u {
+            w.line(&format!("const v8 wl{k} = {};", lane.load(&format!("wv + {}", k * LANES))));
+            for t in 0..nt {
+                w.line(&format!("a{} += ({s})({}) * wl{k};", t * u + k, x_at(k, t)));
+            }
         }
         w.line("#else");
-        for t in 0..nt {
-            w.line(&format!(
-                "{{ const {s} xv = {}; for (int j = 0; j < {LANES}; ++j) acc[{t}][j] += xv * wv[j]; }}",
-                xval(&format!("xc[{}]", t * sw))
-            ));
+        for k in 0..u {
+            for t in 0..nt {
+                w.line(&format!(
+                    "{{ const {s} xv = {}; for (int j = 0; j < {LANES}; ++j) acc[{t}][j] += xv * wv[{} + j]; }}",
+                    x_at(k, t),
+                    k * LANES
+                ));
+            }
         }
         w.line("#endif");
         w.close();
@@ -956,7 +979,12 @@ pub(crate) fn emit_lane_conv(
         w.close();
         w.line("#if defined(__GNUC__)");
         for t in 0..nt {
-            w.line(&format!("*(v8u *)acc[{t}] = a{t};"));
+            let sum = if u == 4 {
+                format!("(a{0} + a{1}) + (a{2} + a{3})", t * u, t * u + 1, t * u + 2, t * u + 3)
+            } else {
+                format!("a{t}")
+            };
+            w.line(&format!("*(v8u *)acc[{t}] = {sum};"));
         }
         w.line("#endif");
         w.close();
