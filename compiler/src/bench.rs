@@ -124,6 +124,16 @@ pub struct ModelBench {
     /// Where the input came from (`--input`, a test set, random).
     pub input_source: String,
     pub rows: Vec<Row>,
+    /// The C build's footprint: arena bytes and flash (text + data of the model's object,
+    /// weights and code, built with the timing flags), when the C build ran.
+    pub c_footprint: Option<Footprint>,
+}
+
+/// RAM and flash of one generated build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub arena_bytes: usize,
+    pub flash_bytes: u64,
 }
 
 impl ModelBench {
@@ -161,6 +171,13 @@ impl ModelBench {
             if self.int8 { "int8" } else { "float" },
             self.input_source
         );
+        if let Some(f) = self.c_footprint {
+            let _ = writeln!(
+                s,
+                "modelless C footprint: arena {} B, flash {} B (weights + code)",
+                f.arena_bytes, f.flash_bytes
+            );
+        }
         let _ = writeln!(
             s,
             "{:<16} {:>11} {:>11} {:>8} {:>9} {:>7}",
@@ -491,6 +508,7 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
     }
     let work = tempfile::tempdir().map_err(io_err("cannot create a temp dir"))?;
     let mut rows = vec![];
+    let mut c_footprint = None;
     let mut graph_info: Option<(u64, bool, Graph)> = None;
     for &lang in &opts.langs {
         let system = format!("modelless {}", if lang == Lang::C { "C" } else { "Rust" });
@@ -505,6 +523,10 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
         let dir = work.path().join(format!("{lang:?}").to_lowercase());
         std::fs::create_dir_all(&dir).map_err(|e| Error::Write { path: dir.clone(), msg: e.to_string() })?;
         let sig = toolchain::IoSig::of(&c.graph);
+        if lang == Lang::C {
+            let flash = toolchain::c_object_size(&dir, &c.name, &c.files, &opts.config.target);
+            c_footprint = flash.ok().map(|f| Footprint { arena_bytes: c.plan.arena_bytes, flash_bytes: f.flash() });
+        }
         let h = match lang {
             Lang::C => toolchain::build_c_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
             Lang::Rust => toolchain::build_rust_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
@@ -553,7 +575,7 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
         };
         out.push(Row { system: peer.label().to_string(), outcome });
     }
-    Ok(ModelBench { model: model.to_path_buf(), macs, int8, input_source, rows: out })
+    Ok(ModelBench { model: model.to_path_buf(), macs, int8, input_source, rows: out, c_footprint })
 }
 
 /// The first two non-empty lines of a message, joined (compiler errors: the error and where).
@@ -833,7 +855,12 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
     let peers = &opts.peers;
     let mut head = vec!["model".to_string(), "MACs".into(), "modelless C ms".into(), "modelless Rust ms".into()];
     head.extend(peers.iter().map(|p| format!("{} ms (ratio)", p.label())));
-    head.extend(["GFLOP/s or GOP/s (best modelless)".to_string(), "% peak".into()]);
+    head.extend([
+        "GFLOP/s or GOP/s (best modelless)".to_string(),
+        "% peak".into(),
+        "C arena B".into(),
+        "C flash B".into(),
+    ]);
     let _ = writeln!(s, "| {} |", head.join(" | "));
     let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
     let mut skipped = vec![];
@@ -882,6 +909,8 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
         cols.extend(peers.iter().map(|p| cell(p.label(), true)));
         cols.push(best.and_then(|r| b.throughput(r)).map_or("—".into(), |x| format!("{x:.2}")));
         cols.push(best.and_then(|r| b.of_peak(r, peak)).map_or("—".into(), |x| format!("{:.1}%", 100.0 * x)));
+        cols.push(b.c_footprint.map_or("—".into(), |f| f.arena_bytes.to_string()));
+        cols.push(b.c_footprint.map_or("—".into(), |f| f.flash_bytes.to_string()));
         let _ = writeln!(s, "| {} |", cols.join(" | "));
     }
     if !skipped.is_empty() {
@@ -947,6 +976,7 @@ mod tests {
                 row("tract 0.23", 1.0),
                 Row { system: "TFLM".into(), outcome: Outcome::Skipped("no twin".into()) },
             ],
+            c_footprint: Some(Footprint { arena_bytes: 4096, flash_bytes: 20_000 }),
         };
         assert_eq!(b.baseline_ms(), Some(0.25));
         assert_eq!(b.ratio(&b.rows[2]), Some(4.0));
@@ -958,6 +988,7 @@ mod tests {
         let t = b.table(&peak);
         assert!(t.contains("TFLM             skipped: no twin"), "{t}");
         assert!(t.contains("4.00"), "{t}");
+        assert!(t.contains("arena 4096 B, flash 20000 B"), "{t}");
     }
 
     #[test]

@@ -252,6 +252,26 @@ fn compile_c_harness(
     Ok(exe)
 }
 
+/// Flash of the generated C (text + data of `NAME.c`, weights and code) compiled to an
+/// object with the target's flags plus [`C_BENCH_FLAGS`].
+pub fn c_object_size(
+    dir: &Path,
+    name: &str,
+    files: &[OutFile],
+    target: &TargetDesc,
+) -> Result<crate::cross::SizeReport> {
+    require_c(target)?;
+    write_all(dir, files)?;
+    let tool = c_build(target)
+        .try_get_compiler()
+        .map_err(|e| Error::Toolchain(format!("no C compiler for target {}: {e}", target.name)))?;
+    let mut cmd = tool.to_command();
+    let obj = dir.join(format!("{name}.o"));
+    cmd.args(C_BENCH_FLAGS).arg("-c").arg(dir.join(format!("{name}.c"))).arg("-o").arg(&obj);
+    run_checked(cmd, "C compiler")?;
+    crate::cross::size_of(target, &obj)
+}
+
 /// C flags a timing build adds after the target's own: full optimisation.
 pub const C_BENCH_FLAGS: &[&str] = &["-O3"];
 
