@@ -174,7 +174,7 @@ impl ModelBench {
         if let Some(f) = self.c_footprint {
             let _ = writeln!(
                 s,
-                "modelless C footprint: arena {} B, flash {} B (weights + code)",
+                "footprint of the C build: arena {} B, flash {} B (weights + code)",
                 f.arena_bytes, f.flash_bytes
             );
         }
