@@ -41,8 +41,9 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// beyond static shapes.
 pub const OP_NOTES: &[(&str, &str)] = &[
     ("Conv", "2-D; float32; groups, depthwise, strides, pads, auto_pad, dilations"),
-    ("MaxPool", "2-D; float32; no Indices output"),
-    ("AveragePool", "2-D; float32"),
+    ("MaxPool", "1-D, 2-D, and N-d as separable 1-D pools; float32, int8, uint8; no Indices output"),
+    ("AveragePool", "1-D, 2-D, and N-d as separable 1-D pools; float32"),
+    ("LpPool", "any spatial rank, decomposed into |x|^p, average pooling and ^(1/p); float32; no ceil_mode"),
     ("Reshape", "shape must be constant"),
     ("Squeeze", "axes must be constant"),
     ("Unsqueeze", "axes must be constant"),
@@ -52,19 +53,20 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Tile", "repeats must be constant"),
     ("Pad", "pads must be constant; constant, reflect, edge"),
     ("Clip", "float32 bounds fused when constant; any type at run time"),
-    ("Dropout", "inference only"),
+    ("Dropout", "inference, or training with ratio 0 (identity); the mask output is all true"),
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
-    ("Einsum", "one or two float operands; no ellipsis, no diagonals"),
-    ("LSTM", "static sequence length, unrolled; constant weights; no peepholes, clip, layout=1"),
-    ("GRU", "static sequence length, unrolled; constant weights; no clip, layout=1"),
-    ("RNN", "static sequence length, unrolled; constant weights; no clip, layout=1"),
+    ("Einsum", "one or two float32 or float64 operands; ellipsis and diagonals; no broadcasting of index sizes"),
+    ("LSTM", "static sequence length, unrolled; constant weights; peepholes, clip, layout 0 and 1; no input_forget"),
+    ("GRU", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
+    ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "fmod=0 on integers, fmod=1 on floats"),
     ("Pow", "float32"),
-    ("Cast", "float32, int8, uint8, int32, int64, bool"),
+    ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
+    ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
         "float32 to int8/uint8; per tensor or per axis; constant scale and zero point, or per tensor computed at run time (float ops)",
@@ -93,7 +95,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("InstanceNormalization", "float32; decomposed into reductions"),
     ("DepthToSpace", "4-D; DCR and CRD"),
     ("SpaceToDepth", "4-D"),
-    ("ReduceSum", "axes must be constant; Sum/Max/Min/Prod also on integers"),
+    ("ReduceSum", "axes must be constant; float32 and float64; Sum/Max/Min/Prod also on integers"),
     ("TopK", "k must be constant; float32 and integers; always sorted"),
 ];
 
@@ -206,6 +208,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
     "GlobalAveragePool",
     "GlobalMaxPool",
+    "LpPool",
     "Identity",
     "LeakyRelu",
     "MatMul",
@@ -350,7 +353,7 @@ impl<'p> Ctx<'p> {
     fn emit(&mut self, cur: &Cur, op: Op, inputs: Vec<ValueId>) -> LResult<ValueId> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         if op.float_only()
-            && let Some(t) = tys.iter().find(|t| t.dtype != DType::F32)
+            && let Some(t) = tys.iter().find(|t| !op.float_kernel_for(t.dtype))
         {
             return Err(Fail::Unsupported(Some(format!("{} on {} tensors (float32 only)", op.name(), t.dtype))));
         }
@@ -535,11 +538,11 @@ impl<'p> Ctx<'p> {
                     acc = self.binary(c, kind, acc, x)?;
                 }
                 if c.p.op_type == "Mean" && !rest.is_empty() {
-                    let n = self.constant(
-                        &format!("{}/count", c.name),
-                        TensorType::f32(vec![]),
-                        TensorData::F32(vec![ins.len() as f32]),
-                    );
+                    let (ty, count) = match self.g.ty(first).dtype {
+                        DType::F64 => (TensorType::new(DType::F64, vec![]), TensorData::F64(vec![ins.len() as f64])),
+                        _ => (TensorType::f32(vec![]), TensorData::F32(vec![ins.len() as f32])),
+                    };
+                    let n = self.constant(&format!("{}/count", c.name), ty, count);
                     acc = self.binary(c, BinaryKind::Div, acc, n)?;
                 }
                 if acc == first {
@@ -727,6 +730,7 @@ impl<'p> Ctx<'p> {
                 }
                 single(self.pool(c)?)
             }
+            "LpPool" => single(self.lp_pool(c)?),
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = c.input(0)?;
                 let orig = self.shape(x);
@@ -797,20 +801,47 @@ impl<'p> Ctx<'p> {
                 };
                 single(self.reshape(c, x, shape)?)
             }
-            "Identity" | "Dropout" => {
-                if c.p.op_type == "Dropout" && c.p.output.iter().skip(1).any(|o| !o.is_empty()) {
-                    return Err(Fail::Unsupported(Some("Dropout mask output".into())));
-                }
+            "Identity" => {
+                let x = c.input(0)?;
+                let s = self.shape(x);
+                single(self.reshape(c, x, s)?)
+            }
+            "Dropout" => {
+                // Inference (and training with ratio 0) is the identity with an all-true mask.
                 let training = match c.opt_input(2) {
                     Some(t) => self.const_scalar(t, "training_mode")? != 0.0,
                     None => false,
                 };
-                if c.p.op_type == "Dropout" && training {
-                    return Err(Fail::Unsupported(Some("training mode (random masks)".into())));
+                if training {
+                    let ratio = match c.opt_input(1) {
+                        Some(r) => self.const_scalar(r, "ratio")?,
+                        None => 0.5,
+                    };
+                    if ratio != 0.0 {
+                        return Err(Fail::Unsupported(Some(format!(
+                            "training mode with ratio {ratio} (random masks are nondeterministic; export in inference mode)"
+                        ))));
+                    }
                 }
                 let x = c.input(0)?;
                 let s = self.shape(x);
-                single(self.reshape(c, x, s)?)
+                let y = self.reshape(c, x, s.clone())?;
+                if c.p.output.len() < 2 || c.p.output[1].is_empty() {
+                    return single(y);
+                }
+                // Before opset 10 the mask has the input's type (ones); from 10 on it is bool.
+                let n = self.g.ty(x).len();
+                let (ty, data) = if self.opset >= 10 {
+                    (TensorType::new(DType::Bool, s), TensorData::Bool(vec![true; n]))
+                } else {
+                    let dt = self.g.ty(x).dtype;
+                    let data = Cast { to: dt }
+                        .eval(&TensorData::F32(vec![1.0]))
+                        .ok_or_else(|| Fail::Unsupported(Some(format!("{dt} mask"))))?;
+                    (TensorType::new(dt, s), data.gather(&vec![0; n]))
+                };
+                let mask = self.constant(&format!("{}/mask", c.name), ty, data);
+                Ok(vec![y, mask])
             }
             "Transpose" => {
                 let x = c.input(0)?;
@@ -1445,8 +1476,8 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Activation(act), vec![x])
     }
 
-    /// Einsum with one or two operands and no ellipsis, as Transpose / ReduceSum / batched
-    /// MatMul / Reshape: `A[batch, freeA, k] @ B[batch, k, freeB]`.
+    /// Einsum with one or two operands (ellipsis and diagonals included), as Strided /
+    /// Transpose / ReduceSum / batched MatMul / Reshape: `A[batch, freeA, k] @ B[batch, k, freeB]`.
     fn einsum(&mut self, c: &Cur) -> LResult<ValueId> {
         let eq: String = c
             .attrs()
@@ -1456,43 +1487,87 @@ impl<'p> Ctx<'p> {
             .filter(|ch| !ch.is_whitespace())
             .collect();
         let unsupported = |m: &str| Fail::Unsupported(Some(m.to_string()));
-        if eq.contains("...") {
-            return Err(unsupported("ellipsis in the equation"));
-        }
         let (lhs, out) = match eq.split_once("->") {
             Some((l, o)) => (l.to_string(), Some(o.to_string())),
             None => (eq.clone(), None),
         };
-        let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
-        let ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
-        if terms.len() != ins.len() || !(1..=2).contains(&ins.len()) {
+        let raw_terms: Vec<&str> = lhs.split(',').collect();
+        let mut ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
+        if raw_terms.len() != ins.len() || !(1..=2).contains(&ins.len()) {
             return Err(unsupported("only one or two operands"));
         }
-        if ins.iter().any(|&v| self.g.ty(v).dtype != DType::F32) {
-            return Err(unsupported("non-float operands"));
+        let dts: Vec<DType> = ins.iter().map(|&v| self.g.ty(v).dtype).collect();
+        if dts.iter().any(|d| !d.is_float() || *d != dts[0]) {
+            return Err(unsupported("operands other than float32 or float64 of one type"));
+        }
+        // An ellipsis stands for the leading dims, right-aligned across operands: letters
+        // outside a-z / A-Z name them.
+        let ell_rank = |t: &str, rank: usize| -> LResult<usize> {
+            let named = t.replace("...", "").chars().count();
+            if t.contains("...") {
+                rank.checked_sub(named).ok_or_else(|| Fail::Invalid(format!("term {t} exceeds rank {rank}")))
+            } else {
+                Ok(0)
+            }
+        };
+        let mut ell = 0;
+        for (t, &v) in raw_terms.iter().zip(&ins) {
+            ell = ell.max(ell_rank(t, self.shape(v).len())?);
+        }
+        let ell_chars: Vec<char> = (0..ell).map(|i| char::from_u32(0x3b1 + i as u32).unwrap_or('?')).collect();
+        let expand = |t: &str, k: usize| -> Vec<char> {
+            match t.split_once("...") {
+                Some((a, b)) => a.chars().chain(ell_chars[ell - k..].iter().copied()).chain(b.chars()).collect(),
+                None => t.chars().collect(),
+            }
+        };
+        let mut terms: Vec<Vec<char>> = vec![];
+        for (t, &v) in raw_terms.iter().zip(&ins) {
+            terms.push(expand(t, ell_rank(t, self.shape(v).len())?));
         }
         let out: Vec<char> = match out {
-            Some(o) => o.chars().collect(),
+            Some(o) => expand(&o, ell),
             None => {
-                let mut once: Vec<char> = terms.concat();
+                let mut once: Vec<char> = terms.concat().into_iter().filter(|ch| !ell_chars.contains(ch)).collect();
                 once.sort_unstable();
                 let all = once.clone();
                 once.dedup();
-                once.into_iter().filter(|ch| all.iter().filter(|x| *x == ch).count() == 1).collect()
+                let single = once.into_iter().filter(|ch| all.iter().filter(|x| *x == ch).count() == 1);
+                ell_chars.iter().copied().chain(single).collect()
             }
         };
-        let mut dims: BTreeMap<char, usize> = BTreeMap::new();
-        for (t, &v) in terms.iter().zip(&ins) {
-            let s = self.shape(v);
-            let mut seen = vec![];
+        // A letter repeated in one operand takes its diagonal: a strided view whose stride
+        // is the sum of the repeated axes' strides.
+        for (t, v) in terms.iter_mut().zip(ins.iter_mut()) {
+            let s = self.shape(*v);
             if t.len() != s.len() {
                 return Err(format!("term {} does not match rank {}", t.iter().collect::<String>(), s.len()).into());
             }
-            for (&ch, &d) in t.iter().zip(&s) {
-                if seen.contains(&ch) {
-                    return Err(unsupported("repeated index in one operand (diagonal)"));
+            let mut uniq: Vec<char> = vec![];
+            for &ch in t.iter() {
+                if !uniq.contains(&ch) {
+                    uniq.push(ch);
                 }
-                seen.push(ch);
+            }
+            if uniq.len() == t.len() {
+                continue;
+            }
+            let st = crate::ops::strides_of(&s);
+            let (mut shape, mut strides) = (vec![], vec![]);
+            for u in &uniq {
+                let pos: Vec<usize> = (0..t.len()).filter(|&i| t[i] == *u).collect();
+                if pos.iter().any(|&i| s[i] != s[pos[0]]) {
+                    return Err(format!("diagonal over axes of different sizes in {s:?}").into());
+                }
+                shape.push(s[pos[0]]);
+                strides.push(pos.iter().map(|&i| st[i]).sum::<usize>() as isize);
+            }
+            *v = self.emit(c, Op::Strided(Strided { shape, offset: 0, strides }), vec![*v])?;
+            *t = uniq;
+        }
+        let mut dims: BTreeMap<char, usize> = BTreeMap::new();
+        for (t, &v) in terms.iter().zip(&ins) {
+            for (&ch, &d) in t.iter().zip(&self.shape(v)) {
                 if *dims.entry(ch).or_insert(d) != d {
                     return Err(unsupported("broadcast index sizes"));
                 }
@@ -1521,7 +1596,12 @@ impl<'p> Ctx<'p> {
         let size = |chs: &[char]| chs.iter().map(|ch| dims[ch]).product::<usize>();
         if ops.len() == 1 {
             let (v, kept) = ops.remove(0);
-            return permute(self, v, &kept, &out);
+            let y = permute(self, v, &kept, &out)?;
+            if self.g.is_graph_input(y) || self.g.is_const(y) {
+                let s = self.shape(y);
+                return self.reshape(c, y, s);
+            }
+            return Ok(y);
         }
         let ((a, ta), (b, tb)) = (ops[0].clone(), ops[1].clone());
         let batch: Vec<char> = ta.iter().copied().filter(|ch| tb.contains(ch) && out.contains(ch)).collect();
@@ -1552,9 +1632,11 @@ impl<'p> Ctx<'p> {
         if self.shape(x).len() != 3 || self.g.ty(x).dtype != DType::F32 {
             return Err(Fail::Unsupported(Some("float input of rank 3".into())));
         }
-        if a.has("clip") || a.int("input_forget", 0) != 0 {
-            return Err(Fail::Unsupported(Some("clip or input_forget".into())));
+        if a.int("input_forget", 0) != 0 {
+            return Err(Fail::Unsupported(Some("input_forget (coupled input and forget gates)".into())));
         }
+        // clip bounds every gate pre-activation to [-clip, clip].
+        let clip = a.has("clip").then(|| a.float("clip", 0.0).abs());
         // layout=1 (batch first): run in [seq, batch, ...] and transpose at the borders.
         let batch_first = a.int("layout", 0) != 0;
         let swap01 = |this: &mut Self, v: ValueId| -> LResult<ValueId> {
@@ -1570,9 +1652,7 @@ impl<'p> Ctx<'p> {
                 return Err(Fail::Unsupported(Some("sequence_lens shorter than the sequence".into())));
             }
         }
-        if kind == "LSTM" && c.opt_input(7).is_some() {
-            return Err(Fail::Unsupported(Some("peepholes".into())));
-        }
+        let peep = if kind == "LSTM" { c.opt_input(7) } else { None };
         let (seq, batch) = (xs[0], xs[1]);
         let gates = match kind {
             "LSTM" => 4,
@@ -1645,6 +1725,16 @@ impl<'p> Ctx<'p> {
             };
             let mut h = state(self, init_h, "h")?;
             let mut cell = state(self, init_c, "c")?;
+            // Peephole weights of direction d, [dirs, 3·H] in the order i, o, f, as [H] each.
+            let peeps: Vec<ValueId> = match peep {
+                Some(pv) => (0..3)
+                    .map(|k| {
+                        let s = self.strided(c, pv, &[(d, 1, 1), (k * hidden, hidden, 1)])?;
+                        self.reshape(c, s, vec![hidden])
+                    })
+                    .collect::<LResult<_>>()?,
+                None => vec![],
+            };
             let mut outs = vec![ValueId(0); seq];
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
@@ -1659,21 +1749,39 @@ impl<'p> Ctx<'p> {
                     let hr = this.dense(c, hin, rk[k], None)?;
                     this.binary(c, BinaryKind::Add, xw, hr)
                 };
+                // Adds the peephole term `p ⊙ cell` (LSTM with P) and applies clip.
+                let finish = |this: &mut Self, v: ValueId, p: Option<ValueId>, cell: ValueId| -> LResult<ValueId> {
+                    let v = match p {
+                        Some(p) => {
+                            let pc = this.binary(c, BinaryKind::Mul, cell, p)?;
+                            this.binary(c, BinaryKind::Add, v, pc)?
+                        }
+                        None => v,
+                    };
+                    match clip {
+                        Some(t) => this.emit(c, Op::Activation(Act::Clip { min: -t, max: t }), vec![v]),
+                        None => Ok(v),
+                    }
+                };
                 match kind {
                     "LSTM" => {
                         let (f_act, g_act, h_act) = (act_name(0), act_name(1), act_name(2));
-                        // ONNX gate order: i, o, f, c.
+                        // ONNX gate order: i, o, f, c; peepholes i, o, f (o sees the new cell).
                         let i = pre(self, 0, h)?;
+                        let i = finish(self, i, peeps.first().copied(), cell)?;
                         let i = self.act_named(c, i, &f_act.0, f_act.1, f_act.2)?;
-                        let o = pre(self, 1, h)?;
-                        let o = self.act_named(c, o, &f_act.0, f_act.1, f_act.2)?;
                         let f = pre(self, 2, h)?;
+                        let f = finish(self, f, peeps.get(2).copied(), cell)?;
                         let f = self.act_named(c, f, &f_act.0, f_act.1, f_act.2)?;
                         let g = pre(self, 3, h)?;
+                        let g = finish(self, g, None, cell)?;
                         let g = self.act_named(c, g, &g_act.0, g_act.1, g_act.2)?;
                         let fc = self.binary(c, BinaryKind::Mul, f, cell)?;
                         let ig = self.binary(c, BinaryKind::Mul, i, g)?;
                         cell = self.binary(c, BinaryKind::Add, fc, ig)?;
+                        let o = pre(self, 1, h)?;
+                        let o = finish(self, o, peeps.get(1).copied(), cell)?;
+                        let o = self.act_named(c, o, &f_act.0, f_act.1, f_act.2)?;
                         let hc = self.act_named(c, cell, &h_act.0, h_act.1, h_act.2)?;
                         h = self.binary(c, BinaryKind::Mul, o, hc)?;
                     }
@@ -1681,8 +1789,10 @@ impl<'p> Ctx<'p> {
                         let (f_act, g_act) = (act_name(0), act_name(1));
                         // ONNX gate order: z, r, h.
                         let z = pre(self, 0, h)?;
+                        let z = finish(self, z, None, h)?;
                         let z = self.act_named(c, z, &f_act.0, f_act.1, f_act.2)?;
                         let rg = pre(self, 1, h)?;
+                        let rg = finish(self, rg, None, h)?;
                         let rg = self.act_named(c, rg, &f_act.0, f_act.1, f_act.2)?;
                         let xw = self.dense(c, xt, wk[2], Some(wb[2].clone()))?;
                         let hh = if lbr {
@@ -1693,6 +1803,7 @@ impl<'p> Ctx<'p> {
                             self.dense(c, rh, rk[2], Some(rb[2].clone()))?
                         };
                         let pre_h = self.binary(c, BinaryKind::Add, xw, hh)?;
+                        let pre_h = finish(self, pre_h, None, h)?;
                         let cand = self.act_named(c, pre_h, &g_act.0, g_act.1, g_act.2)?;
                         // h = (1 - z)·cand + z·h = cand + z·(h - cand)
                         let diff = self.binary(c, BinaryKind::Sub, h, cand)?;
@@ -1702,6 +1813,7 @@ impl<'p> Ctx<'p> {
                     _ => {
                         let f_act = act_name(0);
                         let p = pre(self, 0, h)?;
+                        let p = finish(self, p, None, h)?;
                         h = self.act_named(c, p, &f_act.0, f_act.1, f_act.2)?;
                     }
                 }
@@ -1744,40 +1856,45 @@ impl<'p> Ctx<'p> {
 
     fn conv_transpose(&mut self, c: &Cur) -> LResult<ValueId> {
         let a = c.attrs();
-        let (mut x, mut w) = (c.input(0)?, c.input(1)?);
+        let (x, w) = (c.input(0)?, c.input(1)?);
         let (xs, ws) = (self.shape(x), self.shape(w));
-        let one_d = xs.len() == 3 && ws.len() == 3;
-        if !(one_d || xs.len() == 4 && ws.len() == 4) {
+        if xs.len() < 3 || ws.len() != xs.len() {
             return Err(Fail::Unsupported(Some(format!(
-                "{}-D transposed convolution (1-D and 2-D only)",
-                xs.len().saturating_sub(2)
+                "input of rank {} with a weight of rank {} (rank >= 3, equal ranks)",
+                xs.len(),
+                ws.len()
             ))));
         }
-        let (kernel, strides, dilations) = self.window_attrs(c, one_d, ws[2..].to_vec())?;
-        if one_d {
-            x = self.lift_1d(c, x)?;
-            w = self.lift_1d(c, w)?;
-        }
-        let hw = self.shape(x);
-        let lift = |v: Vec<usize>| {
-            if one_d {
-                [0, v.first().copied().unwrap_or(0)]
-            } else {
-                [v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)]
+        let r = xs.len() - 2;
+        let attr = |name: &str, default: Vec<usize>| -> LResult<Vec<usize>> {
+            let v = a.usizes(name, default)?;
+            if v.len() != r {
+                return Err(format!("attribute '{name}' must have {r} values, got {v:?}").into());
             }
+            Ok(v)
         };
-        let output_padding = lift(a.usizes("output_padding", vec![0; if one_d { 1 } else { 2 }])?);
+        let kernel = attr("kernel_shape", ws[2..].to_vec())?;
+        let strides = attr("strides", vec![1; r])?;
+        let dilations = attr("dilations", vec![1; r])?;
+        let output_padding = attr("output_padding", vec![0; r])?;
         let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
         let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
         let output_shape = a.usizes("output_shape", vec![])?;
-        let mut op = ConvTranspose { kernel, strides, dilations, pads: [0; 4], output_padding, group };
+        let mut op = ConvTranspose { kernel, strides, dilations, pads: vec![0; 2 * r], output_padding, group };
         if !output_shape.is_empty() || auto == "SAME_UPPER" || auto == "SAME_LOWER" {
-            // Pads from the requested output size (SAME: input · stride).
-            let want =
-                if output_shape.is_empty() { [hw[2] * strides[0], hw[3] * strides[1]] } else { lift(output_shape) };
-            let want = if one_d { [1, want[1]] } else { want };
-            for i in 0..2 {
-                let full = op.out_len(i, hw[2 + i]).ok_or("invalid transposed convolution geometry")?;
+            // Pads from the requested output size (SAME: input · stride); output_shape may
+            // list only the spatial axes or the whole output shape.
+            let want: Vec<usize> = if output_shape.is_empty() {
+                (0..r).map(|i| xs[2 + i] * op.strides[i]).collect()
+            } else if output_shape.len() == r {
+                output_shape
+            } else if output_shape.len() == r + 2 {
+                output_shape[2..].to_vec()
+            } else {
+                return Err(format!("attribute 'output_shape' has {} values for {r} axes", output_shape.len()).into());
+            };
+            for i in 0..r {
+                let full = op.out_len(i, xs[2 + i]).ok_or("invalid transposed convolution geometry")?;
                 if want[i] > full {
                     // A larger requested output is extra padding at the end.
                     op.output_padding[i] += want[i] - full;
@@ -1787,24 +1904,18 @@ impl<'p> Ctx<'p> {
                 let (begin, end) =
                     if auto == "SAME_LOWER" { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
                 op.pads[i] = begin;
-                op.pads[i + 2] = end;
+                op.pads[i + r] = end;
             }
         } else if auto == "NOTSET" {
-            let p = a.usizes("pads", vec![0; if one_d { 2 } else { 4 }])?;
-            op.pads = match p.as_slice() {
-                [b, e] if one_d => [0, *b, 0, *e],
-                [t, l, b, r] => [*t, *l, *b, *r],
-                _ => return Err(format!("attribute 'pads' has {} values", p.len()).into()),
-            };
+            let p = a.usizes("pads", vec![0; 2 * r])?;
+            if p.len() != 2 * r {
+                return Err(format!("attribute 'pads' has {} values, expected {}", p.len(), 2 * r).into());
+            }
+            op.pads = p;
         }
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
-        let y = self.emit(c, Op::ConvTranspose(op), ins)?;
-        if one_d {
-            let ys = self.shape(y);
-            return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
-        }
-        Ok(y)
+        self.emit(c, Op::ConvTranspose(op), ins)
     }
 
     fn resize(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -1907,8 +2018,22 @@ impl<'p> Ctx<'p> {
         let mut x = c.input(0)?;
         let xs = self.shape(x);
         let one_d = xs.len() == 3;
+        let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
+        let dt = self.g.ty(x).dtype;
+        if kind == PoolKind::Avg && dt != DType::F32 || !matches!(dt, DType::F32 | DType::I8 | DType::U8) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} on {dt} tensors (float32; MaxPool also int8 and uint8)",
+                c.p.op_type
+            ))));
+        }
+        if xs.len() > 4 {
+            if a.int("storage_order", 0) != 0 {
+                return Err(Fail::Unsupported(Some("storage_order=1".into())));
+            }
+            return self.pool_separable(c, x, kind, a.int("count_include_pad", 0) != 0);
+        }
         if xs.len() != 4 && !one_d {
-            return Err(Fail::Unsupported(Some(format!("rank {} input (1-D and 2-D pooling only)", xs.len()))));
+            return Err(Fail::Unsupported(Some(format!("rank {} input (pooling needs rank >= 3)", xs.len()))));
         }
         let (kernel, strides, dilations) = self.window_attrs(c, one_d, vec![])?;
         if a.int("storage_order", 0) != 0 {
@@ -1920,7 +2045,6 @@ impl<'p> Ctx<'p> {
         let hw = self.shape(x);
         let ceil_mode = a.int("ceil_mode", 0) != 0;
         let pads = resolve_pads(&a, [hw[2], hw[3]], kernel, strides, dilations, one_d)?;
-        let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
         let op = Pool {
             kind,
             kernel,
@@ -1936,6 +2060,97 @@ impl<'p> Ctx<'p> {
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
         }
         Ok(y)
+    }
+
+    /// Pooling of any spatial rank as one 1-D pool per spatial axis (a 2-D pool over
+    /// `[outer, 1, len, inner]`): max and average over a box are separable, the in-bounds (or
+    /// padded) count of a box being the product of its per-axis counts.
+    fn pool_separable(&mut self, c: &Cur, x: ValueId, kind: PoolKind, count_include_pad: bool) -> LResult<ValueId> {
+        let a = c.attrs();
+        let xs = self.shape(x);
+        if xs.len() < 3 {
+            return Err(Fail::Unsupported(Some(format!("rank {} input (pooling needs rank >= 3)", xs.len()))));
+        }
+        let n = xs.len() - 2;
+        let kernel = a.usizes("kernel_shape", vec![])?;
+        let strides = a.usizes("strides", vec![1; n])?;
+        let dilations = a.usizes("dilations", vec![1; n])?;
+        for (what, v) in [("kernel_shape", &kernel), ("strides", &strides), ("dilations", &dilations)] {
+            if v.len() != n {
+                return Err(format!("attribute '{what}' must have {n} values, got {v:?}").into());
+            }
+        }
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let ceil_mode = a.int("ceil_mode", 0) != 0;
+        let mut y = x;
+        for j in 0..n {
+            let (pb, pe) = pads[j];
+            if kernel[j] == 1 && strides[j] == 1 && pb == 0 && pe == 0 {
+                continue;
+            }
+            let s = self.shape(y);
+            let ax = 2 + j;
+            let (outer, inner) = (s[..ax].iter().product(), s[ax + 1..].iter().product());
+            let r = self.reshape(c, y, vec![outer, 1, s[ax], inner])?;
+            let op = Pool {
+                kind,
+                kernel: [kernel[j], 1],
+                strides: [strides[j], 1],
+                dilations: [dilations[j], 1],
+                pads: [pb, 0, pe, 0],
+                ceil_mode,
+                count_include_pad,
+            };
+            let p = self.emit(c, Op::Pool(op), vec![r])?;
+            let mut ns = s.clone();
+            ns[ax] = self.shape(p)[2];
+            y = self.reshape(c, p, ns)?;
+        }
+        if y == x {
+            y = self.reshape(c, x, xs)?;
+        }
+        Ok(y)
+    }
+
+    /// LpPool: `(Σ |x|^p)^(1/p)` over each window (padding counts as zero), as
+    /// `|x|^p` → separable average pool counting the padding → × window size → `^(1/p)`.
+    fn lp_pool(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", self.g.ty(x).dtype))));
+        }
+        if a.int("ceil_mode", 0) != 0 {
+            return Err(Fail::Unsupported(Some("ceil_mode=1".into())));
+        }
+        let p = a.int("p", 2);
+        if p < 1 {
+            return Err(format!("p = {p} must be positive").into());
+        }
+        let scalar = |this: &mut Self, v: f32, what: &str| {
+            this.constant(&format!("{}/{what}", c.name), TensorType::f32(vec![]), TensorData::F32(vec![v]))
+        };
+        let t = match p {
+            1 => self.emit(c, Op::Activation(Act::Abs), vec![x])?,
+            2 => self.binary(c, BinaryKind::Mul, x, x)?,
+            _ => {
+                let ax = self.emit(c, Op::Activation(Act::Abs), vec![x])?;
+                let e = scalar(self, p as f32, "p");
+                self.binary(c, BinaryKind::Pow, ax, e)?
+            }
+        };
+        let avg = self.pool_separable(c, t, PoolKind::Avg, true)?;
+        let volume: usize = a.usizes("kernel_shape", vec![])?.iter().product();
+        let v = scalar(self, volume as f32, "window");
+        let sum = self.binary(c, BinaryKind::Mul, avg, v)?;
+        match p {
+            1 => Ok(sum),
+            2 => self.emit(c, Op::Activation(Act::Sqrt), vec![sum]),
+            _ => {
+                let e = scalar(self, 1.0 / p as f32, "inv_p");
+                self.binary(c, BinaryKind::Pow, sum, e)
+            }
+        }
     }
 
     /// Broadcast copy of `x` to `shape` (a strided read with zero strides).
@@ -2117,7 +2332,7 @@ impl<'p> Ctx<'p> {
         axes.sort_unstable();
         axes.dedup();
         let dt = self.g.ty(x).dtype;
-        if dt != DType::F32 && !(kind.integer_ok() && dt != DType::Bool) {
+        if !(dt.is_float() || kind.integer_ok() && dt != DType::Bool) {
             return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
         }
         if axes.iter().any(|&ax| self.shape(x).get(ax) == Some(&0)) {
@@ -2235,6 +2450,35 @@ fn resolve_pads(
             }
             Ok(pads)
         }
+        other => Err(format!("unknown auto_pad \"{other}\"").into()),
+    }
+}
+
+/// Explicit `(begin, end)` pads per spatial axis of an N-d window from `pads` or `auto_pad`.
+fn resolve_pads_nd(a: &Attrs, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> LResult<Vec<(usize, usize)>> {
+    let n = input.len();
+    let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    match auto.as_str() {
+        "NOTSET" => {
+            let p = a.usizes("pads", vec![0; 2 * n])?;
+            if p.len() != 2 * n {
+                return Err(format!("attribute 'pads' must have {} values, got {p:?}", 2 * n).into());
+            }
+            Ok((0..n).map(|i| (p[i], p[n + i])).collect())
+        }
+        "VALID" => Ok(vec![(0, 0); n]),
+        "SAME_UPPER" | "SAME_LOWER" => (0..n)
+            .map(|i| {
+                if s[i] == 0 || k[i] == 0 {
+                    return Err(Fail::from("strides and kernel_shape must be positive"));
+                }
+                let out = input[i].div_ceil(s[i]);
+                let span = d[i] * (k[i] - 1) + 1;
+                let total = ((out - 1) * s[i] + span).saturating_sub(input[i]);
+                let small = total / 2;
+                Ok(if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) })
+            })
+            .collect(),
         other => Err(format!("unknown auto_pad \"{other}\"").into()),
     }
 }

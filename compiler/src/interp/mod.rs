@@ -267,6 +267,6 @@ pub(crate) fn from_wide(to: DType, v: Vec<i64>) -> Result<TensorData, String> {
         DType::I32 => TensorData::I32(v.into_iter().map(|x| x as i32).collect()),
         DType::I64 => TensorData::I64(v),
         DType::Bool => TensorData::Bool(v.into_iter().map(|x| x != 0).collect()),
-        DType::F32 => return Err("integer result requested as f32".into()),
+        DType::F32 | DType::F64 => return Err(format!("integer result requested as {to}")),
     })
 }
