@@ -41,7 +41,7 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// beyond static shapes.
 pub const OP_NOTES: &[(&str, &str)] = &[
     ("Conv", "2-D; float32; groups, depthwise, strides, pads, auto_pad, dilations"),
-    ("MaxPool", "1-D, 2-D, and N-d as separable 1-D pools; float32, int8, uint8; no Indices output"),
+    ("MaxPool", "1-D, 2-D, and N-d as separable 1-D pools; float32, int8, uint8; Indices output"),
     ("AveragePool", "1-D, 2-D, and N-d as separable 1-D pools; float32"),
     ("LpPool", "any spatial rank, decomposed into |x|^p, average pooling and ^(1/p); float32; no ceil_mode"),
     ("Reshape", "shape must be constant"),
@@ -725,10 +725,11 @@ impl<'p> Ctx<'p> {
                 Ok(vec![values, indices])
             }
             "MaxPool" | "AveragePool" => {
+                let y = self.pool(c)?;
                 if c.p.output.len() > 1 && !c.p.output[1].is_empty() {
-                    return Err(Fail::Unsupported(Some("MaxPool Indices output".into())));
+                    return Ok(vec![y, self.max_pool_indices(c)?]);
                 }
-                single(self.pool(c)?)
+                single(y)
             }
             "LpPool" => single(self.lp_pool(c)?),
             "GlobalAveragePool" | "GlobalMaxPool" => {
@@ -2027,18 +2028,13 @@ impl<'p> Ctx<'p> {
             ))));
         }
         if xs.len() > 4 {
-            if a.int("storage_order", 0) != 0 {
-                return Err(Fail::Unsupported(Some("storage_order=1".into())));
-            }
             return self.pool_separable(c, x, kind, a.int("count_include_pad", 0) != 0);
         }
         if xs.len() != 4 && !one_d {
             return Err(Fail::Unsupported(Some(format!("rank {} input (pooling needs rank >= 3)", xs.len()))));
         }
+        // storage_order only affects the Indices output (max_pool_indices).
         let (kernel, strides, dilations) = self.window_attrs(c, one_d, vec![])?;
-        if a.int("storage_order", 0) != 0 {
-            return Err(Fail::Unsupported(Some("storage_order=1".into())));
-        }
         if one_d {
             x = self.lift_1d(c, x)?;
         }
@@ -2110,6 +2106,117 @@ impl<'p> Ctx<'p> {
             y = self.reshape(c, x, xs)?;
         }
         Ok(y)
+    }
+
+    /// MaxPool's Indices output: the flat (row-major, batch and channel included) input
+    /// index of each window's first maximum. Every kernel tap is a strided view of the input
+    /// (padded with the type's minimum); the taps are stacked on a new last axis, ArgMax
+    /// picks the first largest, and GatherElements maps it through a build-time table of
+    /// the flat index each tap reads.
+    fn max_pool_indices(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        let dt = self.g.ty(x).dtype;
+        let r = xs.len() - 2;
+        let kernel = a.usizes("kernel_shape", vec![])?;
+        let strides = a.usizes("strides", vec![1; r])?;
+        let dilations = a.usizes("dilations", vec![1; r])?;
+        if [kernel.len(), strides.len(), dilations.len()] != [r; 3] {
+            return Err(format!("kernel_shape, strides and dilations must have {r} values").into());
+        }
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let ceil_mode = a.int("ceil_mode", 0) != 0;
+        let mut outs = vec![];
+        for j in 0..r {
+            let (k, st, d, (pb, pe)) = (kernel[j], strides[j], dilations[j], pads[j]);
+            outs.push(crate::ops::window_out(xs[2 + j], k, st, d, pb, pe, ceil_mode)?);
+        }
+        // Padded extents covering every window (ceil_mode may read past the end padding).
+        let mut padded = xs.clone();
+        let mut end_pad = vec![0; r];
+        for j in 0..r {
+            let need = (outs[j] - 1) * strides[j] + (kernel[j] - 1) * dilations[j] + 1;
+            padded[2 + j] = need.max(xs[2 + j] + pads[j].0 + pads[j].1);
+            end_pad[j] = padded[2 + j] - xs[2 + j] - pads[j].0;
+        }
+        let xp = if padded == xs {
+            x
+        } else {
+            let value = match dt {
+                DType::F32 | DType::F64 => f32::NEG_INFINITY,
+                DType::I8 => i8::MIN as f32,
+                DType::I32 => i32::MIN as f32,
+                _ => 0.0,
+            };
+            let mut pv = vec![0; 2 * (r + 2)];
+            for j in 0..r {
+                pv[2 + j] = pads[j].0;
+                pv[r + 4 + j] = end_pad[j];
+            }
+            self.emit(c, Op::Pad(Pad { pads: pv, mode: PadMode::Constant, value }), vec![x])?
+        };
+        let pst = crate::ops::strides_of(&padded);
+        // storage_order=1 numbers the spatial positions column-major (batch and channel stay
+        // the outer terms).
+        let mut xst = crate::ops::strides_of(&xs);
+        if a.int("storage_order", 0) != 0 {
+            let mut acc = 1;
+            for j in 0..r {
+                xst[2 + j] = acc;
+                acc *= xs[2 + j];
+            }
+        }
+        let mut view_shape = vec![xs[0], xs[1]];
+        view_shape.extend(&outs);
+        let mut view_strides = vec![pst[0] as isize, pst[1] as isize];
+        view_strides.extend((0..r).map(|j| (strides[j] * pst[2 + j]) as isize));
+        let mut taps = vec![];
+        crate::interp::for_each_index(&kernel, |k| taps.push(k.to_vec()));
+        let mut stacked_shape = view_shape.clone();
+        stacked_shape.push(1);
+        let mut views = vec![];
+        for k in &taps {
+            let offset = (0..r).map(|j| k[j] * dilations[j] * pst[2 + j]).sum();
+            let v = self.emit(
+                c,
+                Op::Strided(Strided { shape: view_shape.clone(), offset, strides: view_strides.clone() }),
+                vec![xp],
+            )?;
+            views.push(self.reshape(c, v, stacked_shape.clone())?);
+        }
+        let axis = r + 2;
+        let stacked = if views.len() == 1 { views[0] } else { self.emit(c, Op::Concat(Concat { axis }), views)? };
+        let best = self.emit(
+            c,
+            Op::ArgReduce(ArgReduce { max: true, axis, keepdims: true, select_last: false }),
+            vec![stacked],
+        )?;
+        // The flat input index each tap of each window reads (-1 in the padding).
+        let mut table = Vec::with_capacity(view_shape.iter().product::<usize>() * taps.len());
+        crate::interp::for_each_index(&view_shape, |o| {
+            for k in &taps {
+                let mut flat = (o[0] * xst[0] + o[1] * xst[1]) as i64;
+                for j in 0..r {
+                    let p = (o[2 + j] * strides[j] + k[j] * dilations[j]) as i64 - pads[j].0 as i64;
+                    if p < 0 || p >= xs[2 + j] as i64 {
+                        flat = -1;
+                        break;
+                    }
+                    flat += p * xst[2 + j] as i64;
+                }
+                table.push(flat);
+            }
+        });
+        let mut table_shape = view_shape.clone();
+        table_shape.push(taps.len());
+        let table = self.constant(
+            &format!("{}/tap_index", c.name),
+            TensorType::new(DType::I64, table_shape),
+            TensorData::I64(table),
+        );
+        let idx = self.emit(c, Op::GatherElements(GatherElements { axis }), vec![table, best])?;
+        self.reshape(c, idx, view_shape)
     }
 
     /// LpPool: `(Σ |x|^p)^(1/p)` over each window (padding counts as zero), as

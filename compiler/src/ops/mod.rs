@@ -34,6 +34,7 @@ pub use binary::{Binary, BinaryKind};
 pub use cast::Cast;
 pub use concat::Concat;
 pub use conv::Conv;
+pub(crate) use conv::window_out;
 pub use conv_transpose::ConvTranspose;
 pub use gather::{Gather, GatherElements};
 pub use gemm::Gemm;
