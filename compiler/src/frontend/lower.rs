@@ -362,7 +362,7 @@ impl<'p> Ctx<'p> {
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
                 inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
-            if let Some(data) = op.eval(&args, &ty) {
+            if let Some(data) = op.eval(&args, &ty).or_else(|| crate::interp::eval_op(&op, &args, &ty)) {
                 return Ok(self.g.add_const(&cur.name, ty, data));
             }
         }
@@ -490,9 +490,6 @@ impl<'p> Ctx<'p> {
             "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
             "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual"
             | "GreaterOrEqual" | "And" | "Or" | "Xor" | "PRelu" => {
-                if self.opset < 7 && a.has("broadcast") {
-                    return Err(Fail::Unsupported(Some("legacy broadcast attribute (opset < 7)".into())));
-                }
                 let kind = match c.p.op_type.as_str() {
                     "Add" => BinaryKind::Add,
                     "Sub" => BinaryKind::Sub,
@@ -512,6 +509,18 @@ impl<'p> Ctx<'p> {
                 };
                 let (x, mut y) = (c.input(0)?, c.input(1)?);
                 let (xs, ys) = (self.shape(x), self.shape(y));
+                // Legacy broadcast (opset < 7): B broadcasts into A from `axis` on (default:
+                // its trailing dims, NumPy's alignment); trailing ones place it at `axis`.
+                if self.opset < 7 && a.int("broadcast", 0) != 0 && a.has("axis") {
+                    let axis = norm_axis(a.int("axis", 0), xs.len())?;
+                    let trailing = xs.len().checked_sub(axis + ys.len()).ok_or_else(|| {
+                        Fail::Invalid(format!("legacy broadcast of {ys:?} into {xs:?} at axis {axis}"))
+                    })?;
+                    let mut shape = ys.clone();
+                    shape.extend(std::iter::repeat_n(1, trailing));
+                    y = self.reshape(c, y, shape)?;
+                }
+                let ys = self.shape(y);
                 // Legacy PRelu exports give one slope per channel as [C]: align it with axis 1.
                 if kind == BinaryKind::PRelu
                     && ys.len() == 1

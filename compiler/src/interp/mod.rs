@@ -154,7 +154,22 @@ fn eval_node(g: &Graph, node: &Node, vals: &[Option<TensorData>]) -> R<TensorDat
         )));
     }
     let a = Args { tys, data, out };
-    let y = match &node.op {
+    eval_args(&node.op, &a)
+}
+
+/// Evaluates one op on constant inputs (constant folding of integer and bool computations,
+/// e.g. shape arithmetic); `None` when the simulator cannot or the result is inconsistent.
+pub fn eval_op(op: &Op, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
+    if inputs.iter().any(|(t, d)| t.len() != d.len() || t.dtype != d.dtype()) {
+        return None;
+    }
+    let a = Args { tys: inputs.iter().map(|i| i.0).collect(), data: inputs.iter().map(|i| i.1).collect(), out };
+    eval_args(op, &a).ok()
+}
+
+fn eval_args(op: &Op, a: &Args) -> R<TensorData> {
+    let out = a.out;
+    let y = match op {
         Op::Conv(c) => float::conv(c, &a),
         Op::ConvTranspose(c) => float::conv_transpose(c, &a),
         Op::Gemm(gm) => float::gemm(gm, &a),
