@@ -36,6 +36,8 @@ mod tests {
         }
         assert!(log64(-1.0).is_nan() && log64(0.0) == f64::NEG_INFINITY && sqrt64(-1.0).is_nan());
         assert_eq!(abs64(-2.5), 2.5);
+        assert_eq!(fmod(-1.0, f32::INFINITY), -1.0);
+        assert_eq!(fmod(5.5, -2.0), 1.5);
     }
 
     #[test]

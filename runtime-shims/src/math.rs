@@ -626,6 +626,9 @@ pub fn fmod(a: f32, b: f32) -> f32 {
     if b == 0.0 || a.is_nan() || b.is_nan() || a.is_infinite() {
         return f32::NAN;
     }
+    if b.is_infinite() {
+        return a;
+    }
     let (x, y) = (a as f64, b as f64);
     let q = x / y;
     let t = if q < 0.0 { -floor_f64(-q) } else { floor_f64(q) };

@@ -63,8 +63,8 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
-    ("Mod", "fmod=0 on integers, fmod=1 on floats"),
-    ("Pow", "float32"),
+    ("Mod", "integers; float32 with fmod=0 or 1"),
+    ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
     ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
@@ -521,6 +521,41 @@ impl<'p> Ctx<'p> {
                     y = self.reshape(c, y, shape)?;
                 }
                 let ys = self.shape(y);
+                let (tx, ty) = (self.g.ty(x).dtype, self.g.ty(y).dtype);
+                if kind == BinaryKind::Pow && (tx != DType::F32 || ty != DType::F32) {
+                    // Pow with integer operands runs in float32 (exact below 2^24); the result
+                    // has the base's type (integers truncate, as ONNX's reference does).
+                    let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
+                        match t {
+                            DType::F32 => Ok(v),
+                            DType::I8 | DType::U8 | DType::I32 | DType::I64 => {
+                                this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v])
+                            }
+                            t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
+                        }
+                    };
+                    let (xf, yf) = (to_f32(self, x, tx)?, to_f32(self, y, ty)?);
+                    let p = self.binary(c, BinaryKind::Pow, xf, yf)?;
+                    return single(if tx == DType::F32 {
+                        p
+                    } else {
+                        self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
+                    });
+                }
+                if kind == (BinaryKind::Mod { fmod: false }) && tx == DType::F32 && ty == DType::F32 {
+                    // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
+                    // the signs of r and y differ.
+                    let r = self.binary(c, BinaryKind::Mod { fmod: true }, x, y)?;
+                    let z =
+                        self.constant(&format!("{}/zero", c.name), TensorType::f32(vec![]), TensorData::F32(vec![0.0]));
+                    let r0 = self.binary(c, BinaryKind::Equal, r, z)?;
+                    let nz = self.emit(c, Op::Not, vec![r0])?;
+                    let (rn, yn) = (self.binary(c, BinaryKind::Less, r, z)?, self.binary(c, BinaryKind::Less, y, z)?);
+                    let differ = self.binary(c, BinaryKind::Xor, rn, yn)?;
+                    let cond = self.binary(c, BinaryKind::And, nz, differ)?;
+                    let ry = self.binary(c, BinaryKind::Add, r, y)?;
+                    return single(self.emit(c, Op::Where, vec![cond, ry, r])?);
+                }
                 // Legacy PRelu exports give one slope per channel as [C]: align it with axis 1.
                 if kind == BinaryKind::PRelu
                     && ys.len() == 1
@@ -774,10 +809,34 @@ impl<'p> Ctx<'p> {
                     return Err(Fail::Unsupported(Some("training mode".into())));
                 }
                 let ins = (0..5).map(|i| c.input(i)).collect::<LResult<Vec<_>>>()?;
+                let epsilon = a.float("epsilon", 1e-5);
                 if ins[1..].iter().any(|&v| !self.g.is_const(v)) {
-                    return Err(Fail::Unsupported(Some("non-constant statistics".into())));
+                    // Statistics given at run time: (x - mean) / sqrt(var + eps) · scale + bias,
+                    // each per-channel vector broadcast over axis 1.
+                    let xs = self.shape(ins[0]);
+                    if xs.len() < 2 || self.g.ty(ins[0]).dtype != DType::F32 {
+                        return Err(Fail::Unsupported(Some(
+                            "run-time statistics need a float32 input of rank >= 2".into(),
+                        )));
+                    }
+                    let mut per_channel = vec![xs[1]];
+                    per_channel.extend(std::iter::repeat_n(1, xs.len() - 2));
+                    let [sc, bi, mean, var] =
+                        [ins[1], ins[2], ins[3], ins[4]].map(|v| self.reshape(c, v, per_channel.clone()));
+                    let (sc, bi, mean, var) = (sc?, bi?, mean?, var?);
+                    let e = self.constant(
+                        &format!("{}/epsilon", c.name),
+                        TensorType::f32(vec![]),
+                        TensorData::F32(vec![epsilon]),
+                    );
+                    let ve = self.binary(c, BinaryKind::Add, var, e)?;
+                    let sd = self.emit(c, Op::Activation(Act::Sqrt), vec![ve])?;
+                    let d = self.binary(c, BinaryKind::Sub, ins[0], mean)?;
+                    let n = self.binary(c, BinaryKind::Div, d, sd)?;
+                    let y = self.binary(c, BinaryKind::Mul, n, sc)?;
+                    return single(self.binary(c, BinaryKind::Add, y, bi)?);
                 }
-                single(self.emit(c, Op::BatchNorm(BatchNorm { epsilon: a.float("epsilon", 1e-5) }), ins)?)
+                single(self.emit(c, Op::BatchNorm(BatchNorm { epsilon }), ins)?)
             }
             "Reshape" => {
                 let x = c.input(0)?;
@@ -2448,6 +2507,12 @@ impl<'p> Ctx<'p> {
         axes.sort_unstable();
         axes.dedup();
         let dt = self.g.ty(x).dtype;
+        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !self.g.ty(x).is_empty() {
+            // Any / all over booleans: the max / min of their 0-1 bytes.
+            let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
+            let r = self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![u])?;
+            return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
+        }
         if !(dt.is_float() || kind.integer_ok() && dt != DType::Bool) {
             return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
         }
