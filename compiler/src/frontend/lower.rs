@@ -40,7 +40,10 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// Limits of supported ops worth knowing (for docs/ops.md); ops not listed have none
 /// beyond static shapes.
 pub const OP_NOTES: &[(&str, &str)] = &[
-    ("Conv", "2-D; float32; groups, depthwise, strides, pads, auto_pad, dilations"),
+    (
+        "Conv",
+        "1-D, 2-D, and 3-D as a sum of 2-D convolutions over the kernel depth; float32; groups, depthwise, strides, pads, auto_pad, dilations",
+    ),
     ("MaxPool", "1-D, 2-D, and N-d as separable 1-D pools; float32, int8, uint8; Indices output"),
     ("AveragePool", "1-D, 2-D, and N-d as separable 1-D pools; float32"),
     ("LpPool", "any spatial rank, decomposed into |x|^p, average pooling and ^(1/p); float32; no ceil_mode"),
@@ -1442,11 +1445,106 @@ impl<'p> Ctx<'p> {
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
         let (x, w) = (c.input(0)?, c.input(1)?);
+        if self.shape(x).len() == 5 && self.shape(w).len() == 5 {
+            return self.conv3d(c, x, w);
+        }
         let (x, w, geom, one_d) = self.conv_geometry(c, x, w, true)?;
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
         let y = self.emit(c, Op::Conv(geom), ins)?;
         self.unlift_1d(c, y, one_d)
+    }
+
+    /// 3-D convolution as a sum of 2-D ones over the kernel depth: for each depth tap `kd`,
+    /// the input slices it reads (depth `od·s + kd·d` of the depth-padded input) are stacked
+    /// into the batch, `[N·OD, C, H, W]`, and convolved with the weight slice `w[:, :, kd]`.
+    fn conv3d(&mut self, c: &Cur, x: ValueId, w: ValueId) -> LResult<ValueId> {
+        let a = c.attrs();
+        let (xs, ws) = (self.shape(x), self.shape(w));
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
+        }
+        let attr = |name: &str, default: Vec<usize>| -> LResult<Vec<usize>> {
+            let v = a.usizes(name, default)?;
+            if v.len() != 3 {
+                return Err(format!("attribute '{name}' must have 3 values, got {v:?}").into());
+            }
+            Ok(v)
+        };
+        let kernel = attr("kernel_shape", ws[2..].to_vec())?;
+        let strides = attr("strides", vec![1; 3])?;
+        let dilations = attr("dilations", vec![1; 3])?;
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
+        let (n, ch, d) = (xs[0], xs[1], xs[2]);
+        let od = crate::ops::window_out(d, kernel[0], strides[0], dilations[0], pads[0].0, pads[0].1, false)?;
+        let xp = if pads[0] == (0, 0) {
+            x
+        } else {
+            let mut pv = vec![0; 10];
+            (pv[2], pv[7]) = pads[0];
+            self.emit(c, Op::Pad(Pad { pads: pv, mode: PadMode::Constant, value: 0.0 }), vec![x])?
+        };
+        let ps = self.shape(xp);
+        let st = crate::ops::strides_of(&ps);
+        let (m, wst) = (ws[0], crate::ops::strides_of(&ws));
+        let geom = Conv {
+            kernel: [kernel[1], kernel[2]],
+            strides: [strides[1], strides[2]],
+            dilations: [dilations[1], dilations[2]],
+            pads: [pads[1].0, pads[2].0, pads[1].1, pads[2].1],
+            group,
+            act: None,
+        };
+        let mut acc: Option<ValueId> = None;
+        for kd in 0..kernel[0] {
+            // [N, C, OD, H, W] → [N, OD, C, H, W] → [N·OD, C, H, W].
+            let view = Strided {
+                shape: vec![n, ch, od, ps[3], ps[4]],
+                offset: kd * dilations[0] * st[2],
+                strides: vec![
+                    st[0] as isize,
+                    st[1] as isize,
+                    (strides[0] * st[2]) as isize,
+                    st[3] as isize,
+                    st[4] as isize,
+                ],
+            };
+            let v = self.emit(c, Op::Strided(view), vec![xp])?;
+            let v = self.emit(c, Op::Transpose(Transpose { perm: vec![0, 2, 1, 3, 4] }), vec![v])?;
+            let v = self.reshape(c, v, vec![n * od, ch, ps[3], ps[4]])?;
+            let wshape = vec![m, ws[1], ws[3], ws[4]];
+            let wk = match self.g.data(w) {
+                Some(data) => {
+                    let (plane, s1, s2) = (ws[3] * ws[4], wst[1], wst[2]);
+                    let src: Vec<usize> =
+                        (0..m * ws[1]).flat_map(|oc| (0..plane).map(move |k| oc * s1 + kd * s2 + k)).collect();
+                    let slice = data.gather(&src);
+                    self.constant(&format!("{}/w_d{kd}", c.name), TensorType::new(DType::F32, wshape), slice)
+                }
+                None => {
+                    let view = Strided {
+                        shape: wshape,
+                        offset: kd * wst[2],
+                        strides: vec![wst[0] as isize, wst[1] as isize, wst[3] as isize, wst[4] as isize],
+                    };
+                    self.emit(c, Op::Strided(view), vec![w])?
+                }
+            };
+            let mut ins = vec![v, wk];
+            if kd == 0 {
+                ins.extend(c.opt_input(2));
+            }
+            let y = self.emit(c, Op::Conv(geom.clone()), ins)?;
+            acc = Some(match acc {
+                Some(s) => self.binary(c, BinaryKind::Add, s, y)?,
+                None => y,
+            });
+        }
+        let y = acc.ok_or("kernel depth is 0")?;
+        let ys = self.shape(y);
+        let y = self.reshape(c, y, vec![n, od, m, ys[2], ys[3]])?;
+        self.emit(c, Op::Transpose(Transpose { perm: vec![0, 2, 1, 3, 4] }), vec![y])
     }
 
     /// The Conv geometry of a (float or integer) convolution of `x` by `w`, with both lifted
