@@ -160,7 +160,25 @@ fn eval_node(g: &Graph, node: &Node, vals: &[Option<TensorData>]) -> R<TensorDat
 /// Evaluates one op on constant inputs (constant folding of integer and bool computations,
 /// e.g. shape arithmetic); `None` when the simulator cannot or the result is inconsistent.
 pub fn eval_op(op: &Op, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
-    if inputs.iter().any(|(t, d)| t.len() != d.len() || t.dtype != d.dtype()) {
+    // Quantization ops stay nodes: the int8 passes rewrite them.
+    let foldable = matches!(
+        op,
+        Op::Binary(_)
+            | Op::Not
+            | Op::Where
+            | Op::Cast(_)
+            | Op::Reduce(_)
+            | Op::ArgReduce(_)
+            | Op::TopK(_)
+            | Op::Gather(_)
+            | Op::GatherElements(_)
+            | Op::Concat(_)
+            | Op::Transpose(_)
+            | Op::Reshape(_)
+            | Op::Strided(_)
+            | Op::Pad(_)
+    );
+    if !foldable || inputs.iter().any(|(t, d)| t.len() != d.len() || t.dtype != d.dtype()) {
         return None;
     }
     let a = Args { tys: inputs.iter().map(|i| i.0).collect(), data: inputs.iter().map(|i| i.1).collect(), out };
