@@ -275,6 +275,7 @@ fn write_npy(path: &Path, shape: &[usize], data: &TensorData) -> Result<()> {
     }
     match data {
         TensorData::F32(v) => put!(v),
+        TensorData::F64(v) => put!(v),
         TensorData::I8(v) => put!(v),
         TensorData::U8(v) => put!(v),
         TensorData::I32(v) => put!(v),
@@ -430,6 +431,7 @@ fn time_tract(model: &Path, inputs: &[Input], warmup: usize, iters: usize) -> st
         for (i, x) in inputs.iter().enumerate() {
             let (fact, t): (InferenceFact, Tensor) = match &x.data {
                 TensorData::F32(v) => (f32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::F64(v) => (f64::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::I8(v) => (i8::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::U8(v) => (u8::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::I32(v) => (i32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),

@@ -125,6 +125,16 @@ pub fn compare(got: &TensorData, want: &TensorData, rtol: f32, atol: f32) -> std
     if got.len() != want.len() || got.dtype() != want.dtype() {
         return Err(format!("got {} {} values, expected {} {}", got.len(), got.dtype(), want.len(), want.dtype()));
     }
+    if let (TensorData::F64(g), TensorData::F64(w)) = (got, want) {
+        let (rtol, atol) = (rtol as f64, atol as f64);
+        for (i, (a, b)) in g.iter().zip(w).enumerate() {
+            let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
+            if !ok {
+                return Err(format!("element {i}: got {a}, expected {b}"));
+            }
+        }
+        return Ok(());
+    }
     if let (TensorData::F32(g), TensorData::F32(w)) = (got, want) {
         for (i, (a, b)) in g.iter().zip(w).enumerate() {
             let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
@@ -523,7 +533,8 @@ pub fn ops_markdown(suites: &[SuiteResults]) -> String {
     md.push_str("`MODELLESS_BLESS=1`); do not edit by hand. A test counts as passed when both the C and the\n");
     md.push_str("Rust output match the expected outputs (rtol 1e-3, atol 1e-5; integers exactly).\n");
     md.push_str("All shapes are static. Unless noted, float ops are float32 and data-movement ops take any of\n");
-    md.push_str("float32, int8, uint8, int32, int64 and bool.\n\n");
+    md.push_str("float32, float64, int8, uint8, int32, int64 and bool. Elementwise arithmetic, comparisons,\n");
+    md.push_str("Cast, MatMul and reductions also take float64.\n\n");
     let (mut sup, mut total) = (0, 0);
     for s in suites {
         let p = s.results.iter().filter(|r| r.c == Outcome::Pass && r.rust == Outcome::Pass).count();

@@ -40,6 +40,7 @@ pub struct Harness {
 pub fn c_type(d: DType) -> &'static str {
     match d {
         DType::F32 => "float",
+        DType::F64 => "double",
         DType::I8 => "int8_t",
         DType::U8 => "uint8_t",
         DType::I32 => "int32_t",
@@ -380,6 +381,7 @@ pub fn rust_harness_source(module_file: &str, sig: &IoSig) -> String {
 fn zero(d: DType) -> &'static str {
     match d {
         DType::F32 => "0f32",
+        DType::F64 => "0f64",
         DType::Bool => "false",
         DType::I8 => "0i8",
         DType::U8 => "0u8",

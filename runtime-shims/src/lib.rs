@@ -19,6 +19,28 @@ mod tests {
     }
 
     #[test]
+    fn float64_helpers_match_std() {
+        let close = |got: f64, want: f64| (got - want).abs() <= 4.0 * f64::EPSILON * want.abs().max(f64::MIN_POSITIVE);
+        let mut x = -744.0f64;
+        while x < 709.7 {
+            let (got, want) = (exp64(x), std::primitive::f64::exp(x));
+            if want > 1e-300 {
+                assert!(close(got, want), "exp64({x}) = {got}, std {want}");
+            }
+            x += 0.618_033_9;
+        }
+        for &v in &[1e-310, 1e-300, 1e-5, 0.3, 1.0, 2.0, 10.0, 12345.678, 1e300] {
+            let (l, s) = (log64(v), sqrt64(v));
+            assert!(close(l, std::primitive::f64::ln(v)) || (l - v.ln()).abs() < 1e-14, "log64({v}) = {l}");
+            assert!(close(s, std::primitive::f64::sqrt(v)), "sqrt64({v}) = {s}");
+        }
+        assert!(log64(-1.0).is_nan() && log64(0.0) == f64::NEG_INFINITY && sqrt64(-1.0).is_nan());
+        assert_eq!(abs64(-2.5), 2.5);
+        assert_eq!(fmod(-1.0, f32::INFINITY), -1.0);
+        assert_eq!(fmod(5.5, -2.0), 1.5);
+    }
+
+    #[test]
     fn exp_matches_std_within_2_ulp() {
         let mut x = -103.0f32;
         while x < 88.7 {

@@ -190,6 +190,86 @@ fn log_f64(v: f64) -> f64 {
     2.0 * sum + e as f64 * core::f64::consts::LN_2
 }
 
+/// `|x|` in float64.
+#[inline]
+pub fn abs64(x: f64) -> f64 {
+    f64::from_bits(x.to_bits() & 0x7fff_ffff_ffff_ffff)
+}
+
+/// `sqrt(x)` in float64 (NaN below zero), Newton steps from an exponent-halving guess.
+#[inline]
+pub fn sqrt64(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 || x == f64::INFINITY {
+        return x;
+    }
+    // Subnormals: scale into the normal range first (sqrt(x·2^104) = sqrt(x)·2^52).
+    if x < f64::MIN_POSITIVE {
+        return sqrt64(x * f64::from_bits((1023 + 104) << 52)) * f64::from_bits((1023 - 52) << 52);
+    }
+    let mut y = f64::from_bits(((x.to_bits() >> 1) & 0x7fff_ffff_ffff_ffff) + (1023u64 << 51));
+    for _ in 0..8 {
+        y = 0.5 * (y + x / y);
+    }
+    y
+}
+
+/// Natural logarithm in float64 (NaN below zero, -inf at zero).
+#[inline]
+pub fn log64(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x == f64::INFINITY {
+        return x;
+    }
+    if x < f64::MIN_POSITIVE {
+        return log_f64(x * f64::from_bits((1023 + 64) << 52)) - 64.0 * core::f64::consts::LN_2;
+    }
+    log_f64(x)
+}
+
+/// `e^x` in float64: `x = k·ln 2 + r` (ln 2 in two parts), a degree-14 Taylor polynomial
+/// for `e^r` (|r| ≤ ln2/2), exact scaling by `2^k` in two steps.
+#[inline]
+pub fn exp64(x: f64) -> f64 {
+    // ln 2 split so that k·LN2_HI is exact (fdlibm's constants).
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    if x.is_nan() {
+        return x;
+    }
+    if x > 709.782_712_893_384 {
+        return f64::INFINITY;
+    }
+    if x < -745.133_219_101_941_2 {
+        return 0.0;
+    }
+    let t = x * core::f64::consts::LOG2_E;
+    let kf = ((if t >= 0.0 { t + 0.5 } else { t - 0.5 }) as i64) as f64;
+    let k = kf as i32;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let mut p = 1.0;
+    let mut i = 14.0;
+    while i >= 1.0 {
+        p = 1.0 + p * r / i;
+        i -= 1.0;
+    }
+    let pow2 = |n: i32| f64::from_bits(((n + 1023) as u64) << 52);
+    if k > 1023 {
+        p * pow2(1023) * pow2(k - 1023)
+    } else if k < -1022 {
+        p * pow2(-1022) * pow2(k + 1022)
+    } else {
+        p * pow2(k)
+    }
+}
+
 /// `erf(x)` (Taylor series in f64 for |x| < 2.5, continued fraction for erfc beyond).
 #[inline]
 pub fn erf(x: f32) -> f32 {
@@ -545,6 +625,9 @@ pub fn pow(a: f32, b: f32) -> f32 {
 pub fn fmod(a: f32, b: f32) -> f32 {
     if b == 0.0 || a.is_nan() || b.is_nan() || a.is_infinite() {
         return f32::NAN;
+    }
+    if b.is_infinite() {
+        return a;
     }
     let (x, y) = (a as f64, b as f64);
     let q = x / y;

@@ -7,10 +7,10 @@ mod float_lit;
 pub mod lin;
 pub mod rust;
 
-pub use float_lit::float_repr;
+pub use float_lit::{float_repr, float_repr64};
 
 use crate::error::{Error, Result};
-use crate::ir::{DType, Graph, ValueId};
+use crate::ir::{Graph, ValueId};
 use crate::passes::{MemoryPlan, Storage};
 
 /// A planned graph ready for emission.
@@ -38,7 +38,7 @@ impl<'g> Program<'g> {
             if n.op.float_only() {
                 for &v in n.inputs.iter().chain(&n.outputs) {
                     let t = self.graph.ty(v);
-                    if t.dtype != DType::F32 {
+                    if !n.op.float_kernel_for(t.dtype) {
                         return Err(Error::node(
                             &n.name,
                             &n.onnx_op,

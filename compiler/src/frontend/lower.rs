@@ -40,9 +40,13 @@ type LResult<T> = std::result::Result<T, Fail>;
 /// Limits of supported ops worth knowing (for docs/ops.md); ops not listed have none
 /// beyond static shapes.
 pub const OP_NOTES: &[(&str, &str)] = &[
-    ("Conv", "2-D; float32; groups, depthwise, strides, pads, auto_pad, dilations"),
-    ("MaxPool", "2-D; float32; no Indices output"),
-    ("AveragePool", "2-D; float32"),
+    (
+        "Conv",
+        "1-D, 2-D, and 3-D as a sum of 2-D convolutions over the kernel depth; float32; groups, depthwise, strides, pads, auto_pad, dilations",
+    ),
+    ("MaxPool", "1-D, 2-D, and N-d as separable 1-D pools; float32, int8, uint8; Indices output"),
+    ("AveragePool", "1-D, 2-D, and N-d as separable 1-D pools; float32"),
+    ("LpPool", "any spatial rank, decomposed into |x|^p, average pooling and ^(1/p); float32; no ceil_mode"),
     ("Reshape", "shape must be constant"),
     ("Squeeze", "axes must be constant"),
     ("Unsqueeze", "axes must be constant"),
@@ -52,19 +56,20 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Tile", "repeats must be constant"),
     ("Pad", "pads must be constant; constant, reflect, edge"),
     ("Clip", "float32 bounds fused when constant; any type at run time"),
-    ("Dropout", "inference only"),
+    ("Dropout", "inference, or training with ratio 0 (identity); the mask output is all true"),
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
-    ("Einsum", "one or two float operands; no ellipsis, no diagonals"),
-    ("LSTM", "static sequence length, unrolled; constant weights; no peepholes, clip, layout=1"),
-    ("GRU", "static sequence length, unrolled; constant weights; no clip, layout=1"),
-    ("RNN", "static sequence length, unrolled; constant weights; no clip, layout=1"),
+    ("Einsum", "one or two float32 or float64 operands; ellipsis and diagonals; no broadcasting of index sizes"),
+    ("LSTM", "static sequence length, unrolled; constant weights; peepholes, clip, layout 0 and 1; no input_forget"),
+    ("GRU", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
+    ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
-    ("Mod", "fmod=0 on integers, fmod=1 on floats"),
-    ("Pow", "float32"),
-    ("Cast", "float32, int8, uint8, int32, int64, bool"),
+    ("Mod", "integers; float32 with fmod=0 or 1"),
+    ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
+    ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
+    ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
         "float32 to int8/uint8; per tensor or per axis; constant scale and zero point, or per tensor computed at run time (float ops)",
@@ -93,7 +98,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("InstanceNormalization", "float32; decomposed into reductions"),
     ("DepthToSpace", "4-D; DCR and CRD"),
     ("SpaceToDepth", "4-D"),
-    ("ReduceSum", "axes must be constant; Sum/Max/Min/Prod also on integers"),
+    ("ReduceSum", "axes must be constant; float32 and float64; Sum/Max/Min/Prod also on integers"),
     ("TopK", "k must be constant; float32 and integers; always sorted"),
 ];
 
@@ -206,6 +211,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
     "GlobalAveragePool",
     "GlobalMaxPool",
+    "LpPool",
     "Identity",
     "LeakyRelu",
     "MatMul",
@@ -350,7 +356,7 @@ impl<'p> Ctx<'p> {
     fn emit(&mut self, cur: &Cur, op: Op, inputs: Vec<ValueId>) -> LResult<ValueId> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         if op.float_only()
-            && let Some(t) = tys.iter().find(|t| t.dtype != DType::F32)
+            && let Some(t) = tys.iter().find(|t| !op.float_kernel_for(t.dtype))
         {
             return Err(Fail::Unsupported(Some(format!("{} on {} tensors (float32 only)", op.name(), t.dtype))));
         }
@@ -359,7 +365,7 @@ impl<'p> Ctx<'p> {
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
                 inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
-            if let Some(data) = op.eval(&args, &ty) {
+            if let Some(data) = op.eval(&args, &ty).or_else(|| crate::interp::eval_op(&op, &args, &ty)) {
                 return Ok(self.g.add_const(&cur.name, ty, data));
             }
         }
@@ -487,9 +493,6 @@ impl<'p> Ctx<'p> {
             "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
             "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual"
             | "GreaterOrEqual" | "And" | "Or" | "Xor" | "PRelu" => {
-                if self.opset < 7 && a.has("broadcast") {
-                    return Err(Fail::Unsupported(Some("legacy broadcast attribute (opset < 7)".into())));
-                }
                 let kind = match c.p.op_type.as_str() {
                     "Add" => BinaryKind::Add,
                     "Sub" => BinaryKind::Sub,
@@ -509,6 +512,53 @@ impl<'p> Ctx<'p> {
                 };
                 let (x, mut y) = (c.input(0)?, c.input(1)?);
                 let (xs, ys) = (self.shape(x), self.shape(y));
+                // Legacy broadcast (opset < 7): B broadcasts into A from `axis` on (default:
+                // its trailing dims, NumPy's alignment); trailing ones place it at `axis`.
+                if self.opset < 7 && a.int("broadcast", 0) != 0 && a.has("axis") {
+                    let axis = norm_axis(a.int("axis", 0), xs.len())?;
+                    let trailing = xs.len().checked_sub(axis + ys.len()).ok_or_else(|| {
+                        Fail::Invalid(format!("legacy broadcast of {ys:?} into {xs:?} at axis {axis}"))
+                    })?;
+                    let mut shape = ys.clone();
+                    shape.extend(std::iter::repeat_n(1, trailing));
+                    y = self.reshape(c, y, shape)?;
+                }
+                let ys = self.shape(y);
+                let (tx, ty) = (self.g.ty(x).dtype, self.g.ty(y).dtype);
+                if kind == BinaryKind::Pow && (tx != DType::F32 || ty != DType::F32) {
+                    // Pow with integer operands runs in float32 (exact below 2^24); the result
+                    // has the base's type (integers truncate, as ONNX's reference does).
+                    let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
+                        match t {
+                            DType::F32 => Ok(v),
+                            DType::I8 | DType::U8 | DType::I32 | DType::I64 => {
+                                this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v])
+                            }
+                            t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
+                        }
+                    };
+                    let (xf, yf) = (to_f32(self, x, tx)?, to_f32(self, y, ty)?);
+                    let p = self.binary(c, BinaryKind::Pow, xf, yf)?;
+                    return single(if tx == DType::F32 {
+                        p
+                    } else {
+                        self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
+                    });
+                }
+                if kind == (BinaryKind::Mod { fmod: false }) && tx == DType::F32 && ty == DType::F32 {
+                    // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
+                    // the signs of r and y differ.
+                    let r = self.binary(c, BinaryKind::Mod { fmod: true }, x, y)?;
+                    let z =
+                        self.constant(&format!("{}/zero", c.name), TensorType::f32(vec![]), TensorData::F32(vec![0.0]));
+                    let r0 = self.binary(c, BinaryKind::Equal, r, z)?;
+                    let nz = self.emit(c, Op::Not, vec![r0])?;
+                    let (rn, yn) = (self.binary(c, BinaryKind::Less, r, z)?, self.binary(c, BinaryKind::Less, y, z)?);
+                    let differ = self.binary(c, BinaryKind::Xor, rn, yn)?;
+                    let cond = self.binary(c, BinaryKind::And, nz, differ)?;
+                    let ry = self.binary(c, BinaryKind::Add, r, y)?;
+                    return single(self.emit(c, Op::Where, vec![cond, ry, r])?);
+                }
                 // Legacy PRelu exports give one slope per channel as [C]: align it with axis 1.
                 if kind == BinaryKind::PRelu
                     && ys.len() == 1
@@ -535,11 +585,11 @@ impl<'p> Ctx<'p> {
                     acc = self.binary(c, kind, acc, x)?;
                 }
                 if c.p.op_type == "Mean" && !rest.is_empty() {
-                    let n = self.constant(
-                        &format!("{}/count", c.name),
-                        TensorType::f32(vec![]),
-                        TensorData::F32(vec![ins.len() as f32]),
-                    );
+                    let (ty, count) = match self.g.ty(first).dtype {
+                        DType::F64 => (TensorType::new(DType::F64, vec![]), TensorData::F64(vec![ins.len() as f64])),
+                        _ => (TensorType::f32(vec![]), TensorData::F32(vec![ins.len() as f32])),
+                    };
+                    let n = self.constant(&format!("{}/count", c.name), ty, count);
                     acc = self.binary(c, BinaryKind::Div, acc, n)?;
                 }
                 if acc == first {
@@ -722,11 +772,13 @@ impl<'p> Ctx<'p> {
                 Ok(vec![values, indices])
             }
             "MaxPool" | "AveragePool" => {
+                let y = self.pool(c)?;
                 if c.p.output.len() > 1 && !c.p.output[1].is_empty() {
-                    return Err(Fail::Unsupported(Some("MaxPool Indices output".into())));
+                    return Ok(vec![y, self.max_pool_indices(c)?]);
                 }
-                single(self.pool(c)?)
+                single(y)
             }
+            "LpPool" => single(self.lp_pool(c)?),
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = c.input(0)?;
                 let orig = self.shape(x);
@@ -760,10 +812,34 @@ impl<'p> Ctx<'p> {
                     return Err(Fail::Unsupported(Some("training mode".into())));
                 }
                 let ins = (0..5).map(|i| c.input(i)).collect::<LResult<Vec<_>>>()?;
+                let epsilon = a.float("epsilon", 1e-5);
                 if ins[1..].iter().any(|&v| !self.g.is_const(v)) {
-                    return Err(Fail::Unsupported(Some("non-constant statistics".into())));
+                    // Statistics given at run time: (x - mean) / sqrt(var + eps) · scale + bias,
+                    // each per-channel vector broadcast over axis 1.
+                    let xs = self.shape(ins[0]);
+                    if xs.len() < 2 || self.g.ty(ins[0]).dtype != DType::F32 {
+                        return Err(Fail::Unsupported(Some(
+                            "run-time statistics need a float32 input of rank >= 2".into(),
+                        )));
+                    }
+                    let mut per_channel = vec![xs[1]];
+                    per_channel.extend(std::iter::repeat_n(1, xs.len() - 2));
+                    let [sc, bi, mean, var] =
+                        [ins[1], ins[2], ins[3], ins[4]].map(|v| self.reshape(c, v, per_channel.clone()));
+                    let (sc, bi, mean, var) = (sc?, bi?, mean?, var?);
+                    let e = self.constant(
+                        &format!("{}/epsilon", c.name),
+                        TensorType::f32(vec![]),
+                        TensorData::F32(vec![epsilon]),
+                    );
+                    let ve = self.binary(c, BinaryKind::Add, var, e)?;
+                    let sd = self.emit(c, Op::Activation(Act::Sqrt), vec![ve])?;
+                    let d = self.binary(c, BinaryKind::Sub, ins[0], mean)?;
+                    let n = self.binary(c, BinaryKind::Div, d, sd)?;
+                    let y = self.binary(c, BinaryKind::Mul, n, sc)?;
+                    return single(self.binary(c, BinaryKind::Add, y, bi)?);
                 }
-                single(self.emit(c, Op::BatchNorm(BatchNorm { epsilon: a.float("epsilon", 1e-5) }), ins)?)
+                single(self.emit(c, Op::BatchNorm(BatchNorm { epsilon }), ins)?)
             }
             "Reshape" => {
                 let x = c.input(0)?;
@@ -797,20 +873,47 @@ impl<'p> Ctx<'p> {
                 };
                 single(self.reshape(c, x, shape)?)
             }
-            "Identity" | "Dropout" => {
-                if c.p.op_type == "Dropout" && c.p.output.iter().skip(1).any(|o| !o.is_empty()) {
-                    return Err(Fail::Unsupported(Some("Dropout mask output".into())));
-                }
+            "Identity" => {
+                let x = c.input(0)?;
+                let s = self.shape(x);
+                single(self.reshape(c, x, s)?)
+            }
+            "Dropout" => {
+                // Inference (and training with ratio 0) is the identity with an all-true mask.
                 let training = match c.opt_input(2) {
                     Some(t) => self.const_scalar(t, "training_mode")? != 0.0,
                     None => false,
                 };
-                if c.p.op_type == "Dropout" && training {
-                    return Err(Fail::Unsupported(Some("training mode (random masks)".into())));
+                if training {
+                    let ratio = match c.opt_input(1) {
+                        Some(r) => self.const_scalar(r, "ratio")?,
+                        None => 0.5,
+                    };
+                    if ratio != 0.0 {
+                        return Err(Fail::Unsupported(Some(format!(
+                            "training mode with ratio {ratio} (random masks are nondeterministic; export in inference mode)"
+                        ))));
+                    }
                 }
                 let x = c.input(0)?;
                 let s = self.shape(x);
-                single(self.reshape(c, x, s)?)
+                let y = self.reshape(c, x, s.clone())?;
+                if c.p.output.len() < 2 || c.p.output[1].is_empty() {
+                    return single(y);
+                }
+                // Before opset 10 the mask has the input's type (ones); from 10 on it is bool.
+                let n = self.g.ty(x).len();
+                let (ty, data) = if self.opset >= 10 {
+                    (TensorType::new(DType::Bool, s), TensorData::Bool(vec![true; n]))
+                } else {
+                    let dt = self.g.ty(x).dtype;
+                    let data = Cast { to: dt }
+                        .eval(&TensorData::F32(vec![1.0]))
+                        .ok_or_else(|| Fail::Unsupported(Some(format!("{dt} mask"))))?;
+                    (TensorType::new(dt, s), data.gather(&vec![0; n]))
+                };
+                let mask = self.constant(&format!("{}/mask", c.name), ty, data);
+                Ok(vec![y, mask])
             }
             "Transpose" => {
                 let x = c.input(0)?;
@@ -1342,11 +1445,106 @@ impl<'p> Ctx<'p> {
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
         let (x, w) = (c.input(0)?, c.input(1)?);
+        if self.shape(x).len() == 5 && self.shape(w).len() == 5 {
+            return self.conv3d(c, x, w);
+        }
         let (x, w, geom, one_d) = self.conv_geometry(c, x, w, true)?;
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
         let y = self.emit(c, Op::Conv(geom), ins)?;
         self.unlift_1d(c, y, one_d)
+    }
+
+    /// 3-D convolution as a sum of 2-D ones over the kernel depth: for each depth tap `kd`,
+    /// the input slices it reads (depth `od·s + kd·d` of the depth-padded input) are stacked
+    /// into the batch, `[N·OD, C, H, W]`, and convolved with the weight slice `w[:, :, kd]`.
+    fn conv3d(&mut self, c: &Cur, x: ValueId, w: ValueId) -> LResult<ValueId> {
+        let a = c.attrs();
+        let (xs, ws) = (self.shape(x), self.shape(w));
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
+        }
+        let attr = |name: &str, default: Vec<usize>| -> LResult<Vec<usize>> {
+            let v = a.usizes(name, default)?;
+            if v.len() != 3 {
+                return Err(format!("attribute '{name}' must have 3 values, got {v:?}").into());
+            }
+            Ok(v)
+        };
+        let kernel = attr("kernel_shape", ws[2..].to_vec())?;
+        let strides = attr("strides", vec![1; 3])?;
+        let dilations = attr("dilations", vec![1; 3])?;
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
+        let (n, ch, d) = (xs[0], xs[1], xs[2]);
+        let od = crate::ops::window_out(d, kernel[0], strides[0], dilations[0], pads[0].0, pads[0].1, false)?;
+        let xp = if pads[0] == (0, 0) {
+            x
+        } else {
+            let mut pv = vec![0; 10];
+            (pv[2], pv[7]) = pads[0];
+            self.emit(c, Op::Pad(Pad { pads: pv, mode: PadMode::Constant, value: 0.0 }), vec![x])?
+        };
+        let ps = self.shape(xp);
+        let st = crate::ops::strides_of(&ps);
+        let (m, wst) = (ws[0], crate::ops::strides_of(&ws));
+        let geom = Conv {
+            kernel: [kernel[1], kernel[2]],
+            strides: [strides[1], strides[2]],
+            dilations: [dilations[1], dilations[2]],
+            pads: [pads[1].0, pads[2].0, pads[1].1, pads[2].1],
+            group,
+            act: None,
+        };
+        let mut acc: Option<ValueId> = None;
+        for kd in 0..kernel[0] {
+            // [N, C, OD, H, W] → [N, OD, C, H, W] → [N·OD, C, H, W].
+            let view = Strided {
+                shape: vec![n, ch, od, ps[3], ps[4]],
+                offset: kd * dilations[0] * st[2],
+                strides: vec![
+                    st[0] as isize,
+                    st[1] as isize,
+                    (strides[0] * st[2]) as isize,
+                    st[3] as isize,
+                    st[4] as isize,
+                ],
+            };
+            let v = self.emit(c, Op::Strided(view), vec![xp])?;
+            let v = self.emit(c, Op::Transpose(Transpose { perm: vec![0, 2, 1, 3, 4] }), vec![v])?;
+            let v = self.reshape(c, v, vec![n * od, ch, ps[3], ps[4]])?;
+            let wshape = vec![m, ws[1], ws[3], ws[4]];
+            let wk = match self.g.data(w) {
+                Some(data) => {
+                    let (plane, s1, s2) = (ws[3] * ws[4], wst[1], wst[2]);
+                    let src: Vec<usize> =
+                        (0..m * ws[1]).flat_map(|oc| (0..plane).map(move |k| oc * s1 + kd * s2 + k)).collect();
+                    let slice = data.gather(&src);
+                    self.constant(&format!("{}/w_d{kd}", c.name), TensorType::new(DType::F32, wshape), slice)
+                }
+                None => {
+                    let view = Strided {
+                        shape: wshape,
+                        offset: kd * wst[2],
+                        strides: vec![wst[0] as isize, wst[1] as isize, wst[3] as isize, wst[4] as isize],
+                    };
+                    self.emit(c, Op::Strided(view), vec![w])?
+                }
+            };
+            let mut ins = vec![v, wk];
+            if kd == 0 {
+                ins.extend(c.opt_input(2));
+            }
+            let y = self.emit(c, Op::Conv(geom.clone()), ins)?;
+            acc = Some(match acc {
+                Some(s) => self.binary(c, BinaryKind::Add, s, y)?,
+                None => y,
+            });
+        }
+        let y = acc.ok_or("kernel depth is 0")?;
+        let ys = self.shape(y);
+        let y = self.reshape(c, y, vec![n, od, m, ys[2], ys[3]])?;
+        self.emit(c, Op::Transpose(Transpose { perm: vec![0, 2, 1, 3, 4] }), vec![y])
     }
 
     /// The Conv geometry of a (float or integer) convolution of `x` by `w`, with both lifted
@@ -1445,8 +1643,8 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Activation(act), vec![x])
     }
 
-    /// Einsum with one or two operands and no ellipsis, as Transpose / ReduceSum / batched
-    /// MatMul / Reshape: `A[batch, freeA, k] @ B[batch, k, freeB]`.
+    /// Einsum with one or two operands (ellipsis and diagonals included), as Strided /
+    /// Transpose / ReduceSum / batched MatMul / Reshape: `A[batch, freeA, k] @ B[batch, k, freeB]`.
     fn einsum(&mut self, c: &Cur) -> LResult<ValueId> {
         let eq: String = c
             .attrs()
@@ -1456,43 +1654,87 @@ impl<'p> Ctx<'p> {
             .filter(|ch| !ch.is_whitespace())
             .collect();
         let unsupported = |m: &str| Fail::Unsupported(Some(m.to_string()));
-        if eq.contains("...") {
-            return Err(unsupported("ellipsis in the equation"));
-        }
         let (lhs, out) = match eq.split_once("->") {
             Some((l, o)) => (l.to_string(), Some(o.to_string())),
             None => (eq.clone(), None),
         };
-        let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
-        let ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
-        if terms.len() != ins.len() || !(1..=2).contains(&ins.len()) {
+        let raw_terms: Vec<&str> = lhs.split(',').collect();
+        let mut ins: Vec<ValueId> = c.ins.iter().flatten().copied().collect();
+        if raw_terms.len() != ins.len() || !(1..=2).contains(&ins.len()) {
             return Err(unsupported("only one or two operands"));
         }
-        if ins.iter().any(|&v| self.g.ty(v).dtype != DType::F32) {
-            return Err(unsupported("non-float operands"));
+        let dts: Vec<DType> = ins.iter().map(|&v| self.g.ty(v).dtype).collect();
+        if dts.iter().any(|d| !d.is_float() || *d != dts[0]) {
+            return Err(unsupported("operands other than float32 or float64 of one type"));
+        }
+        // An ellipsis stands for the leading dims, right-aligned across operands: letters
+        // outside a-z / A-Z name them.
+        let ell_rank = |t: &str, rank: usize| -> LResult<usize> {
+            let named = t.replace("...", "").chars().count();
+            if t.contains("...") {
+                rank.checked_sub(named).ok_or_else(|| Fail::Invalid(format!("term {t} exceeds rank {rank}")))
+            } else {
+                Ok(0)
+            }
+        };
+        let mut ell = 0;
+        for (t, &v) in raw_terms.iter().zip(&ins) {
+            ell = ell.max(ell_rank(t, self.shape(v).len())?);
+        }
+        let ell_chars: Vec<char> = (0..ell).map(|i| char::from_u32(0x3b1 + i as u32).unwrap_or('?')).collect();
+        let expand = |t: &str, k: usize| -> Vec<char> {
+            match t.split_once("...") {
+                Some((a, b)) => a.chars().chain(ell_chars[ell - k..].iter().copied()).chain(b.chars()).collect(),
+                None => t.chars().collect(),
+            }
+        };
+        let mut terms: Vec<Vec<char>> = vec![];
+        for (t, &v) in raw_terms.iter().zip(&ins) {
+            terms.push(expand(t, ell_rank(t, self.shape(v).len())?));
         }
         let out: Vec<char> = match out {
-            Some(o) => o.chars().collect(),
+            Some(o) => expand(&o, ell),
             None => {
-                let mut once: Vec<char> = terms.concat();
+                let mut once: Vec<char> = terms.concat().into_iter().filter(|ch| !ell_chars.contains(ch)).collect();
                 once.sort_unstable();
                 let all = once.clone();
                 once.dedup();
-                once.into_iter().filter(|ch| all.iter().filter(|x| *x == ch).count() == 1).collect()
+                let single = once.into_iter().filter(|ch| all.iter().filter(|x| *x == ch).count() == 1);
+                ell_chars.iter().copied().chain(single).collect()
             }
         };
-        let mut dims: BTreeMap<char, usize> = BTreeMap::new();
-        for (t, &v) in terms.iter().zip(&ins) {
-            let s = self.shape(v);
-            let mut seen = vec![];
+        // A letter repeated in one operand takes its diagonal: a strided view whose stride
+        // is the sum of the repeated axes' strides.
+        for (t, v) in terms.iter_mut().zip(ins.iter_mut()) {
+            let s = self.shape(*v);
             if t.len() != s.len() {
                 return Err(format!("term {} does not match rank {}", t.iter().collect::<String>(), s.len()).into());
             }
-            for (&ch, &d) in t.iter().zip(&s) {
-                if seen.contains(&ch) {
-                    return Err(unsupported("repeated index in one operand (diagonal)"));
+            let mut uniq: Vec<char> = vec![];
+            for &ch in t.iter() {
+                if !uniq.contains(&ch) {
+                    uniq.push(ch);
                 }
-                seen.push(ch);
+            }
+            if uniq.len() == t.len() {
+                continue;
+            }
+            let st = crate::ops::strides_of(&s);
+            let (mut shape, mut strides) = (vec![], vec![]);
+            for u in &uniq {
+                let pos: Vec<usize> = (0..t.len()).filter(|&i| t[i] == *u).collect();
+                if pos.iter().any(|&i| s[i] != s[pos[0]]) {
+                    return Err(format!("diagonal over axes of different sizes in {s:?}").into());
+                }
+                shape.push(s[pos[0]]);
+                strides.push(pos.iter().map(|&i| st[i]).sum::<usize>() as isize);
+            }
+            *v = self.emit(c, Op::Strided(Strided { shape, offset: 0, strides }), vec![*v])?;
+            *t = uniq;
+        }
+        let mut dims: BTreeMap<char, usize> = BTreeMap::new();
+        for (t, &v) in terms.iter().zip(&ins) {
+            for (&ch, &d) in t.iter().zip(&self.shape(v)) {
                 if *dims.entry(ch).or_insert(d) != d {
                     return Err(unsupported("broadcast index sizes"));
                 }
@@ -1521,7 +1763,12 @@ impl<'p> Ctx<'p> {
         let size = |chs: &[char]| chs.iter().map(|ch| dims[ch]).product::<usize>();
         if ops.len() == 1 {
             let (v, kept) = ops.remove(0);
-            return permute(self, v, &kept, &out);
+            let y = permute(self, v, &kept, &out)?;
+            if self.g.is_graph_input(y) || self.g.is_const(y) {
+                let s = self.shape(y);
+                return self.reshape(c, y, s);
+            }
+            return Ok(y);
         }
         let ((a, ta), (b, tb)) = (ops[0].clone(), ops[1].clone());
         let batch: Vec<char> = ta.iter().copied().filter(|ch| tb.contains(ch) && out.contains(ch)).collect();
@@ -1552,9 +1799,11 @@ impl<'p> Ctx<'p> {
         if self.shape(x).len() != 3 || self.g.ty(x).dtype != DType::F32 {
             return Err(Fail::Unsupported(Some("float input of rank 3".into())));
         }
-        if a.has("clip") || a.int("input_forget", 0) != 0 {
-            return Err(Fail::Unsupported(Some("clip or input_forget".into())));
+        if a.int("input_forget", 0) != 0 {
+            return Err(Fail::Unsupported(Some("input_forget (coupled input and forget gates)".into())));
         }
+        // clip bounds every gate pre-activation to [-clip, clip].
+        let clip = a.has("clip").then(|| a.float("clip", 0.0).abs());
         // layout=1 (batch first): run in [seq, batch, ...] and transpose at the borders.
         let batch_first = a.int("layout", 0) != 0;
         let swap01 = |this: &mut Self, v: ValueId| -> LResult<ValueId> {
@@ -1570,9 +1819,7 @@ impl<'p> Ctx<'p> {
                 return Err(Fail::Unsupported(Some("sequence_lens shorter than the sequence".into())));
             }
         }
-        if kind == "LSTM" && c.opt_input(7).is_some() {
-            return Err(Fail::Unsupported(Some("peepholes".into())));
-        }
+        let peep = if kind == "LSTM" { c.opt_input(7) } else { None };
         let (seq, batch) = (xs[0], xs[1]);
         let gates = match kind {
             "LSTM" => 4,
@@ -1645,6 +1892,16 @@ impl<'p> Ctx<'p> {
             };
             let mut h = state(self, init_h, "h")?;
             let mut cell = state(self, init_c, "c")?;
+            // Peephole weights of direction d, [dirs, 3·H] in the order i, o, f, as [H] each.
+            let peeps: Vec<ValueId> = match peep {
+                Some(pv) => (0..3)
+                    .map(|k| {
+                        let s = self.strided(c, pv, &[(d, 1, 1), (k * hidden, hidden, 1)])?;
+                        self.reshape(c, s, vec![hidden])
+                    })
+                    .collect::<LResult<_>>()?,
+                None => vec![],
+            };
             let mut outs = vec![ValueId(0); seq];
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
@@ -1659,21 +1916,39 @@ impl<'p> Ctx<'p> {
                     let hr = this.dense(c, hin, rk[k], None)?;
                     this.binary(c, BinaryKind::Add, xw, hr)
                 };
+                // Adds the peephole term `p ⊙ cell` (LSTM with P) and applies clip.
+                let finish = |this: &mut Self, v: ValueId, p: Option<ValueId>, cell: ValueId| -> LResult<ValueId> {
+                    let v = match p {
+                        Some(p) => {
+                            let pc = this.binary(c, BinaryKind::Mul, cell, p)?;
+                            this.binary(c, BinaryKind::Add, v, pc)?
+                        }
+                        None => v,
+                    };
+                    match clip {
+                        Some(t) => this.emit(c, Op::Activation(Act::Clip { min: -t, max: t }), vec![v]),
+                        None => Ok(v),
+                    }
+                };
                 match kind {
                     "LSTM" => {
                         let (f_act, g_act, h_act) = (act_name(0), act_name(1), act_name(2));
-                        // ONNX gate order: i, o, f, c.
+                        // ONNX gate order: i, o, f, c; peepholes i, o, f (o sees the new cell).
                         let i = pre(self, 0, h)?;
+                        let i = finish(self, i, peeps.first().copied(), cell)?;
                         let i = self.act_named(c, i, &f_act.0, f_act.1, f_act.2)?;
-                        let o = pre(self, 1, h)?;
-                        let o = self.act_named(c, o, &f_act.0, f_act.1, f_act.2)?;
                         let f = pre(self, 2, h)?;
+                        let f = finish(self, f, peeps.get(2).copied(), cell)?;
                         let f = self.act_named(c, f, &f_act.0, f_act.1, f_act.2)?;
                         let g = pre(self, 3, h)?;
+                        let g = finish(self, g, None, cell)?;
                         let g = self.act_named(c, g, &g_act.0, g_act.1, g_act.2)?;
                         let fc = self.binary(c, BinaryKind::Mul, f, cell)?;
                         let ig = self.binary(c, BinaryKind::Mul, i, g)?;
                         cell = self.binary(c, BinaryKind::Add, fc, ig)?;
+                        let o = pre(self, 1, h)?;
+                        let o = finish(self, o, peeps.get(1).copied(), cell)?;
+                        let o = self.act_named(c, o, &f_act.0, f_act.1, f_act.2)?;
                         let hc = self.act_named(c, cell, &h_act.0, h_act.1, h_act.2)?;
                         h = self.binary(c, BinaryKind::Mul, o, hc)?;
                     }
@@ -1681,8 +1956,10 @@ impl<'p> Ctx<'p> {
                         let (f_act, g_act) = (act_name(0), act_name(1));
                         // ONNX gate order: z, r, h.
                         let z = pre(self, 0, h)?;
+                        let z = finish(self, z, None, h)?;
                         let z = self.act_named(c, z, &f_act.0, f_act.1, f_act.2)?;
                         let rg = pre(self, 1, h)?;
+                        let rg = finish(self, rg, None, h)?;
                         let rg = self.act_named(c, rg, &f_act.0, f_act.1, f_act.2)?;
                         let xw = self.dense(c, xt, wk[2], Some(wb[2].clone()))?;
                         let hh = if lbr {
@@ -1693,6 +1970,7 @@ impl<'p> Ctx<'p> {
                             self.dense(c, rh, rk[2], Some(rb[2].clone()))?
                         };
                         let pre_h = self.binary(c, BinaryKind::Add, xw, hh)?;
+                        let pre_h = finish(self, pre_h, None, h)?;
                         let cand = self.act_named(c, pre_h, &g_act.0, g_act.1, g_act.2)?;
                         // h = (1 - z)·cand + z·h = cand + z·(h - cand)
                         let diff = self.binary(c, BinaryKind::Sub, h, cand)?;
@@ -1702,6 +1980,7 @@ impl<'p> Ctx<'p> {
                     _ => {
                         let f_act = act_name(0);
                         let p = pre(self, 0, h)?;
+                        let p = finish(self, p, None, h)?;
                         h = self.act_named(c, p, &f_act.0, f_act.1, f_act.2)?;
                     }
                 }
@@ -1744,40 +2023,45 @@ impl<'p> Ctx<'p> {
 
     fn conv_transpose(&mut self, c: &Cur) -> LResult<ValueId> {
         let a = c.attrs();
-        let (mut x, mut w) = (c.input(0)?, c.input(1)?);
+        let (x, w) = (c.input(0)?, c.input(1)?);
         let (xs, ws) = (self.shape(x), self.shape(w));
-        let one_d = xs.len() == 3 && ws.len() == 3;
-        if !(one_d || xs.len() == 4 && ws.len() == 4) {
+        if xs.len() < 3 || ws.len() != xs.len() {
             return Err(Fail::Unsupported(Some(format!(
-                "{}-D transposed convolution (1-D and 2-D only)",
-                xs.len().saturating_sub(2)
+                "input of rank {} with a weight of rank {} (rank >= 3, equal ranks)",
+                xs.len(),
+                ws.len()
             ))));
         }
-        let (kernel, strides, dilations) = self.window_attrs(c, one_d, ws[2..].to_vec())?;
-        if one_d {
-            x = self.lift_1d(c, x)?;
-            w = self.lift_1d(c, w)?;
-        }
-        let hw = self.shape(x);
-        let lift = |v: Vec<usize>| {
-            if one_d {
-                [0, v.first().copied().unwrap_or(0)]
-            } else {
-                [v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)]
+        let r = xs.len() - 2;
+        let attr = |name: &str, default: Vec<usize>| -> LResult<Vec<usize>> {
+            let v = a.usizes(name, default)?;
+            if v.len() != r {
+                return Err(format!("attribute '{name}' must have {r} values, got {v:?}").into());
             }
+            Ok(v)
         };
-        let output_padding = lift(a.usizes("output_padding", vec![0; if one_d { 1 } else { 2 }])?);
+        let kernel = attr("kernel_shape", ws[2..].to_vec())?;
+        let strides = attr("strides", vec![1; r])?;
+        let dilations = attr("dilations", vec![1; r])?;
+        let output_padding = attr("output_padding", vec![0; r])?;
         let group = usize::try_from(a.int("group", 1)).map_err(|_| "group must be positive")?;
         let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
         let output_shape = a.usizes("output_shape", vec![])?;
-        let mut op = ConvTranspose { kernel, strides, dilations, pads: [0; 4], output_padding, group };
+        let mut op = ConvTranspose { kernel, strides, dilations, pads: vec![0; 2 * r], output_padding, group };
         if !output_shape.is_empty() || auto == "SAME_UPPER" || auto == "SAME_LOWER" {
-            // Pads from the requested output size (SAME: input · stride).
-            let want =
-                if output_shape.is_empty() { [hw[2] * strides[0], hw[3] * strides[1]] } else { lift(output_shape) };
-            let want = if one_d { [1, want[1]] } else { want };
-            for i in 0..2 {
-                let full = op.out_len(i, hw[2 + i]).ok_or("invalid transposed convolution geometry")?;
+            // Pads from the requested output size (SAME: input · stride); output_shape may
+            // list only the spatial axes or the whole output shape.
+            let want: Vec<usize> = if output_shape.is_empty() {
+                (0..r).map(|i| xs[2 + i] * op.strides[i]).collect()
+            } else if output_shape.len() == r {
+                output_shape
+            } else if output_shape.len() == r + 2 {
+                output_shape[2..].to_vec()
+            } else {
+                return Err(format!("attribute 'output_shape' has {} values for {r} axes", output_shape.len()).into());
+            };
+            for i in 0..r {
+                let full = op.out_len(i, xs[2 + i]).ok_or("invalid transposed convolution geometry")?;
                 if want[i] > full {
                     // A larger requested output is extra padding at the end.
                     op.output_padding[i] += want[i] - full;
@@ -1787,24 +2071,18 @@ impl<'p> Ctx<'p> {
                 let (begin, end) =
                     if auto == "SAME_LOWER" { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
                 op.pads[i] = begin;
-                op.pads[i + 2] = end;
+                op.pads[i + r] = end;
             }
         } else if auto == "NOTSET" {
-            let p = a.usizes("pads", vec![0; if one_d { 2 } else { 4 }])?;
-            op.pads = match p.as_slice() {
-                [b, e] if one_d => [0, *b, 0, *e],
-                [t, l, b, r] => [*t, *l, *b, *r],
-                _ => return Err(format!("attribute 'pads' has {} values", p.len()).into()),
-            };
+            let p = a.usizes("pads", vec![0; 2 * r])?;
+            if p.len() != 2 * r {
+                return Err(format!("attribute 'pads' has {} values, expected {}", p.len(), 2 * r).into());
+            }
+            op.pads = p;
         }
         let mut ins = vec![x, w];
         ins.extend(c.opt_input(2));
-        let y = self.emit(c, Op::ConvTranspose(op), ins)?;
-        if one_d {
-            let ys = self.shape(y);
-            return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
-        }
-        Ok(y)
+        self.emit(c, Op::ConvTranspose(op), ins)
     }
 
     fn resize(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -1907,20 +2185,28 @@ impl<'p> Ctx<'p> {
         let mut x = c.input(0)?;
         let xs = self.shape(x);
         let one_d = xs.len() == 3;
+        let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
+        let dt = self.g.ty(x).dtype;
+        if kind == PoolKind::Avg && dt != DType::F32 || !matches!(dt, DType::F32 | DType::I8 | DType::U8) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} on {dt} tensors (float32; MaxPool also int8 and uint8)",
+                c.p.op_type
+            ))));
+        }
+        if xs.len() > 4 {
+            return self.pool_separable(c, x, kind, a.int("count_include_pad", 0) != 0);
+        }
         if xs.len() != 4 && !one_d {
-            return Err(Fail::Unsupported(Some(format!("rank {} input (1-D and 2-D pooling only)", xs.len()))));
+            return Err(Fail::Unsupported(Some(format!("rank {} input (pooling needs rank >= 3)", xs.len()))));
         }
+        // storage_order only affects the Indices output (max_pool_indices).
         let (kernel, strides, dilations) = self.window_attrs(c, one_d, vec![])?;
-        if a.int("storage_order", 0) != 0 {
-            return Err(Fail::Unsupported(Some("storage_order=1".into())));
-        }
         if one_d {
             x = self.lift_1d(c, x)?;
         }
         let hw = self.shape(x);
         let ceil_mode = a.int("ceil_mode", 0) != 0;
         let pads = resolve_pads(&a, [hw[2], hw[3]], kernel, strides, dilations, one_d)?;
-        let kind = if c.p.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
         let op = Pool {
             kind,
             kernel,
@@ -1936,6 +2222,208 @@ impl<'p> Ctx<'p> {
             return self.reshape(c, y, vec![ys[0], ys[1], ys[3]]);
         }
         Ok(y)
+    }
+
+    /// Pooling of any spatial rank as one 1-D pool per spatial axis (a 2-D pool over
+    /// `[outer, 1, len, inner]`): max and average over a box are separable, the in-bounds (or
+    /// padded) count of a box being the product of its per-axis counts.
+    fn pool_separable(&mut self, c: &Cur, x: ValueId, kind: PoolKind, count_include_pad: bool) -> LResult<ValueId> {
+        let a = c.attrs();
+        let xs = self.shape(x);
+        if xs.len() < 3 {
+            return Err(Fail::Unsupported(Some(format!("rank {} input (pooling needs rank >= 3)", xs.len()))));
+        }
+        let n = xs.len() - 2;
+        let kernel = a.usizes("kernel_shape", vec![])?;
+        let strides = a.usizes("strides", vec![1; n])?;
+        let dilations = a.usizes("dilations", vec![1; n])?;
+        for (what, v) in [("kernel_shape", &kernel), ("strides", &strides), ("dilations", &dilations)] {
+            if v.len() != n {
+                return Err(format!("attribute '{what}' must have {n} values, got {v:?}").into());
+            }
+        }
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let ceil_mode = a.int("ceil_mode", 0) != 0;
+        let mut y = x;
+        for j in 0..n {
+            let (pb, pe) = pads[j];
+            if kernel[j] == 1 && strides[j] == 1 && pb == 0 && pe == 0 {
+                continue;
+            }
+            let s = self.shape(y);
+            let ax = 2 + j;
+            let (outer, inner) = (s[..ax].iter().product(), s[ax + 1..].iter().product());
+            let r = self.reshape(c, y, vec![outer, 1, s[ax], inner])?;
+            let op = Pool {
+                kind,
+                kernel: [kernel[j], 1],
+                strides: [strides[j], 1],
+                dilations: [dilations[j], 1],
+                pads: [pb, 0, pe, 0],
+                ceil_mode,
+                count_include_pad,
+            };
+            let p = self.emit(c, Op::Pool(op), vec![r])?;
+            let mut ns = s.clone();
+            ns[ax] = self.shape(p)[2];
+            y = self.reshape(c, p, ns)?;
+        }
+        if y == x {
+            y = self.reshape(c, x, xs)?;
+        }
+        Ok(y)
+    }
+
+    /// MaxPool's Indices output: the flat (row-major, batch and channel included) input
+    /// index of each window's first maximum. Every kernel tap is a strided view of the input
+    /// (padded with the type's minimum); the taps are stacked on a new last axis, ArgMax
+    /// picks the first largest, and GatherElements maps it through a build-time table of
+    /// the flat index each tap reads.
+    fn max_pool_indices(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        let dt = self.g.ty(x).dtype;
+        let r = xs.len() - 2;
+        let kernel = a.usizes("kernel_shape", vec![])?;
+        let strides = a.usizes("strides", vec![1; r])?;
+        let dilations = a.usizes("dilations", vec![1; r])?;
+        if [kernel.len(), strides.len(), dilations.len()] != [r; 3] {
+            return Err(format!("kernel_shape, strides and dilations must have {r} values").into());
+        }
+        let pads = resolve_pads_nd(&a, &xs[2..], &kernel, &strides, &dilations)?;
+        let ceil_mode = a.int("ceil_mode", 0) != 0;
+        let mut outs = vec![];
+        for j in 0..r {
+            let (k, st, d, (pb, pe)) = (kernel[j], strides[j], dilations[j], pads[j]);
+            outs.push(crate::ops::window_out(xs[2 + j], k, st, d, pb, pe, ceil_mode)?);
+        }
+        // Padded extents covering every window (ceil_mode may read past the end padding).
+        let mut padded = xs.clone();
+        let mut end_pad = vec![0; r];
+        for j in 0..r {
+            let need = (outs[j] - 1) * strides[j] + (kernel[j] - 1) * dilations[j] + 1;
+            padded[2 + j] = need.max(xs[2 + j] + pads[j].0 + pads[j].1);
+            end_pad[j] = padded[2 + j] - xs[2 + j] - pads[j].0;
+        }
+        let xp = if padded == xs {
+            x
+        } else {
+            let value = match dt {
+                DType::F32 | DType::F64 => f32::NEG_INFINITY,
+                DType::I8 => i8::MIN as f32,
+                DType::I32 => i32::MIN as f32,
+                _ => 0.0,
+            };
+            let mut pv = vec![0; 2 * (r + 2)];
+            for j in 0..r {
+                pv[2 + j] = pads[j].0;
+                pv[r + 4 + j] = end_pad[j];
+            }
+            self.emit(c, Op::Pad(Pad { pads: pv, mode: PadMode::Constant, value }), vec![x])?
+        };
+        let pst = crate::ops::strides_of(&padded);
+        // storage_order=1 numbers the spatial positions column-major (batch and channel stay
+        // the outer terms).
+        let mut xst = crate::ops::strides_of(&xs);
+        if a.int("storage_order", 0) != 0 {
+            let mut acc = 1;
+            for j in 0..r {
+                xst[2 + j] = acc;
+                acc *= xs[2 + j];
+            }
+        }
+        let mut view_shape = vec![xs[0], xs[1]];
+        view_shape.extend(&outs);
+        let mut view_strides = vec![pst[0] as isize, pst[1] as isize];
+        view_strides.extend((0..r).map(|j| (strides[j] * pst[2 + j]) as isize));
+        let mut taps = vec![];
+        crate::interp::for_each_index(&kernel, |k| taps.push(k.to_vec()));
+        let mut stacked_shape = view_shape.clone();
+        stacked_shape.push(1);
+        let mut views = vec![];
+        for k in &taps {
+            let offset = (0..r).map(|j| k[j] * dilations[j] * pst[2 + j]).sum();
+            let v = self.emit(
+                c,
+                Op::Strided(Strided { shape: view_shape.clone(), offset, strides: view_strides.clone() }),
+                vec![xp],
+            )?;
+            views.push(self.reshape(c, v, stacked_shape.clone())?);
+        }
+        let axis = r + 2;
+        let stacked = if views.len() == 1 { views[0] } else { self.emit(c, Op::Concat(Concat { axis }), views)? };
+        let best = self.emit(
+            c,
+            Op::ArgReduce(ArgReduce { max: true, axis, keepdims: true, select_last: false }),
+            vec![stacked],
+        )?;
+        // The flat input index each tap of each window reads (-1 in the padding).
+        let mut table = Vec::with_capacity(view_shape.iter().product::<usize>() * taps.len());
+        crate::interp::for_each_index(&view_shape, |o| {
+            for k in &taps {
+                let mut flat = (o[0] * xst[0] + o[1] * xst[1]) as i64;
+                for j in 0..r {
+                    let p = (o[2 + j] * strides[j] + k[j] * dilations[j]) as i64 - pads[j].0 as i64;
+                    if p < 0 || p >= xs[2 + j] as i64 {
+                        flat = -1;
+                        break;
+                    }
+                    flat += p * xst[2 + j] as i64;
+                }
+                table.push(flat);
+            }
+        });
+        let mut table_shape = view_shape.clone();
+        table_shape.push(taps.len());
+        let table = self.constant(
+            &format!("{}/tap_index", c.name),
+            TensorType::new(DType::I64, table_shape),
+            TensorData::I64(table),
+        );
+        let idx = self.emit(c, Op::GatherElements(GatherElements { axis }), vec![table, best])?;
+        self.reshape(c, idx, view_shape)
+    }
+
+    /// LpPool: `(Σ |x|^p)^(1/p)` over each window (padding counts as zero), as
+    /// `|x|^p` → separable average pool counting the padding → × window size → `^(1/p)`.
+    fn lp_pool(&mut self, c: &Cur) -> LResult<ValueId> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", self.g.ty(x).dtype))));
+        }
+        if a.int("ceil_mode", 0) != 0 {
+            return Err(Fail::Unsupported(Some("ceil_mode=1".into())));
+        }
+        let p = a.int("p", 2);
+        if p < 1 {
+            return Err(format!("p = {p} must be positive").into());
+        }
+        let scalar = |this: &mut Self, v: f32, what: &str| {
+            this.constant(&format!("{}/{what}", c.name), TensorType::f32(vec![]), TensorData::F32(vec![v]))
+        };
+        let t = match p {
+            1 => self.emit(c, Op::Activation(Act::Abs), vec![x])?,
+            2 => self.binary(c, BinaryKind::Mul, x, x)?,
+            _ => {
+                let ax = self.emit(c, Op::Activation(Act::Abs), vec![x])?;
+                let e = scalar(self, p as f32, "p");
+                self.binary(c, BinaryKind::Pow, ax, e)?
+            }
+        };
+        let avg = self.pool_separable(c, t, PoolKind::Avg, true)?;
+        let volume: usize = a.usizes("kernel_shape", vec![])?.iter().product();
+        let v = scalar(self, volume as f32, "window");
+        let sum = self.binary(c, BinaryKind::Mul, avg, v)?;
+        match p {
+            1 => Ok(sum),
+            2 => self.emit(c, Op::Activation(Act::Sqrt), vec![sum]),
+            _ => {
+                let e = scalar(self, 1.0 / p as f32, "inv_p");
+                self.binary(c, BinaryKind::Pow, sum, e)
+            }
+        }
     }
 
     /// Broadcast copy of `x` to `shape` (a strided read with zero strides).
@@ -2117,7 +2605,13 @@ impl<'p> Ctx<'p> {
         axes.sort_unstable();
         axes.dedup();
         let dt = self.g.ty(x).dtype;
-        if dt != DType::F32 && !(kind.integer_ok() && dt != DType::Bool) {
+        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !self.g.ty(x).is_empty() {
+            // Any / all over booleans: the max / min of their 0-1 bytes.
+            let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
+            let r = self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![u])?;
+            return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
+        }
+        if !(dt.is_float() || kind.integer_ok() && dt != DType::Bool) {
             return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
         }
         if axes.iter().any(|&ax| self.shape(x).get(ax) == Some(&0)) {
@@ -2235,6 +2729,35 @@ fn resolve_pads(
             }
             Ok(pads)
         }
+        other => Err(format!("unknown auto_pad \"{other}\"").into()),
+    }
+}
+
+/// Explicit `(begin, end)` pads per spatial axis of an N-d window from `pads` or `auto_pad`.
+fn resolve_pads_nd(a: &Attrs, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> LResult<Vec<(usize, usize)>> {
+    let n = input.len();
+    let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    match auto.as_str() {
+        "NOTSET" => {
+            let p = a.usizes("pads", vec![0; 2 * n])?;
+            if p.len() != 2 * n {
+                return Err(format!("attribute 'pads' must have {} values, got {p:?}", 2 * n).into());
+            }
+            Ok((0..n).map(|i| (p[i], p[n + i])).collect())
+        }
+        "VALID" => Ok(vec![(0, 0); n]),
+        "SAME_UPPER" | "SAME_LOWER" => (0..n)
+            .map(|i| {
+                if s[i] == 0 || k[i] == 0 {
+                    return Err(Fail::from("strides and kernel_shape must be positive"));
+                }
+                let out = input[i].div_ceil(s[i]);
+                let span = d[i] * (k[i] - 1) + 1;
+                let total = ((out - 1) * s[i] + span).saturating_sub(input[i]);
+                let small = total / 2;
+                Ok(if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) })
+            })
+            .collect(),
         other => Err(format!("unknown auto_pad \"{other}\"").into()),
     }
 }

@@ -12,9 +12,10 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, String> {
         6 => DType::I32,
         7 => DType::I64,
         9 => DType::Bool,
+        11 => DType::F64,
         other => {
             return Err(format!(
-                "element type {} is not supported (supported: float, uint8, int8, int32, int64, bool)",
+                "element type {} is not supported (supported: float, double, uint8, int8, int32, int64, bool)",
                 onnx_type_name(other)
             ));
         }
@@ -69,6 +70,8 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
     let data = match dtype {
         DType::F32 if has_raw => TensorData::F32(chunks::<4, _>(raw, f32::from_le_bytes)?),
         DType::F32 => TensorData::F32(t.float_data.clone()),
+        DType::F64 if has_raw => TensorData::F64(chunks::<8, _>(raw, f64::from_le_bytes)?),
+        DType::F64 => TensorData::F64(t.double_data.clone()),
         DType::I64 if has_raw => TensorData::I64(chunks::<8, _>(raw, i64::from_le_bytes)?),
         DType::I64 => TensorData::I64(t.int64_data.clone()),
         DType::I32 if has_raw => TensorData::I32(chunks::<4, _>(raw, i32::from_le_bytes)?),

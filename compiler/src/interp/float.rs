@@ -114,40 +114,57 @@ pub(super) fn conv(c: &Conv, a: &Args) -> R<TensorData> {
     Ok(TensorData::F32(y))
 }
 
-/// Scatter form: every input element adds `x · w` to the outputs its taps reach.
+/// Scatter form: every input element adds `x · w` to the outputs its taps reach (any
+/// spatial rank).
 pub(super) fn conv_transpose(c: &ConvTranspose, a: &Args) -> R<TensorData> {
     let (x, w) = (a.f32(0)?, a.f32(1)?);
-    let [nb, ci, h, wd] = dims4(a.shape(0)?)?;
-    let [_, m, oh, ow] = dims4(&a.out.shape)?;
+    let xs = a.shape(0)?;
+    let ys = &a.out.shape;
+    let r = c.rank();
+    if xs.len() != r + 2 || ys.len() != r + 2 {
+        return Err(format!("expected rank {} input and output, got {xs:?} and {ys:?}", r + 2).into());
+    }
+    let (nb, ci, m) = (xs[0], xs[1], ys[1]);
     let mg = a.shape(1)?.get(1).copied().ok_or("weight rank")?;
     let cg = ci / c.group.max(1);
-    let [kh, kw] = c.kernel;
-    let plane = oh * ow;
-    let mut y = vec![0.0f32; nb * m * plane];
+    let (xsp, osp) = (&xs[2..], &ys[2..]);
+    let (iplane, oplane, kvol): (usize, usize, usize) =
+        (xsp.iter().product(), osp.iter().product(), c.kernel.iter().product());
+    let (ost, kst) = (strides_of(osp), strides_of(&c.kernel));
+    let mut y = vec![0.0f32; nb * m * oplane];
     if a.tys.len() > 2 {
         let b = a.f32(2)?;
         for (i, v) in y.iter_mut().enumerate() {
-            *v = b[(i / plane) % m];
+            *v = b[(i / oplane.max(1)) % m];
         }
     }
+    // Every (input position, kernel tap) pair that lands inside the output: (input offset
+    // within a plane, kernel offset, output offset within a plane).
+    let mut pairs = vec![];
+    let mut at = 0;
+    for_each_index(xsp, |ip| {
+        for_each_index(&c.kernel, |kp| {
+            let mut o = 0;
+            for ax in 0..r {
+                match tap(ip[ax], kp[ax], c.strides[ax], c.dilations[ax], c.pads[ax], osp[ax]) {
+                    Some(v) => o += v * ost[ax],
+                    None => return,
+                }
+            }
+            pairs.push((at, offset(kp, &kst), o));
+        });
+        at += 1;
+    });
     for n in 0..nb {
         for ic in 0..ci {
             let g = ic / cg.max(1);
-            for iy in 0..h {
-                for ix in 0..wd {
-                    let xv = x[((n * ci + ic) * h + iy) * wd + ix];
-                    for mm in 0..mg {
-                        let oc = g * mg + mm;
-                        for ky in 0..kh {
-                            let Some(oy) = tap(iy, ky, c.strides[0], c.dilations[0], c.pads[0], oh) else { continue };
-                            for kx in 0..kw {
-                                let Some(ox) = tap(ix, kx, c.strides[1], c.dilations[1], c.pads[1], ow) else {
-                                    continue;
-                                };
-                                y[(n * m + oc) * plane + oy * ow + ox] += xv * w[((ic * mg + mm) * kh + ky) * kw + kx];
-                            }
-                        }
-                    }
+            let xp = &x[(n * ci + ic) * iplane..][..iplane];
+            for mm in 0..mg {
+                let oc = g * mg + mm;
+                let wk = &w[(ic * mg + mm) * kvol..][..kvol];
+                let yp = &mut y[(n * m + oc) * oplane..][..oplane];
+                for &(i, k, o) in &pairs {
+                    yp[o] += xp[i] * wk[k];
                 }
             }
         }
@@ -194,10 +211,21 @@ pub(super) fn batch_offsets(own: &[usize], batch: &[usize], mat: usize) -> Vec<u
 
 /// Batched `act(A @ B)` with NumPy broadcasting of the batch axes ([`MatMul::dims`]).
 pub(super) fn matmul(mm: &MatMul, a: &Args) -> R<TensorData> {
-    let (x0, x1) = (a.f32(0)?, a.f32(1)?);
     let d = MatMul::dims(a.get(0)?.0, a.get(1)?.0)?;
     let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
     let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+    if let (TensorData::F64(x0), TensorData::F64(x1), None) = (a.get(0)?.1, a.get(1)?.1, &mm.act) {
+        let mut y = Vec::with_capacity(a_off.len() * d.m * d.n);
+        for (ao, bo) in a_off.iter().zip(&b_off) {
+            for i in 0..d.m {
+                for j in 0..d.n {
+                    y.push((0..d.k).fold(0.0f64, |acc, k| acc + x0[ao + i * d.k + k] * x1[bo + k * d.n + j]));
+                }
+            }
+        }
+        return Ok(TensorData::F64(y));
+    }
+    let (x0, x1) = (a.f32(0)?, a.f32(1)?);
     let mut y = Vec::with_capacity(a_off.len() * d.m * d.n);
     for (ao, bo) in a_off.iter().zip(&b_off) {
         for i in 0..d.m {
@@ -222,6 +250,17 @@ pub(super) fn binary(b: &Binary, a: &Args) -> R<TensorData> {
         return Err(format!("operand types differ: {} and {}", da.dtype(), db.dtype()).into());
     }
     let kind = b.kind;
+    if let (TensorData::F64(x), TensorData::F64(y), None) = (da, db, &b.act) {
+        let ma = broadcast_index_map(&ta.shape, &a.out.shape);
+        let mb = broadcast_index_map(&tb.shape, &a.out.shape);
+        let pairs = ma.iter().zip(&mb);
+        if kind.is_predicate() {
+            let v: Option<Vec<bool>> = pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect();
+            return Ok(TensorData::Bool(v.ok_or_else(|| not_evaluated(format!("{} on f64", kind.name())))?));
+        }
+        let v: Option<Vec<f64>> = pairs.map(|(&i, &j)| kind.apply64(x[i], y[j])).collect();
+        return Ok(TensorData::F64(v.ok_or_else(|| not_evaluated(format!("{} on f64", kind.name())))?));
+    }
     let is_float = da.dtype() == DType::F32;
     if is_float && !kind.is_predicate() {
         return b
@@ -333,9 +372,31 @@ pub(super) fn pool_window(p: &Pool, oy: usize, ox: usize, h: usize, w: usize) ->
 /// Max (padding never wins) or average (divided by the in-bounds count, or the padded
 /// window count with `count_include_pad`) over each window.
 pub(super) fn pool(p: &Pool, a: &Args) -> R<TensorData> {
-    let x = a.f32(0)?;
     let [_, _, h, w] = dims4(a.shape(0)?)?;
     let [nb, c, oh, ow] = dims4(&a.out.shape)?;
+    let (tx, dx) = a.get(0)?;
+    if dx.as_f32().is_none() && p.kind == PoolKind::Max {
+        // Integer max pooling: no padding value, so an all-padding window is the type minimum.
+        let x = wide(dx)?;
+        let lo = match tx.dtype {
+            DType::I8 => i8::MIN as i64,
+            DType::U8 => 0,
+            DType::I32 => i32::MIN as i64,
+            _ => i64::MIN,
+        };
+        let mut y = Vec::with_capacity(nb * c * oh * ow);
+        for plane in 0..nb * c {
+            let xc = &x[plane * h * w..];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (taps, _) = pool_window(p, oy, ox, h, w);
+                    y.push(taps.iter().fold(lo, |m, &i| m.max(xc[i])));
+                }
+            }
+        }
+        return Ok(from_wide(tx.dtype, y)?);
+    }
+    let x = a.f32(0)?;
     let mut y = Vec::with_capacity(nb * c * oh * ow);
     for plane in 0..nb * c {
         let xc = &x[plane * h * w..];
@@ -381,27 +442,36 @@ pub(super) fn reduce(r: &Reduce, a: &Args) -> R<TensorData> {
     let (tx, dx) = a.get(0)?;
     let lp = reduce_loops(&tx.shape, &r.axes);
     let (kept, red) = (loop_offsets(&lp.kept), loop_offsets(&lp.reduced));
-    if let Some(x) = dx.as_f32() {
-        let y = kept.iter().map(|&base| {
-            let vals = red.iter().map(|&o| x[base + o]);
-            let sum = |f: &dyn Fn(f32) -> f32| vals.clone().fold(0.0f32, |s, v| s + f(v));
-            match r.kind {
-                ReduceKind::Sum => sum(&|v| v),
-                ReduceKind::Mean => sum(&|v| v) / lp.count as f32,
-                ReduceKind::Max => vals.clone().fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m }),
-                ReduceKind::Min => vals.clone().fold(f32::INFINITY, |m, v| if v < m { v } else { m }),
-                ReduceKind::Prod => vals.clone().fold(1.0, |p, v| p * v),
-                ReduceKind::L1 => sum(&|v| v.abs()),
-                ReduceKind::L2 => sum(&|v| v * v).sqrt(),
-                ReduceKind::SumSquare => sum(&|v| v * v),
-                ReduceKind::LogSum => sum(&|v| v).ln(),
-                ReduceKind::LogSumExp => {
-                    let mx = vals.clone().fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m });
-                    mx + sum(&|v| (v - mx).exp()).ln()
+    // The float path, for f32 and f64 alike.
+    macro_rules! float_reduce {
+        ($x:expr, $t:ident, $variant:ident) => {{
+            let x = $x;
+            let y = kept.iter().map(|&base| {
+                let vals = red.iter().map(|&o| x[base + o]);
+                let sum = |f: &dyn Fn($t) -> $t| vals.clone().fold(0.0, |s, v| s + f(v));
+                match r.kind {
+                    ReduceKind::Sum => sum(&|v| v),
+                    ReduceKind::Mean => sum(&|v| v) / lp.count as $t,
+                    ReduceKind::Max => vals.clone().fold($t::NEG_INFINITY, |m, v| if v > m { v } else { m }),
+                    ReduceKind::Min => vals.clone().fold($t::INFINITY, |m, v| if v < m { v } else { m }),
+                    ReduceKind::Prod => vals.clone().fold(1.0, |p, v| p * v),
+                    ReduceKind::L1 => sum(&|v| v.abs()),
+                    ReduceKind::L2 => sum(&|v| v * v).sqrt(),
+                    ReduceKind::SumSquare => sum(&|v| v * v),
+                    ReduceKind::LogSum => sum(&|v| v).ln(),
+                    ReduceKind::LogSumExp => {
+                        let mx = vals.clone().fold($t::NEG_INFINITY, |m, v| if v > m { v } else { m });
+                        mx + sum(&|v| (v - mx).exp()).ln()
+                    }
                 }
-            }
-        });
-        return Ok(TensorData::F32(y.collect()));
+            });
+            return Ok(TensorData::$variant(y.collect()));
+        }};
+    }
+    match dx {
+        TensorData::F32(x) => float_reduce!(x, f32, F32),
+        TensorData::F64(x) => float_reduce!(x, f64, F64),
+        _ => {}
     }
     let x = wide(dx)?;
     let y: R<Vec<i64>> = kept

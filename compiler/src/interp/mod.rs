@@ -154,39 +154,72 @@ fn eval_node(g: &Graph, node: &Node, vals: &[Option<TensorData>]) -> R<TensorDat
         )));
     }
     let a = Args { tys, data, out };
-    let y = match &node.op {
-        Op::Conv(c) => float::conv(c, &a),
-        Op::ConvTranspose(c) => float::conv_transpose(c, &a),
-        Op::Gemm(gm) => float::gemm(gm, &a),
-        Op::MatMul(m) => float::matmul(m, &a),
-        Op::Binary(b) => float::binary(b, &a),
+    eval_args(&node.op, &a)
+}
+
+/// Evaluates one op on constant inputs (constant folding of integer and bool computations,
+/// e.g. shape arithmetic); `None` when the simulator cannot or the result is inconsistent.
+pub fn eval_op(op: &Op, inputs: &[(&TensorType, &TensorData)], out: &TensorType) -> Option<TensorData> {
+    // Quantization ops stay nodes: the int8 passes rewrite them.
+    let foldable = matches!(
+        op,
+        Op::Binary(_)
+            | Op::Not
+            | Op::Where
+            | Op::Cast(_)
+            | Op::Reduce(_)
+            | Op::ArgReduce(_)
+            | Op::TopK(_)
+            | Op::Gather(_)
+            | Op::GatherElements(_)
+            | Op::Concat(_)
+            | Op::Transpose(_)
+            | Op::Reshape(_)
+            | Op::Strided(_)
+            | Op::Pad(_)
+    );
+    if !foldable || inputs.iter().any(|(t, d)| t.len() != d.len() || t.dtype != d.dtype()) {
+        return None;
+    }
+    let a = Args { tys: inputs.iter().map(|i| i.0).collect(), data: inputs.iter().map(|i| i.1).collect(), out };
+    eval_args(op, &a).ok()
+}
+
+fn eval_args(op: &Op, a: &Args) -> R<TensorData> {
+    let out = a.out;
+    let y = match op {
+        Op::Conv(c) => float::conv(c, a),
+        Op::ConvTranspose(c) => float::conv_transpose(c, a),
+        Op::Gemm(gm) => float::gemm(gm, a),
+        Op::MatMul(m) => float::matmul(m, a),
+        Op::Binary(b) => float::binary(b, a),
         Op::Activation(act) => Ok(TensorData::F32(a.f32(0)?.iter().map(|&x| act.apply(x)).collect())),
-        Op::Softmax(s) => float::softmax(s, &a),
-        Op::Pool(p) => float::pool(p, &a),
-        Op::BatchNorm(b) => float::batchnorm(b, &a),
-        Op::Reduce(r) => float::reduce(r, &a),
-        Op::ArgReduce(r) => float::arg_reduce(r, &a),
-        Op::TopK(t) => topk::topk(t, &a),
-        Op::Resize(r) => float::resize(r, &a),
+        Op::Softmax(s) => float::softmax(s, a),
+        Op::Pool(p) => float::pool(p, a),
+        Op::BatchNorm(b) => float::batchnorm(b, a),
+        Op::Reduce(r) => float::reduce(r, a),
+        Op::ArgReduce(r) => float::arg_reduce(r, a),
+        Op::TopK(t) => topk::topk(t, a),
+        Op::Resize(r) => float::resize(r, a),
         Op::Reshape(_) => Ok(a.get(0)?.1.clone()),
-        Op::Transpose(t) => movement::transpose(t, &a),
-        Op::Concat(c) => movement::concat(c, &a),
-        Op::Pad(p) => movement::pad(p, &a),
-        Op::Cast(c) => movement::cast(c, &a),
-        Op::Not => movement::not(&a),
-        Op::Where => movement::select(&a),
-        Op::Strided(s) => movement::strided(s, &a),
-        Op::Gather(gt) => movement::gather(gt, &a),
-        Op::GatherElements(gt) => movement::gather_elements(gt, &a),
-        Op::Quantize(q) => quant::quantize(q, &a),
-        Op::Dequantize(q) => quant::dequantize(q, &a),
-        Op::QConv(q) => quant::qconv(q, &a),
-        Op::QMatMul(q) => quant::qmatmul(q, &a),
-        Op::QAdd(q) => quant::qadd(q, &a),
-        Op::QPool(q) => quant::qpool(q, &a),
-        Op::QSoftmax(q) => quant::qsoftmax(q, &a),
-        Op::Requantize(q) => quant::requantize(q, &a),
-        Op::Sparse(s) => sparse::sparse(s, &a),
+        Op::Transpose(t) => movement::transpose(t, a),
+        Op::Concat(c) => movement::concat(c, a),
+        Op::Pad(p) => movement::pad(p, a),
+        Op::Cast(c) => movement::cast(c, a),
+        Op::Not => movement::not(a),
+        Op::Where => movement::select(a),
+        Op::Strided(s) => movement::strided(s, a),
+        Op::Gather(gt) => movement::gather(gt, a),
+        Op::GatherElements(gt) => movement::gather_elements(gt, a),
+        Op::Quantize(q) => quant::quantize(q, a),
+        Op::Dequantize(q) => quant::dequantize(q, a),
+        Op::QConv(q) => quant::qconv(q, a),
+        Op::QMatMul(q) => quant::qmatmul(q, a),
+        Op::QAdd(q) => quant::qadd(q, a),
+        Op::QPool(q) => quant::qpool(q, a),
+        Op::QSoftmax(q) => quant::qsoftmax(q, a),
+        Op::Requantize(q) => quant::requantize(q, a),
+        Op::Sparse(s) => sparse::sparse(s, a),
     }?;
     if y.len() != out.len() || y.dtype() != out.dtype {
         return Err(Fail::Error(format!(
@@ -267,6 +300,6 @@ pub(crate) fn from_wide(to: DType, v: Vec<i64>) -> Result<TensorData, String> {
         DType::I32 => TensorData::I32(v.into_iter().map(|x| x as i32).collect()),
         DType::I64 => TensorData::I64(v),
         DType::Bool => TensorData::Bool(v.into_iter().map(|x| x != 0).collect()),
-        DType::F32 => return Err("integer result requested as f32".into()),
+        DType::F32 | DType::F64 => return Err(format!("integer result requested as {to}")),
     })
 }

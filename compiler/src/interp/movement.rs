@@ -31,6 +31,7 @@ fn join(parts: &[&TensorData]) -> R<TensorData> {
     }
     Ok(match parts.first().ok_or("Concat without inputs")? {
         TensorData::F32(_) => join_as!(F32),
+        TensorData::F64(_) => join_as!(F64),
         TensorData::I8(_) => join_as!(I8),
         TensorData::U8(_) => join_as!(U8),
         TensorData::I32(_) => join_as!(I32),
@@ -64,6 +65,7 @@ fn gather_or(d: &TensorData, src: &[Option<usize>], value: f32) -> TensorData {
     }
     match d {
         TensorData::F32(v) => TensorData::F32(g(v, src, value)),
+        TensorData::F64(v) => TensorData::F64(g(v, src, value as f64)),
         TensorData::I8(v) => TensorData::I8(g(v, src, value as i64 as i8)),
         TensorData::U8(v) => TensorData::U8(g(v, src, value as i64 as u8)),
         TensorData::I32(v) => TensorData::I32(g(v, src, value as i64 as i32)),
@@ -105,6 +107,20 @@ pub(super) fn cast(c: &Cast, a: &Args) -> R<TensorData> {
     if d.dtype() == c.to {
         return Ok(d.clone());
     }
+    if let TensorData::F64(v) = d {
+        return Ok(match c.to {
+            DType::F32 => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+            DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
+            DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
+            DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+            DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
+            DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
+            DType::F64 => d.clone(),
+        });
+    }
+    if c.to == DType::F64 {
+        return Ok(TensorData::F64(d.to_f64()));
+    }
     if let Some(v) = d.as_f32() {
         return Ok(match c.to {
             DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
@@ -112,7 +128,7 @@ pub(super) fn cast(c: &Cast, a: &Args) -> R<TensorData> {
             DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
             DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
             DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
-            DType::F32 => d.clone(),
+            DType::F32 | DType::F64 => d.clone(),
         });
     }
     let v = wide(d)?;

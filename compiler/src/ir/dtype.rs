@@ -4,6 +4,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
     F32,
+    F64,
     I8,
     U8,
     I32,
@@ -17,13 +18,19 @@ impl DType {
         match self {
             DType::F32 | DType::I32 => 4,
             DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::I64 => 8,
+            DType::I64 | DType::F64 => 8,
         }
+    }
+
+    /// Floating point (float32 or float64).
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
+            DType::F64 => "f64",
             DType::I8 => "i8",
             DType::U8 => "u8",
             DType::I32 => "i32",

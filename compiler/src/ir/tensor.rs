@@ -58,6 +58,7 @@ pub fn shape_str(shape: &[usize]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
     F32(Vec<f32>),
+    F64(Vec<f64>),
     I8(Vec<i8>),
     U8(Vec<u8>),
     I32(Vec<i32>),
@@ -69,6 +70,7 @@ impl TensorData {
     pub fn dtype(&self) -> DType {
         match self {
             TensorData::F32(_) => DType::F32,
+            TensorData::F64(_) => DType::F64,
             TensorData::I8(_) => DType::I8,
             TensorData::U8(_) => DType::U8,
             TensorData::I32(_) => DType::I32,
@@ -80,6 +82,7 @@ impl TensorData {
     pub fn len(&self) -> usize {
         match self {
             TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
             TensorData::I8(v) => v.len(),
             TensorData::U8(v) => v.len(),
             TensorData::I32(v) => v.len(),
@@ -107,7 +110,16 @@ impl TensorData {
             TensorData::I8(v) => Some(v.iter().map(|&x| x as i64).collect()),
             TensorData::U8(v) => Some(v.iter().map(|&x| x as i64).collect()),
             TensorData::Bool(v) => Some(v.iter().map(|&x| x as i64).collect()),
-            TensorData::F32(_) => None,
+            TensorData::F32(_) | TensorData::F64(_) => None,
+        }
+    }
+
+    /// Wide float view of any tensor (float64 exactly, the rest converted).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            TensorData::F64(v) => v.clone(),
+            TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            other => other.to_f32().iter().map(|&x| x as f64).collect(),
         }
     }
 
@@ -115,6 +127,7 @@ impl TensorData {
     pub fn to_f32(&self) -> Vec<f32> {
         match self {
             TensorData::F32(v) => v.clone(),
+            TensorData::F64(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::I8(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::U8(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::I32(v) => v.iter().map(|&x| x as f32).collect(),
@@ -127,6 +140,7 @@ impl TensorData {
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
             TensorData::U8(v) => v.clone(),
             TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -141,6 +155,11 @@ impl TensorData {
             DType::F32 => {
                 TensorData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
             }
+            DType::F64 => TensorData::F64(
+                b.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
             DType::I8 => TensorData::I8(b.iter().map(|&x| x as i8).collect()),
             DType::U8 => TensorData::U8(b.to_vec()),
             DType::I32 => {
@@ -162,6 +181,7 @@ impl TensorData {
         }
         match self {
             TensorData::F32(v) => TensorData::F32(g(v, src)),
+            TensorData::F64(v) => TensorData::F64(g(v, src)),
             TensorData::I8(v) => TensorData::I8(g(v, src)),
             TensorData::U8(v) => TensorData::U8(g(v, src)),
             TensorData::I32(v) => TensorData::I32(g(v, src)),

@@ -76,6 +76,7 @@ impl BinaryKind {
             BinaryKind::And | BinaryKind::Or | BinaryKind::Xor => d == DType::Bool,
             BinaryKind::Pow | BinaryKind::PRelu => d == DType::F32,
             BinaryKind::Equal => true,
+            BinaryKind::Mod { .. } if d == DType::F64 => false,
             BinaryKind::Mod { fmod: false } => d != DType::Bool && d != DType::F32,
             _ => d != DType::Bool,
         }
@@ -100,6 +101,19 @@ impl BinaryKind {
             }
             _ => f32::NAN,
         }
+    }
+
+    /// Float64 arithmetic (`None` for the kinds float64 does not take).
+    pub fn apply64(self, a: f64, b: f64) -> Option<f64> {
+        Some(match self {
+            BinaryKind::Add => a + b,
+            BinaryKind::Sub => a - b,
+            BinaryKind::Mul => a * b,
+            BinaryKind::Div => a / b,
+            BinaryKind::Min => a.min(b),
+            BinaryKind::Max => a.max(b),
+            _ => return None,
+        })
     }
 
     fn apply_i64(self, a: i64, b: i64) -> Option<i64> {
@@ -149,6 +163,11 @@ impl Binary {
                     self.act.map_or(v, |f| f.apply(v))
                 });
                 Some(TensorData::F32(y.collect()))
+            }
+            DType::F64 if self.act.is_none() => {
+                let (TensorData::F64(a), TensorData::F64(b)) = (a, b) else { return None };
+                let y: Option<Vec<f64>> = ma.iter().zip(&mb).map(|(&i, &j)| self.kind.apply64(a[i], b[j])).collect();
+                Some(TensorData::F64(y?))
             }
             DType::I64 if self.act.is_none() => {
                 let (a, b) = (a.to_i64()?, b.to_i64()?);

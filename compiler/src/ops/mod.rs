@@ -35,6 +35,7 @@ pub use binary::{Binary, BinaryKind};
 pub use cast::Cast;
 pub use concat::Concat;
 pub use conv::Conv;
+pub(crate) use conv::window_out;
 pub use conv_transpose::ConvTranspose;
 pub use gather::{Gather, GatherElements};
 pub use gemm::Gemm;
@@ -103,7 +104,7 @@ pub enum Op {
     Gather(Gather),
     /// GatherElements along an axis.
     GatherElements(GatherElements),
-    /// 2-D transposed convolution.
+    /// Transposed convolution of any spatial rank.
     ConvTranspose(ConvTranspose),
     /// Nearest / linear resize with build-time index tables.
     Resize(Resize),
@@ -287,8 +288,9 @@ impl Op {
             | Op::MatMul(_)
             | Op::Activation(_)
             | Op::Softmax(_)
-            | Op::Pool(_)
             | Op::BatchNorm(_) => true,
+            // Max pooling also runs on integers.
+            Op::Pool(p) => p.kind == PoolKind::Avg,
             Op::Binary(b) => b.act.is_some(),
             Op::Reshape(_) | Op::Transpose(_) | Op::Concat(_) | Op::Pad(_) | Op::Cast(_) | Op::Not | Op::Where => false,
             Op::Reduce(_) | Op::ArgReduce(_) | Op::TopK(_) => false,
@@ -303,6 +305,13 @@ impl Op {
             | Op::Requantize(_) => false,
             Op::Sparse(s) => s.dense.float_only(),
         }
+    }
+
+    /// Whether a [`float_only`](Op::float_only) op has kernels for float element type `d`:
+    /// all of them for float32, the plain matrix product also for float64.
+    pub fn float_kernel_for(&self, d: crate::ir::DType) -> bool {
+        use crate::ir::DType;
+        d == DType::F32 || d == DType::F64 && matches!(self, Op::MatMul(MatMul { act: None }))
     }
 
     /// The fused activation, for ops that carry one.

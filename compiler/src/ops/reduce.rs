@@ -96,7 +96,7 @@ impl Reduce {
         if self.axes.iter().any(|&a| a >= x.shape.len()) {
             return Err(format!("axes {:?} out of range for shape {:?}", self.axes, x.shape));
         }
-        if x.dtype != DType::F32 && !(self.kind.integer_ok() && x.dtype != DType::Bool) {
+        if !(x.dtype.is_float() || self.kind.integer_ok() && x.dtype != DType::Bool) {
             return Err(format!("{} does not take {} tensors", self.kind.name(), x.dtype));
         }
         if self.axes.iter().any(|&a| x.shape[a] == 0) {

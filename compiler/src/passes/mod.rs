@@ -75,6 +75,7 @@ pub(crate) fn zero_scalar(d: crate::ir::DType) -> Option<crate::ir::TensorData> 
     use crate::ir::{DType, TensorData};
     Some(match d {
         DType::F32 => TensorData::F32(vec![0.0]),
+        DType::F64 => TensorData::F64(vec![0.0]),
         DType::I8 => TensorData::I8(vec![0]),
         DType::U8 => TensorData::U8(vec![0]),
         DType::I32 => TensorData::I32(vec![0]),

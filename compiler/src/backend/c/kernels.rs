@@ -38,7 +38,7 @@ fn load_index(w: &mut Writer, elem: &str, d: usize) {
 /// The smallest and largest values of a C element type, as C expressions.
 fn type_limits_c(dt: DType) -> (String, String) {
     let (lo, hi) = match dt {
-        DType::F32 => ("-INFINITY", "INFINITY"),
+        DType::F32 | DType::F64 => ("-INFINITY", "INFINITY"),
         DType::I8 => ("INT8_MIN", "INT8_MAX"),
         DType::U8 => ("0", "UINT8_MAX"),
         DType::I32 => ("INT32_MIN", "INT32_MAX"),
@@ -157,7 +157,9 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Gemm(gm) => {
             let (a, b) = (shape(0), shape(1));
             let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            if let Some(bd) = const_data(p, n.inputs[1]).filter(|d| d.len() == k * nn && pack_pays(nn)) {
+            if let Some(bd) = const_data(p, n.inputs[1])
+                .filter(|d| matches!(d, crate::ir::TensorData::F32(_)) && d.len() == k * nn && pack_pays(nn))
+            {
                 let packed = pack_gemm(k, nn, "0.0f", &|kk, j| {
                     c_float(f32_at(bd, if gm.trans_b { j * k + kk } else { kk * nn + j }).unwrap_or(0.0))
                 });
@@ -214,8 +216,12 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let a_off = batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
             let b_off = batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
             let (m, k, nn) = (d.m, d.k, d.n);
-            let bconst = const_data(p, n.inputs[1])
-                .filter(|bd| bd.len() == k * nn && pack_pays(nn) && b_off.iter().all(|&o| o == 0));
+            let bconst = const_data(p, n.inputs[1]).filter(|bd| {
+                matches!(bd, crate::ir::TensorData::F32(_))
+                    && bd.len() == k * nn
+                    && pack_pays(nn)
+                    && b_off.iter().all(|&o| o == 0)
+            });
             if let Some(bd) = bconst {
                 let packed = pack_gemm(k, nn, "0.0f", &|kk, j| c_float(f32_at(bd, kk * nn + j).unwrap_or(0.0)));
                 packed_array(w, "float", "bp", &packed);
@@ -230,15 +236,16 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.close();
                 return;
             }
+            let t = crate::toolchain::c_type(ta.dtype);
             w.line(&format!("static const int a_off[{batch}] = {{{}}};", join(&a_off)));
             w.line(&format!("static const int b_off[{batch}] = {{{}}};", join(&b_off)));
             w.open(&format!("for (int bi = 0; bi < {batch}; ++bi)"));
-            w.line("const float *a = x0 + a_off[bi];");
-            w.line("const float *b = x1 + b_off[bi];");
-            w.line(&format!("float *yb = y + {};", c_lin(&[("bi", m * nn)], 0)));
+            w.line(&format!("const {t} *a = x0 + a_off[bi];"));
+            w.line(&format!("const {t} *b = x1 + b_off[bi];"));
+            w.line(&format!("{t} *yb = y + {};", c_lin(&[("bi", m * nn)], 0)));
             w.open(&format!("for (int i = 0; i < {m}; ++i)"));
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
-            w.line("float acc = 0.0f;");
+            w.line(&format!("{t} acc = 0;"));
             w.line(&format!(
                 "for (int k = 0; k < {k}; ++k) acc += a[{}] * b[{}];",
                 c_lin(&[("i", k), ("k", 1)], 0),
@@ -275,20 +282,23 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let t = crate::toolchain::c_type(dt);
             let lp = reduce_loops(&shape(0), &r.axes);
             let (lo, hi) = type_limits_c(dt);
+            // math.h: fabsf/sqrtf/expf/logf for float32, fabs/sqrt/exp/log for float64.
+            let sfx = if dt == DType::F64 { "" } else { "f" };
+            let (l1, lse) = (format!("acc += fabs{sfx}(v);"), format!("acc += exp{sfx}(v - mx);"));
             let (init, acc, fin) = match r.kind {
-                ReduceKind::Sum | ReduceKind::Mean | ReduceKind::LogSum => ("0", "acc += v;", "acc"),
-                ReduceKind::Max => (lo.as_str(), "acc = v > acc ? v : acc;", "acc"),
-                ReduceKind::Min => (hi.as_str(), "acc = v < acc ? v : acc;", "acc"),
-                ReduceKind::Prod => ("1", "acc *= v;", "acc"),
-                ReduceKind::L1 => ("0", "acc += fabsf(v);", "acc"),
-                ReduceKind::L2 => ("0", "acc += v * v;", "sqrtf(acc)"),
-                ReduceKind::SumSquare => ("0", "acc += v * v;", "acc"),
-                ReduceKind::LogSumExp => ("0", "acc += expf(v - mx);", "mx + logf(acc)"),
+                ReduceKind::Sum | ReduceKind::Mean | ReduceKind::LogSum => ("0", "acc += v;", "acc".to_string()),
+                ReduceKind::Max => (lo.as_str(), "acc = v > acc ? v : acc;", "acc".into()),
+                ReduceKind::Min => (hi.as_str(), "acc = v < acc ? v : acc;", "acc".into()),
+                ReduceKind::Prod => ("1", "acc *= v;", "acc".into()),
+                ReduceKind::L1 => ("0", l1.as_str(), "acc".into()),
+                ReduceKind::L2 => ("0", "acc += v * v;", format!("sqrt{sfx}(acc)")),
+                ReduceKind::SumSquare => ("0", "acc += v * v;", "acc".into()),
+                ReduceKind::LogSumExp => ("0", lse.as_str(), format!("mx + log{sfx}(acc)")),
             };
             let fin = match r.kind {
-                ReduceKind::Mean => format!("acc / {}.0f", lp.count),
-                ReduceKind::LogSum => "logf(acc)".into(),
-                _ => fin.to_string(),
+                ReduceKind::Mean => format!("acc / {}.0{sfx}", lp.count),
+                ReduceKind::LogSum => format!("log{sfx}(acc)"),
+                _ => fin,
             };
             let kept: Vec<String> = (0..lp.kept.len()).map(|k| format!("i{k}")).collect();
             let red: Vec<String> = (0..lp.reduced.len()).map(|k| format!("r{k}")).collect();
@@ -311,7 +321,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 w.open(&format!("for (int i{k} = 0; i{k} < {d}; ++i{k})"));
             }
             if r.kind == ReduceKind::LogSumExp {
-                w.line("float mx = -INFINITY;");
+                w.line(&format!("{t} mx = -INFINITY;"));
                 inner(w, "mx = v > mx ? v : mx;");
             }
             w.line(&format!("{t} acc = {init};"));
@@ -352,45 +362,47 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             }
         }
         Op::ConvTranspose(ct) => {
+            // Scatter: every input element adds x · w to the outputs its kernel taps reach.
             let (x, wsh) = (shape(0), shape(1));
-            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
-            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let r = ct.rank();
+            let (nb, ci, m) = (x[0], x[1], out[1]);
             let (cg, mg) = (ci / ct.group, wsh[1]);
-            let [kh, kw] = ct.kernel;
-            let plane = oh * ow;
+            let (xsp, osp) = (&x[2..], &out[2..]);
+            let (iplane, oplane, kvol): (usize, usize, usize) =
+                (xsp.iter().product(), osp.iter().product(), ct.kernel.iter().product());
+            let (xst, ost, kst) = (strides_of(xsp), strides_of(osp), strides_of(&ct.kernel));
             w.line(&format!(
                 "for (int i = 0; i < {total}; ++i) y[i] = {};",
-                if n.inputs.len() > 2 { format!("x2[(i / {plane}) % {m}]") } else { "0.0f".into() }
+                if n.inputs.len() > 2 { format!("x2[(i / {oplane}) % {m}]") } else { "0.0f".into() }
             ));
             w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
             w.open(&format!("for (int ic = 0; ic < {ci}; ++ic)"));
             w.line(&format!("const int g = ic / {cg};"));
-            w.open(&format!("for (int ih = 0; ih < {h}; ++ih)"));
-            w.open(&format!("for (int iw = 0; iw < {wd}; ++iw)"));
-            w.line(&format!(
-                "const float xv = x0[{}];",
-                c_lin(&[("n", ci * h * wd), ("ic", h * wd), ("ih", wd), ("iw", 1)], 0)
-            ));
+            for (a, d) in xsp.iter().enumerate() {
+                w.open(&format!("for (int i{a} = 0; i{a} < {d}; ++i{a})"));
+            }
+            let names: Vec<(String, String, String)> =
+                (0..r).map(|a| (format!("i{a}"), format!("k{a}"), format!("o{a}"))).collect();
+            let mut xterms: Vec<(&str, usize)> = vec![("n", ci * iplane), ("ic", iplane)];
+            xterms.extend(names.iter().map(|t| t.0.as_str()).zip(xst.iter().copied()));
+            w.line(&format!("const float xv = x0[{}];", c_lin(&xterms, 0)));
             w.open(&format!("for (int mm = 0; mm < {mg}; ++mm)"));
             w.line(&format!("const int oc = {};", c_lin(&[("g", mg), ("mm", 1)], 0)));
-            w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
-            w.line(&format!(
-                "const int oy = {};",
-                c_lin(&[("ih", ct.strides[0]), ("kh", ct.dilations[0])], -(ct.pads[0] as isize))
-            ));
-            w.line(&format!("if (oy < 0 || oy >= {oh}) continue;"));
-            w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
-            w.line(&format!(
-                "const int ox = {};",
-                c_lin(&[("iw", ct.strides[1]), ("kw", ct.dilations[1])], -(ct.pads[1] as isize))
-            ));
-            w.line(&format!("if (ox < 0 || ox >= {ow}) continue;"));
-            w.line(&format!(
-                "y[{}] += xv * x1[{}];",
-                c_lin(&[("n", m * plane), ("oc", plane), ("oy", ow), ("ox", 1)], 0),
-                c_lin(&[("ic", mg * kh * kw), ("mm", kh * kw), ("kh", kw), ("kw", 1)], 0)
-            ));
-            for _ in 0..7 {
+            for a in 0..r {
+                let (i, k, o) = (&names[a].0, &names[a].1, &names[a].2);
+                w.open(&format!("for (int {k} = 0; {k} < {}; ++{k})", ct.kernel[a]));
+                w.line(&format!(
+                    "const int {o} = {};",
+                    c_lin(&[(i.as_str(), ct.strides[a]), (k.as_str(), ct.dilations[a])], -(ct.pads[a] as isize))
+                ));
+                w.line(&format!("if ({o} < 0 || {o} >= {}) continue;", osp[a]));
+            }
+            let mut yterms: Vec<(&str, usize)> = vec![("n", m * oplane), ("oc", oplane)];
+            yterms.extend(names.iter().map(|t| t.2.as_str()).zip(ost.iter().copied()));
+            let mut wterms: Vec<(&str, usize)> = vec![("ic", mg * kvol), ("mm", kvol)];
+            wterms.extend(names.iter().map(|t| t.1.as_str()).zip(kst.iter().copied()));
+            w.line(&format!("y[{}] += xv * x1[{}];", c_lin(&yterms, 0), c_lin(&wterms, 0)));
+            for _ in 0..(3 + 2 * r) {
                 w.close();
             }
         }
@@ -526,12 +538,14 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [dh, dw] = pl.dilations;
             let [pt, pleft, pb, pr] = pl.pads;
             let planes = out[0] * out[1];
+            let dt = p.graph.ty(n.inputs[0]).dtype;
+            let t = crate::toolchain::c_type(dt);
             w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
-            w.line(&format!("const float *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
+            w.line(&format!("const {t} *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
             w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
             w.open(&format!("for (int ow = 0; ow < {ow}; ++ow)"));
             match pl.kind {
-                PoolKind::Max => w.line("float acc = -INFINITY;"),
+                PoolKind::Max => w.line(&format!("{t} acc = {};", type_limits_c(dt).0)),
                 PoolKind::Avg => {
                     w.line("float acc = 0.0f;");
                     w.line("int count = 0;");
@@ -1152,6 +1166,9 @@ pub(crate) fn emit_lane_gemm(
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
     let wsh = &p.graph.ty(n.inputs[1]).shape;
     let Some(geo) = ConvGeo::of(p, n, c) else { return false };
+    if p.graph.ty(n.inputs[0]).dtype != crate::ir::DType::F32 {
+        return false;
+    }
     let store = act_expr(&c.act, if n.inputs.len() > 2 { "v + x2[oc]" } else { "v" });
     let id = |e: &str| e.to_string();
     if c.group == geo.ci && c.group == geo.m && wsh[1] == 1 {

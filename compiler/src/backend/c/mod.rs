@@ -13,7 +13,7 @@ mod topk;
 pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;
 
-use super::{OutFile, Program, float_repr};
+use super::{OutFile, Program, float_repr, float_repr64};
 use crate::error::Result;
 use crate::ir::{TensorData, ValueId};
 use crate::passes::Storage;
@@ -99,6 +99,7 @@ fn params(p: &Program) -> String {
 fn c_literal(d: &TensorData, i: usize) -> String {
     match d {
         TensorData::F32(v) => c_float(v[i]),
+        TensorData::F64(v) => c_double(v[i]),
         TensorData::I8(v) => v[i].to_string(),
         TensorData::U8(v) => format!("{}u", v[i]),
         TensorData::I32(v) if v[i] == i32::MIN => "(-2147483647 - 1)".into(),
@@ -118,6 +119,16 @@ fn weight_name(v: ValueId) -> String {
 pub(crate) fn c_float(v: f32) -> String {
     match float_repr(v) {
         Some(s) => format!("{s}f"),
+        None if v.is_nan() => "NAN".into(),
+        None if v > 0.0 => "INFINITY".into(),
+        None => "(-INFINITY)".into(),
+    }
+}
+
+/// A C double literal, spelling non-finite values via math.h macros.
+pub(crate) fn c_double(v: f64) -> String {
+    match float_repr64(v) {
+        Some(s) => s,
         None if v.is_nan() => "NAN".into(),
         None if v > 0.0 => "INFINITY".into(),
         None => "(-INFINITY)".into(),

@@ -34,7 +34,7 @@ fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
 /// `a OP b` for inputs of element type `dt`: plain operators for floats, wrapping
 /// arithmetic for integers (two's-complement results, never a panic).
 fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> TokenStream {
-    let int = dt != DType::F32;
+    let int = !dt.is_float();
     match kind {
         BinaryKind::Add if int => quote!(#a.wrapping_add(#b)),
         BinaryKind::Sub if int => quote!(#a.wrapping_sub(#b)),
@@ -82,6 +82,7 @@ fn load_index(d: DType, elem: TokenStream, len: usize) -> TokenStream {
 fn scalar(dt: DType, v: f32) -> TokenStream {
     match dt {
         DType::F32 => float(v),
+        DType::F64 => super::double(v as f64),
         DType::Bool => {
             if v != 0.0 {
                 quote!(true)
@@ -273,6 +274,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let aidx = rs_lin(&[(quote!(i), d.k), (quote!(k), 1)], 0);
             let bidx = rs_lin(&[(quote!(k), d.n), (quote!(j), 1)], 0);
             let yidx = rs_lin(&[(quote!(bi), d.m * d.n), (quote!(i), d.n), (quote!(j), 1)], 0);
+            let zero = scalar(p.graph.ty(n.inputs[0]).dtype, 0.0);
             quote! {
                 const A_OFF: [usize; #bl] = [#(#a_off),*];
                 const B_OFF: [usize; #bl] = [#(#b_off),*];
@@ -281,7 +283,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     let b = &x1[B_OFF[bi]..];
                     for i in 0..#ml {
                         for j in 0..#nl {
-                            let mut acc = 0.0f32;
+                            let mut acc = #zero;
                             for k in 0..#kl { acc += a[#aidx] * b[#bidx]; }
                             y[#yidx] = #store;
                         }
@@ -316,9 +318,9 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let t = super::elem(c.to);
             let e = match (from, c.to) {
                 (DType::Bool, DType::Bool) => quote!(x),
-                (DType::F32, DType::Bool) => quote!(x != 0.0),
+                (f, DType::Bool) if f.is_float() => quote!(x != 0.0),
                 (_, DType::Bool) => quote!(x != 0),
-                (DType::Bool, DType::F32) => quote!(x as u8 as f32),
+                (DType::Bool, to) if to.is_float() => quote!(x as u8 as #t),
                 (DType::Bool, _) => quote!(x as #t),
                 _ => quote!(x as #t),
             };
@@ -330,7 +332,13 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let lp = reduce_loops(&shape(0), &r.axes);
             let zero = scalar(dt, 0.0);
             let one = scalar(dt, 1.0);
-            let int = dt != DType::F32;
+            let int = !dt.is_float();
+            // Float helpers: rt::NAME for float32, rt::NAME64 for float64.
+            let f = |name: &str| {
+                let id = if dt == DType::F64 { format_ident!("{}64", name) } else { format_ident!("{}", name) };
+                quote!(rt::#id)
+            };
+            let (abs, sqrt, exp, log) = (f("abs"), f("sqrt"), f("exp"), f("log"));
             let (init, acc, fin) = match r.kind {
                 ReduceKind::Sum if int => (zero, quote!(acc = acc.wrapping_add(v);), quote!(acc)),
                 ReduceKind::Prod if int => (one, quote!(acc = acc.wrapping_mul(v);), quote!(acc)),
@@ -350,24 +358,24 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     quote!(acc),
                 ),
                 ReduceKind::Prod => (one, quote!(acc *= v;), quote!(acc)),
-                ReduceKind::L1 => (zero, quote!(acc += rt::abs(v);), quote!(acc)),
-                ReduceKind::L2 => (zero, quote!(acc += v * v;), quote!(rt::sqrt(acc))),
+                ReduceKind::L1 => (zero, quote!(acc += #abs(v);), quote!(acc)),
+                ReduceKind::L2 => (zero, quote!(acc += v * v;), quote!(#sqrt(acc))),
                 ReduceKind::SumSquare => (zero, quote!(acc += v * v;), quote!(acc)),
-                ReduceKind::LogSumExp => (zero, quote!(acc += rt::exp(v - mx);), quote!(mx + rt::log(acc))),
+                ReduceKind::LogSumExp => (zero, quote!(acc += #exp(v - mx);), quote!(mx + #log(acc))),
             };
-            let init = if dt == DType::F32 && r.kind == ReduceKind::Max {
-                quote!(f32::NEG_INFINITY)
-            } else if dt == DType::F32 && r.kind == ReduceKind::Min {
-                quote!(f32::INFINITY)
+            let init = if dt.is_float() && r.kind == ReduceKind::Max {
+                quote!(#t::NEG_INFINITY)
+            } else if dt.is_float() && r.kind == ReduceKind::Min {
+                quote!(#t::INFINITY)
             } else {
                 init
             };
             let fin = match r.kind {
                 ReduceKind::Mean => {
-                    let c = float(lp.count as f32);
+                    let c = if dt == DType::F64 { super::double(lp.count as f64) } else { float(lp.count as f32) };
                     quote!(acc / #c)
                 }
-                ReduceKind::LogSum => quote!(rt::log(acc)),
+                ReduceKind::LogSum => quote!(#log(acc)),
                 _ => fin,
             };
             let mut terms: Vec<(TokenStream, usize)> =
@@ -389,7 +397,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                 let scan = inner(quote!(if v > mx {
                     mx = v;
                 }));
-                quote! { let mut mx = f32::NEG_INFINITY; #scan }
+                quote! { let mut mx = #t::NEG_INFINITY; #scan }
             } else {
                 quote!()
             };
@@ -437,63 +445,75 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             quote! { let mut o = 0usize; #body }
         }
         Op::ConvTranspose(ct) => {
+            // Scatter: every input element adds x · w to the outputs its kernel taps reach.
             let (x, wsh) = (shape(0), shape(1));
-            let [nb, ci, h, wd] = [x[0], x[1], x[2], x[3]];
-            let [m, oh, ow] = [out[1], out[2], out[3]];
+            let r = ct.rank();
+            let (nb, ci, m) = (x[0], x[1], out[1]);
             let (cg, mg) = (ci / ct.group, wsh[1]);
-            let [kh, kw] = ct.kernel;
-            let plane = oh * ow;
+            let (xsp, osp) = (&x[2..], &out[2..]);
+            let (iplane, oplane, kvol): (usize, usize, usize) =
+                (xsp.iter().product(), osp.iter().product(), ct.kernel.iter().product());
+            let (xst, ost, kst) = (strides_of(xsp), strides_of(osp), strides_of(&ct.kernel));
             let init = if n.inputs.len() > 2 {
-                let (pl, ml) = (lit(plane), lit(m));
+                let (pl, ml) = (lit(oplane), lit(m));
                 quote!(for (i, v) in y[..#total].iter_mut().enumerate() { *v = x2[(i / #pl) % #ml]; })
             } else {
                 quote!(for v in y[..#total].iter_mut() { *v = 0.0; })
             };
-            let xi = rs_lin(&[(quote!(n), ci * h * wd), (quote!(ic), h * wd), (quote!(ih), wd), (quote!(iw), 1)], 0);
+            let iv: Vec<_> = (0..r).map(|a| format_ident!("i{}", a)).collect();
+            let kv: Vec<_> = (0..r).map(|a| format_ident!("k{}", a)).collect();
+            let ov: Vec<_> = (0..r).map(|a| format_ident!("o{}", a)).collect();
+            let mut xterms = vec![(quote!(n), ci * iplane), (quote!(ic), iplane)];
+            xterms.extend(iv.iter().zip(&xst).map(|(i, &st)| (quote!(#i), st)));
+            let xi = rs_lin(&xterms, 0);
+            let mut yterms = vec![(quote!(n), m * oplane), (quote!(oc), oplane)];
+            yterms.extend(ov.iter().zip(&ost).map(|(o, &st)| (quote!(#o as usize), st)));
+            let yi = rs_lin(&yterms, 0);
+            let mut wterms = vec![(quote!(ic), mg * kvol), (quote!(mm), kvol)];
+            wterms.extend(kv.iter().zip(&kst).map(|(k, &st)| (quote!(#k), st)));
+            let wi = rs_lin(&wterms, 0);
+            let mut body = quote!(y[#yi] += xv * x1[#wi];);
+            for a in (0..r).rev() {
+                let (i, k, o) = (&iv[a], &kv[a], &ov[a]);
+                let e = rs_lin(
+                    &[(quote!(#i as isize), ct.strides[a]), (quote!(#k as isize), ct.dilations[a])],
+                    -(ct.pads[a] as isize),
+                );
+                let (kl, ol) = (lit(ct.kernel[a]), ilit(osp[a]));
+                body = quote! {
+                    for #k in 0..#kl {
+                        let #o = #e;
+                        if !(0..#ol).contains(&#o) { continue; }
+                        #body
+                    }
+                };
+            }
             let oc = rs_lin(&[(quote!(g), mg), (quote!(mm), 1)], 0);
-            let oy = rs_lin(
-                &[(quote!(ih as isize), ct.strides[0]), (quote!(kh as isize), ct.dilations[0])],
-                -(ct.pads[0] as isize),
-            );
-            let ox = rs_lin(
-                &[(quote!(iw as isize), ct.strides[1]), (quote!(kw as isize), ct.dilations[1])],
-                -(ct.pads[1] as isize),
-            );
-            let yi = rs_lin(
-                &[(quote!(n), m * plane), (quote!(oc), plane), (quote!(oy as usize), ow), (quote!(ox as usize), 1)],
-                0,
-            );
-            let wi = rs_lin(&[(quote!(ic), mg * kh * kw), (quote!(mm), kh * kw), (quote!(kh), kw), (quote!(kw), 1)], 0);
+            let mgl = lit(mg);
+            body = quote! {
+                let xv = x0[#xi];
+                for mm in 0..#mgl {
+                    let oc = #oc;
+                    #body
+                }
+            };
+            for a in (0..r).rev() {
+                let (i, d) = (&iv[a], lit(xsp[a]));
+                body = quote!(for #i in 0..#d { #body });
+            }
             let group = if cg == 1 {
                 quote!(let g = ic;)
             } else {
                 let c = lit(cg);
                 quote!(let g = ic / #c;)
             };
-            let (nbl, cil, hl, wl, mgl, khl, kwl, ohl, owl) =
-                (lit(nb), lit(ci), lit(h), lit(wd), lit(mg), lit(kh), lit(kw), ilit(oh), ilit(ow));
+            let (nbl, cil) = (lit(nb), lit(ci));
             quote! {
                 #init
                 for n in 0..#nbl {
                     for ic in 0..#cil {
                         #group
-                        for ih in 0..#hl {
-                            for iw in 0..#wl {
-                                let xv = x0[#xi];
-                                for mm in 0..#mgl {
-                                    let oc = #oc;
-                                    for kh in 0..#khl {
-                                        let oy = #oy;
-                                        if !(0..#ohl).contains(&oy) { continue; }
-                                        for kw in 0..#kwl {
-                                            let ox = #ox;
-                                            if !(0..#owl).contains(&ox) { continue; }
-                                            y[#yi] += xv * x1[#wi];
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        #body
                     }
                 }
             }
@@ -666,7 +686,13 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let yidx = rs_lin(&[(quote!(c), oh * ow), (quote!(oh), ow), (quote!(ow), 1)], 0);
             let (init, count_pad, accumulate, result) = match pl.kind {
                 PoolKind::Max => (
-                    quote!(let mut acc = f32::NEG_INFINITY;),
+                    match p.graph.ty(n.inputs[0]).dtype {
+                        DType::F32 => quote!(let mut acc = f32::NEG_INFINITY;),
+                        dt => {
+                            let t = super::elem(dt);
+                            quote!(let mut acc = #t::MIN;)
+                        }
+                    },
                     quote!(),
                     quote!(if v > acc {
                         acc = v;

@@ -10,7 +10,7 @@ mod qkernels;
 mod sparse;
 mod topk;
 
-use super::{OutFile, Program, float_repr};
+use super::{OutFile, Program, float_repr, float_repr64};
 use crate::error::{Error, Result};
 use crate::ir::{DType, TensorData, ValueId};
 use crate::passes::Storage;
@@ -44,6 +44,20 @@ pub(crate) fn float(v: f32) -> TokenStream {
     }
 }
 
+/// A Rust `f64` literal.
+pub(crate) fn double(v: f64) -> TokenStream {
+    match float_repr64(v) {
+        Some(s) => {
+            let digits = s.trim_start_matches('-');
+            let l: Literal = format!("{digits}f64").parse().unwrap_or_else(|_| Literal::f64_suffixed(0.0));
+            if v.is_sign_negative() { quote!(-#l) } else { quote!(#l) }
+        }
+        None if v.is_nan() => quote!(f64::NAN),
+        None if v > 0.0 => quote!(f64::INFINITY),
+        None => quote!(f64::NEG_INFINITY),
+    }
+}
+
 fn weight_ident(v: ValueId) -> Ident {
     ident(&format!("W{}", v.0))
 }
@@ -63,6 +77,7 @@ fn pool_field(d: DType) -> Ident {
 fn literal(d: &TensorData, i: usize) -> TokenStream {
     match d {
         TensorData::F32(v) => float(v[i]),
+        TensorData::F64(v) => double(v[i]),
         TensorData::I8(v) => int_lit(v[i] as i64),
         TensorData::U8(v) => int_lit(v[i] as i64),
         TensorData::I32(v) => int_lit(v[i] as i64),
