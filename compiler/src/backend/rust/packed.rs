@@ -108,7 +108,12 @@ impl Geo {
     /// A 1×1, stride-1, unpadded convolution is one long row: pixel tiles then never break
     /// at row ends.
     fn flattened(mut self) -> Geo {
-        if self.k == [1, 1] && self.s == [1, 1] && self.pt == 0 && self.pl == 0 && self.oh == self.h && self.ow == self.wd
+        if self.k == [1, 1]
+            && self.s == [1, 1]
+            && self.pt == 0
+            && self.pl == 0
+            && self.oh == self.h
+            && self.ow == self.wd
         {
             self.wd *= self.h;
             self.ow *= self.oh;
@@ -428,14 +433,14 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
                 }
             }
         });
-        let mut cond = vec![];
-        if owa > 0 {
-            let l = lit(owa);
-            cond.push(quote!(ow >= #l));
-        }
-        let l = lit(owb - TILE);
-        cond.push(quote!(ow <= #l));
-        (quote!(#(#cond)&&*), body)
+        let hi = lit(owb - TILE);
+        let cond = if owa > 0 {
+            let lo = lit(owa);
+            quote!((#lo..=#hi).contains(&ow))
+        } else {
+            quote!(ow <= #hi)
+        };
+        (cond, body)
     });
     // Border / partial tiles: the column of each pixel, or `usize::MAX` (reads zero).
     let masked = {
@@ -695,8 +700,15 @@ fn gemm(p: &Program, n: &Node, gm: &crate::ops::Gemm) -> Option<TokenStream> {
         }
     }
     let a = rs_lin(&[(quote!(i), k)], 0);
-    let body =
-        lane_gemm(Lane { int: false }, DType::F32, (mm, k, nn), quote!(&x0[#a..]), quote!(x), quote!(y), act_expr(&gm.act, v));
+    let body = lane_gemm(
+        Lane { int: false },
+        DType::F32,
+        (mm, k, nn),
+        quote!(&x0[#a..]),
+        quote!(x),
+        quote!(y),
+        act_expr(&gm.act, v),
+    );
     Some(quote!(#c_unused #body))
 }
 
