@@ -182,6 +182,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         let doc = format!(" {} \"{}\": {}", n.op.name(), n.name, kernels::signature(p, n));
         node_fns.push(quote! {
             #[doc = #doc]
+            #[inline(never)]
             pub(super) fn #fname(#(#xs,)* y: &mut [#yt]) {
                 #body
             }

@@ -243,11 +243,15 @@ pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
             Some((1, TensorData::F32(pack_gemm(d.k, d.n, 0.0f32, &|kk, j| b[kk * d.n + j]))))
         }
         Op::QMatMul(qm) => {
+            // Rows of `b − b_zp` per output column (`[n][k]`): integer dot products, which
+            // LLVM vectorizes over `k` (as `pmaddwd` on x86).
             let d = matmul_dims(p, n)?;
             let b = const_data(p, n.inputs[1])?;
-            let bzp = |j: usize| qm.b_zp.get(j).or(qm.b_zp.first()).copied().unwrap_or(0) as i64;
-            let packed = pack_gemm(d.k, d.n, 0i64, &|kk, j| int_at(b, kk * d.n + j) as i32 as i64 - bzp(j));
-            Some((1, int_panels(packed.into_iter().map(|v| v as i32 as i64).collect())))
+            let bzp = |j: usize| qm.b_zp.get(j).or(qm.b_zp.first()).copied().unwrap_or(0);
+            let rows = (0..d.n)
+                .flat_map(|j| (0..d.k).map(move |kk| (int_at(b, kk * d.n + j) as i32).wrapping_sub(bzp(j)) as i64))
+                .collect();
+            Some((1, int_panels(rows)))
         }
         _ => None,
     }
@@ -739,7 +743,8 @@ fn matmul(p: &Program, n: &Node, mm: &crate::ops::MatMul) -> Option<TokenStream>
     Some(batched(&d, Lane { int: false }, DType::F32, quote!(x), act_expr(&mm.act, quote!(v))))
 }
 
-/// QMatMul through [`lane_gemm`], if its `B` is packed (`b − b_zp` baked in).
+/// QMatMul as integer dot products of each row of `a − a_zp` (widened once into a stack
+/// row) with the packed rows of `b − b_zp` (see [`pack`]).
 fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStream> {
     let (_, packed) = pack(p, n)?;
     let d = matmul_dims(p, n)?;
@@ -748,8 +753,48 @@ fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStrea
         Some(r) => super::qkernels::requant(r, acc, quote!(j)),
         None => (quote!(), acc),
     };
-    let lane = Lane { int: true };
-    let aval = widen_sub(lane, p.graph.ty(n.inputs[0]).dtype, quote!(x), qm.a_zp);
-    let body = batched(&d, lane, packed.dtype(), aval, store);
+    let a_elem = p.graph.ty(n.inputs[0]).dtype;
+    // 8-bit operands: `a − a_zp` fits i16 and every product fits i32.
+    let narrow = a_elem != DType::I32 && packed.dtype() != DType::I32;
+    let zp = Literal::i64_unsuffixed((qm.a_zp as i64).abs());
+    let (x0_, widen) =
+        if a_elem == DType::I32 { (quote!(0i32), quote!(x)) } else { (quote!(0i16), quote!(i16::from(x))) };
+    let xz = match qm.a_zp {
+        0 => widen,
+        z if z > 0 => quote!(#widen.wrapping_sub(#zp)),
+        _ => quote!(#widen.wrapping_add(#zp)),
+    };
+    let w = if packed.dtype() == DType::I32 { quote!(w) } else { quote!(i32::from(w)) };
+    let prod = if narrow { quote!(i32::from(x) * #w) } else { quote!(i32::from(x).wrapping_mul(#w)) };
+    let (kl, nl, mn) = (lit(d.k), lit(d.n), lit(d.m * d.n));
+    let a = rs_lin(&[(quote!(i), d.k)], 0);
+    let dot = quote!(let v = xz.iter().zip(wr).fold(0i32, |s, (&x, &w)| s.wrapping_add(#prod)););
+    let cols = if uses(&store, "j") {
+        quote!(for ((wr, yv), j) in x1.chunks_exact(#kl).zip(yr.iter_mut()).zip(0usize..) { #dot *yv = #store; })
+    } else {
+        quote!(for (wr, yv) in x1.chunks_exact(#kl).zip(yr.iter_mut()) { #dot *yv = #store; })
+    };
+    let rows = quote! {
+        for (i, yr) in yb.chunks_exact_mut(#nl).enumerate() {
+            let a = &xa[#a..][..#kl];
+            let mut xz = [#x0_; #kl];
+            for (d, &x) in xz.iter_mut().zip(a) { *d = #xz; }
+            #cols
+        }
+    };
+    let a_off = &d.a_off;
+    let body = if a_off.len() == 1 && a_off[0] == 0 {
+        quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows)
+    } else {
+        let bl = lit(a_off.len());
+        let offs = a_off.iter().map(|&o| lit(o));
+        quote! {
+            const A_OFF: [usize; #bl] = [#(#offs),*];
+            for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
+                let xa = &x0[ao..];
+                #rows
+            }
+        }
+    };
     Some(quote!(#tables #body))
 }
