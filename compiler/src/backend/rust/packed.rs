@@ -126,12 +126,18 @@ impl Geo {
     /// Output channels per panel of the dense convolution: two vectors when there are
     /// enough channels (eight independent accumulators hide the add latency).
     fn lanes(&self) -> usize {
-        if self.m >= 2 * LANES { 2 * LANES } else { LANES }
+        if self.m % (2 * LANES) == 0 { 2 * LANES } else { LANES }
     }
 
     fn depthwise(&self, c: &Conv, wsh: &[usize]) -> bool {
         c.group == self.ci && c.group == self.m && wsh.get(1) == Some(&1)
     }
+}
+
+/// True when padding `n` channels to whole panels of `lanes` costs at most a quarter more
+/// flash (else the plain loops are emitted, on the unpacked weights).
+fn pads_little(n: usize, lanes: usize) -> bool {
+    n.div_ceil(lanes) * lanes * 4 <= n * 5
 }
 
 /// Packs `wv(oc, ic, ky, kx)` as `[oc / lanes][ky][kx][ic][lanes]` (missing channels zero).
@@ -173,7 +179,7 @@ fn pack_gemm<T: Copy>(k: usize, n: usize, zero: T, b: &dyn Fn(usize, usize) -> T
 fn dense_conv_weights<'g>(p: &Program<'g>, n: &Node, c: &Conv) -> Option<(Geo, &'g TensorData)> {
     let g = Geo::of(p, n, c)?;
     let wsh = &p.graph.ty(n.inputs[1]).shape;
-    if c.group != 1 || g.depthwise(c, wsh) {
+    if c.group != 1 || g.depthwise(c, wsh) || !pads_little(g.m, g.lanes()) {
         return None;
     }
     let d = const_data(p, n.inputs[1]).filter(|d| d.len() == g.m * g.ci * g.k[0] * g.k[1])?;
@@ -228,7 +234,7 @@ pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
         }
         Op::Gemm(gm) => {
             let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
-            if gm.trans_a || mm * nn == 0 {
+            if gm.trans_a || mm * nn == 0 || !pads_little(nn, LANES) {
                 return None;
             }
             let TensorData::F32(b) = const_data(p, n.inputs[1]).filter(|d| d.len() == k * nn)? else {
@@ -238,7 +244,7 @@ pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
             Some((1, TensorData::F32(packed)))
         }
         Op::MatMul(_) => {
-            let d = matmul_dims(p, n)?;
+            let d = matmul_dims(p, n).filter(|d| pads_little(d.n, LANES))?;
             let TensorData::F32(b) = const_data(p, n.inputs[1])? else { return None };
             Some((1, TensorData::F32(pack_gemm(d.k, d.n, 0.0f32, &|kk, j| b[kk * d.n + j]))))
         }
@@ -480,6 +486,9 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     // The last panel may be partial.
     let jn = if g.m % lanes == 0 {
         quote!(#lanes_l)
+    } else if ob == 1 {
+        let l = lit(g.m);
+        quote!(#l)
     } else {
         let (last, rem) = (lit(ob - 1), lit(g.m % lanes));
         quote!(if ob == #last { #rem } else { #lanes_l })
@@ -644,6 +653,9 @@ fn lane_gemm(
     let sum = lane.add(lane.add(quote!(acc[0][l]), quote!(acc[1][l])), lane.add(quote!(acc[2][l]), quote!(acc[3][l])));
     let jn = if n % LANES == 0 {
         quote!(#lanes_l)
+    } else if nb == 1 {
+        let l = lit(n);
+        quote!(#l)
     } else {
         let (last, rem) = (lit(nb - 1), lit(n % LANES));
         quote!(if jb == #last { #rem } else { #lanes_l })
