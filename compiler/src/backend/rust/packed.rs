@@ -126,7 +126,7 @@ impl Geo {
     /// Output channels per panel of the dense convolution: two vectors when there are
     /// enough channels (eight independent accumulators hide the add latency).
     fn lanes(&self) -> usize {
-        if self.m % (2 * LANES) == 0 { 2 * LANES } else { LANES }
+        if self.m.is_multiple_of(2 * LANES) { 2 * LANES } else { LANES }
     }
 
     fn depthwise(&self, c: &Conv, wsh: &[usize]) -> bool {
@@ -204,7 +204,7 @@ struct Mm {
 fn matmul_dims(p: &Program, n: &Node) -> Option<Mm> {
     let d = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1])).ok()?;
     let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
-    let ok = p.graph.ty(n.outputs[0]).len() > 0
+    let ok = !p.graph.ty(n.outputs[0]).is_empty()
         && b_off.iter().all(|&o| o == 0)
         && const_data(p, n.inputs[1]).is_some_and(|b| b.len() == d.k * d.n);
     let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
@@ -484,7 +484,7 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
         None => masked,
     };
     // The last panel may be partial.
-    let jn = if g.m % lanes == 0 {
+    let jn = if g.m.is_multiple_of(lanes) {
         quote!(#lanes_l)
     } else if ob == 1 {
         let l = lit(g.m);
@@ -639,7 +639,7 @@ fn lane_gemm(
     let (rl, lanes_l, kl, panel, chunk) = (lit(rows), lit(LANES), lit(k), lit(k * LANES), lit(4 * LANES));
     let mac = |w: TokenStream| lane.mac(quote!(s), quote!(xv), w);
     let main = mac(weight_val(lane, w_elem, quote!(w)));
-    let tail = if k % 4 == 0 {
+    let tail = if k.is_multiple_of(4) {
         quote!()
     } else {
         quote! {
@@ -649,9 +649,9 @@ fn lane_gemm(
             }
         }
     };
-    let (ar, wr) = if k % 4 == 0 { (quote!(_), quote!(_)) } else { (quote!(ar), quote!(wr)) };
+    let (ar, wr) = if k.is_multiple_of(4) { (quote!(_), quote!(_)) } else { (quote!(ar), quote!(wr)) };
     let sum = lane.add(lane.add(quote!(acc[0][l]), quote!(acc[1][l])), lane.add(quote!(acc[2][l]), quote!(acc[3][l])));
-    let jn = if n % LANES == 0 {
+    let jn = if n.is_multiple_of(LANES) {
         quote!(#lanes_l)
     } else if nb == 1 {
         let l = lit(n);
