@@ -19,7 +19,7 @@ fn ilit(n: usize) -> Literal {
 }
 
 /// `act(v)` as an expression: a call of its runtime helper.
-fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
+pub(super) fn act_expr(act: &Option<Act>, v: TokenStream) -> TokenStream {
     match act {
         None => v,
         Some(a) => {
@@ -134,6 +134,9 @@ fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
 
 /// The body of node `n`'s kernel function.
 pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
+    if let Some(body) = super::packed::emit(p, n) {
+        return body;
+    }
     let shape = |i: usize| p.graph.ty(n.inputs[i]).shape.clone();
     let out = p.graph.ty(n.outputs[0]).shape.clone();
     let total = lit(out.iter().product());

@@ -6,6 +6,7 @@
 //! `no_std`, no heap, no dependencies, no `unsafe`.
 
 mod kernels;
+mod packed;
 mod qkernels;
 mod sparse;
 mod topk;
@@ -60,6 +61,11 @@ pub(crate) fn double(v: f64) -> TokenStream {
 
 fn weight_ident(v: ValueId) -> Ident {
     ident(&format!("W{}", v.0))
+}
+
+/// The compile-time packed weights of node `i`'s kernel.
+fn packed_ident(i: usize) -> Ident {
+    ident(&format!("P{i}"))
 }
 
 /// The Rust element type of `d`, as tokens.
@@ -125,7 +131,41 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         quote!([#t; #n])
     });
 
-    let weights = p.constants().into_iter().filter_map(|v| {
+    // Per node: the input its kernel reads from a compile-time packed copy, and that copy.
+    let packs: Vec<Option<(usize, TensorData)>> = p
+        .graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let skipped = p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty();
+            if skipped { None } else { packed::pack(p, n) }
+        })
+        .collect();
+    // A constant every reader takes packed is not emitted itself.
+    let only_packed = |v: ValueId| {
+        !p.graph.outputs.contains(&v)
+            && p.graph.nodes.iter().zip(&packs).all(|(n, pk)| match pk {
+                Some((k, _)) => n.inputs.iter().enumerate().all(|(j, &x)| x != v || j == *k),
+                None => !n.inputs.contains(&v),
+            })
+    };
+    let packed_weights = p.graph.nodes.iter().zip(&packs).enumerate().filter_map(|(i, (n, pk))| {
+        let (k, data) = pk.as_ref()?;
+        let (name, len, t) = (packed_ident(i), lit(data.len()), elem(data.dtype()));
+        let vals = (0..data.len()).map(|j| literal(data, j));
+        let v = n.inputs[*k];
+        let doc = format!(
+            " \"{}\" {:?} packed for node{i}'s kernel (panels of output channels)",
+            p.graph.value(v).name,
+            p.graph.ty(v).shape
+        );
+        Some(quote! {
+            #[doc = #doc]
+            pub(super) static #name: [#t; #len] = [#(#vals),*];
+        })
+    });
+    let weights = p.constants().into_iter().filter(|&v| !only_packed(v)).filter_map(|v| {
         let data = p.graph.data(v)?;
         let (name, n, t) = (weight_ident(v), lit(data.len()), elem(data.dtype()));
         let vals = (0..data.len()).map(|i| literal(data, i));
@@ -145,7 +185,11 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         }
         let fname = ident(&format!("node{i}"));
         let xs = n.inputs.iter().enumerate().map(|(k, &v)| {
-            let (x, t) = (ident(&format!("x{k}")), elem(p.graph.ty(v).dtype));
+            let dt = match &packs[i] {
+                Some((pk, d)) if *pk == k => d.dtype(),
+                _ => p.graph.ty(v).dtype,
+            };
+            let (x, t) = (ident(&format!("x{k}")), elem(dt));
             quote!(#x: &[#t])
         });
         let yt = elem(p.graph.ty(n.outputs[0]).dtype);
@@ -153,11 +197,13 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         let doc = format!(" {} \"{}\": {}", n.op.name(), n.name, kernels::signature(p, n));
         node_fns.push(quote! {
             #[doc = #doc]
+            #[inline(never)]
             pub(super) fn #fname(#(#xs,)* y: &mut [#yt]) {
                 #body
             }
         });
-        calls.push(call(p, i, &fname, &param_in, &param_out));
+        let packed_input = packs[i].as_ref().map(|(k, _)| *k);
+        calls.push(call(p, i, &fname, &param_in, &param_out, packed_input));
     }
 
     let rt: syn::File = syn::parse_str(RUNTIME_MATH)
@@ -233,6 +279,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
 
         mod weights {
             #(#weights)*
+            #(#packed_weights)*
         }
 
         mod kernels {
@@ -253,7 +300,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
 /// The statement calling node `i`'s kernel with slices of the right buffers. Arena values
 /// are indexed in their pool; the output's pool is split around the output so inputs in
 /// the same pool can be borrowed alongside it.
-fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> TokenStream {
+fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident], packed: Option<usize>) -> TokenStream {
     let n = &p.graph.nodes[i];
     let out = n.outputs[0];
     let out_ty = p.graph.ty(out);
@@ -304,7 +351,19 @@ fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident]) -> 
             Storage::Unused => quote!(&[]),
         }
     };
-    let args: Vec<TokenStream> = n.inputs.iter().map(|&v| arg(v)).collect();
+    let args: Vec<TokenStream> = n
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            if packed == Some(k) {
+                let w = packed_ident(i);
+                quote!(&weights::#w[..])
+            } else {
+                arg(v)
+            }
+        })
+        .collect();
     match (p.storage(out), out_pool) {
         (Storage::Arena { .. }, Some((d, o))) => {
             let uses = |name: &str| args.iter().any(|a| a.to_string().contains(name));

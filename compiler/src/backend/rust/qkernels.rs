@@ -21,7 +21,7 @@ fn i32_lit(v: i32) -> TokenStream {
 }
 
 /// `const NAME: [i32; n] = [...];`
-fn i32_array(name: &str, v: &[i32]) -> TokenStream {
+pub(super) fn i32_array(name: &str, v: &[i32]) -> TokenStream {
     let (id, n) = (format_ident!("{}", name), lit(v.len()));
     let items = v.iter().map(|&x| i32_lit(x));
     quote!(const #id: [i32; #n] = [#(#items),*];)
@@ -55,7 +55,7 @@ fn i64_lit(v: i64) -> TokenStream {
 
 /// The per-channel tables of `r` (`RQ_MUL`, `RQ_SHIFT`) and the expression requantizing
 /// `acc` of channel `ch`, cast to the output element type.
-fn requant(r: &Requant, acc: TokenStream, ch: TokenStream) -> (TokenStream, TokenStream) {
+pub(super) fn requant(r: &Requant, acc: TokenStream, ch: TokenStream) -> (TokenStream, TokenStream) {
     let (tables, m, s) = if r.multiplier.len() == 1 || (all_same(&r.multiplier) && all_same(&r.shift)) {
         (quote!(), i32_lit(r.multiplier[0]), i32_lit(r.shift[0]))
     } else {

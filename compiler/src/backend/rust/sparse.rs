@@ -234,6 +234,14 @@ fn conv(n: &Node, s: &Sparse, f: &Flavor, g: &ConvGeom) -> TokenStream {
         let m = mac(quote!(acc[#yi]), xv(quote!(xc[#xi])), quote!(wv));
         let wv = csr_weight(s, f, quote!(sv), quote!(oc));
         let (khkw, kwl, khl) = (lit(g.kh * g.kw), lit(g.kw), lit(g.kh));
+        // `t / 1` and `% 1` folded (clippy's identity_op / modulo_one on 1×1 kernels).
+        let ic = if g.kh * g.kw == 1 { quote!(t) } else { quote!(t / #khkw) };
+        let kh = match (g.kh, g.kw) {
+            (1, _) => quote!(0usize),
+            (_, 1) => quote!(t % #khl),
+            _ => quote!(t / #kwl % #khl),
+        };
+        let kw = if g.kw == 1 { quote!(0usize) } else { quote!(t % #kwl) };
         let list = |v: Vec<usize>| {
             let n = lit(v.len());
             let items = v.into_iter().map(lit);
@@ -257,7 +265,7 @@ fn conv(n: &Node, s: &Sparse, f: &Flavor, g: &ConvGeom) -> TokenStream {
             let span = SP[oc] as usize..SP[oc + 1] as usize;
             for (&t, &sv) in SC[span.clone()].iter().zip(&SV[span]) {
                 let t = t as usize;
-                let (ic, kh, kw) = (t / #khkw, t / #kwl % #khl, t % #kwl);
+                let (ic, kh, kw) = (#ic, #kh, #kw);
                 let wv = #wv;
                 let xc = &x0[#xs..#xe];
                 for oh in OH_LO[kh]..OH_HI[kh] {

@@ -1,0 +1,812 @@
+//! Fast kernels over weights packed at compile time (issue 6), the Rust twin of the C
+//! backend's lane kernels: Conv, depthwise Conv, Gemm and MatMul, float and int8.
+//!
+//! The right-hand operand of a dense Conv, Gemm or MatMul with constant weights is
+//! re-laid out into panels of [`LANES`] output channels (`[oc / LANES][kh][kw][ic][LANES]`
+//! for Conv, `[n / LANES][k][LANES]` for Gemm/MatMul; missing channels zero); the module
+//! emits that array in place of the original constant ([`pack`]). The loops keep
+//! `[T; LANES]` accumulators that LLVM turns into vector registers: tiles of [`TILE`]
+//! output pixels × `LANES` channels for dense Conv, a row of output pixels per channel
+//! for depthwise Conv, four accumulators over `k` for Gemm. Bias, activation and int8
+//! requantization are applied in the epilogue. int32 sums are reordered but wrapping
+//! addition is associative, so int8 results stay bit-exact; float sums are reordered.
+
+use super::kernels::act_expr;
+use super::lit;
+use crate::backend::Program;
+use crate::backend::lin::rs_lin;
+use crate::ir::{DType, Node, TensorData, ValueId};
+use crate::ops::broadcast::broadcast_strides;
+use crate::ops::{Conv, Op};
+use crate::passes::Storage;
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+/// Output channels per Gemm / MatMul panel (one 256-bit vector of f32 / i32).
+const LANES: usize = 8;
+/// Output pixels per register tile of the dense convolution.
+const TILE: usize = 4;
+
+fn ilit(n: usize) -> Literal {
+    Literal::isize_unsuffixed(n as isize)
+}
+
+/// True when the tokens `ts` mention the identifier `name`.
+fn uses(ts: &TokenStream, name: &str) -> bool {
+    ts.to_string().split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == name)
+}
+
+/// The constant data behind `v`, if it is baked into the generated code.
+fn const_data<'g>(p: &Program<'g>, v: ValueId) -> Option<&'g TensorData> {
+    if !matches!(p.storage(v), Storage::Const) {
+        return None;
+    }
+    p.graph.data(v)
+}
+
+/// Element `i` of an integer constant, widened.
+fn int_at(d: &TensorData, i: usize) -> i64 {
+    match d {
+        TensorData::I8(v) => v[i] as i64,
+        TensorData::U8(v) => v[i] as i64,
+        TensorData::I32(v) => v[i] as i64,
+        TensorData::I64(v) => v[i],
+        TensorData::F32(_) | TensorData::Bool(_) => 0,
+    }
+}
+
+/// Integer panels in the narrowest type holding every value: `i8` (the usual case,
+/// symmetric int8 weights) or `i32`.
+fn int_panels(v: Vec<i64>) -> TensorData {
+    if v.iter().all(|&x| i8::try_from(x).is_ok()) {
+        TensorData::I8(v.into_iter().map(|x| x as i8).collect())
+    } else {
+        TensorData::I32(v.into_iter().map(|x| x as i32).collect())
+    }
+}
+
+/// Geometry of a 2-D convolution in NCHW.
+#[derive(Clone, Copy)]
+struct Geo {
+    nb: usize,
+    ci: usize,
+    h: usize,
+    wd: usize,
+    m: usize,
+    oh: usize,
+    ow: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+    pt: usize,
+    pl: usize,
+}
+
+impl Geo {
+    fn of(p: &Program, n: &Node, c: &Conv) -> Option<Geo> {
+        let x = &p.graph.ty(n.inputs[0]).shape;
+        let out = &p.graph.ty(n.outputs[0]).shape;
+        if x.len() != 4 || out.len() != 4 || out.iter().product::<usize>() == 0 {
+            return None;
+        }
+        Some(Geo {
+            nb: x[0],
+            ci: x[1],
+            h: x[2],
+            wd: x[3],
+            m: out[1],
+            oh: out[2],
+            ow: out[3],
+            k: c.kernel,
+            s: c.strides,
+            d: c.dilations,
+            pt: c.pads[0],
+            pl: c.pads[1],
+        })
+    }
+
+    /// A 1×1, stride-1, unpadded convolution is one long row: pixel tiles then never break
+    /// at row ends.
+    fn flattened(mut self) -> Geo {
+        if self.k == [1, 1]
+            && self.s == [1, 1]
+            && self.pt == 0
+            && self.pl == 0
+            && self.oh == self.h
+            && self.ow == self.wd
+        {
+            self.wd *= self.h;
+            self.ow *= self.oh;
+            self.h = 1;
+            self.oh = 1;
+        }
+        self
+    }
+
+    /// Output channels per panel of the dense convolution: two vectors when there are
+    /// enough channels (eight independent accumulators hide the add latency).
+    fn lanes(&self) -> usize {
+        if self.m.is_multiple_of(2 * LANES) { 2 * LANES } else { LANES }
+    }
+
+    fn depthwise(&self, c: &Conv, wsh: &[usize]) -> bool {
+        c.group == self.ci && c.group == self.m && wsh.get(1) == Some(&1)
+    }
+}
+
+/// True when padding `n` channels to whole panels of `lanes` costs at most a quarter more
+/// flash (else the plain loops are emitted, on the unpacked weights).
+fn pads_little(n: usize, lanes: usize) -> bool {
+    n.div_ceil(lanes) * lanes * 4 <= n * 5
+}
+
+/// Packs `wv(oc, ic, ky, kx)` as `[oc / lanes][ky][kx][ic][lanes]` (missing channels zero).
+fn pack_conv<T: Copy>(g: &Geo, zero: T, wv: &dyn Fn(usize, usize, usize, usize) -> T) -> Vec<T> {
+    let lanes = g.lanes();
+    let ob = g.m.div_ceil(lanes);
+    let mut out = Vec::with_capacity(ob * g.k[0] * g.k[1] * g.ci * lanes);
+    for b in 0..ob {
+        for ky in 0..g.k[0] {
+            for kx in 0..g.k[1] {
+                for ic in 0..g.ci {
+                    for j in 0..lanes {
+                        let oc = b * lanes + j;
+                        out.push(if oc < g.m { wv(oc, ic, ky, kx) } else { zero });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Packs `b(kk, j)` of a `k × n` matrix as `[n / LANES][k][LANES]` (missing columns zero).
+fn pack_gemm<T: Copy>(k: usize, n: usize, zero: T, b: &dyn Fn(usize, usize) -> T) -> Vec<T> {
+    let nb = n.div_ceil(LANES);
+    let mut out = Vec::with_capacity(nb * k * LANES);
+    for jb in 0..nb {
+        for kk in 0..k {
+            for l in 0..LANES {
+                let j = jb * LANES + l;
+                out.push(if j < n { b(kk, j) } else { zero });
+            }
+        }
+    }
+    out
+}
+
+/// The dense-conv weights of `n` (constant, group 1, all finite for float), if any.
+fn dense_conv_weights<'g>(p: &Program<'g>, n: &Node, c: &Conv) -> Option<(Geo, &'g TensorData)> {
+    let g = Geo::of(p, n, c)?;
+    let wsh = &p.graph.ty(n.inputs[1]).shape;
+    if c.group != 1 || g.depthwise(c, wsh) || !pads_little(g.m, g.lanes()) {
+        return None;
+    }
+    let d = const_data(p, n.inputs[1]).filter(|d| d.len() == g.m * g.ci * g.k[0] * g.k[1])?;
+    // Padding taps of border tiles multiply zero by a weight: exact only for finite weights.
+    if let TensorData::F32(v) = d
+        && !v.iter().all(|x| x.is_finite())
+    {
+        return None;
+    }
+    Some((g, d))
+}
+
+/// Shapes of a MatMul whose right operand is one constant matrix.
+struct Mm {
+    /// Offset of each batch's left matrix.
+    a_off: Vec<usize>,
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+fn matmul_dims(p: &Program, n: &Node) -> Option<Mm> {
+    let d = crate::ops::MatMul::dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1])).ok()?;
+    let b_off = crate::backend::c::batch_offsets(&d.b_batch, &d.batch, d.k * d.n);
+    let ok = !p.graph.ty(n.outputs[0]).is_empty()
+        && b_off.iter().all(|&o| o == 0)
+        && const_data(p, n.inputs[1]).is_some_and(|b| b.len() == d.k * d.n);
+    let a_off = crate::backend::c::batch_offsets(&d.a_batch, &d.batch, d.m * d.k);
+    ok.then_some(Mm { a_off, m: d.m, k: d.k, n: d.n })
+}
+
+/// Which input of `n` the kernel reads packed, and the packed array that replaces it.
+pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
+    match &n.op {
+        Op::Conv(c) => {
+            let (g, d) = dense_conv_weights(p, n, c)?;
+            let TensorData::F32(w) = d else { return None };
+            let [kh, kw] = g.k;
+            let ci = g.ci;
+            let packed = pack_conv(&g, 0.0f32, &|oc, ic, ky, kx| w[((oc * ci + ic) * kh + ky) * kw + kx]);
+            Some((1, TensorData::F32(packed)))
+        }
+        Op::QConv(qc) => {
+            let (g, d) = dense_conv_weights(p, n, &qc.conv)?;
+            let [kh, kw] = g.k;
+            let ci = g.ci;
+            let wzp = |oc: usize| qc.w_zp.get(oc).or(qc.w_zp.first()).copied().unwrap_or(0) as i64;
+            let packed = pack_conv(&g, 0i64, &|oc, ic, ky, kx| {
+                int_at(d, ((oc * ci + ic) * kh + ky) * kw + kx) as i32 as i64 - wzp(oc)
+            });
+            Some((1, int_panels(packed.into_iter().map(|v| v as i32 as i64).collect())))
+        }
+        Op::Gemm(gm) => {
+            let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+            if gm.trans_a || mm * nn == 0 || !pads_little(nn, LANES) {
+                return None;
+            }
+            let TensorData::F32(b) = const_data(p, n.inputs[1]).filter(|d| d.len() == k * nn)? else {
+                return None;
+            };
+            let packed = pack_gemm(k, nn, 0.0f32, &|kk, j| if gm.trans_b { b[j * k + kk] } else { b[kk * nn + j] });
+            Some((1, TensorData::F32(packed)))
+        }
+        Op::MatMul(_) => {
+            let d = matmul_dims(p, n).filter(|d| pads_little(d.n, LANES))?;
+            let TensorData::F32(b) = const_data(p, n.inputs[1])? else { return None };
+            Some((1, TensorData::F32(pack_gemm(d.k, d.n, 0.0f32, &|kk, j| b[kk * d.n + j]))))
+        }
+        Op::QMatMul(qm) => {
+            // Rows of `b − b_zp` per output column (`[n][k]`): integer dot products, which
+            // LLVM vectorizes over `k` (as `pmaddwd` on x86).
+            let d = matmul_dims(p, n)?;
+            let b = const_data(p, n.inputs[1])?;
+            let bzp = |j: usize| qm.b_zp.get(j).or(qm.b_zp.first()).copied().unwrap_or(0);
+            let rows = (0..d.n)
+                .flat_map(|j| (0..d.k).map(move |kk| (int_at(b, kk * d.n + j) as i32).wrapping_sub(bzp(j)) as i64))
+                .collect();
+            Some((1, int_panels(rows)))
+        }
+        _ => None,
+    }
+}
+
+/// The fast kernel of `n`, if one applies (else the plain loop nests are emitted).
+pub(super) fn emit(p: &Program, n: &Node) -> Option<TokenStream> {
+    match &n.op {
+        Op::Conv(c) => conv(p, n, c),
+        Op::QConv(qc) => qconv(p, n, qc),
+        Op::Gemm(gm) => gemm(p, n, gm),
+        Op::MatMul(mm) => matmul(p, n, mm),
+        Op::QMatMul(qm) => qmatmul(p, n, qm),
+        _ => None,
+    }
+}
+
+/// How a kernel accumulates: float, or int32 with wrapping arithmetic.
+#[derive(Clone, Copy)]
+struct Lane {
+    int: bool,
+}
+
+impl Lane {
+    fn ty(self) -> TokenStream {
+        if self.int { quote!(i32) } else { quote!(f32) }
+    }
+    fn zero(self) -> TokenStream {
+        if self.int { quote!(0i32) } else { quote!(0.0f32) }
+    }
+    /// `*a += x · w` (`a` a `&mut` accumulator, `x` a value, `w` a value).
+    fn mac(self, a: TokenStream, x: TokenStream, w: TokenStream) -> TokenStream {
+        if self.int { quote!(*#a = #a.wrapping_add(#x.wrapping_mul(#w));) } else { quote!(*#a += #x * #w;) }
+    }
+    /// `a + b` of two accumulator values.
+    fn add(self, a: TokenStream, b: TokenStream) -> TokenStream {
+        if self.int { quote!(#a.wrapping_add(#b)) } else { quote!(#a + #b) }
+    }
+}
+
+/// `i32::from(e) - zp` (`e` widened; zero point folded), or `e` for float.
+fn widen_sub(lane: Lane, elem: DType, e: TokenStream, zp: i32) -> TokenStream {
+    if !lane.int {
+        return e;
+    }
+    let v = if elem == DType::I32 { e } else { quote!(i32::from(#e)) };
+    let l = Literal::i64_unsuffixed((zp as i64).abs());
+    match zp {
+        0 => v,
+        z if z > 0 => quote!(#v.wrapping_sub(#l)),
+        _ => quote!(#v.wrapping_add(#l)),
+    }
+}
+
+/// What a conv kernel needs beyond the geometry.
+struct ConvSpec {
+    lane: Lane,
+    /// Element type of the input activations.
+    x_elem: DType,
+    /// Input zero point (int only).
+    x_zp: i32,
+    /// Element type of the packed / depthwise weights.
+    w_elem: DType,
+    /// Tables emitted before the loops (requantization, zero points).
+    tables: TokenStream,
+    /// The stored value from the accumulator `v` of channel `oc`.
+    store: TokenStream,
+}
+
+/// Float Conv through the fast kernels, if they apply.
+fn conv(p: &Program, n: &Node, c: &Conv) -> Option<TokenStream> {
+    let g = Geo::of(p, n, c)?;
+    let mut v = quote!(v);
+    if n.inputs.len() > 2 {
+        v = quote!(v + x2[oc]);
+    }
+    let spec = ConvSpec {
+        lane: Lane { int: false },
+        x_elem: DType::F32,
+        x_zp: 0,
+        w_elem: DType::F32,
+        tables: quote!(),
+        store: act_expr(&c.act, v),
+    };
+    if g.depthwise(c, &p.graph.ty(n.inputs[1]).shape) {
+        return Some(depthwise(&g, &spec, Err(0)));
+    }
+    let (packed_dt, g) = pack(p, n).map(|(_, d)| d.dtype()).zip(Some(g))?;
+    Some(dense_conv(g, &ConvSpec { w_elem: packed_dt, ..spec }))
+}
+
+/// QConv through the fast kernels, if they apply.
+fn qconv(p: &Program, n: &Node, qc: &crate::ops::QConv) -> Option<TokenStream> {
+    let c = &qc.conv;
+    let g = Geo::of(p, n, c)?;
+    let acc = if n.inputs.len() > 2 { quote!(v.wrapping_add(x2[oc])) } else { quote!(v) };
+    let (tables, store) = match &qc.out {
+        Some(r) => super::qkernels::requant(r, acc, quote!(oc)),
+        None => (quote!(), acc),
+    };
+    let wsh = &p.graph.ty(n.inputs[1]).shape;
+    let lane = Lane { int: true };
+    let x_elem = p.graph.ty(n.inputs[0]).dtype;
+    if g.depthwise(c, wsh) {
+        let per_channel = qc.w_zp.len() > 1 && !qc.w_zp.windows(2).all(|w| w[0] == w[1]);
+        let w_elem = p.graph.ty(n.inputs[1]).dtype;
+        let (zp_table, wzp) = if per_channel {
+            (super::qkernels::i32_array("W_ZP", &qc.w_zp), Some(quote!(W_ZP[oc])))
+        } else {
+            (quote!(), None)
+        };
+        let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem, tables: quote!(#zp_table #tables), store };
+        let w0 = qc.w_zp.first().copied().unwrap_or(0);
+        return Some(depthwise(&g, &spec, wzp.ok_or(w0)));
+    }
+    let (_, packed) = pack(p, n)?;
+    let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, store };
+    Some(dense_conv(g, &spec))
+}
+
+/// A weight element `w` (a value of the packed / weight type) as an accumulator operand.
+fn weight_val(lane: Lane, w_elem: DType, w: TokenStream) -> TokenStream {
+    if lane.int && w_elem != DType::I32 { quote!(i32::from(#w)) } else { w }
+}
+
+/// Dense convolution over packed weights `x1` (see [`pack_conv`]): tiles of [`TILE`]
+/// output pixels × `lanes` output channels in registers. Tiles whose taps are all inside
+/// the image read a window of each input row without further checks; border and partial
+/// tiles read padding (and pixels past the row end) as zero through `get`.
+fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
+    let g = g.flattened();
+    let lane = s.lane;
+    let lanes = g.lanes();
+    let ob = g.m.div_ceil(lanes);
+    let [kh, kw] = g.k;
+    let [sh, sw] = g.s;
+    let [dh, dw] = g.d;
+    let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
+    let panel = kh * kw * g.ci * lanes;
+    // Output columns whose taps are all inside the image: [owa, owb).
+    let owa = g.pl.div_ceil(sw).min(g.ow);
+    let last = (g.wd + g.pl) as isize - 1 - ((kw - 1) * dw) as isize;
+    let owb = if last < 0 { owa } else { ((last as usize) / sw + 1).clamp(owa, g.ow) };
+    let (t, zero) = (lane.ty(), lane.zero());
+    let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(TILE), lit(panel), lit(hw), lit(g.ci * lanes));
+    let (ohl, owl, khl, kwl, hl, wl, wil) = (lit(g.oh), lit(g.ow), lit(kh), lit(kw), ilit(g.h), lit(g.wd), ilit(g.wd));
+    let (xs, xe) = (rs_lin(&[(quote!(n), g.ci * hw)], 0), rs_lin(&[(quote!(n), g.ci * hw)], (g.ci * hw) as isize));
+    let (ys, ye) = (rs_lin(&[(quote!(n), g.m * ohw)], 0), rs_lin(&[(quote!(n), g.m * ohw)], (g.m * ohw) as isize));
+    let ih = rs_lin(&[(quote!(oh as isize), sh), (quote!(kh as isize), dh)], -(g.pt as isize));
+    let row = rs_lin(&[(quote!(ih as usize), g.wd)], 0);
+    let wk_s = rs_lin(&[(quote!(kh), kw * g.ci * lanes), (quote!(kw), g.ci * lanes)], 0);
+    let wv = weight_val(lane, s.w_elem, quote!(w));
+    let mac = lane.mac(quote!(a), quote!(xv), wv);
+    let accumulate = quote! {
+        for (a, &w) in at.iter_mut().zip(wv) { #mac }
+    };
+    let tap_rows = |body: TokenStream| {
+        quote! {
+            for kh in 0..#khl {
+                let ih = #ih;
+                if !(0..#hl).contains(&ih) { continue; }
+                #body
+            }
+        }
+    };
+    // Interior tiles: one window of the input row per channel, unchecked taps.
+    let interior = (owa + TILE <= owb).then(|| {
+        let spanl = lit((TILE - 1) * sw + 1);
+        let start = rs_lin(&[(quote!(ih as usize), g.wd), (quote!(ow), sw), (quote!(kw), dw)], -(g.pl as isize));
+        let xt = if sw == 1 { quote!(xt[t]) } else { rs_lin(&[(quote!(t), sw)], 0) };
+        let xt = if sw == 1 { xt } else { quote!(xt[#xt]) };
+        let xv = widen_sub(lane, s.x_elem, xt, s.x_zp);
+        let body = tap_rows(quote! {
+            for kw in 0..#kwl {
+                let start = #start;
+                let wk = &wb[#wk_s..][..#ci_lanes];
+                for (xc, wv) in xn.chunks_exact(#hw_l).zip(wk.chunks_exact(#lanes_l)) {
+                    let xt = &xc[start..][..#spanl];
+                    for (t, at) in acc.iter_mut().enumerate() {
+                        let xv: #t = #xv;
+                        #accumulate
+                    }
+                }
+            }
+        });
+        let hi = lit(owb - TILE);
+        let cond = if owa > 0 {
+            let lo = lit(owa);
+            quote!((#lo..=#hi).contains(&ow))
+        } else {
+            quote!(ow <= #hi)
+        };
+        (cond, body)
+    });
+    // Border / partial tiles: the column of each pixel, or `usize::MAX` (reads zero).
+    let masked = {
+        let iw = rs_lin(&[(quote!((ow + t) as isize), sw), (quote!(kw as isize), dw)], -(g.pl as isize));
+        let xv = if lane.int {
+            let v = widen_sub(lane, s.x_elem, quote!(v), s.x_zp);
+            quote!(xr.get(c).map_or(0, |&v| #v))
+        } else {
+            quote!(xr.get(c).copied().unwrap_or(0.0))
+        };
+        tap_rows(quote! {
+            let xrow = #row;
+            for kw in 0..#kwl {
+                let col: [usize; #tile_l] = core::array::from_fn(|t| {
+                    let iw = #iw;
+                    if ow + t < #owl && (0..#wil).contains(&iw) { iw as usize } else { usize::MAX }
+                });
+                let wk = &wb[#wk_s..][..#ci_lanes];
+                for (xc, wv) in xn.chunks_exact(#hw_l).zip(wk.chunks_exact(#lanes_l)) {
+                    let xr = &xc[xrow..][..#wl];
+                    for (at, &c) in acc.iter_mut().zip(&col) {
+                        let xv: #t = #xv;
+                        #accumulate
+                    }
+                }
+            }
+        })
+    };
+    let taps = match interior {
+        Some((cond, body)) => quote!(if #cond { #body } else { #masked }),
+        None => masked,
+    };
+    // The last panel may be partial.
+    let jn = if g.m.is_multiple_of(lanes) {
+        quote!(#lanes_l)
+    } else if ob == 1 {
+        let l = lit(g.m);
+        quote!(#l)
+    } else {
+        let (last, rem) = (lit(ob - 1), lit(g.m % lanes));
+        quote!(if ob == #last { #rem } else { #lanes_l })
+    };
+    let oc = rs_lin(&[(quote!(ob), lanes), (quote!(j), 1)], 0);
+    let ystart = rs_lin(&[(quote!(oc), ohw), (quote!(oh), g.ow), (quote!(ow), 1)], 0);
+    let (tables, store, nbl) = (&s.tables, &s.store, lit(g.nb));
+    quote! {
+        #tables
+        for n in 0..#nbl {
+            let xn = &x0[#xs..#xe];
+            let yn = &mut y[#ys..#ye];
+            for (ob, wb) in x1.chunks_exact(#panel_l).enumerate() {
+                for oh in 0..#ohl {
+                    let mut ow = 0usize;
+                    while ow < #owl {
+                        let mut acc = [[#zero; #lanes_l]; #tile_l];
+                        #taps
+                        let nt = (#owl - ow).min(#tile_l);
+                        for j in 0..#jn {
+                            let oc = #oc;
+                            let yr = &mut yn[#ystart..][..nt];
+                            for (yv, a) in yr.iter_mut().zip(&acc) {
+                                let v = a[j];
+                                *yv = #store;
+                            }
+                        }
+                        ow += nt;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise convolution (`group == ci == m`), one output row of one channel at a time in
+/// a stack row of accumulators: per tap, the output columns whose input is inside the
+/// image are a compile-time range, so the inner loop has no checks. `wzp` is the weight
+/// zero point: per channel (an expression of `oc`) or one value (int only).
+fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStream {
+    let lane = s.lane;
+    let [kh, kw] = g.k;
+    let [sh, sw] = g.s;
+    let [dh, dw] = g.d;
+    let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
+    let (t, zero) = (lane.ty(), lane.zero());
+    let xc = rs_lin(&[(quote!(n), g.ci * hw), (quote!(oc), hw)], 0);
+    let wk = rs_lin(&[(quote!(oc), kh * kw)], 0);
+    let ih = rs_lin(&[(quote!(oh as isize), sh), (quote!(kh as isize), dh)], -(g.pt as isize));
+    let xr = rs_lin(&[(quote!(ih as usize), g.wd)], 0);
+    let wr = rs_lin(&[(quote!(kh), kw)], 0);
+    let yr = rs_lin(&[(quote!(n), g.m * ohw), (quote!(oc), ohw), (quote!(oh), g.ow)], 0);
+    let (wz_bind, wval): (TokenStream, Box<dyn Fn(TokenStream) -> TokenStream>) = match (lane.int, wzp) {
+        (false, _) => (quote!(), Box::new(|e| e)),
+        (true, Ok(expr)) => {
+            let conv = if s.w_elem == DType::I32 { quote!() } else { quote!(i32::from) };
+            (quote!(let wz = #expr;), Box::new(move |e| quote!(#conv(#e).wrapping_sub(wz))))
+        }
+        (true, Err(z)) => {
+            let w_elem = s.w_elem;
+            (quote!(), Box::new(move |e| widen_sub(lane, w_elem, e, z)))
+        }
+    };
+    let mut taps = vec![];
+    for kx in 0..kw {
+        let off = (kx * dw) as isize - g.pl as isize;
+        let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(sw) };
+        let top = g.wd as isize - 1 - off;
+        if top < 0 {
+            continue;
+        }
+        let hi = (top as usize / sw + 1).min(g.ow);
+        if lo >= hi {
+            continue;
+        }
+        let start_v = (lo as isize * sw as isize + off) as usize;
+        let start = lit(start_v);
+        let rowr = if lo == 0 {
+            let h = lit(hi);
+            quote!(row[..#h])
+        } else {
+            let (l, h) = (lit(lo), lit(hi));
+            quote!(row[#l..#h])
+        };
+        let xs = if sw == 1 {
+            let len = lit(hi - lo);
+            if start_v == 0 { quote!(xr[..#len].iter()) } else { quote!(xr[#start..][..#len].iter()) }
+        } else {
+            let swl = lit(sw);
+            quote!(xr[#start..].iter().step_by(#swl))
+        };
+        let kx_l = lit(kx);
+        let w = wval(quote!(wr[#kx_l]));
+        let xv = widen_sub(lane, s.x_elem, quote!(xv), s.x_zp);
+        let mac = lane.mac(quote!(r), xv, quote!(wv));
+        taps.push(quote! {
+            {
+                let wv: #t = #w;
+                for (r, &xv) in #rowr.iter_mut().zip(#xs) { #mac }
+            }
+        });
+    }
+    let (nbl, ml, ohl, owl, khl, hl) = (lit(g.nb), lit(g.m), lit(g.oh), lit(g.ow), lit(kh), ilit(g.h));
+    let (hwl, kkl, wl, kwl) = (lit(hw), lit(kh * kw), lit(g.wd), lit(kw));
+    let (tables, store) = (&s.tables, &s.store);
+    quote! {
+        #tables
+        for n in 0..#nbl {
+            for oc in 0..#ml {
+                let xc = &x0[#xc..][..#hwl];
+                let wk = &x1[#wk..][..#kkl];
+                #wz_bind
+                for oh in 0..#ohl {
+                    let mut row = [#zero; #owl];
+                    for kh in 0..#khl {
+                        let ih = #ih;
+                        if !(0..#hl).contains(&ih) { continue; }
+                        let xr = &xc[#xr..][..#wl];
+                        let wr = &wk[#wr..][..#kwl];
+                        #(#taps)*
+                    }
+                    let yr = &mut y[#yr..][..#owl];
+                    for (yv, &v) in yr.iter_mut().zip(&row) {
+                        *yv = #store;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `rows × k` by the packed `k × n` matrix `x1` (see [`pack_gemm`]), reading row `i` of
+/// the left operand from `a` (a slice expression of `i`): per row and panel of [`LANES`]
+/// columns, four accumulators over `k`. `aval(x)` widens a left element; `store` writes
+/// `yr[j]`-th element from `v` (the sum), `i` and `j`.
+#[allow(clippy::too_many_arguments)]
+fn lane_gemm(
+    lane: Lane,
+    w_elem: DType,
+    (rows, k, n): (usize, usize, usize),
+    a: TokenStream,
+    aval: TokenStream,
+    y: TokenStream,
+    store: TokenStream,
+) -> TokenStream {
+    let nb = n.div_ceil(LANES);
+    let (t, zero) = (lane.ty(), lane.zero());
+    let (rl, lanes_l, kl, panel, chunk) = (lit(rows), lit(LANES), lit(k), lit(k * LANES), lit(4 * LANES));
+    let mac = |w: TokenStream| lane.mac(quote!(s), quote!(xv), w);
+    let main = mac(weight_val(lane, w_elem, quote!(w)));
+    let tail = if k.is_multiple_of(4) {
+        quote!()
+    } else {
+        quote! {
+            for (&x, wv) in ar.iter().zip(wr.chunks_exact(#lanes_l)) {
+                let xv: #t = #aval;
+                for (s, &w) in acc[0].iter_mut().zip(wv) { #main }
+            }
+        }
+    };
+    let (ar, wr) = if k.is_multiple_of(4) { (quote!(_), quote!(_)) } else { (quote!(ar), quote!(wr)) };
+    let sum = lane.add(lane.add(quote!(acc[0][l]), quote!(acc[1][l])), lane.add(quote!(acc[2][l]), quote!(acc[3][l])));
+    let jn = if n.is_multiple_of(LANES) {
+        quote!(#lanes_l)
+    } else if nb == 1 {
+        let l = lit(n);
+        quote!(#l)
+    } else {
+        let (last, rem) = (lit(nb - 1), lit(n % LANES));
+        quote!(if jb == #last { #rem } else { #lanes_l })
+    };
+    let j0 = rs_lin(&[(quote!(jb), LANES)], 0);
+    let write = if uses(&store, "j") {
+        quote!(for ((yv, &v), j) in yr.iter_mut().zip(&sum).zip(#j0..) { *yv = #store; })
+    } else {
+        quote!(for (yv, &v) in yr.iter_mut().zip(&sum) { *yv = #store; })
+    };
+    let ys = rs_lin(&[(quote!(i), n), (quote!(jb), LANES)], 0);
+    quote! {
+        for i in 0..#rl {
+            let a = #a;
+            let a = &a[..#kl];
+            for (jb, wb) in x1.chunks_exact(#panel).enumerate() {
+                let mut acc = [[#zero; #lanes_l]; 4];
+                let (a4, #ar) = a.as_chunks::<4>();
+                let (w4, #wr) = wb.as_chunks::<#chunk>();
+                for (xs, ws) in a4.iter().zip(w4) {
+                    for ((s4, &x), wv) in acc.iter_mut().zip(xs).zip(ws.chunks_exact(#lanes_l)) {
+                        let xv: #t = #aval;
+                        for (s, &w) in s4.iter_mut().zip(wv) { #main }
+                    }
+                }
+                #tail
+                let sum: [#t; #lanes_l] = core::array::from_fn(|l| #sum);
+                let yr = &mut #y[#ys..][..#jn];
+                #write
+            }
+        }
+    }
+}
+
+/// Float Gemm through [`lane_gemm`], if its `B` is packed.
+fn gemm(p: &Program, n: &Node, gm: &crate::ops::Gemm) -> Option<TokenStream> {
+    pack(p, n)?;
+    let (mm, k, nn) = gm.dims(p.graph.ty(n.inputs[0]), p.graph.ty(n.inputs[1]));
+    let mut v = if gm.alpha == 1.0 {
+        quote!(v)
+    } else {
+        let al = super::float(gm.alpha);
+        quote!(#al * v)
+    };
+    let mut c_unused = quote!();
+    if n.inputs.len() > 2 {
+        if gm.beta != 0.0 {
+            let st = broadcast_strides(&p.graph.ty(n.inputs[2]).shape, &[mm, nn]);
+            let ci = rs_lin(&[(quote!(i), st[0]), (quote!(j), st[1])], 0);
+            v = if gm.beta == 1.0 {
+                quote!(#v + x2[#ci])
+            } else {
+                let be = super::float(gm.beta);
+                quote!(#v + #be * x2[#ci])
+            };
+        } else {
+            c_unused = quote!(let _ = x2;);
+        }
+    }
+    let a = rs_lin(&[(quote!(i), k)], 0);
+    let body = lane_gemm(
+        Lane { int: false },
+        DType::F32,
+        (mm, k, nn),
+        quote!(&x0[#a..]),
+        quote!(x),
+        quote!(y),
+        act_expr(&gm.act, v),
+    );
+    Some(quote!(#c_unused #body))
+}
+
+/// The batch loop of a MatMul / QMatMul around [`lane_gemm`] (`b` is one matrix).
+fn batched(d: &Mm, lane: Lane, w_elem: DType, aval: TokenStream, store: TokenStream) -> TokenStream {
+    let (batch, a_off) = (d.a_off.len(), &d.a_off);
+    let (m, nn) = (d.m, d.n);
+    let a = rs_lin(&[(quote!(i), d.k)], 0);
+    let body = lane_gemm(lane, w_elem, (m, d.k, nn), quote!(&xa[#a..]), aval, quote!(yb), store);
+    if batch == 1 && a_off[0] == 0 {
+        return quote! { let (xa, yb) = (x0, y); #body };
+    }
+    let (bl, mn) = (lit(batch), lit(m * nn));
+    let a_off = a_off.iter().map(|&o| lit(o));
+    quote! {
+        const A_OFF: [usize; #bl] = [#(#a_off),*];
+        for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
+            let xa = &x0[ao..];
+            #body
+        }
+    }
+}
+
+/// Float MatMul through [`lane_gemm`], if its `B` is packed.
+fn matmul(p: &Program, n: &Node, mm: &crate::ops::MatMul) -> Option<TokenStream> {
+    pack(p, n)?;
+    let d = matmul_dims(p, n)?;
+    Some(batched(&d, Lane { int: false }, DType::F32, quote!(x), act_expr(&mm.act, quote!(v))))
+}
+
+/// QMatMul as integer dot products of each row of `a − a_zp` (widened once into a stack
+/// row) with the packed rows of `b − b_zp` (see [`pack`]).
+fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStream> {
+    let (_, packed) = pack(p, n)?;
+    let d = matmul_dims(p, n)?;
+    let acc = if n.inputs.len() > 2 { quote!(v.wrapping_add(x2[j])) } else { quote!(v) };
+    let (tables, store) = match &qm.out {
+        Some(r) => super::qkernels::requant(r, acc, quote!(j)),
+        None => (quote!(), acc),
+    };
+    let a_elem = p.graph.ty(n.inputs[0]).dtype;
+    // 8-bit operands: `a − a_zp` fits i16 and every product fits i32.
+    let narrow = a_elem != DType::I32 && packed.dtype() != DType::I32;
+    let zp = Literal::i64_unsuffixed((qm.a_zp as i64).abs());
+    let (x0_, widen) =
+        if a_elem == DType::I32 { (quote!(0i32), quote!(x)) } else { (quote!(0i16), quote!(i16::from(x))) };
+    let xz = match qm.a_zp {
+        0 => widen,
+        z if z > 0 => quote!(#widen.wrapping_sub(#zp)),
+        _ => quote!(#widen.wrapping_add(#zp)),
+    };
+    let w = if packed.dtype() == DType::I32 { quote!(w) } else { quote!(i32::from(w)) };
+    let prod = if narrow { quote!(i32::from(x) * #w) } else { quote!(i32::from(x).wrapping_mul(#w)) };
+    let (kl, nl, mn) = (lit(d.k), lit(d.n), lit(d.m * d.n));
+    let a = rs_lin(&[(quote!(i), d.k)], 0);
+    let dot = quote!(let v = xz.iter().zip(wr).fold(0i32, |s, (&x, &w)| s.wrapping_add(#prod)););
+    let cols = if uses(&store, "j") {
+        quote!(for ((wr, yv), j) in x1.chunks_exact(#kl).zip(yr.iter_mut()).zip(0usize..) { #dot *yv = #store; })
+    } else {
+        quote!(for (wr, yv) in x1.chunks_exact(#kl).zip(yr.iter_mut()) { #dot *yv = #store; })
+    };
+    let rows = quote! {
+        for (i, yr) in yb.chunks_exact_mut(#nl).enumerate() {
+            let a = &xa[#a..][..#kl];
+            let mut xz = [#x0_; #kl];
+            for (d, &x) in xz.iter_mut().zip(a) { *d = #xz; }
+            #cols
+        }
+    };
+    let a_off = &d.a_off;
+    let body = if a_off.len() == 1 && a_off[0] == 0 {
+        quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows)
+    } else {
+        let bl = lit(a_off.len());
+        let offs = a_off.iter().map(|&o| lit(o));
+        quote! {
+            const A_OFF: [usize; #bl] = [#(#offs),*];
+            for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
+                let xa = &x0[ao..];
+                #rows
+            }
+        }
+    };
+    Some(quote!(#tables #body))
+}
