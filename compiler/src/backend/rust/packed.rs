@@ -51,7 +51,7 @@ fn int_at(d: &TensorData, i: usize) -> i64 {
         TensorData::U8(v) => v[i] as i64,
         TensorData::I32(v) => v[i] as i64,
         TensorData::I64(v) => v[i],
-        TensorData::F32(_) | TensorData::Bool(_) => 0,
+        TensorData::F32(_) | TensorData::F64(_) | TensorData::Bool(_) => 0,
     }
 }
 
