@@ -60,7 +60,9 @@ fn table_has_modelless_and_tract_rows_with_ratios() {
     // The ratio is the median over the fastest modelless median.
     let best = medians[0].0.min(medians[1].0);
     let (tract_ms, tract_ratio) = medians[2];
-    assert!((tract_ratio - tract_ms / best).abs() <= 0.01 * tract_ratio + 0.006, "{out}");
+    // Medians are printed with 4 decimals: a 0.002 ms median is only known to ±2.5%.
+    let printed = 0.00005 / best;
+    assert!((tract_ratio - tract_ms / best).abs() <= (0.01 + printed) * tract_ratio + 0.006, "{out}");
     assert!(out.contains("GFLOP/s f32"), "peak line missing:\n{out}");
     for peer in ["ONNX Runtime", "LiteRT", "TFLM"] {
         assert!(!out.contains(peer), "{peer} was not asked for:\n{out}");
