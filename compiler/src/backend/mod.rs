@@ -3,6 +3,7 @@
 //! Rust output describe the same computation. Emitters never branch on a target name.
 
 pub mod c;
+mod conv_geo;
 mod float_lit;
 pub mod lin;
 pub mod rust;

@@ -65,64 +65,11 @@ fn int_panels(v: Vec<i64>) -> TensorData {
     }
 }
 
-/// Geometry of a 2-D convolution in NCHW.
-#[derive(Clone, Copy)]
-struct Geo {
-    nb: usize,
-    ci: usize,
-    h: usize,
-    wd: usize,
-    m: usize,
-    oh: usize,
-    ow: usize,
-    k: [usize; 2],
-    s: [usize; 2],
-    d: [usize; 2],
-    pt: usize,
-    pl: usize,
-}
+/// The shared convolution geometry (`in_place` is always false: the Rust kernels do not run
+/// in place).
+type Geo = crate::backend::conv_geo::ConvGeo;
 
 impl Geo {
-    fn of(p: &Program, n: &Node, c: &Conv) -> Option<Geo> {
-        let x = &p.graph.ty(n.inputs[0]).shape;
-        let out = &p.graph.ty(n.outputs[0]).shape;
-        if x.len() != 4 || out.len() != 4 || out.iter().product::<usize>() == 0 {
-            return None;
-        }
-        Some(Geo {
-            nb: x[0],
-            ci: x[1],
-            h: x[2],
-            wd: x[3],
-            m: out[1],
-            oh: out[2],
-            ow: out[3],
-            k: c.kernel,
-            s: c.strides,
-            d: c.dilations,
-            pt: c.pads[0],
-            pl: c.pads[1],
-        })
-    }
-
-    /// A 1×1, stride-1, unpadded convolution is one long row: pixel tiles then never break
-    /// at row ends.
-    fn flattened(mut self) -> Geo {
-        if self.k == [1, 1]
-            && self.s == [1, 1]
-            && self.pt == 0
-            && self.pl == 0
-            && self.oh == self.h
-            && self.ow == self.wd
-        {
-            self.wd *= self.h;
-            self.ow *= self.oh;
-            self.h = 1;
-            self.oh = 1;
-        }
-        self
-    }
-
     /// Output channels per panel of the dense convolution: two vectors when there are
     /// enough channels (eight independent accumulators hide the add latency).
     fn lanes(&self) -> usize {
