@@ -165,7 +165,19 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 });
                 packed_array(w, "float", "bp", &packed);
                 w.packs_input(1);
-                let v = gemm_value(w, gm, "v", n.inputs.len() > 2, &shape(2), (mm, nn));
+                let mut v = if gm.alpha == 1.0 { "v".to_string() } else { format!("{} * v", c_float(gm.alpha)) };
+                if n.inputs.len() > 2 && gm.beta != 0.0 {
+                    let st = broadcast_strides(&shape(2), &[mm, nn]);
+                    let c_term = format!("x2[{}]", c_lin(&[("i", st[0]), ("j", st[1])], 0));
+                    v = if gm.beta == 1.0 {
+                        format!("{v} + {c_term}")
+                    } else {
+                        format!("{v} + {} * {c_term}", c_float(gm.beta))
+                    };
+                }
+                if n.inputs.len() > 2 && gm.beta == 0.0 {
+                    w.line("(void)x2;");
+                }
                 let am = a[1];
                 let aval = |kv: &str| {
                     if gm.trans_a { format!("x0[{kv} * {am} + i]") } else { format!("x0[i * {k} + {kv}]") }
@@ -180,7 +192,19 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.open(&format!("for (int j = 0; j < {nn}; ++j)"));
             w.line("float acc = 0.0f;");
             w.line(&format!("for (int k = 0; k < {k}; ++k) acc += x0[{a_idx}] * x1[{b_idx}];"));
-            let v = gemm_value(w, gm, "acc", n.inputs.len() > 2, &shape(2), (mm, nn));
+            let mut v = if gm.alpha == 1.0 { "acc".to_string() } else { format!("{} * acc", c_float(gm.alpha)) };
+            if n.inputs.len() > 2 && gm.beta != 0.0 {
+                let st = broadcast_strides(&shape(2), &[mm, nn]);
+                let c_term = format!("x2[{}]", c_lin(&[("i", st[0]), ("j", st[1])], 0));
+                v = if gm.beta == 1.0 {
+                    format!("{v} + {c_term}")
+                } else {
+                    format!("{v} + {} * {c_term}", c_float(gm.beta))
+                };
+            }
+            if n.inputs.len() > 2 && gm.beta == 0.0 {
+                w.line("(void)x2;");
+            }
             w.line(&format!("y[{}] = {};", c_lin(&[("i", nn), ("j", 1)], 0), act_expr(&gm.act, &v)));
             w.close();
             w.close();
@@ -656,27 +680,6 @@ fn join(v: &[usize]) -> String {
 // on x86_64 with AVX2, two SSE / NEON registers elsewhere), with a plain-C99 fallback for
 // other compilers. Bias, activation and (int8) requantization are fused in the epilogue.
 // ---------------------------------------------------------------------------------------
-
-/// Gemm's `alpha · acc + beta · C[i, j]` (C broadcast to `rows × n`), marking an unread C.
-fn gemm_value(
-    w: &mut Writer,
-    gm: &crate::ops::Gemm,
-    acc: &str,
-    has_c: bool,
-    c_shape: &[usize],
-    (rows, n): (usize, usize),
-) -> String {
-    let mut v = if gm.alpha == 1.0 { acc.to_string() } else { format!("{} * {acc}", c_float(gm.alpha)) };
-    if has_c && gm.beta != 0.0 {
-        let st = broadcast_strides(c_shape, &[rows, n]);
-        let c_term = format!("x2[{}]", c_lin(&[("i", st[0]), ("j", st[1])], 0));
-        v = if gm.beta == 1.0 { format!("{v} + {c_term}") } else { format!("{v} + {} * {c_term}", c_float(gm.beta)) };
-    }
-    if has_c && gm.beta == 0.0 {
-        w.line("(void)x2;");
-    }
-    v
-}
 
 /// Output lanes per panel (one 256-bit vector of float / int32).
 pub(crate) const LANES: usize = 8;
