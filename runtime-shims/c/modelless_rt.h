@@ -89,4 +89,208 @@ static inline int32_t mlrt_quantize(float x, float scale, int32_t zp, int32_t lo
     return v <= (float)lo ? lo : (v >= (float)hi ? hi : (int32_t)v);
 }
 
+/* ---- int8 kernels over int16 pairs ----
+ * The dense int8 convolution and matrix product kernels multiply pairs of int16 values:
+ * an `mlrt_acc8` holds 8 int32 sums (8 output pixels, or 8 output columns) and
+ * `mlrt_madd8` adds to each `x[2i] * w[0] + x[2i + 1] * w[1]` — one `vpmaddwd` on AVX2,
+ * four `smlal` on NEON, `SMLAD` on Cortex-M with the DSP extension, plain C elsewhere.
+ * All paths compute the same exact int32 sums (the operands are at most 9 bits). */
+#include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+typedef __m256i mlrt_acc8;
+typedef __m256i mlrt_px8;
+static inline mlrt_acc8 mlrt_acc8_set1(int32_t v) { return _mm256_set1_epi32(v); }
+/* 8 pairs `x[0..16]` (int16). */
+static inline mlrt_px8 mlrt_px8_load(const int16_t *x) { return _mm256_loadu_si256((const __m256i *)(const void *)x); }
+/* 16 int8, widened. */
+static inline mlrt_px8 mlrt_px8_load_s8(const int8_t *x) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)x)); }
+/* acc[i] += x[2i] * w[0] + x[2i + 1] * w[1] */
+static inline mlrt_acc8 mlrt_madd8(mlrt_acc8 acc, mlrt_px8 x, const int16_t *w)
+{
+    int32_t pair;
+    memcpy(&pair, w, 4);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_set1_epi32(pair)));
+}
+static inline void mlrt_acc8_store(int32_t *dst, mlrt_acc8 acc) { _mm256_storeu_si256((__m256i *)(void *)dst, acc); }
+/* acc[i] += x[2i] * y[2i] + x[2i + 1] * y[2i + 1] */
+static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, y)); }
+/* 16 uint8, widened. */
+static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)x)); }
+/* acc[i] += x[i] * w */
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+{
+    const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)x));
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(w)));
+}
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+typedef struct { int32x4_t lo, hi; } mlrt_acc8;
+typedef int16x8x2_t mlrt_px8;
+static inline mlrt_acc8 mlrt_acc8_set1(int32_t v)
+{
+    mlrt_acc8 a;
+    a.lo = vdupq_n_s32(v);
+    a.hi = a.lo;
+    return a;
+}
+static inline mlrt_px8 mlrt_px8_load(const int16_t *x) { return vld2q_s16(x); }
+static inline mlrt_px8 mlrt_px8_load_s8(const int8_t *x)
+{
+    const int8x8x2_t v = vld2_s8(x);
+    mlrt_px8 r;
+    r.val[0] = vmovl_s8(v.val[0]);
+    r.val[1] = vmovl_s8(v.val[1]);
+    return r;
+}
+static inline mlrt_acc8 mlrt_madd8(mlrt_acc8 acc, mlrt_px8 x, const int16_t *w)
+{
+    acc.lo = vmlal_n_s16(acc.lo, vget_low_s16(x.val[0]), w[0]);
+    acc.lo = vmlal_n_s16(acc.lo, vget_low_s16(x.val[1]), w[1]);
+    acc.hi = vmlal_n_s16(acc.hi, vget_high_s16(x.val[0]), w[0]);
+    acc.hi = vmlal_n_s16(acc.hi, vget_high_s16(x.val[1]), w[1]);
+    return acc;
+}
+static inline void mlrt_acc8_store(int32_t *dst, mlrt_acc8 acc)
+{
+    vst1q_s32(dst, acc.lo);
+    vst1q_s32(dst + 4, acc.hi);
+}
+static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y)
+{
+    acc.lo = vmlal_s16(acc.lo, vget_low_s16(x.val[0]), vget_low_s16(y.val[0]));
+    acc.lo = vmlal_s16(acc.lo, vget_low_s16(x.val[1]), vget_low_s16(y.val[1]));
+    acc.hi = vmlal_s16(acc.hi, vget_high_s16(x.val[0]), vget_high_s16(y.val[0]));
+    acc.hi = vmlal_s16(acc.hi, vget_high_s16(x.val[1]), vget_high_s16(y.val[1]));
+    return acc;
+}
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+{
+    const int16x8_t v = vld1q_s16(x);
+    acc.lo = vmlal_n_s16(acc.lo, vget_low_s16(v), (int16_t)w);
+    acc.hi = vmlal_n_s16(acc.hi, vget_high_s16(v), (int16_t)w);
+    return acc;
+}
+static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x)
+{
+    const uint8x8x2_t v = vld2_u8(x);
+    mlrt_px8 r;
+    r.val[0] = vreinterpretq_s16_u16(vmovl_u8(v.val[0]));
+    r.val[1] = vreinterpretq_s16_u16(vmovl_u8(v.val[1]));
+    return r;
+}
+#else
+typedef struct { int32_t v[8]; } mlrt_acc8;
+typedef struct { int16_t v[16]; } mlrt_px8;
+static inline mlrt_acc8 mlrt_acc8_set1(int32_t v)
+{
+    mlrt_acc8 a;
+    int i;
+    for (i = 0; i < 8; ++i) a.v[i] = v;
+    return a;
+}
+static inline mlrt_px8 mlrt_px8_load(const int16_t *x)
+{
+    mlrt_px8 r;
+    memcpy(r.v, x, sizeof r.v);
+    return r;
+}
+static inline mlrt_px8 mlrt_px8_load_s8(const int8_t *x)
+{
+    mlrt_px8 r;
+    int i;
+    for (i = 0; i < 16; ++i) r.v[i] = x[i];
+    return r;
+}
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+static inline mlrt_acc8 mlrt_madd8(mlrt_acc8 acc, mlrt_px8 x, const int16_t *w)
+{
+    int16x2_t wp, xp;
+    int i;
+    memcpy(&wp, w, 4);
+    for (i = 0; i < 8; ++i) {
+        memcpy(&xp, x.v + 2 * i, 4);
+        acc.v[i] = __smlad(xp, wp, acc.v[i]);
+    }
+    return acc;
+}
+#else
+static inline mlrt_acc8 mlrt_madd8(mlrt_acc8 acc, mlrt_px8 x, const int16_t *w)
+{
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] += (int32_t)x.v[2 * i] * w[0] + (int32_t)x.v[2 * i + 1] * w[1];
+    return acc;
+}
+#endif
+static inline void mlrt_acc8_store(int32_t *dst, mlrt_acc8 acc) { memcpy(dst, acc.v, sizeof acc.v); }
+static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y)
+{
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] += (int32_t)x.v[2 * i] * y.v[2 * i] + (int32_t)x.v[2 * i + 1] * y.v[2 * i + 1];
+    return acc;
+}
+static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x)
+{
+    mlrt_px8 r;
+    int i;
+    for (i = 0; i < 16; ++i) r.v[i] = x[i];
+    return r;
+}
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+{
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] += (int32_t)x[i] * w;
+    return acc;
+}
+#endif
+/* The sum of the 8 lanes (wrapping, as int32 accumulation does). */
+static inline int32_t mlrt_acc8_sum(mlrt_acc8 acc)
+{
+    int32_t v[8];
+    uint32_t s = 0;
+    int i;
+    mlrt_acc8_store(v, acc);
+    for (i = 0; i < 8; ++i) s += (uint32_t)v[i];
+    return (int32_t)s;
+}
+
+/* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
+ * parameters) as int32, in `v`. */
+static inline void mlrt_requant8(int32_t *v, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    int i;
+#if defined(__AVX2__)
+    const int32_t total = 31 - shift;
+    if (total >= 32 && total <= 62) {
+        const __m256i m = _mm256_set1_epi32(mul);
+        const __m256i rnd = _mm256_set1_epi64x((long long)1 << (total - 1));
+        const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
+        const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m), rnd);
+        /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
+        __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
+        r = _mm256_sra_epi32(r, _mm_cvtsi32_si128(total - 32));
+        /* Clamped before adding zp, so the sum cannot wrap. */
+        r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(lo - zp)), _mm256_set1_epi32(hi - zp));
+        _mm256_storeu_si256((__m256i *)(void *)v, _mm256_add_epi32(r, _mm256_set1_epi32(zp)));
+        return;
+    }
+#endif
+    mlrt_acc8_store(v, acc);
+    for (i = 0; i < n; ++i) v[i] = mlrt_requant(v[i], mul, shift, zp, lo, hi);
+}
+static inline void mlrt_requant8_s8(int8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    int32_t v[8];
+    int i;
+    mlrt_requant8(v, acc, mul, shift, zp, lo, hi, n);
+    for (i = 0; i < n; ++i) dst[i] = (int8_t)v[i];
+}
+static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    int32_t v[8];
+    int i;
+    mlrt_requant8(v, acc, mul, shift, zp, lo, hi, n);
+    for (i = 0; i < n; ++i) dst[i] = (uint8_t)v[i];
+}
 #endif /* MODELLESS_RT_H */

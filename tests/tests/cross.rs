@@ -6,9 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use modelless::cross;
+use modelless::ir::TensorData;
 use modelless::target::TargetDesc;
 use modelless::toolchain::{self, IoSig};
-use modelless::{Config, Lang};
+use modelless::{Config, Lang, interp};
 use modelless_e2e::{assert_close, model_dir, test_sets};
 use std::time::Duration;
 
@@ -194,5 +195,87 @@ fn missing_toolchain_names_the_package() {
     for name in TargetDesc::builtin_names() {
         let t = TargetDesc::load(name).unwrap();
         assert_eq!(cross::toolchain_status(&t), "installed", "{name}: CI installs every toolchain");
+    }
+}
+
+/// The inputs of every `test_data_set_*` of `dir`, quantized for `g`'s int8 inputs.
+fn int8_inputs(dir: &std::path::Path, g: &modelless::ir::Graph) -> Vec<Vec<Vec<u8>>> {
+    let mut sets: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+        .collect();
+    sets.sort();
+    sets.iter()
+        .map(|s| {
+            let raw: Vec<TensorData> = (0..)
+                .map(|i| s.join(format!("input_{i}.pb")))
+                .take_while(|p| p.exists())
+                .map(|p| modelless::frontend::read_tensor_file(&p).unwrap().1)
+                .collect();
+            modelless::int8::quantize_inputs(g, &raw).unwrap().iter().map(TensorData::to_le_bytes).collect()
+        })
+        .collect()
+}
+
+/// The int8 kernels' SIMD helpers (`modelless_rt.h`: NEON on aarch64, the portable C on
+/// riscv64) give exactly the compiler's int8 simulation on the pre-quantized MLPerf Tiny
+/// models: dense, strided, pointwise, depthwise, sparse and fully connected int8 layers.
+#[test]
+fn qemu_user_int8_c_is_bit_exact() {
+    for m in ["kws_dscnn_int8", "ic_resnet8_int8", "vww_mobilenetv1_025_int8"] {
+        let dir = model_dir(&format!("mlperf-tiny/{m}"));
+        let compiled = Config::new().lang(Lang::C).compile_to_memory(&dir.join("model.onnx")).unwrap();
+        let g = &compiled.graph;
+        let inputs = int8_inputs(&dir, g);
+        let want: Vec<Vec<Vec<u8>>> = inputs
+            .iter()
+            .map(|s| {
+                let tensors: Vec<TensorData> =
+                    s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
+                interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
+            })
+            .collect();
+        let sig = IoSig::of(g);
+        for t in LINUX_TARGETS {
+            let target = TargetDesc::load(t).unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            let h = toolchain::build_c(tmp.path(), &compiled.name, &compiled.files, &sig, &target, &[])
+                .unwrap_or_else(|e| panic!("{m} {t}: {e}"));
+            let got = h.run_bytes(&inputs).unwrap_or_else(|e| panic!("{m} {t}: {e}"));
+            assert!(got == want, "{m} on {t} differs from the int8 simulation");
+        }
+    }
+}
+
+/// The same on Cortex-M4 (the DSP extension's `SMLAD` path): the digits CNN quantized by
+/// the compiler (float I/O, int8 inside) as firmware under QEMU prints exactly the
+/// simulation's outputs.
+#[test]
+fn cortex_m4_firmware_int8_digits_cnn_matches_simulation() {
+    let data = model_dir("digits/data");
+    let target = TargetDesc::load("cortex-m4").unwrap();
+    let cfg = Config {
+        int8: Some(modelless::Int8Config { options: Default::default(), calib: data.join("calib_x.npy") }),
+        ..Config::new()
+    }
+    .lang(Lang::C)
+    .target(target.clone());
+    let compiled = cfg.compile_to_memory(&model_dir("digits/digits_cnn").join("model.onnx")).unwrap();
+    let g = &compiled.graph;
+    let samples: Vec<Vec<TensorData>> =
+        modelless::int8::load_samples(&data.join("x_test.npy"), g).unwrap().into_iter().take(8).collect();
+    let floats: Vec<Vec<Vec<f32>>> =
+        samples.iter().map(|s| s.iter().map(|t| t.as_f32().unwrap().to_vec()).collect()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let img = cross::build_firmware(tmp.path(), &compiled, &floats, &target).unwrap();
+    let text = cross::run_firmware(&img.elf, &target, Duration::from_secs(300)).unwrap();
+    let got = cross::parse_firmware_output(&text).unwrap();
+    assert_eq!(got.len(), samples.len(), "{text}");
+    for (k, (s, outs)) in samples.iter().zip(&got).enumerate() {
+        let want = interp::run(g, s).unwrap();
+        for (o, w) in outs.iter().zip(&want) {
+            assert_eq!(o.as_slice(), w.as_f32().unwrap(), "sample {k}");
+        }
     }
 }

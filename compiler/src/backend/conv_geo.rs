@@ -1,7 +1,7 @@
 //! Convolution geometry for the packed kernels of both backends.
 
 use super::Program;
-use crate::ir::Node;
+use crate::ir::{Graph, Node};
 
 /// Geometry of a 2-D convolution in NCHW, shared by the packed C and Rust kernels.
 #[derive(Clone, Copy)]
@@ -25,11 +25,16 @@ pub(crate) struct ConvGeo {
 impl ConvGeo {
     /// The geometry of a 2-D NCHW convolution node, `None` for other ranks or an empty output.
     pub(crate) fn of(p: &Program, n: &Node, c: &crate::ops::Conv) -> Option<ConvGeo> {
-        let (x, out) = (&p.graph.ty(n.inputs[0]).shape, &p.graph.ty(n.outputs[0]).shape);
+        let idx = p.graph.nodes.iter().position(|m| std::ptr::eq(m, n));
+        Self::of_graph(p.graph, n, c, idx.and_then(|i| p.plan.in_place(i)).is_some())
+    }
+
+    /// [`ConvGeo::of`] before memory planning: whether the node runs in place is given.
+    pub(crate) fn of_graph(g: &Graph, n: &Node, c: &crate::ops::Conv, in_place: bool) -> Option<ConvGeo> {
+        let (x, out) = (&g.ty(n.inputs[0]).shape, &g.ty(n.outputs[0]).shape);
         if x.len() != 4 || out.len() != 4 || out.iter().product::<usize>() == 0 {
             return None;
         }
-        let idx = p.graph.nodes.iter().position(|m| std::ptr::eq(m, n));
         Some(ConvGeo {
             nb: x[0],
             ci: x[1],
@@ -43,7 +48,7 @@ impl ConvGeo {
             d: c.dilations,
             pt: c.pads[0],
             pl: c.pads[1],
-            in_place: idx.and_then(|i| p.plan.in_place(i)).is_some(),
+            in_place,
         })
     }
 

@@ -279,6 +279,18 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// A 1×1, stride-1, unpadded convolution: output pixel `p` reads input pixel `p`.
+    pub fn pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pt == 0
+            && self.pl == 0
+            && self.oh == self.h
+            && self.ow == self.w
+    }
+
     /// Output rows `[lo, hi)` whose input row `oh·sh + kh·dh − pt` is inside the image.
     pub fn rows_for(&self, kh: usize) -> (usize, usize) {
         valid_range(self.oh, self.h, self.sh, kh * self.dh, self.pt)

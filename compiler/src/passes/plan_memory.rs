@@ -1,7 +1,7 @@
 //! Static memory planning (an analysis: it does not change the graph).
 
-use crate::ir::{DType, Graph, ValueId};
-use crate::ops::Op;
+use crate::ir::{DType, Graph, Node, ValueId};
+use crate::ops::{InPlace, Op};
 use std::collections::BTreeMap;
 
 /// Where a value lives at run time.
@@ -33,6 +33,8 @@ pub struct MemoryPlan {
     pub pools: Vec<Pool>,
     /// Nodes whose output takes the storage of one of their inputs (see [`Op::in_place`]).
     pub in_place: BTreeMap<usize, InPlaceRun>,
+    /// Byte offset in the arena of each node's private scratch (nodes that need one).
+    pub scratch: BTreeMap<usize, usize>,
     /// Per node, the arena bytes of the values and scratch live while it runs: the largest
     /// entry is the lower bound any placement of these lifetimes needs.
     pub live_bytes: Vec<usize>,
@@ -43,8 +45,15 @@ pub struct MemoryPlan {
 pub struct InPlaceRun {
     /// The input whose storage the output shares.
     pub input: usize,
-    /// Byte offset in the arena of the node's private scratch, if it needs any.
-    pub scratch: Option<usize>,
+}
+
+/// What a backend's kernels need from the planner.
+pub trait KernelNeeds {
+    /// Whether the kernels honour the in-place contract of [`Op::in_place`].
+    fn runs_in_place(&self) -> bool;
+    /// Bytes of private scratch the kernel of `n` needs while it runs (`in_place`: how it
+    /// runs over its input, if the plan makes it).
+    fn scratch_bytes(&self, g: &Graph, n: &Node, in_place: Option<InPlace>) -> usize;
 }
 
 /// A region of the arena holding only values of one element type.
@@ -74,6 +83,11 @@ impl MemoryPlan {
     /// How the node at `idx` runs in place, if it does.
     pub fn in_place(&self, idx: usize) -> Option<InPlaceRun> {
         self.in_place.get(&idx).copied()
+    }
+
+    /// Byte offset in the arena of the scratch of the node at `idx`, if it has any.
+    pub fn scratch(&self, idx: usize) -> Option<usize> {
+        self.scratch.get(&idx).copied()
     }
 
     /// The largest number of arena bytes live at once (the liveness lower bound).
@@ -108,9 +122,10 @@ struct Block {
 /// Liveness-based plan over the graph's node order:
 /// 1. Reshape outputs share their input's storage (views) unless that would bind one
 ///    storage to two caller buffers (an input and an output, or two outputs) or to a constant;
-/// 2. with `in_place`, a node that [`Op::in_place`] allows takes the storage of that input
-///    for its output when the input (and every view of it) is last used by the node and
-///    neither is a caller buffer; its scratch lives only while it runs;
+/// 2. if the kernels run in place, a node that [`Op::in_place`] allows takes the storage of
+///    that input for its output when the input (and every view of it) is last used by the
+///    node and neither is a caller buffer;
+///    every node's scratch ([`KernelNeeds::scratch_bytes`]) lives only while it runs;
 /// 3. every class of values that is neither a caller buffer nor constant lives from its
 ///    first definition to its last use (node indices, inclusive);
 /// 4. classes are grouped by element type into pools; within a pool they are placed largest
@@ -119,7 +134,7 @@ struct Block {
 ///
 /// Guarantee: two values whose lifetimes intersect never share bytes, except a node's
 /// in-place input and output (and views, which are the same data).
-pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
+pub fn plan_memory(g: &Graph, align: usize, kernels: &dyn KernelNeeds) -> MemoryPlan {
     let align = align.max(1);
     let nv = g.values.len();
     let mut classes = Classes((0..nv).collect());
@@ -173,8 +188,8 @@ pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
     }
 
     // In-place nodes, in node order (a chain of them shares one class).
-    let mut runs: BTreeMap<usize, (usize, usize)> = BTreeMap::new(); // node -> (input, scratch elems)
-    for (idx, n) in g.nodes.iter().enumerate().filter(|_| in_place) {
+    let mut runs: BTreeMap<usize, InPlace> = BTreeMap::new();
+    for (idx, n) in g.nodes.iter().enumerate().filter(|_| kernels.runs_in_place()) {
         let Some(ip) = n.op.in_place(g, n) else { continue };
         let (rx, ry) = (classes.find(n.inputs[ip.input].0), classes.find(n.outputs[0].0));
         let free = |r: usize| !bound.contains_key(&r);
@@ -186,7 +201,7 @@ pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
         last.insert(rx, l);
         let s = size[&ry].max(size[&rx]);
         size.insert(rx, s);
-        runs.insert(idx, (ip.input, ip.scratch));
+        runs.insert(idx, ip);
     }
 
     let mut blocks: Vec<Block> = first
@@ -197,9 +212,14 @@ pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
         .into_iter()
         .map(|r| Block { key: r, dtype: g.values[r].ty.dtype, bytes: size[&r], first: first[&r], last: last[&r] })
         .collect();
-    for (&idx, &(_, scratch)) in runs.iter().filter(|(_, (_, s))| *s > 0) {
-        let dtype = g.ty(g.nodes[idx].outputs[0]).dtype;
-        blocks.push(Block { key: nv + idx, dtype, bytes: scratch * dtype.size(), first: idx, last: idx });
+    let mut scratch_nodes = vec![];
+    for (idx, n) in g.nodes.iter().enumerate() {
+        let bytes = kernels.scratch_bytes(g, n, runs.get(&idx).copied());
+        if bytes > 0 {
+            let dtype = g.ty(n.outputs[0]).dtype;
+            blocks.push(Block { key: nv + idx, dtype, bytes, first: idx, last: idx });
+            scratch_nodes.push(idx);
+        }
     }
     let live_bytes = (0..g.nodes.len())
         .map(|i| blocks.iter().filter(|b| b.first <= i && i <= b.last).map(|b| b.bytes).sum())
@@ -250,19 +270,28 @@ pub fn plan_memory(g: &Graph, align: usize, in_place: bool) -> MemoryPlan {
             }
         })
         .collect();
-    let in_place = runs
-        .into_iter()
-        .map(|(idx, (input, _))| (idx, InPlaceRun { input, scratch: offsets.get(&(nv + idx)).copied() }))
-        .collect();
-    MemoryPlan { storage, arena_bytes: base, align, copies, pools, in_place, live_bytes }
+    let in_place = runs.into_iter().map(|(idx, ip)| (idx, InPlaceRun { input: ip.input })).collect();
+    let scratch = scratch_nodes.into_iter().map(|idx| (idx, offsets[&(nv + idx)])).collect();
+    MemoryPlan { storage, arena_bytes: base, align, copies, pools, in_place, scratch, live_bytes }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Node, TensorType};
+    use crate::ir::TensorType;
     use crate::ops::{Act, Concat, Op, Reshape};
     use proptest::prelude::*;
+
+    /// Kernels that run in place (or not) with the scratch [`Op::in_place`] states.
+    struct Needs(bool);
+    impl KernelNeeds for Needs {
+        fn runs_in_place(&self) -> bool {
+            self.0
+        }
+        fn scratch_bytes(&self, g: &Graph, n: &Node, in_place: Option<InPlace>) -> usize {
+            in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size())
+        }
+    }
 
     /// A random DAG of 1-D f32 values: each step applies Relu, a Reshape (view) or a Concat
     /// of earlier values. Some values become graph outputs.
@@ -323,7 +352,7 @@ mod tests {
         ) {
             let g = random_graph(&steps, input_len, &extra);
             prop_assume!(!g.outputs.is_empty());
-            let plan = plan_memory(&g, align, in_place);
+            let plan = plan_memory(&g, align, &Needs(in_place));
             prop_assert!(in_place || plan.in_place.is_empty());
             // An in-place node's input, and every value sharing its storage before the node,
             // is never read after it.
@@ -379,8 +408,8 @@ mod tests {
     #[test]
     fn activation_chain_runs_in_place() {
         let g = random_graph(&[(0, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0)], 16, &[]);
-        let with = plan_memory(&g, 16, true);
-        let without = plan_memory(&g, 16, false);
+        let with = plan_memory(&g, 16, &Needs(true));
+        let without = plan_memory(&g, 16, &Needs(false));
         assert_eq!(without.arena_bytes, 2 * 64);
         assert_eq!(with.arena_bytes, 64);
         assert_eq!(with.in_place.keys().copied().collect::<Vec<_>>(), vec![1, 2]);

@@ -7,6 +7,7 @@
 
 mod kernels;
 mod qkernels;
+mod qpairs;
 mod sparse;
 mod topk;
 
@@ -221,8 +222,8 @@ fn kernels(p: &Program) -> (String, Packed) {
             .filter(|(k, _)| !packed[i].contains(k))
             .map(|(k, &v)| format!("const {} *{}x{k}", c_type(p.graph.ty(v).dtype), qual(Some(k))))
             .collect();
-        if run.is_some_and(|r| r.scratch.is_some()) {
-            args.push(format!("{yt} *restrict ring"));
+        if p.plan.scratch(i).is_some() {
+            args.push(format!("{} *restrict {}", scratch_type(p, n), scratch_name(p, n)));
         }
         w.line(&format!(
             "/* {} \"{}\": {} */",
@@ -237,6 +238,22 @@ fn kernels(p: &Program) -> (String, Packed) {
         w.line("");
     }
     (w.finish(), packed)
+}
+
+/// Bytes of arena scratch the kernel of `n` needs ([`crate::passes::KernelNeeds`]): the
+/// int16 rows of the pair kernels, else the input ring of a convolution running in place.
+pub fn scratch_bytes(g: &crate::ir::Graph, n: &crate::ir::Node, in_place: Option<crate::ops::InPlace>) -> usize {
+    qpairs::scratch_bytes(g, n).unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
+}
+
+/// Element type of a node's scratch (int16 rows of the pair kernels, else its output type).
+fn scratch_type(p: &Program, n: &crate::ir::Node) -> &'static str {
+    if qpairs::scratch_bytes(p.graph, n).is_some() { "int16_t" } else { c_type(p.graph.ty(n.outputs[0]).dtype) }
+}
+
+/// The kernel parameter naming the scratch.
+fn scratch_name(p: &Program, n: &crate::ir::Node) -> &'static str {
+    if qpairs::scratch_bytes(p.graph, n).is_some() { "rows" } else { "ring" }
 }
 
 fn body(p: &Program, packed: &Packed) -> String {
@@ -260,8 +277,8 @@ fn body(p: &Program, packed: &Packed) -> String {
         }
         let mut args: Vec<String> =
             n.inputs.iter().enumerate().filter(|(k, _)| !packed[i].contains(k)).map(|(_, &v)| buffer(p, v)).collect();
-        if let Some(offset) = p.plan.in_place(i).and_then(|r| r.scratch) {
-            args.push(format!("({} *)(scratch + {offset})", c_type(p.graph.ty(n.outputs[0]).dtype)));
+        if let Some(offset) = p.plan.scratch(i) {
+            args.push(format!("({} *)(scratch + {offset})", scratch_type(p, n)));
         }
         args.push(buffer(p, n.outputs[0]));
         w.line(&format!("node{i}({});", args.join(", ")));

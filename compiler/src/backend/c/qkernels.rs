@@ -6,6 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
+use super::qpairs::{DotMatMul, DwConv, PairConv};
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
@@ -123,6 +124,8 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QConv(qc) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n, qc)).is_some() => {}
+        Op::QConv(qc) if PairConv::of(p.graph, n).map(|k| k.emit(w, p, n, qc)).is_some() => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;
@@ -184,6 +187,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QMatMul(qm) if DotMatMul::of(p.graph, n).map(|k| k.emit(w, p, n, qm)).is_some() => {}
         Op::QMatMul(qm) if fast_qmatmul(w, p, n, qm) => {}
         Op::QMatMul(qm) => {
             let Ok(d) = crate::ops::MatMul::dims(ty(0), ty(1)) else { return };

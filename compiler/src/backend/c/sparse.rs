@@ -141,6 +141,8 @@ fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvG
     let wz = if f.int && !unrolled { zero_point(w, s, "oc") } else { String::new() };
     if !unrolled {
         csr_arrays(w, s);
+    }
+    if !unrolled && !g.pointwise() {
         let rows: Vec<(usize, usize)> = (0..g.kh).map(|k| g.rows_for(k)).collect();
         let cols: Vec<(usize, usize)> = (0..g.kw).map(|k| g.cols_for(k)).collect();
         let list = |v: &[(usize, usize)], hi: bool| -> Vec<String> {
@@ -223,15 +225,23 @@ fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvG
         let mut t = xc_terms.clone();
         t.push(("ic", hw));
         w.line(&format!("const {} *xc = x0 + {};", c_type(s_xdtype(p, n)), c_lin(&t, 0)));
-        w.open("for (int oh = oh_lo[kh]; oh < oh_hi[kh]; ++oh)");
-        w.line(&format!("const int ih = {};", c_lin(&[("oh", g.sh), ("kh", g.dh)], -(g.pt as isize))));
-        w.line(&format!("{acc_t} *ar = acc + {};", c_lin(&[("oh", g.ow)], 0)));
-        w.line(&format!(
-            "for (int ow = ow_lo[kw]; ow < ow_hi[kw]; ++ow) ar[ow] += {} * wv;",
-            xv(&c_lin(&[("ih", g.w), ("ow", g.sw), ("kw", g.dw)], -(g.pl as isize)))
-        ));
-        w.close();
-        w.close();
+        if g.pointwise() {
+            // Every output pixel reads its own input pixel: one flat, vectorizable loop.
+            w.line("(void)kh;");
+            w.line("(void)kw;");
+            w.line(&format!("for (int p = 0; p < {ohw}; ++p) acc[p] += {} * wv;", xv("p")));
+            w.close();
+        } else {
+            w.open("for (int oh = oh_lo[kh]; oh < oh_hi[kh]; ++oh)");
+            w.line(&format!("const int ih = {};", c_lin(&[("oh", g.sh), ("kh", g.dh)], -(g.pt as isize))));
+            w.line(&format!("{acc_t} *ar = acc + {};", c_lin(&[("oh", g.ow)], 0)));
+            w.line(&format!(
+                "for (int ow = ow_lo[kw]; ow < ow_hi[kw]; ++ow) ar[ow] += {} * wv;",
+                xv(&c_lin(&[("ih", g.w), ("ow", g.sw), ("kw", g.dw)], -(g.pl as isize)))
+            ));
+            w.close();
+            w.close();
+        }
     }
     // Float accumulation happens in place unless an epilogue (activation) applies.
     if f.int || store != "acc[p]" {

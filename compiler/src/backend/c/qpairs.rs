@@ -1,0 +1,460 @@
+//! int8 Conv and MatMul kernels over int16 pairs: the helpers `mlrt_madd8` & co. in
+//! `modelless_rt.h` multiply-add two input channels (or two reduction steps) at a time,
+//! which is one `vpmaddwd` on AVX2, `smlal` on NEON and `SMLAD` on Cortex-M DSP.
+//!
+//! **Conv** (dense, constant weights, requantized 8-bit output): output pixels are the
+//! vector lanes. Each input row the kernel needs is converted once into a ring of
+//! `(x − x_zp)` int16 pairs of channels `(2p, 2p + 1)`, zero-padded left and right and split
+//! by column phase `c mod stride`, so every tap of 8 consecutive output pixels is one
+//! contiguous load. Weights are packed at compile time as `(w − w_zp)` int16 pairs,
+//! `[oc/8][kh][kw][ic/2][8][2]`; a tile is 8 output channels × 8 pixels in registers.
+//! The ring is node scratch in the arena. Rows are converted before any output row that
+//! overwrites them is written, so the kernel also runs in place (stride 1, same shape).
+//! A 1×1, stride-1, unpadded convolution is cut into rows of [`CHUNK`] pixels.
+//!
+//! **MatMul** (constant right operand): dot products of 16 reduction steps at a time,
+//! the left operand's zero point folded into a per-column constant ([`DotMatMul`]).
+//!
+//! Both compute exactly the reference's int32 sums (reordered) and requantize them with
+//! `mlrt_requant`'s arithmetic: bit-exact.
+
+use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
+use super::writer::Writer;
+use crate::backend::Program;
+use crate::ir::{DType, Graph, Node};
+use crate::ops::{Op, QConv, QMatMul, Requant};
+use crate::toolchain::c_type;
+
+/// Pixels per row of a flattened 1×1 convolution: every input element is converted once
+/// whatever the row length, so one vector's worth keeps the scratch small.
+const CHUNK: usize = LANES;
+
+/// The pair kernel's plan for a dense int8 convolution.
+pub(crate) struct PairConv {
+    /// Geometry; a 1×1 convolution cut into rows of [`CHUNK`] pixels has `h = oh` rows of
+    /// `wd = ow = CHUNK`.
+    g: ConvGeo,
+    /// `Some(h·w)` when cut into chunks: the real plane size (the last row is partial).
+    plane: Option<usize>,
+    /// Input channel pairs.
+    icp: usize,
+    /// Rows in the ring.
+    ring: usize,
+    /// Pairs per column phase of a ring row.
+    wq: usize,
+}
+
+impl PairConv {
+    /// The plan, when node `n` is a QConv this kernel handles.
+    pub(crate) fn of(g: &Graph, n: &Node) -> Option<PairConv> {
+        let Op::QConv(qc) = &n.op else { return None };
+        let c = &qc.conv;
+        let geo = ConvGeo::of_graph(g, n, c, false)?;
+        let (xt, wt, yt) = (g.ty(n.inputs[0]).dtype, g.ty(n.inputs[1]).dtype, g.ty(n.outputs[0]).dtype);
+        let eight = |d: DType| matches!(d, DType::I8 | DType::U8);
+        let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
+        if c.group != 1
+            || !eight(xt)
+            || !eight(wt)
+            || !eight(yt)
+            || qc.out.is_none()
+            || weights.len() != geo.m * geo.ci * c.kernel[0] * c.kernel[1]
+            || !pack_pays(geo.m)
+        {
+            return None;
+        }
+        let flat = geo.flattened();
+        let (g2, plane) = if flat.h == 1 && flat.wd > CHUNK {
+            let rows = flat.wd.div_ceil(CHUNK);
+            (ConvGeo { h: rows, oh: rows, wd: CHUNK, ow: CHUNK, ..flat }, Some(flat.wd))
+        } else {
+            (flat, None)
+        };
+        let [kw, sw, dw] = [g2.k[1], g2.s[1], g2.d[1]];
+        let padded = g2.wd + g2.pl + c.pads[3];
+        let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(LANES) * LANES + (kw - 1) * dw / sw);
+        let ring = (g2.k[0] - 1) * g2.d[0] + 1;
+        Some(PairConv { g: g2, plane, icp: geo.ci.div_ceil(2), ring, wq })
+    }
+
+    /// int16 elements of one ring row (all channel pairs and phases).
+    fn row(&self) -> usize {
+        self.icp * self.g.s[1] * self.wq * 2
+    }
+
+    /// Bytes of arena scratch (the ring).
+    pub(crate) fn scratch_bytes(&self) -> usize {
+        self.ring * self.row() * 2
+    }
+
+    /// Writes the kernel of `n` (whose plan this is).
+    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qc: &QConv) {
+        let g = &self.g;
+        let [kh, kw] = g.k;
+        let [sh, sw] = g.s;
+        let [dh, dw] = g.d;
+        let (icp, wq, ring, row) = (self.icp, self.wq, self.ring, self.row());
+        let ob = g.m.div_ceil(LANES);
+        let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
+        let Some(d) = const_data(p, n.inputs[1]) else { return };
+        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+        let taps = kh * kw;
+        let mut packed = Vec::with_capacity(ob * taps * icp * LANES * 2);
+        for b in 0..ob {
+            for t in 0..taps {
+                for pr in 0..icp {
+                    for j in 0..LANES {
+                        for e in 0..2 {
+                            let (oc, ic) = (b * LANES + j, 2 * pr + e);
+                            let v = if oc < g.m && ic < g.ci {
+                                int_at(d, (oc * g.ci + ic) * taps + t).unwrap_or(0) - wzp(oc)
+                            } else {
+                                0
+                            };
+                            packed.push(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        packed_array(w, "int16_t", "wq", &packed);
+        w.packs_input(1);
+        let Some(rq) = &qc.out else { return };
+        let (mul, shift) = requant_params(w, rq, "oc");
+        let plane_in = self.plane.unwrap_or(g.h * g.wd);
+        let plane_out = self.plane.unwrap_or(g.oh * g.ow);
+        let zp = qc.x_zp;
+        let sub = |e: &str| match zp {
+            0 => format!("(int16_t){e}"),
+            z if z > 0 => format!("(int16_t)((int32_t){e} - {z})"),
+            z => format!("(int16_t)((int32_t){e} + {})", -(z as i64)),
+        };
+
+        w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
+        w.line(&format!("const {xt} *xn = x0 + n * {};", g.ci * plane_in));
+        w.line("int next = 0;");
+        w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
+        w.line(&format!("const int ih0 = oh * {sh} - {};", g.pt));
+        // Convert the input rows this output row reaches for the first time.
+        w.open(&format!("for (; next <= ih0 + {} && next < {}; ++next)", (kh - 1) * dh, g.h));
+        w.line("if (next < ih0) continue;");
+        w.line(&format!("int16_t *slot = rows + (next % {ring}) * {row};"));
+        // Valid input columns of this row (the last chunk of a flattened plane is short).
+        match self.plane {
+            Some(pl) => {
+                w.line(&format!("const int valid = {pl} - next * {wd} < {wd} ? {pl} - next * {wd} : {wd};", wd = g.wd))
+            }
+            None => {}
+        }
+        // Pairs of channels (2pr, 2pr + 1); an odd last channel pairs with zeros. Pair q of
+        // phase ph holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
+        let full = g.ci / 2;
+        for (lo_pr, hi_pr, both) in [(0, full, true), (full, icp, false)] {
+            if lo_pr >= hi_pr {
+                continue;
+            }
+            w.open(&format!("for (int pr = {lo_pr}; pr < {hi_pr}; ++pr)"));
+            w.line(&format!("const {xt} *xa = xn + pr * {} + next * {};", 2 * plane_in, g.wd));
+            for ph in 0..sw {
+                let lo = if g.pl > ph { (g.pl - ph).div_ceil(sw) } else { 0 }.min(wq);
+                let hi = match self.plane {
+                    Some(_) => "valid".to_string(),
+                    None => (g.wd + g.pl).saturating_sub(ph).div_ceil(sw).clamp(lo, wq).to_string(),
+                };
+                w.line(&format!("int16_t *e{ph} = slot + (pr * {sw} + {ph}) * {};", wq * 2));
+                w.line(&format!("for (int q = 0; q < {lo}; ++q) e{ph}[2 * q] = e{ph}[2 * q + 1] = 0;"));
+                w.open(&format!("for (int q = {lo}; q < {hi}; ++q)"));
+                w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
+                w.line(&format!("e{ph}[2 * q] = {};", sub("xa[iw]")));
+                if both {
+                    w.line(&format!("e{ph}[2 * q + 1] = {};", sub(&format!("xa[iw + {plane_in}]"))));
+                } else {
+                    w.line(&format!("e{ph}[2 * q + 1] = 0;"));
+                }
+                w.close();
+                w.line(&format!("for (int q = {hi}; q < {wq}; ++q) e{ph}[2 * q] = e{ph}[2 * q + 1] = 0;"));
+            }
+            w.close();
+        }
+        w.close();
+
+        w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
+        w.line(&format!("const int16_t *wb = wq + ob * {};", taps * icp * LANES * 2));
+        w.open(&format!("for (int ow = 0; ow < {}; ow += {LANES})", g.ow));
+        let bias = |j: usize| {
+            let oc = format!("ob * {LANES} + {j}");
+            match (n.inputs.len() > 2, g.m.is_multiple_of(LANES)) {
+                (false, _) => "0".to_string(),
+                (true, true) => format!("x2[{oc}]"),
+                (true, false) => format!("({oc} < {} ? x2[{oc}] : 0)", g.m),
+            }
+        };
+        let accs: Vec<String> = (0..LANES).map(|j| format!("a{j} = mlrt_acc8_set1({})", bias(j))).collect();
+        w.line(&format!("mlrt_acc8 {};", accs.join(", ")));
+        w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
+        w.line(&format!("const int ih = ih0 + kh * {dh};"));
+        w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
+        w.line(&format!("const int16_t *xr = rows + (ih % {ring}) * {row};"));
+        w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
+        // Tap kw of pixel ow reads padded column ow·sw + kw·dw: phase (kw·dw) mod sw.
+        w.line(&format!("const int16_t *xp = xr + ((kw * {dw}) % {sw}) * {} + (ow + (kw * {dw}) / {sw}) * 2;", wq * 2));
+        w.line(&format!("const int16_t *wk = wb + (kh * {kw} + kw) * {};", icp * LANES * 2));
+        w.open(&format!("for (int pr = 0; pr < {icp}; ++pr)"));
+        w.line(&format!("const mlrt_px8 xv = mlrt_px8_load(xp + pr * {});", sw * wq * 2));
+        w.line(&format!("const int16_t *wv = wk + pr * {};", LANES * 2));
+        for j in 0..LANES {
+            w.line(&format!("a{j} = mlrt_madd8(a{j}, xv, wv + {});", 2 * j));
+        }
+        w.close();
+        w.close();
+        w.close();
+        let nv = match self.plane {
+            Some(pl) => format!("{pl} - (oh * {ow} + ow)", ow = g.ow),
+            None => format!("{} - ow", g.ow),
+        };
+        w.line(&format!("const int nv = {nv} < {LANES} ? {nv} : {LANES};"));
+        w.line(&format!("{} *yo = y + n * {} + oh * {} + ow;", c_type(rq.to), g.m * plane_out, g.ow));
+        let store = if rq.to == DType::U8 { "u8" } else { "s8" };
+        for j in 0..LANES {
+            let call = format!(
+                "mlrt_requant8_{store}(yo + oc * {plane_out}, a{j}, {mul}, {shift}, {}, {}, {}, nv);",
+                rq.zero_point, rq.lo, rq.hi
+            );
+            if g.m.is_multiple_of(LANES) {
+                w.line(&format!("{{ const int oc = ob * {LANES} + {j}; {call} }}"));
+            } else {
+                w.line(&format!("{{ const int oc = ob * {LANES} + {j}; if (oc < {}) {{ {call} }} }}", g.m));
+            }
+        }
+        w.close();
+        w.close();
+        w.close();
+        w.close();
+    }
+}
+
+/// The vector kernel's plan for an int8 depthwise convolution (`group == ci == m`, constant
+/// weights, requantized 8-bit output). Per channel, the plane is converted into scratch as
+/// `(x − x_zp)` int16, zero-padded and split into `sh × sw` phase planes of `wq` columns, so
+/// that output pixel `(oh, ow)` is lane `oh·wq + ow` and every tap is one contiguous load of
+/// 8 lanes (`mlrt_mac8`); lanes with `ow ≥ OW` are computed and dropped. The whole channel
+/// is converted before any of its outputs is written: it also runs in place.
+pub(crate) struct DwConv {
+    g: ConvGeo,
+    /// Padded columns per phase plane.
+    wq: usize,
+    /// int16 elements per phase plane (with room for the last vector's overreach).
+    sub: usize,
+    /// Output lanes, a whole number of vectors.
+    lanes: usize,
+}
+
+impl DwConv {
+    pub(crate) fn of(g: &Graph, n: &Node) -> Option<DwConv> {
+        let Op::QConv(qc) = &n.op else { return None };
+        let c = &qc.conv;
+        let geo = ConvGeo::of_graph(g, n, c, false)?;
+        let (xt, wt, yt) = (g.ty(n.inputs[0]).dtype, g.ty(n.inputs[1]).dtype, g.ty(n.outputs[0]).dtype);
+        let eight = |d: DType| matches!(d, DType::I8 | DType::U8);
+        let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
+        let depthwise = c.group == geo.ci && c.group == geo.m && g.ty(n.inputs[1]).shape[1] == 1;
+        if !depthwise || !eight(xt) || !eight(wt) || !eight(yt) || qc.out.is_none() {
+            return None;
+        }
+        if weights.len() != geo.m * c.kernel[0] * c.kernel[1] {
+            return None;
+        }
+        let (hp, wp) = (geo.h + c.pads[0] + c.pads[2], geo.wd + c.pads[1] + c.pads[3]);
+        let (hq, wq) = (hp.div_ceil(geo.s[0]), wp.div_ceil(geo.s[1]));
+        let lanes = (geo.oh * wq).div_ceil(LANES) * LANES;
+        let reach = (geo.k[0] - 1) * geo.d[0] / geo.s[0] * wq + (geo.k[1] - 1) * geo.d[1] / geo.s[1];
+        Some(DwConv { g: geo, wq, sub: (hq * wq).max(lanes + reach), lanes })
+    }
+
+    pub(crate) fn scratch_bytes(&self) -> usize {
+        self.g.s[0] * self.g.s[1] * self.sub * 2
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qc: &QConv) {
+        let g = &self.g;
+        let (kh, kw) = (g.k[0], g.k[1]);
+        let [sh, sw] = g.s;
+        let [dh, dw] = g.d;
+        let (wq, sub) = (self.wq, self.sub);
+        let Some(d) = const_data(p, n.inputs[1]) else { return };
+        let Some(rq) = &qc.out else { return };
+        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+        let taps = kh * kw;
+        let vals: Vec<String> =
+            (0..g.m * taps).map(|i| (int_at(d, i).unwrap_or(0) - wzp(i / taps)).to_string()).collect();
+        packed_array(w, "int16_t", "wd", &vals);
+        w.packs_input(1);
+        let (mul, shift) = requant_params(w, rq, "c");
+        let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
+        let yt = c_type(rq.to);
+        let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
+        let zp = qc.x_zp;
+        w.open(&format!("for (int nc = 0; nc < {}; ++nc)", g.nb * g.m));
+        w.line(&format!("const int c = nc % {};", g.m));
+        w.line(&format!("const {xt} *xc = x0 + nc * {hw};"));
+        w.line(&format!("{yt} *yc = y + nc * {ohw};"));
+        w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = 0;", sh * sw * sub));
+        w.open(&format!("for (int ih = 0; ih < {}; ++ih)", g.h));
+        w.line(&format!("const int r = ih + {};", g.pt));
+        if sh * sw == 1 {
+            w.line(&format!("int16_t *dst = rows + r * {wq} + {};", g.pl));
+            w.line(&format!(
+                "for (int iw = 0; iw < {}; ++iw) dst[iw] = (int16_t)((int32_t)xc[ih * {} + iw] - {zp});",
+                g.wd, g.wd
+            ));
+        } else {
+            w.open(&format!("for (int iw = 0; iw < {}; ++iw)", g.wd));
+            w.line(&format!("const int q = iw + {};", g.pl));
+            w.line(&format!(
+                "rows[((r % {sh}) * {sw} + q % {sw}) * {sub} + (r / {sh}) * {wq} + q / {sw}] = (int16_t)((int32_t)xc[ih * {} + iw] - {zp});",
+                g.wd
+            ));
+            w.close();
+        }
+        w.close();
+        w.line(&format!("const int16_t *wc = wd + c * {taps};"));
+        let bias = if n.inputs.len() > 2 { "x2[c]" } else { "0" };
+        w.open(&format!("for (int q0 = 0; q0 < {}; q0 += {LANES})", self.lanes));
+        w.line(&format!("mlrt_acc8 a = mlrt_acc8_set1({bias});"));
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let (r, q) = (ky * dh, kx * dw);
+                let off = ((r % sh) * sw + q % sw) * sub + (r / sh) * wq + q / sw;
+                w.line(&format!("a = mlrt_mac8(a, rows + {off} + q0, wc[{}]);", ky * kw + kx));
+            }
+        }
+        w.line(&format!("int32_t v[{LANES}];"));
+        w.line(&format!("mlrt_requant8(v, a, {mul}, {shift}, {}, {}, {}, {LANES});", rq.zero_point, rq.lo, rq.hi));
+        w.line(&format!("int oh = q0 / {wq}, ow = q0 % {wq};"));
+        w.open(&format!("for (int l = 0; l < {LANES}; ++l)"));
+        w.line(&format!("if (oh < {} && ow < {}) yc[oh * {} + ow] = ({yt})v[l];", g.oh, g.ow, g.ow));
+        w.line(&format!("if (++ow == {wq}) {{ ow = 0; ++oh; }}"));
+        w.close();
+        w.close();
+        w.close();
+    }
+}
+
+/// The multiplier and shift of channel `ch` as C expressions: literals when all channels
+/// share them, else `rq_mul[ch]` / `rq_shift[ch]` (tables declared here).
+fn requant_params(w: &mut Writer, r: &Requant, ch: &str) -> (String, String) {
+    let same = |v: &[i32]| v.windows(2).all(|p| p[0] == p[1]);
+    if same(&r.multiplier) && same(&r.shift) {
+        return (r.multiplier[0].to_string(), r.shift[0].to_string());
+    }
+    let table = |w: &mut Writer, name: &str, v: &[i32]| {
+        let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        w.line(&format!("static const int32_t {name}[{}] = {{{}}};", v.len(), items.join(", ")));
+    };
+    table(w, "rq_mul", &r.multiplier);
+    table(w, "rq_shift", &r.shift);
+    (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
+}
+
+/// The dot-product kernel's plan for an int8 MatMul with a constant right operand: per
+/// output column, `mlrt_dot8` over 16 reduction steps at a time of the left operand's row
+/// and the column (packed `[n][k]`, `b − b_zp`); `a_zp` is folded at compile time into a
+/// per-column constant `−a_zp · Σₖ (b − b_zp)`. No scratch.
+pub(crate) struct DotMatMul {
+    rows: usize,
+    k: usize,
+    n: usize,
+    /// `b − b_zp`, `[n][k]`.
+    cols: Vec<i64>,
+    /// `−a_zp · Σₖ (b − b_zp)` per column.
+    corr: Vec<i64>,
+}
+
+impl DotMatMul {
+    pub(crate) fn of(g: &Graph, n: &Node) -> Option<DotMatMul> {
+        let Op::QMatMul(qm) = &n.op else { return None };
+        let (ta, tb) = (g.ty(n.inputs[0]), g.ty(n.inputs[1]));
+        let d = crate::ops::MatMul::dims(ta, tb).ok()?;
+        let eight = |t: DType| matches!(t, DType::I8 | DType::U8);
+        let b = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
+        if !eight(ta.dtype) || !eight(tb.dtype) || b.len() != d.k * d.n || d.k < 16 {
+            return None;
+        }
+        let bzp = |j: usize| qm.b_zp[if qm.b_zp.len() > 1 { j } else { 0 }] as i64;
+        let cols: Vec<i64> =
+            (0..d.n * d.k).map(|i| int_at(b, (i % d.k) * d.n + i / d.k).unwrap_or(0) - bzp(i / d.k)).collect();
+        let corr: Vec<i64> = cols.chunks(d.k).map(|c| -(qm.a_zp as i64) * c.iter().sum::<i64>()).collect();
+        if corr.iter().any(|&c| i32::try_from(c).is_err()) {
+            return None;
+        }
+        let rows = d.batch.iter().product::<usize>() * d.m;
+        Some(DotMatMul { rows, k: d.k, n: d.n, cols, corr })
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qm: &QMatMul) {
+        let (k, nn) = (self.k, self.n);
+        let narrow = self.cols.iter().all(|v| (-128..=127).contains(v));
+        let (bt, load_b) = if narrow { ("int8_t", "mlrt_px8_load_s8") } else { ("int16_t", "mlrt_px8_load") };
+        packed_array(w, bt, "bq", &self.cols.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+        w.packs_input(1);
+        let a_ty = p.graph.ty(n.inputs[0]).dtype;
+        let (at, yt) = (c_type(a_ty), c_type(p.graph.ty(n.outputs[0]).dtype));
+        let load_a = if a_ty == DType::U8 { "mlrt_px8_load_u8" } else { "mlrt_px8_load_s8" };
+        let mut extra = String::new();
+        if self.corr.iter().any(|&c| c != 0) {
+            let items: Vec<String> = self.corr.iter().map(|c| c.to_string()).collect();
+            w.line(&format!("static const int32_t corr[{nn}] = {{{}}};", items.join(", ")));
+            extra.push_str(" + corr[jc]");
+        }
+        if n.inputs.len() > 2 {
+            extra.push_str(" + x2[jc]");
+        }
+        let store = match &qm.out {
+            Some(r) => {
+                let (mul, shift) = requant_params(w, r, "jc");
+                format!("({yt})mlrt_requant(v, {mul}, {shift}, {}, {}, {})", r.zero_point, r.lo, r.hi)
+            }
+            None => "v".to_string(),
+        };
+        let k16 = k / 16 * 16;
+        w.open(&format!("for (int i = 0; i < {}; ++i)", self.rows));
+        w.line(&format!("const {at} *a = x0 + i * {k};"));
+        w.line("int j = 0;");
+        // Four columns at a time share each load of the row, then single columns.
+        for (cols, head) in [(4, format!("for (; j + 4 <= {nn}; j += 4)")), (1, format!("for (; j < {nn}; ++j)"))] {
+            if cols == 4 && nn < 4 {
+                continue;
+            }
+            w.open(&head);
+            w.line(&format!("const {bt} *bj = bq + j * {k};"));
+            let accs: Vec<String> = (0..cols).map(|c| format!("s{c} = mlrt_acc8_set1(0)")).collect();
+            w.line(&format!("mlrt_acc8 {};", accs.join(", ")));
+            w.open(&format!("for (int t = 0; t < {k16}; t += 16)"));
+            w.line(&format!("const mlrt_px8 av = {load_a}(a + t);"));
+            for c in 0..cols {
+                w.line(&format!("s{c} = mlrt_dot8(s{c}, av, {load_b}(bj + {} + t));", c * k));
+            }
+            w.close();
+            for c in 0..cols {
+                w.open("");
+                w.line(&format!("const int jc = j + {c};"));
+                w.line(&format!("int32_t v = mlrt_acc8_sum(s{c});"));
+                if k16 < k {
+                    w.line(&format!("for (int t = {k16}; t < {k}; ++t) v += (int32_t)a[t] * bj[{} + t];", c * k));
+                }
+                if !extra.is_empty() {
+                    w.line(&format!("v = v{extra};"));
+                }
+                w.line(&format!("y[i * {nn} + jc] = {store};"));
+                w.close();
+            }
+            w.close();
+        }
+        w.close();
+    }
+}
+
+/// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
+pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
+    PairConv::of(g, n).map(|c| c.scratch_bytes()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
+}
