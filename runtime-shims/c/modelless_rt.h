@@ -255,14 +255,72 @@ static inline int32_t mlrt_acc8_sum(mlrt_acc8 acc)
     return (int32_t)s;
 }
 
-/* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
- * parameters) as int32, in `v`. */
-static inline void mlrt_requant8(int32_t *v, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+/* 8 int32 from memory. */
+static inline mlrt_acc8 mlrt_acc8_load32(const int32_t *v)
 {
+#if defined(__AVX2__)
+    return _mm256_loadu_si256((const __m256i *)(const void *)v);
+#elif defined(__ARM_NEON)
+    mlrt_acc8 a;
+    a.lo = vld1q_s32(v);
+    a.hi = vld1q_s32(v + 4);
+    return a;
+#else
+    mlrt_acc8 a;
+    memcpy(a.v, v, sizeof a.v);
+    return a;
+#endif
+}
+static inline mlrt_acc8 mlrt_acc8_add(mlrt_acc8 a, mlrt_acc8 b)
+{
+    int32_t x[8], y[8];
+    int i;
+    mlrt_acc8_store(x, a);
+    mlrt_acc8_store(y, b);
+    for (i = 0; i < 8; ++i) x[i] = (int32_t)((uint32_t)x[i] + (uint32_t)y[i]);
+    return mlrt_acc8_load32(x);
+}
+/* (x[i] - zp) * scale for 8 int8 / uint8 values. */
+static inline mlrt_acc8 mlrt_acc8_from_s8(const int8_t *x, int32_t zp, int32_t scale)
+{
+    int32_t v[8];
+    int i;
+    for (i = 0; i < 8; ++i) v[i] = ((int32_t)x[i] - zp) * scale;
+    return mlrt_acc8_load32(v);
+}
+static inline mlrt_acc8 mlrt_acc8_from_u8(const uint8_t *x, int32_t zp, int32_t scale)
+{
+    int32_t v[8];
+    int i;
+    for (i = 0; i < 8; ++i) v[i] = ((int32_t)x[i] - zp) * scale;
+    return mlrt_acc8_load32(v);
+}
+
+/* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
+static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
+{
+#if defined(__AVX2__)
+    const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
+    const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
+    const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+#else
+    int32_t v[8];
+    int i;
+    for (i = 0; i < 8; ++i) v[i] = mlrt_acc8_sum(s[i]);
+    return mlrt_acc8_load32(v);
+#endif
+}
+/* `mlrt_requant` of each of the 8 sums, with the same parameters. */
+static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+{
+    int32_t v[8];
     int i;
 #if defined(__AVX2__)
     const int32_t total = 31 - shift;
     if (total >= 32 && total <= 62) {
+        /* Clamped before adding zp, so the sum cannot wrap. */
+        const int64_t lz = (int64_t)lo - zp, hz = (int64_t)hi - zp;
         const __m256i m = _mm256_set1_epi32(mul);
         const __m256i rnd = _mm256_set1_epi64x((long long)1 << (total - 1));
         const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
@@ -270,27 +328,38 @@ static inline void mlrt_requant8(int32_t *v, mlrt_acc8 acc, int32_t mul, int32_t
         /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
         __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
         r = _mm256_sra_epi32(r, _mm_cvtsi32_si128(total - 32));
-        /* Clamped before adding zp, so the sum cannot wrap. */
-        r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(lo - zp)), _mm256_set1_epi32(hi - zp));
-        _mm256_storeu_si256((__m256i *)(void *)v, _mm256_add_epi32(r, _mm256_set1_epi32(zp)));
-        return;
+        r = _mm256_max_epi32(r, _mm256_set1_epi32(lz < INT32_MIN ? INT32_MIN : (int32_t)lz));
+        r = _mm256_min_epi32(r, _mm256_set1_epi32(hz > INT32_MAX ? INT32_MAX : (int32_t)hz));
+        return _mm256_add_epi32(r, _mm256_set1_epi32(zp));
     }
 #endif
     mlrt_acc8_store(v, acc);
-    for (i = 0; i < n; ++i) v[i] = mlrt_requant(v[i], mul, shift, zp, lo, hi);
+    for (i = 0; i < 8; ++i) v[i] = mlrt_requant(v[i], mul, shift, zp, lo, hi);
+    return mlrt_acc8_load32(v);
 }
+/* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
+static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
+{
+    int32_t t[8];
+    int i;
+    mlrt_acc8_store(t, v);
+    for (i = 0; i < n; ++i) dst[i] = (int8_t)t[i];
+}
+static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8 v, int n)
+{
+    int32_t t[8];
+    int i;
+    mlrt_acc8_store(t, v);
+    for (i = 0; i < n; ++i) dst[i] = (uint8_t)t[i];
+}
+/* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
+ * parameters) to `dst`. */
 static inline void mlrt_requant8_s8(int8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
-    int32_t v[8];
-    int i;
-    mlrt_requant8(v, acc, mul, shift, zp, lo, hi, n);
-    for (i = 0; i < n; ++i) dst[i] = (int8_t)v[i];
+    mlrt_acc8_store_s8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
 static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
-    int32_t v[8];
-    int i;
-    mlrt_requant8(v, acc, mul, shift, zp, lo, hi, n);
-    for (i = 0; i < n; ++i) dst[i] = (uint8_t)v[i];
+    mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
 #endif /* MODELLESS_RT_H */

@@ -234,7 +234,33 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                 )
             };
             let e = requant(w, &qa.out, "a + b", "0");
-            w.open(&format!("for (int i = 0; i < {total}; ++i)"));
+            // Vectors of 8 (`mlrt_requant8v`), then the tail one at a time.
+            let x_ty = |k: usize| if ty(k).dtype == DType::U8 { "u8" } else { "s8" };
+            let y_ty = if out_ty.dtype == DType::U8 { "u8" } else { "s8" };
+            let eight = [ty(0).dtype, ty(1).dtype, out_ty.dtype].iter().all(|d| matches!(d, DType::I8 | DType::U8));
+            let body = total / 8 * 8;
+            if eight && body > 0 {
+                let scaled = |k: usize, zp: i32, mul: i32, shift: i32| {
+                    format!(
+                        "mlrt_requant8v(mlrt_acc8_from_{}(x{k} + i, {zp}, {ls}), {mul}, {shift}, 0, INT32_MIN, INT32_MAX)",
+                        x_ty(k)
+                    )
+                };
+                w.open(&format!("for (int i = 0; i < {body}; i += 8)"));
+                w.line(&format!("const mlrt_acc8 a = {};", scaled(0, qa.a_zp, qa.a_mult, qa.a_shift)));
+                w.line(&format!("const mlrt_acc8 b = {};", scaled(1, qa.b_zp, qa.b_mult, qa.b_shift)));
+                w.line(&format!(
+                    "mlrt_acc8_store_{y_ty}(y + i, mlrt_requant8v(mlrt_acc8_add(a, b), {}, {}, {}, {}, {}), 8);",
+                    i32_lit(qa.out.multiplier[0]),
+                    i32_lit(qa.out.shift[0]),
+                    i32_lit(qa.out.zero_point),
+                    i32_lit(qa.out.lo),
+                    i32_lit(qa.out.hi)
+                ));
+                w.close();
+            }
+            let start = if eight { body } else { 0 };
+            w.open(&format!("for (int i = {start}; i < {total}; ++i)"));
             w.line(&format!("const int32_t a = {};", scaled("x0[i]", qa.a_zp, qa.a_mult, qa.a_shift)));
             w.line(&format!("const int32_t b = {};", scaled("x1[i]", qa.b_zp, qa.b_mult, qa.b_shift)));
             w.line(&format!("y[i] = {e};"));

@@ -294,29 +294,40 @@ impl DwConv {
         let yt = c_type(rq.to);
         let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
         let zp = qc.x_zp;
+        // Padding stays zero: every channel writes the same interior cells.
+        w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = 0;", sh * sw * sub));
         w.open(&format!("for (int nc = 0; nc < {}; ++nc)", g.nb * g.m));
         w.line(&format!("const int c = nc % {};", g.m));
         w.line(&format!("const {xt} *xc = x0 + nc * {hw};"));
         w.line(&format!("{yt} *yc = y + nc * {ohw};"));
-        w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = 0;", sh * sw * sub));
-        w.open(&format!("for (int ih = 0; ih < {}; ++ih)", g.h));
-        w.line(&format!("const int r = ih + {};", g.pt));
-        if sh * sw == 1 {
-            w.line(&format!("int16_t *dst = rows + r * {wq} + {};", g.pl));
-            w.line(&format!(
-                "for (int iw = 0; iw < {}; ++iw) dst[iw] = (int16_t)((int32_t)xc[ih * {} + iw] - {zp});",
-                g.wd, g.wd
-            ));
-        } else {
-            w.open(&format!("for (int iw = 0; iw < {}; ++iw)", g.wd));
-            w.line(&format!("const int q = iw + {};", g.pl));
-            w.line(&format!(
-                "rows[((r % {sh}) * {sw} + q % {sw}) * {sub} + (r / {sh}) * {wq} + q / {sw}] = (int16_t)((int32_t)xc[ih * {} + iw] - {zp});",
-                g.wd
-            ));
-            w.close();
+        // Phase plane (a, b) holds padded row r·sh + a and column q·sw + b at r·wq + q.
+        let range = |pad: usize, phase: usize, len: usize, step: usize, cap: usize| {
+            let lo = if pad > phase { (pad - phase).div_ceil(step) } else { 0 };
+            let hi = (len + pad).saturating_sub(phase).div_ceil(step).min(cap);
+            (lo.min(hi), hi)
+        };
+        let hq = sub / wq;
+        for a in 0..sh {
+            for b in 0..sw {
+                let (r0, r1) = range(g.pt, a, g.h, sh, hq);
+                let (q0, q1) = range(g.pl, b, g.wd, sw, wq);
+                if r0 >= r1 || q0 >= q1 {
+                    continue;
+                }
+                w.open(&format!("for (int r = {r0}; r < {r1}; ++r)"));
+                w.line(&format!(
+                    "const {xt} *src = xc + (r * {sh} + {}) * {} + {};",
+                    a as isize - g.pt as isize,
+                    g.wd,
+                    (q0 * sw + b) as isize - g.pl as isize
+                ));
+                w.line(&format!("int16_t *dst = rows + {} + r * {wq};", (a * sw + b) * sub));
+                w.line(&format!(
+                    "for (int q = {q0}; q < {q1}; ++q) dst[q] = (int16_t)((int32_t)src[(q - {q0}) * {sw}] - {zp});"
+                ));
+                w.close();
+            }
         }
-        w.close();
         w.line(&format!("const int16_t *wc = wd + c * {taps};"));
         let bias = if n.inputs.len() > 2 { "x2[c]" } else { "0" };
         w.open(&format!("for (int q0 = 0; q0 < {}; q0 += {LANES})", self.lanes));
@@ -329,7 +340,10 @@ impl DwConv {
             }
         }
         w.line(&format!("int32_t v[{LANES}];"));
-        w.line(&format!("mlrt_requant8(v, a, {mul}, {shift}, {}, {}, {}, {LANES});", rq.zero_point, rq.lo, rq.hi));
+        w.line(&format!(
+            "mlrt_acc8_store(v, mlrt_requant8v(a, {mul}, {shift}, {}, {}, {}));",
+            rq.zero_point, rq.lo, rq.hi
+        ));
         w.line(&format!("int oh = q0 / {wq}, ow = q0 % {wq};"));
         w.open(&format!("for (int l = 0; l < {LANES}; ++l)"));
         w.line(&format!("if (oh < {} && ow < {}) yc[oh * {} + ow] = ({yt})v[l];", g.oh, g.ow, g.ow));
@@ -420,33 +434,57 @@ impl DotMatMul {
         w.open(&format!("for (int i = 0; i < {}; ++i)", self.rows));
         w.line(&format!("const {at} *a = x0 + i * {k};"));
         w.line("int j = 0;");
-        // Four columns at a time share each load of the row, then single columns.
-        for (cols, head) in [(4, format!("for (; j + 4 <= {nn}; j += 4)")), (1, format!("for (; j < {nn}; ++j)"))] {
-            if cols == 4 && nn < 4 {
+        // Eight columns at a time share each load of the row (their sums reduced together by
+        // `mlrt_acc8_sums`), then single columns.
+        let uniform = qm.out.as_ref().filter(|r| {
+            let same = |v: &[i32]| v.windows(2).all(|p| p[0] == p[1]);
+            same(&r.multiplier) && same(&r.shift) && matches!(r.to, DType::I8 | DType::U8)
+        });
+        for (cols, head) in [(8, format!("for (; j + 8 <= {nn}; j += 8)")), (1, format!("for (; j < {nn}; ++j)"))] {
+            if cols > nn {
                 continue;
             }
             w.open(&head);
             w.line(&format!("const {bt} *bj = bq + j * {k};"));
-            let accs: Vec<String> = (0..cols).map(|c| format!("s{c} = mlrt_acc8_set1(0)")).collect();
-            w.line(&format!("mlrt_acc8 {};", accs.join(", ")));
+            w.line(&format!("mlrt_acc8 s[{cols}];"));
+            w.line(&format!("for (int c = 0; c < {cols}; ++c) s[c] = mlrt_acc8_set1(0);"));
             w.open(&format!("for (int t = 0; t < {k16}; t += 16)"));
             w.line(&format!("const mlrt_px8 av = {load_a}(a + t);"));
             for c in 0..cols {
-                w.line(&format!("s{c} = mlrt_dot8(s{c}, av, {load_b}(bj + {} + t));", c * k));
+                w.line(&format!("s[{c}] = mlrt_dot8(s[{c}], av, {load_b}(bj + {} + t));", c * k));
             }
             w.close();
-            for c in 0..cols {
-                w.open("");
-                w.line(&format!("const int jc = j + {c};"));
-                w.line(&format!("int32_t v = mlrt_acc8_sum(s{c});"));
-                if k16 < k {
-                    w.line(&format!("for (int t = {k16}; t < {k}; ++t) v += (int32_t)a[t] * bj[{} + t];", c * k));
+            w.line(&format!("int32_t sv[{cols}];"));
+            if cols == 8 {
+                w.line("mlrt_acc8_store(sv, mlrt_acc8_sums(s));");
+            } else {
+                w.line("sv[0] = mlrt_acc8_sum(s[0]);");
+            }
+            if k16 < k {
+                w.line(&format!(
+                    "for (int c = 0; c < {cols}; ++c) for (int t = {k16}; t < {k}; ++t) sv[c] += (int32_t)a[t] * bj[c * {k} + t];"
+                ));
+            }
+            if !extra.is_empty() {
+                w.line(&format!("for (int l = 0; l < {cols}; ++l) {{ const int jc = j + l; sv[l] = sv[l]{extra}; }}"));
+            }
+            match uniform {
+                Some(r) if cols == 8 => w.line(&format!(
+                    "mlrt_acc8_store_{}(y + i * {nn} + j, mlrt_requant8v(mlrt_acc8_load32(sv), {}, {}, {}, {}, {}), 8);",
+                    if r.to == DType::U8 { "u8" } else { "s8" },
+                    r.multiplier[0],
+                    r.shift[0],
+                    r.zero_point,
+                    r.lo,
+                    r.hi
+                )),
+                _ => {
+                    w.open(&format!("for (int l = 0; l < {cols}; ++l)"));
+                    w.line("const int jc = j + l;");
+                    w.line("const int32_t v = sv[l];");
+                    w.line(&format!("y[i * {nn} + jc] = {store};"));
+                    w.close();
                 }
-                if !extra.is_empty() {
-                    w.line(&format!("v = v{extra};"));
-                }
-                w.line(&format!("y[i * {nn} + jc] = {store};"));
-                w.close();
             }
             w.close();
         }
