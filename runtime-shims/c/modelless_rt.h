@@ -244,6 +244,78 @@ static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
     return acc;
 }
 #endif
+/* ---- float kernels: 8 float lanes, acc + x * (broadcast w) ---- */
+#if defined(__AVX__)
+#include <immintrin.h>
+typedef __m256 mlrt_f8;
+static inline mlrt_f8 mlrt_f8_set1(float v) { return _mm256_set1_ps(v); }
+static inline mlrt_f8 mlrt_f8_load(const float *x) { return _mm256_loadu_ps(x); }
+static inline void mlrt_f8_store(float *dst, mlrt_f8 v) { _mm256_storeu_ps(dst, v); }
+static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
+{
+#if defined(__FMA__)
+    return _mm256_fmadd_ps(x, _mm256_broadcast_ss(w), acc);
+#else
+    return _mm256_add_ps(acc, _mm256_mul_ps(x, _mm256_broadcast_ss(w)));
+#endif
+}
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+typedef struct { float32x4_t lo, hi; } mlrt_f8;
+static inline mlrt_f8 mlrt_f8_set1(float v)
+{
+    mlrt_f8 a;
+    a.lo = vdupq_n_f32(v);
+    a.hi = a.lo;
+    return a;
+}
+static inline mlrt_f8 mlrt_f8_load(const float *x)
+{
+    mlrt_f8 a;
+    a.lo = vld1q_f32(x);
+    a.hi = vld1q_f32(x + 4);
+    return a;
+}
+static inline void mlrt_f8_store(float *dst, mlrt_f8 v)
+{
+    vst1q_f32(dst, v.lo);
+    vst1q_f32(dst + 4, v.hi);
+}
+static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
+{
+#if defined(__aarch64__)
+    acc.lo = vfmaq_n_f32(acc.lo, x.lo, *w);
+    acc.hi = vfmaq_n_f32(acc.hi, x.hi, *w);
+#else
+    acc.lo = vmlaq_n_f32(acc.lo, x.lo, *w);
+    acc.hi = vmlaq_n_f32(acc.hi, x.hi, *w);
+#endif
+    return acc;
+}
+#else
+typedef struct { float v[8]; } mlrt_f8;
+static inline mlrt_f8 mlrt_f8_set1(float v)
+{
+    mlrt_f8 a;
+    int i;
+    for (i = 0; i < 8; ++i) a.v[i] = v;
+    return a;
+}
+static inline mlrt_f8 mlrt_f8_load(const float *x)
+{
+    mlrt_f8 a;
+    memcpy(a.v, x, sizeof a.v);
+    return a;
+}
+static inline void mlrt_f8_store(float *dst, mlrt_f8 v) { memcpy(dst, v.v, sizeof v.v); }
+static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
+{
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] += x.v[i] * *w;
+    return acc;
+}
+#endif
+
 /* The sum of the 8 lanes (wrapping, as int32 accumulation does). */
 static inline int32_t mlrt_acc8_sum(mlrt_acc8 acc)
 {

@@ -1103,6 +1103,10 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
+    if let Some(k) = super::qpairs::PairConv::of(p.graph, n) {
+        k.emit(w, p, n);
+        return true;
+    }
     let wsh = &p.graph.ty(n.inputs[1]).shape;
     let Some(geo) = ConvGeo::of(p, n, c) else { return false };
     if p.graph.ty(n.inputs[0]).dtype != crate::ir::DType::F32 {

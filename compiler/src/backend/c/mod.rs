@@ -246,9 +246,9 @@ pub fn scratch_bytes(g: &crate::ir::Graph, n: &crate::ir::Node, in_place: Option
     qpairs::scratch_bytes(g, n).unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
 }
 
-/// Element type of a node's scratch (int16 rows of the pair kernels, else its output type).
+/// Element type of a node's scratch (the rows of the pair kernels, else its output type).
 fn scratch_type(p: &Program, n: &crate::ir::Node) -> &'static str {
-    if qpairs::scratch_bytes(p.graph, n).is_some() { "int16_t" } else { c_type(p.graph.ty(n.outputs[0]).dtype) }
+    qpairs::scratch_type(p.graph, n).unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
 }
 
 /// The kernel parameter naming the scratch.

@@ -36,8 +36,12 @@ pub(crate) struct PairConv {
     g: ConvGeo,
     /// `Some(h·w)` when cut into chunks: the real plane size (the last row is partial).
     plane: Option<usize>,
-    /// Input channel pairs.
+    /// Channel units per ring row: channel pairs (int8), or channels (float).
     icp: usize,
+    /// Values per unit and pixel: 2 (int16 pairs) or 1 (float).
+    pack: usize,
+    /// Float convolution (`Conv`, f32) rather than int8 (`QConv`).
+    float: bool,
     /// Rows in the ring.
     ring: usize,
     /// Pairs per column phase of a ring row.
@@ -45,19 +49,22 @@ pub(crate) struct PairConv {
 }
 
 impl PairConv {
-    /// The plan, when node `n` is a QConv this kernel handles.
+    /// The plan, when node `n` is a dense QConv (8-bit, requantized) or a dense float Conv
+    /// with constant weights that this kernel handles.
     pub(crate) fn of(g: &Graph, n: &Node) -> Option<PairConv> {
-        let Op::QConv(qc) = &n.op else { return None };
-        let c = &qc.conv;
+        let (c, float) = match &n.op {
+            Op::QConv(qc) if qc.out.is_some() => (&qc.conv, false),
+            Op::Conv(c) => (c, true),
+            _ => return None,
+        };
         let geo = ConvGeo::of_graph(g, n, c, false)?;
         let (xt, wt, yt) = (g.ty(n.inputs[0]).dtype, g.ty(n.inputs[1]).dtype, g.ty(n.outputs[0]).dtype);
-        let eight = |d: DType| matches!(d, DType::I8 | DType::U8);
+        let ok = |d: DType| if float { d == DType::F32 } else { matches!(d, DType::I8 | DType::U8) };
         let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
         if c.group != 1
-            || !eight(xt)
-            || !eight(wt)
-            || !eight(yt)
-            || qc.out.is_none()
+            || !ok(xt)
+            || !ok(wt)
+            || !ok(yt)
             || weights.len() != geo.m * geo.ci * c.kernel[0] * c.kernel[1]
             || !pack_pays(geo.m)
         {
@@ -74,61 +81,79 @@ impl PairConv {
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(LANES) * LANES + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
-        Some(PairConv { g: g2, plane, icp: geo.ci.div_ceil(2), ring, wq })
+        let (icp, pack) = if float { (geo.ci, 1) } else { (geo.ci.div_ceil(2), 2) };
+        Some(PairConv { g: g2, plane, icp, pack, float, ring, wq })
     }
 
-    /// int16 elements of one ring row (all channel pairs and phases).
+    /// Elements of one ring row (all channel units and phases).
     fn row(&self) -> usize {
-        self.icp * self.g.s[1] * self.wq * 2
+        self.icp * self.g.s[1] * self.wq * self.pack
+    }
+
+    /// C type of the ring's elements.
+    fn elem(&self) -> &'static str {
+        if self.float { "float" } else { "int16_t" }
     }
 
     /// Bytes of arena scratch (the ring).
     pub(crate) fn scratch_bytes(&self) -> usize {
-        self.ring * self.row() * 2
+        self.ring * self.row() * if self.float { 4 } else { 2 }
     }
 
     /// Writes the kernel of `n` (whose plan this is).
-    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qc: &QConv) {
+    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node) {
         let g = &self.g;
         let [kh, kw] = g.k;
         let [sh, sw] = g.s;
         let [dh, dw] = g.d;
-        let (icp, wq, ring, row) = (self.icp, self.wq, self.ring, self.row());
+        let (icp, pack, wq, ring, row) = (self.icp, self.pack, self.wq, self.ring, self.row());
+        let et = self.elem();
         let ob = g.m.div_ceil(LANES);
         let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
         let Some(d) = const_data(p, n.inputs[1]) else { return };
-        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
         let taps = kh * kw;
-        let mut packed = Vec::with_capacity(ob * taps * icp * LANES * 2);
+        // Weights `[oc/8][kh][kw][unit][8][pack]`, missing channels zero.
+        let weight = |oc: usize, ic: usize, t: usize| -> String {
+            let inside = oc < g.m && ic < g.ci;
+            let at = (oc * g.ci + ic) * taps + t;
+            match &n.op {
+                Op::QConv(qc) if inside => {
+                    let wzp = qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+                    (int_at(d, at).unwrap_or(0) - wzp).to_string()
+                }
+                _ if inside => super::c_float(super::kernels::f32_at(d, at).unwrap_or(0.0)),
+                _ if self.float => "0.0f".into(),
+                _ => "0".into(),
+            }
+        };
+        let mut packed = Vec::with_capacity(ob * taps * icp * LANES * pack);
         for b in 0..ob {
             for t in 0..taps {
-                for pr in 0..icp {
+                for u in 0..icp {
                     for j in 0..LANES {
-                        for e in 0..2 {
-                            let (oc, ic) = (b * LANES + j, 2 * pr + e);
-                            let v = if oc < g.m && ic < g.ci {
-                                int_at(d, (oc * g.ci + ic) * taps + t).unwrap_or(0) - wzp(oc)
-                            } else {
-                                0
-                            };
-                            packed.push(v.to_string());
+                        for e in 0..pack {
+                            packed.push(weight(b * LANES + j, u * pack + e, t));
                         }
                     }
                 }
             }
         }
-        packed_array(w, "int16_t", "wq", &packed);
+        packed_array(w, et, "wq", &packed);
         w.packs_input(1);
-        let Some(rq) = &qc.out else { return };
-        let (mul, shift) = requant_params(w, rq, "oc");
         let plane_in = self.plane.unwrap_or(g.h * g.wd);
         let plane_out = self.plane.unwrap_or(g.oh * g.ow);
-        let zp = qc.x_zp;
-        let sub = |e: &str| match zp {
-            0 => format!("(int16_t){e}"),
-            z if z > 0 => format!("(int16_t)((int32_t){e} - {z})"),
-            z => format!("(int16_t)((int32_t){e} + {})", -(z as i64)),
+        // Ring value of input element `e`.
+        let val = |e: &str| -> String {
+            match &n.op {
+                Op::QConv(qc) => match qc.x_zp {
+                    0 => format!("(int16_t){e}"),
+                    z if z > 0 => format!("(int16_t)((int32_t){e} - {z})"),
+                    z => format!("(int16_t)((int32_t){e} + {})", -(z as i64)),
+                },
+                _ => e.to_string(),
+            }
         };
+        let zero = if self.float { "0.0f" } else { "0" };
 
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         w.line(&format!("const {xt} *xn = x0 + n * {};", g.ci * plane_in));
@@ -138,72 +163,79 @@ impl PairConv {
         // Convert the input rows this output row reaches for the first time.
         w.open(&format!("for (; next <= ih0 + {} && next < {}; ++next)", (kh - 1) * dh, g.h));
         w.line("if (next < ih0) continue;");
-        w.line(&format!("int16_t *slot = rows + (next % {ring}) * {row};"));
+        w.line(&format!("{et} *slot = rows + (next % {ring}) * {row};"));
         // Valid input columns of this row (the last chunk of a flattened plane is short).
-        match self.plane {
-            Some(pl) => {
-                w.line(&format!("const int valid = {pl} - next * {wd} < {wd} ? {pl} - next * {wd} : {wd};", wd = g.wd))
-            }
-            None => {}
+        if let Some(pl) = self.plane {
+            w.line(&format!("const int valid = {pl} - next * {wd} < {wd} ? {pl} - next * {wd} : {wd};", wd = g.wd));
         }
-        // Pairs of channels (2pr, 2pr + 1); an odd last channel pairs with zeros. Pair q of
-        // phase ph holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
-        let full = g.ci / 2;
-        for (lo_pr, hi_pr, both) in [(0, full, true), (full, icp, false)] {
-            if lo_pr >= hi_pr {
+        // Units of `pack` channels (an odd last channel pairs with zeros). Unit q of phase ph
+        // holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
+        let full = g.ci / pack;
+        for (lo_u, hi_u, whole) in [(0, full, true), (full, icp, false)] {
+            if lo_u >= hi_u {
                 continue;
             }
-            w.open(&format!("for (int pr = {lo_pr}; pr < {hi_pr}; ++pr)"));
-            w.line(&format!("const {xt} *xa = xn + pr * {} + next * {};", 2 * plane_in, g.wd));
+            w.open(&format!("for (int pr = {lo_u}; pr < {hi_u}; ++pr)"));
+            w.line(&format!("const {xt} *xa = xn + pr * {} + next * {};", pack * plane_in, g.wd));
             for ph in 0..sw {
                 let lo = if g.pl > ph { (g.pl - ph).div_ceil(sw) } else { 0 }.min(wq);
                 let hi = match self.plane {
                     Some(_) => "valid".to_string(),
                     None => (g.wd + g.pl).saturating_sub(ph).div_ceil(sw).clamp(lo, wq).to_string(),
                 };
-                w.line(&format!("int16_t *e{ph} = slot + (pr * {sw} + {ph}) * {};", wq * 2));
-                w.line(&format!("for (int q = 0; q < {lo}; ++q) e{ph}[2 * q] = e{ph}[2 * q + 1] = 0;"));
+                let cell = |e: usize| if pack == 1 { format!("e{ph}[q]") } else { format!("e{ph}[2 * q + {e}]") };
+                let clear: Vec<String> = (0..pack).map(|e| format!("{} = {zero};", cell(e))).collect();
+                w.line(&format!("{et} *e{ph} = slot + (pr * {sw} + {ph}) * {};", wq * pack));
+                w.line(&format!("for (int q = 0; q < {lo}; ++q) {{ {} }}", clear.join(" ")));
                 w.open(&format!("for (int q = {lo}; q < {hi}; ++q)"));
                 w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
-                w.line(&format!("e{ph}[2 * q] = {};", sub("xa[iw]")));
-                if both {
-                    w.line(&format!("e{ph}[2 * q + 1] = {};", sub(&format!("xa[iw + {plane_in}]"))));
-                } else {
-                    w.line(&format!("e{ph}[2 * q + 1] = 0;"));
+                w.line(&format!("{} = {};", cell(0), val("xa[iw]")));
+                if pack == 2 {
+                    let second = if whole { val(&format!("xa[iw + {plane_in}]")) } else { zero.to_string() };
+                    w.line(&format!("{} = {second};", cell(1)));
                 }
                 w.close();
-                w.line(&format!("for (int q = {hi}; q < {wq}; ++q) e{ph}[2 * q] = e{ph}[2 * q + 1] = 0;"));
+                w.line(&format!("for (int q = {hi}; q < {wq}; ++q) {{ {} }}", clear.join(" ")));
             }
             w.close();
         }
         w.close();
 
+        let (acc_t, set1, load, mac) = if self.float {
+            ("mlrt_f8", "mlrt_f8_set1", "mlrt_f8_load", "mlrt_f8_fma")
+        } else {
+            ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8")
+        };
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
-        w.line(&format!("const int16_t *wb = wq + ob * {};", taps * icp * LANES * 2));
+        w.line(&format!("const {et} *wb = wq + ob * {};", taps * icp * LANES * pack));
         w.open(&format!("for (int ow = 0; ow < {}; ow += {LANES})", g.ow));
         let bias = |j: usize| {
             let oc = format!("ob * {LANES} + {j}");
             match (n.inputs.len() > 2, g.m.is_multiple_of(LANES)) {
-                (false, _) => "0".to_string(),
+                (false, _) => zero.to_string(),
                 (true, true) => format!("x2[{oc}]"),
-                (true, false) => format!("({oc} < {} ? x2[{oc}] : 0)", g.m),
+                (true, false) => format!("({oc} < {} ? x2[{oc}] : {zero})", g.m),
             }
         };
-        let accs: Vec<String> = (0..LANES).map(|j| format!("a{j} = mlrt_acc8_set1({})", bias(j))).collect();
-        w.line(&format!("mlrt_acc8 {};", accs.join(", ")));
+        let accs: Vec<String> = (0..LANES).map(|j| format!("a{j} = {set1}({})", bias(j))).collect();
+        w.line(&format!("{acc_t} {};", accs.join(", ")));
         w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
         w.line(&format!("const int ih = ih0 + kh * {dh};"));
         w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
-        w.line(&format!("const int16_t *xr = rows + (ih % {ring}) * {row};"));
+        w.line(&format!("const {et} *xr = rows + (ih % {ring}) * {row};"));
         w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
         // Tap kw of pixel ow reads padded column ow·sw + kw·dw: phase (kw·dw) mod sw.
-        w.line(&format!("const int16_t *xp = xr + ((kw * {dw}) % {sw}) * {} + (ow + (kw * {dw}) / {sw}) * 2;", wq * 2));
-        w.line(&format!("const int16_t *wk = wb + (kh * {kw} + kw) * {};", icp * LANES * 2));
+        w.line(&format!(
+            "const {et} *xp = xr + ((kw * {dw}) % {sw}) * {} + (ow + (kw * {dw}) / {sw}) * {pack};",
+            wq * pack
+        ));
+        w.line(&format!("const {et} *wk = wb + (kh * {kw} + kw) * {};", icp * LANES * pack));
         w.open(&format!("for (int pr = 0; pr < {icp}; ++pr)"));
-        w.line(&format!("const mlrt_px8 xv = mlrt_px8_load(xp + pr * {});", sw * wq * 2));
-        w.line(&format!("const int16_t *wv = wk + pr * {};", LANES * 2));
+        let xv_t = if self.float { "mlrt_f8" } else { "mlrt_px8" };
+        w.line(&format!("const {xv_t} xv = {load}(xp + pr * {});", sw * wq * pack));
+        w.line(&format!("const {et} *wv = wk + pr * {};", LANES * pack));
         for j in 0..LANES {
-            w.line(&format!("a{j} = mlrt_madd8(a{j}, xv, wv + {});", 2 * j));
+            w.line(&format!("a{j} = {mac}(a{j}, xv, wv + {});", pack * j));
         }
         w.close();
         w.close();
@@ -213,13 +245,40 @@ impl PairConv {
             None => format!("{} - ow", g.ow),
         };
         w.line(&format!("const int nv = {nv} < {LANES} ? {nv} : {LANES};"));
-        w.line(&format!("{} *yo = y + n * {} + oh * {} + ow;", c_type(rq.to), g.m * plane_out, g.ow));
-        let store = if rq.to == DType::U8 { "u8" } else { "s8" };
+        let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
+        w.line(&format!("{yt} *yo = y + n * {} + oh * {} + ow;", g.m * plane_out, g.ow));
+        let store = match &n.op {
+            Op::QConv(qc) => {
+                let Some(rq) = &qc.out else { return };
+                let (mul, shift) = requant_params(w, rq, "oc");
+                let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
+                Box::new(move |j: usize| {
+                    format!(
+                        "mlrt_requant8_{ty}(yo + oc * {plane_out}, a{j}, {mul}, {shift}, {}, {}, {}, nv);",
+                        rq.zero_point, rq.lo, rq.hi
+                    )
+                }) as Box<dyn Fn(usize) -> String>
+            }
+            Op::Conv(c) => {
+                // Whole tiles are stored straight from the register (a copy through a local
+                // array makes GCC keep the accumulators in memory), then activated in place.
+                let v = super::kernels::act_expr(&c.act, "yc[l]");
+                let act = if v == "yc[l]" {
+                    String::new()
+                } else {
+                    format!(" for (int l = 0; l < {LANES}; ++l) yc[l] = {v};")
+                };
+                let tail = super::kernels::act_expr(&c.act, "t[l]");
+                Box::new(move |j: usize| {
+                    format!(
+                        "float *yc = yo + oc * {plane_out}; if (nv == {LANES}) {{ mlrt_f8_store(yc, a{j});{act} }} else {{ float t[{LANES}]; mlrt_f8_store(t, a{j}); for (int l = 0; l < nv; ++l) yc[l] = {tail}; }}"
+                    )
+                })
+            }
+            _ => return,
+        };
         for j in 0..LANES {
-            let call = format!(
-                "mlrt_requant8_{store}(yo + oc * {plane_out}, a{j}, {mul}, {shift}, {}, {}, {}, nv);",
-                rq.zero_point, rq.lo, rq.hi
-            );
+            let call = store(j);
             if g.m.is_multiple_of(LANES) {
                 w.line(&format!("{{ const int oc = ob * {LANES} + {j}; {call} }}"));
             } else {
@@ -230,6 +289,11 @@ impl PairConv {
         w.close();
         w.close();
         w.close();
+    }
+
+    /// C type of the ring (the kernel's scratch parameter).
+    pub(crate) fn scratch_type(&self) -> &'static str {
+        self.elem()
     }
 }
 
@@ -490,6 +554,11 @@ impl DotMatMul {
         }
         w.close();
     }
+}
+
+/// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
+pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
+    PairConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|_| "int16_t"))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
