@@ -6,7 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
-use super::qpairs::{DotMatMul, DwConv, PairConv};
+use super::simd::{DotMatMul, DwConv, RowConv};
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
@@ -125,7 +125,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
         }
         Op::QConv(qc) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n, qc)).is_some() => {}
-        Op::QConv(_) if PairConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
+        Op::QConv(_) if RowConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;

@@ -1,22 +1,23 @@
-//! int8 Conv and MatMul kernels over int16 pairs: the helpers `mlrt_madd8` & co. in
-//! `modelless_rt.h` multiply-add two input channels (or two reduction steps) at a time,
-//! which is one `vpmaddwd` on AVX2, `smlal` on NEON and `SMLAD` on Cortex-M DSP.
+//! Kernels over the vector helpers of `modelless_rt.h` (`mlrt_acc8`, `mlrt_px8`, `mlrt_f8`):
+//! AVX2/FMA on x86-64, NEON on Arm, `SMLAD` on Cortex-M DSP, plain C elsewhere; every path
+//! computes the same sums (int8 paths bit for bit).
 //!
-//! **Conv** (dense, constant weights, requantized 8-bit output): output pixels are the
-//! vector lanes. Each input row the kernel needs is converted once into a ring of
-//! `(x − x_zp)` int16 pairs of channels `(2p, 2p + 1)`, zero-padded left and right and split
-//! by column phase `c mod stride`, so every tap of 8 consecutive output pixels is one
-//! contiguous load. Weights are packed at compile time as `(w − w_zp)` int16 pairs,
-//! `[oc/8][kh][kw][ic/2][8][2]`; a tile is 8 output channels × 8 pixels in registers.
-//! The ring is node scratch in the arena. Rows are converted before any output row that
-//! overwrites them is written, so the kernel also runs in place (stride 1, same shape).
-//! A 1×1, stride-1, unpadded convolution is cut into rows of [`CHUNK`] pixels.
+//! **Dense Conv** ([`RowConv`], int8 `QConv` with requantized 8-bit output, or float `Conv`;
+//! constant weights): output pixels are the vector lanes. Each input row the kernel needs
+//! is converted once into a ring — int8: `(x − x_zp)` as int16 pairs of channels
+//! `(2p, 2p + 1)` for `mlrt_madd8` (one `vpmaddwd` / four `smlal` / `SMLAD`); float: the
+//! values — zero-padded left and right and split by column phase `c mod stride`, so every
+//! tap of 8 consecutive output pixels is one contiguous load. Weights are packed at compile
+//! time, `[oc/8][kh][kw][unit][8]` (int8: `(w − w_zp)` int16 pairs). A tile is 8 output
+//! channels × 8 pixels in registers. The ring is node scratch in the arena. Rows are
+//! converted before any output row that overwrites them, so the kernel also runs in place
+//! (stride 1, same shape). A 1×1, stride-1, unpadded convolution is cut into rows of
+//! [`CHUNK`] pixels.
 //!
-//! **MatMul** (constant right operand): dot products of 16 reduction steps at a time,
-//! the left operand's zero point folded into a per-column constant ([`DotMatMul`]).
+//! **Depthwise int8 Conv** ([`DwConv`]) and **int8 MatMul** ([`DotMatMul`]): see their docs.
 //!
-//! Both compute exactly the reference's int32 sums (reordered) and requantize them with
-//! `mlrt_requant`'s arithmetic: bit-exact.
+//! The int8 kernels compute exactly the reference's int32 sums (reordered) and requantize
+//! them with `mlrt_requant`'s arithmetic: bit-exact.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
 use super::writer::Writer;
@@ -29,8 +30,8 @@ use crate::toolchain::c_type;
 /// whatever the row length, so one vector's worth keeps the scratch small.
 const CHUNK: usize = LANES;
 
-/// The pair kernel's plan for a dense int8 convolution.
-pub(crate) struct PairConv {
+/// The row-ring kernel's plan for a dense int8 or float convolution.
+pub(crate) struct RowConv {
     /// Geometry; a 1×1 convolution cut into rows of [`CHUNK`] pixels has `h = oh` rows of
     /// `wd = ow = CHUNK`.
     g: ConvGeo,
@@ -48,10 +49,10 @@ pub(crate) struct PairConv {
     wq: usize,
 }
 
-impl PairConv {
+impl RowConv {
     /// The plan, when node `n` is a dense QConv (8-bit, requantized) or a dense float Conv
     /// with constant weights that this kernel handles.
-    pub(crate) fn of(g: &Graph, n: &Node) -> Option<PairConv> {
+    pub(crate) fn of(g: &Graph, n: &Node) -> Option<RowConv> {
         let (c, float) = match &n.op {
             Op::QConv(qc) if qc.out.is_some() => (&qc.conv, false),
             Op::Conv(c) => (c, true),
@@ -82,7 +83,7 @@ impl PairConv {
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(LANES) * LANES + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
         let (icp, pack) = if float { (geo.ci, 1) } else { (geo.ci.div_ceil(2), 2) };
-        Some(PairConv { g: g2, plane, icp, pack, float, ring, wq })
+        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq })
     }
 
     /// Elements of one ring row (all channel units and phases).
@@ -558,10 +559,10 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
-    PairConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|_| "int16_t"))
+    RowConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|_| "int16_t"))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
-    PairConv::of(g, n).map(|c| c.scratch_bytes()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
+    RowConv::of(g, n).map(|c| c.scratch_bytes()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
 }
