@@ -154,7 +154,16 @@ pub fn compare(got: &TensorData, want: &TensorData, rtol: f32, atol: f32) -> std
 
 /// Runs every test folder of `suite` in both languages. `work` holds the batch builds.
 pub fn run_suite(suite: &Path, work: &Path, jobs: usize) -> Result<Vec<CaseResult>> {
-    let cases = list_cases(suite)?;
+    run_suite_matching(suite, work, jobs, None)
+}
+
+/// [`run_suite`] restricted to the test folders whose name contains `filter` (all when
+/// `None`), for iterating on a few tests.
+pub fn run_suite_matching(suite: &Path, work: &Path, jobs: usize, filter: Option<&str>) -> Result<Vec<CaseResult>> {
+    let mut cases = list_cases(suite)?;
+    if let Some(f) = filter {
+        cases.retain(|c| c.file_name().is_some_and(|n| n.to_string_lossy().contains(f)));
+    }
     let mut results: Vec<CaseResult> = vec![];
     let mut prepared: Vec<Prepared> = vec![];
     for (index, case) in cases.iter().enumerate() {
