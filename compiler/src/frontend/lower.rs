@@ -66,15 +66,18 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
-    ("Mod", "integers; float32 with fmod=0 or 1"),
+    ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
     ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8; per tensor or per axis; constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
     ),
-    ("DequantizeLinear", "int8/uint8/int32 to float32; per tensor or per axis; constant scale and zero point"),
+    (
+        "DequantizeLinear",
+        "int8/uint8/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+    ),
     (
         "QLinearConv",
         "1-D and 2-D; int8/uint8; per-tensor x and y, per-tensor or per-channel w; constant scales and zero points; int32 fixed-point requantization",
@@ -545,12 +548,12 @@ impl<'p> Ctx<'p> {
                         self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
                     });
                 }
-                if kind == (BinaryKind::Mod { fmod: false }) && tx == DType::F32 && ty == DType::F32 {
+                if kind == (BinaryKind::Mod { fmod: false }) && tx.is_float() && tx == ty {
                     // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
                     // the signs of r and y differ.
                     let r = self.binary(c, BinaryKind::Mod { fmod: true }, x, y)?;
-                    let z =
-                        self.constant(&format!("{}/zero", c.name), TensorType::f32(vec![]), TensorData::F32(vec![0.0]));
+                    let zero = crate::passes::zero_scalar(tx).ok_or("no zero of a float type")?;
+                    let z = self.constant(&format!("{}/zero", c.name), TensorType::new(tx, vec![]), zero);
                     let r0 = self.binary(c, BinaryKind::Equal, r, z)?;
                     let nz = self.emit(c, Op::Not, vec![r0])?;
                     let (rn, yn) = (self.binary(c, BinaryKind::Less, r, z)?, self.binary(c, BinaryKind::Less, y, z)?);
@@ -1089,10 +1092,14 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Binary(Binary { kind, act: None }), vec![x, y])
     }
 
+    /// An elementwise function node: float32, or float64 for the functions with a float64
+    /// helper ([`Act::helper64`]).
     fn activation(&mut self, c: &Cur, act: Act) -> LResult<Vec<ValueId>> {
         let x = c.input(0)?;
-        if self.g.ty(x).dtype != DType::F32 {
-            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
+        let dt = self.g.ty(x).dtype;
+        if !(dt == DType::F32 || dt == DType::F64 && act.helper64().is_some()) {
+            let also = if act.helper64().is_some() { " and float64" } else { "" };
+            return Err(Fail::Unsupported(Some(format!("{dt} input (float32{also} only)"))));
         }
         Ok(vec![self.emit(c, Op::Activation(act), vec![x])?])
     }
@@ -1136,15 +1143,16 @@ impl<'p> Ctx<'p> {
     }
 
     /// Constant quantization parameters of a QuantizeLinear / DequantizeLinear-style node:
-    /// scale input `si`, optional zero point input `zi`, for a tensor of `shape`.
-    fn quant_params(&self, c: &Cur, si: usize, zi: usize, shape: &[usize]) -> LResult<(Quant, DType)> {
+    /// scale input `si`, optional zero point input `zi`, for a tensor of `shape`; with the
+    /// zero point's type and the block size of a blocked quantization (opset 21
+    /// `block_size`, see [`ParamLayout`]).
+    fn quant_params(&self, c: &Cur, si: usize, zi: usize, shape: &[usize]) -> LResult<(Quant, DType, Option<usize>)> {
         let a = c.attrs();
-        if a.int("block_size", 0) != 0 {
-            return Err(Fail::Unsupported(Some("blocked quantization (block_size)".into())));
-        }
         let scale_v = c.input(si)?;
-        let scale = self.const_data(scale_v, "scale")?.to_f32();
         let zp_v = c.opt_input(zi);
+        // Both missing constants are reported at once.
+        self.require_consts(c, &[(si, "scale"), (zi, "zero point")])?;
+        let scale = self.const_data(scale_v, "scale")?.to_f32();
         let (zp, zdt) = match zp_v {
             Some(z) => {
                 let d = self.const_data(z, "zero point")?;
@@ -1156,13 +1164,27 @@ impl<'p> Ctx<'p> {
         if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(Fail::Invalid("scales must be positive and finite".into()));
         }
+        let block = a.int("block_size", 0);
+        if block != 0 {
+            let b = usize::try_from(block).map_err(|_| format!("block_size {block} must be positive"))?;
+            let axis = norm_axis(a.int("axis", 1), shape.len())?;
+            let ss = self.shape(scale_v);
+            let mut want = shape.to_vec();
+            want[axis] = shape[axis].div_ceil(b);
+            if ss != want || zp.len() != scale.len() {
+                return Err(Fail::Invalid(format!(
+                    "blocked scale / zero point must have shape {want:?} (input {shape:?}, block_size {b}), got {ss:?}"
+                )));
+            }
+            return Ok((Quant { scale, zero_point: zp, axis: Some(axis) }, zdt, Some(b)));
+        }
         let per_axis = self.g.ty(scale_v).shape.len() == 1 && scale.len() > 1;
         let axis = if per_axis { Some(norm_axis(a.int("axis", 1), shape.len())?) } else { None };
         let zp = if zp.len() == 1 && scale.len() > 1 { vec![zp[0]; scale.len()] } else { zp };
         if zp.len() != scale.len() {
             return Err(Fail::Invalid(format!("{} scales but {} zero points", scale.len(), zp.len())));
         }
-        Ok((Quant { scale, zero_point: zp, axis }, zdt))
+        Ok((Quant { scale, zero_point: zp, axis }, zdt, None))
     }
 
     /// Checks that the inputs `idx` (those present) are build-time constants, listing every
@@ -1420,7 +1442,7 @@ impl<'p> Ctx<'p> {
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
-        let (q, zdt) = self.quant_params(c, 1, 2, &xt.shape)?;
+        let (q, zdt, block) = self.quant_params(c, 1, 2, &xt.shape)?;
         if c.p.op_type == "QuantizeLinear" {
             let to = match c.attrs().int("output_dtype", 0) {
                 0 => zdt,
@@ -1435,12 +1457,17 @@ impl<'p> Ctx<'p> {
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
-            return self.emit(c, Op::Quantize(Quantize { q, to }), vec![x]);
+            return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
         if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I32) {
             return Err(Fail::Unsupported(Some(format!("{} input (int8, uint8, int32 only)", xt.dtype))));
         }
-        self.emit(c, Op::Dequantize(Dequantize { q }), vec![x])
+        // Opset 23's output_dtype: the float type of the result (float32 only here).
+        match c.attrs().int("output_dtype", 0) {
+            0 | 1 => {}
+            t => return Err(Fail::Unsupported(Some(format!("output_dtype {t} (float32 only)")))),
+        }
+        self.emit(c, Op::Dequantize(Dequantize { q, block }), vec![x])
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
