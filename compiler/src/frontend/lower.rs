@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tract_onnx::pb::{NodeProto, TensorProto};
 
+mod empty;
+
 /// Why a node could not be lowered.
 enum Fail {
     /// Not supported (yet): collected so one error lists every such node.
@@ -365,6 +367,7 @@ impl<'p> Ctx<'p> {
         }
         let ty = op.infer(&tys)?;
         crate::ir::checked_len(&ty.shape)?;
+        empty::check_kernel_inputs(&op, &tys, &ty)?;
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
                 inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
@@ -491,9 +494,9 @@ impl<'p> Ctx<'p> {
                 });
                 let mut ins = vec![c.input(0)?, c.input(1)?];
                 ins.extend(c.opt_input(2));
-                single(self.emit(c, op, ins)?)
+                single(self.gemm(c, op, ins)?)
             }
-            "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
+            "MatMul" => single(self.matmul(c, c.input(0)?, c.input(1)?)?),
             "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual"
             | "GreaterOrEqual" | "And" | "Or" | "Xor" | "PRelu" => {
                 let kind = match c.p.op_type.as_str() {
@@ -1359,7 +1362,7 @@ impl<'p> Ctx<'p> {
             let y = self.emit(c, Op::Conv(geom), vec![xf, wf])?;
             self.unlift_1d(c, y, one_d)?
         } else {
-            self.emit(c, Op::MatMul(MatMul { act: None }), vec![xf, wf])?
+            self.matmul(c, xf, wf)?
         };
         self.emit(c, Op::Cast(Cast { to: DType::I32 }), vec![y])
     }
@@ -1776,7 +1779,7 @@ impl<'p> Ctx<'p> {
             let v = if axes.is_empty() {
                 v
             } else {
-                self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Sum, axes, keepdims: false }), vec![v])?
+                self.reduce_node(c, Reduce { kind: ReduceKind::Sum, axes, keepdims: false }, v)?
             };
             ops.push((v, kept));
         }
@@ -1809,7 +1812,7 @@ impl<'p> Ctx<'p> {
         let (nb, m, k, n) = (size(&batch), size(&free_a), size(&contr), size(&free_b));
         let a = self.reshape(c, a, vec![nb, m, k])?;
         let b = self.reshape(c, b, vec![nb, k, n])?;
-        let p = self.emit(c, Op::MatMul(MatMul { act: None }), vec![a, b])?;
+        let p = self.matmul(c, a, b)?;
         let res: Vec<char> = [batch, free_a, free_b].concat();
         let shape: Vec<usize> = res.iter().map(|ch| dims[ch]).collect();
         let p = self.reshape(c, p, shape)?;
@@ -2546,7 +2549,7 @@ impl<'p> Ctx<'p> {
 
     /// `ReduceMean` over `axes` keeping dims (a building block of the normalisations).
     fn mean(&mut self, c: &Cur, x: ValueId, axes: Vec<usize>) -> LResult<ValueId> {
-        self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Mean, axes, keepdims: true }), vec![x])
+        self.reduce_node(c, Reduce { kind: ReduceKind::Mean, axes, keepdims: true }, x)
     }
 
     /// `(x - mean) · 1/sqrt(var + eps)` over `axes`; returns `(normalised, mean, inv_std)`.
@@ -2632,19 +2635,14 @@ impl<'p> Ctx<'p> {
         axes.sort_unstable();
         axes.dedup();
         let dt = self.g.ty(x).dtype;
-        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !self.g.ty(x).is_empty() {
+        let op = Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 };
+        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !op.over_empty(&self.shape(x)) {
             // Any / all over booleans: the max / min of their 0-1 bytes.
             let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
-            let r = self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![u])?;
+            let r = self.reduce_node(c, op, u)?;
             return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
         }
-        if !(dt.is_float() || kind.integer_ok() && dt != DType::Bool) {
-            return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
-        }
-        if axes.iter().any(|&ax| self.shape(x).get(ax) == Some(&0)) {
-            return Err(Fail::Unsupported(Some("reduction over an empty axis".into())));
-        }
-        self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![x])
+        self.reduce_node(c, op, x)
     }
 
     fn softmax(&mut self, c: &Cur) -> LResult<ValueId> {
