@@ -541,9 +541,10 @@ pub fn ops_markdown(suites: &[SuiteResults]) -> String {
     md.push_str("Generated from the conformance run (`cargo test --test conformance`, bless with\n");
     md.push_str("`MODELLESS_BLESS=1`); do not edit by hand. A test counts as passed when both the C and the\n");
     md.push_str("Rust output match the expected outputs (rtol 1e-3, atol 1e-5; integers exactly).\n");
-    md.push_str("All shapes are static. Unless noted, float ops are float32 and data-movement ops take any of\n");
+    md.push_str("All shapes are static; tensors with zero elements are fine (a reduction over an empty set is\n");
+    md.push_str("its identity value). Unless noted, float ops are float32 and data-movement ops take any of\n");
     md.push_str("float32, float64, int8, uint8, int32, int64 and bool. Elementwise arithmetic, comparisons,\n");
-    md.push_str("Cast, MatMul and reductions also take float64.\n\n");
+    md.push_str("Cast, MatMul, reductions, Softmax, LogSoftmax, Exp, Log, Sqrt and Mod also take float64.\n\n");
     let (mut sup, mut total) = (0, 0);
     for s in suites {
         let p = s.results.iter().filter(|r| r.c == Outcome::Pass && r.rust == Outcome::Pass).count();

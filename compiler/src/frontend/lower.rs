@@ -104,6 +104,11 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("DepthToSpace", "4-D; DCR and CRD"),
     ("SpaceToDepth", "4-D"),
     ("ReduceSum", "axes must be constant; float32 and float64; Sum/Max/Min/Prod also on integers"),
+    ("Softmax", "float32 and float64"),
+    ("LogSoftmax", "float32 and float64"),
+    ("Exp", "float32 and float64"),
+    ("Log", "float32 and float64"),
+    ("Sqrt", "float32 and float64"),
     ("TopK", "k must be constant; float32 and integers; always sorted"),
 ];
 
