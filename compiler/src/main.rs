@@ -128,6 +128,9 @@ enum Cmd {
         /// Print only the totals and the failures.
         #[arg(long)]
         quiet: bool,
+        /// Run only the tests whose folder name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
     },
     /// Generate C or Rust source for a model.
     Build {
@@ -427,12 +430,12 @@ fn drift_report(cfg: &Config, c: &modelless::Compiled, d: &DriftArgs) -> Result<
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.cmd {
-        Cmd::Conformance { suites, quiet } => {
+        Cmd::Conformance { suites, quiet, filter } => {
             let mut failed = 0;
             for suite in &suites {
                 let work = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("temp dir: {e}")))?;
                 let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-                let results = modelless::conformance::run_suite(suite, work.path(), jobs)?;
+                let results = modelless::conformance::run_suite_matching(suite, work.path(), jobs, filter.as_deref())?;
                 println!("{:<48} {:<12} {:<12} detail", suite.display(), "c", "rust");
                 for r in &results {
                     let detail = match (&r.c, &r.rust) {

@@ -26,6 +26,12 @@ impl IoSig {
         let sig = |vs: &[crate::ir::ValueId]| vs.iter().map(|&v| (g.ty(v).dtype, g.ty(v).len())).collect();
         IoSig { inputs: sig(&g.inputs), outputs: sig(&g.outputs) }
     }
+
+    /// No input has any element (or there is none): a harness reads no bytes, so it runs
+    /// the model once instead of until end of input.
+    pub fn reads_nothing(&self) -> bool {
+        self.inputs.iter().all(|&(_, n)| n == 0)
+    }
 }
 
 /// A compiled harness executable, how to run it, and its I/O signature.
@@ -185,10 +191,13 @@ pub fn c_harness_source(name: &str, sig: &IoSig) -> String {
         "static unsigned char arena[{prefix}_ARENA_BYTES] __attribute__((aligned({prefix}_ARENA_ALIGN)));\n"
     ));
     for (i, (d, _)) in sig.inputs.iter().enumerate() {
-        h.push_str(&format!("static {} in{i}[{}];\n", c_type(*d), len("INPUT", i, ni)));
+        // C99 has no zero-length arrays: an empty input gets one unused element.
+        let l = len("INPUT", i, ni);
+        h.push_str(&format!("static {} in{i}[{l} > 0 ? {l} : 1];\n", c_type(*d)));
     }
     for (i, (d, _)) in sig.outputs.iter().enumerate() {
-        h.push_str(&format!("static {} out{i}[{}];\n", c_type(*d), len("OUTPUT", i, no)));
+        let l = len("OUTPUT", i, no);
+        h.push_str(&format!("static {} out{i}[{l} > 0 ? {l} : 1];\n", c_type(*d)));
     }
     h.push_str("\nint main(void)\n{\n    for (;;) {\n");
     for i in 0..ni {
@@ -200,8 +209,8 @@ pub fn c_harness_source(name: &str, sig: &IoSig) -> String {
     for i in 0..no {
         h.push_str(&format!("        fwrite(out{i}, sizeof out{i}[0], {}, stdout);\n", len("OUTPUT", i, no)));
     }
-    // Without inputs there is no end-of-input to stop at: run once.
-    h.push_str(if ni == 0 {
+    // Without input bytes there is no end-of-input to stop at: run once.
+    h.push_str(if sig.reads_nothing() {
         "        fflush(stdout);\n        return 0;\n    }\n}\n"
     } else {
         "        fflush(stdout);\n    }\n}\n"
@@ -298,10 +307,13 @@ pub fn c_timing_harness_source(name: &str, sig: &IoSig) -> String {
         "static unsigned char arena[{prefix}_ARENA_BYTES] __attribute__((aligned({prefix}_ARENA_ALIGN)));\n"
     ));
     for (i, (d, _)) in sig.inputs.iter().enumerate() {
-        h.push_str(&format!("static {} in{i}[{}];\n", c_type(*d), len("INPUT", i, ni)));
+        // C99 has no zero-length arrays: an empty input gets one unused element.
+        let l = len("INPUT", i, ni);
+        h.push_str(&format!("static {} in{i}[{l} > 0 ? {l} : 1];\n", c_type(*d)));
     }
     for (i, (d, _)) in sig.outputs.iter().enumerate() {
-        h.push_str(&format!("static {} out{i}[{}];\n", c_type(*d), len("OUTPUT", i, no)));
+        let l = len("OUTPUT", i, no);
+        h.push_str(&format!("static {} out{i}[{l} > 0 ? {l} : 1];\n", c_type(*d)));
     }
     h.push_str(
         "\nstatic long long now_ns(void)\n{\n    struct timespec t;\n    clock_gettime(CLOCK_MONOTONIC, &t);\n    \
@@ -370,7 +382,8 @@ pub fn rust_harness_source(module_file: &str, sig: &IoSig) -> String {
             to_bytes(*d)
         ));
     }
-    h.push_str(if ni == 0 {
+    // Without input bytes there is no end-of-input to stop at: run once.
+    h.push_str(if sig.reads_nothing() {
         "        w.flush().unwrap();\n        return;\n    }\n}\n"
     } else {
         "        w.flush().unwrap();\n    }\n}\n"

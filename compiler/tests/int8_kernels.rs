@@ -461,24 +461,31 @@ fn requantize_uint8_to_int8() {
     check("requantize_u8", b.finish(op, vec![xv]), bytes(DType::I8, &want));
 }
 
-fn quantize_case(name: &str, x: Vec<f32>, shape: &[usize], q: Quant, to: DType) {
+/// The parameter of flat element `i`: per tensor, per axis, or with blocks of `block`
+/// along the axis `[o, a / block, i]` of the shortened parameter tensor (opset 21).
+fn param_of(i: usize, shape: &[usize], axis: Option<usize>, block: Option<usize>) -> usize {
+    let Some(a) = axis else { return 0 };
+    let (len, inner) = (shape[a], shape[a + 1..].iter().product::<usize>());
+    let (o, k, j) = (i / (len * inner), i / inner % len, i % inner);
+    match block {
+        None => k,
+        Some(b) => (o * len.div_ceil(b) + k / b) * inner + j,
+    }
+}
+
+fn quantize_case(name: &str, x: Vec<f32>, shape: &[usize], q: Quant, to: DType, block: Option<usize>) {
     let (lo, hi) = modelless::ops::type_range(to);
-    let (outer, ch, inner) = match q.axis {
-        None => (1, 1, x.len()),
-        Some(a) => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product()),
-    };
-    let _ = outer;
     let want: Vec<i32> = x
         .iter()
         .enumerate()
         .map(|(i, &v)| {
-            let c = (i / inner) % ch;
+            let c = param_of(i, shape, q.axis, block);
             modelless_rt::quantize(v, q.scale[c], q.zero_point[c], lo, hi)
         })
         .collect();
     let mut b = G::default();
     let xv = b.input(DType::F32, shape, f32_bytes(&x));
-    check(name, b.finish(Op::Quantize(Quantize { q, to }), vec![xv]), bytes(to, &want));
+    check(name, b.finish(Op::Quantize(Quantize { q, to, block }), vec![xv]), bytes(to, &want));
 }
 
 #[test]
@@ -486,9 +493,9 @@ fn quantize_per_tensor_ties_and_saturation() {
     // x / 0.5: 2.5 → 2, 3.5 → 4, -2.5 → -2, -0.5 → 0, 0.5 → 0, 1.5 → 2; then saturation.
     let x = vec![1.25, 1.75, -1.25, -0.25, 0.25, 0.75, 1000.0, -1000.0, 63.0, -64.25, 0.0, f32::NAN, 7.3, -7.3];
     let q = Quant { scale: vec![0.5], zero_point: vec![1], axis: None };
-    quantize_case("quant_t", x.clone(), &[14], q.clone(), DType::I8);
-    quantize_case("quant_u8", x.clone(), &[14], Quant { zero_point: vec![128], ..q.clone() }, DType::U8);
-    quantize_case("quant_i32", x, &[14], Quant { zero_point: vec![-7], ..q }, DType::I32);
+    quantize_case("quant_t", x.clone(), &[14], q.clone(), DType::I8, None);
+    quantize_case("quant_u8", x.clone(), &[14], Quant { zero_point: vec![128], ..q.clone() }, DType::U8, None);
+    quantize_case("quant_i32", x, &[14], Quant { zero_point: vec![-7], ..q }, DType::I32, None);
 }
 
 #[test]
@@ -499,42 +506,51 @@ fn quantize_per_axis() {
     x[5] = 0.625; // / 0.25 = 2.5 → 2
     x[17] = 1.25; // / 0.5 = 2.5 → 2
     let q = Quant { scale: vec![0.1, 0.25, 0.5], zero_point: vec![0, -3, 5], axis: Some(1) };
-    quantize_case("quant_axis", x, &[2, 3, 4], q, DType::I8);
+    quantize_case("quant_axis", x, &[2, 3, 4], q, DType::I8, None);
 }
 
-fn dequantize_case(name: &str, dt: DType, x: Vec<i32>, shape: &[usize], q: Quant) {
-    let inner: usize = match q.axis {
-        None => x.len(),
-        Some(a) => shape[a + 1..].iter().product(),
-    };
-    let ch = q.scale.len();
+/// Blocked quantization (opset 21 `block_size`) along the middle axis, blocks of 2 over 5
+/// elements (the last block is short).
+#[test]
+fn quantize_and_dequantize_blocked() {
+    let mut r = Lcg(18);
+    let x: Vec<f32> = r.ints(30, -4000, 4000).into_iter().map(|v| v as f32 / 100.0).collect();
+    let scale: Vec<f32> = (0..18).map(|k| 0.05 + 0.03 * k as f32).collect();
+    let zero_point = r.ints(18, -20, 20);
+    let q = Quant { scale, zero_point, axis: Some(1) };
+    quantize_case("quant_blocked", x, &[2, 5, 3], q.clone(), DType::I8, Some(2));
+    dequantize_case("deq_blocked", DType::I8, r.range(30, DType::I8), &[2, 5, 3], q, Some(2));
+}
+
+fn dequantize_case(name: &str, dt: DType, x: Vec<i32>, shape: &[usize], q: Quant, block: Option<usize>) {
     let want: Vec<f32> = x
         .iter()
         .enumerate()
         .map(|(i, &v)| {
-            let c = (i / inner) % ch;
+            let c = param_of(i, shape, q.axis, block);
             (v - q.zero_point[c]) as f32 * q.scale[c]
         })
         .collect();
     let mut b = G::default();
     let xv = b.int_input(dt, shape, &x);
-    check(name, b.finish(Op::Dequantize(Dequantize { q }), vec![xv]), f32_bytes(&want));
+    check(name, b.finish(Op::Dequantize(Dequantize { q, block }), vec![xv]), f32_bytes(&want));
 }
 
 #[test]
 fn dequantize_int8_uint8_int32() {
     let mut r = Lcg(16);
     let q = Quant { scale: vec![0.1, 0.037, 1.5e-3], zero_point: vec![0, -3, 12], axis: Some(1) };
-    dequantize_case("deq_i8", DType::I8, r.range(24, DType::I8), &[2, 3, 4], q.clone());
+    dequantize_case("deq_i8", DType::I8, r.range(24, DType::I8), &[2, 3, 4], q.clone(), None);
     dequantize_case(
         "deq_u8",
         DType::U8,
         r.range(10, DType::U8),
         &[10],
         Quant { scale: vec![0.0123], zero_point: vec![128], axis: None },
+        None,
     );
     let q32 = Quant { scale: vec![1e-4, 3e-5], zero_point: vec![0, 0], axis: Some(0) };
-    dequantize_case("deq_i32", DType::I32, r.range(12, DType::I32), &[2, 6], q32);
+    dequantize_case("deq_i32", DType::I32, r.range(12, DType::I32), &[2, 6], q32, None);
 }
 
 /// All the graphs above again, as one `#![no_std]` library checked by clippy, and as C
@@ -610,7 +626,18 @@ fn generated_code_is_no_std_clippy_clean_and_strict_c99() {
             None => Quant { scale: vec![0.5], zero_point: vec![0], axis },
             Some(_) => Quant { scale: vec![0.5, 0.25], zero_point: vec![0, 3], axis },
         };
-        graphs.push((name, b.finish(Op::Quantize(Quantize { q, to }), vec![xv]).0));
+        graphs.push((name, b.finish(Op::Quantize(Quantize { q, to, block: None }), vec![xv]).0));
+    }
+    for (name, block) in [("g_qb", Some(2)), ("g_qb1", Some(1))] {
+        let q = Quant { scale: vec![0.5, 0.25, 0.5, 1.0], zero_point: vec![0, 3, -1, 2], axis: Some(1) };
+        let mut b = G::default();
+        let xv = b.input(DType::F32, &[2, 3], f32_bytes(&[0.0; 6]));
+        let q = if block == Some(1) { Quant { scale: vec![0.5; 6], zero_point: vec![1; 6], axis: Some(1) } } else { q };
+        graphs.push((name, b.finish(Op::Quantize(Quantize { q: q.clone(), to: DType::I8, block }), vec![xv]).0));
+        let mut b = G::default();
+        let xv = b.int_input(DType::I8, &[2, 3], &[0; 6]);
+        let dq_name = if block == Some(1) { "g_dqb1" } else { "g_dqb" };
+        graphs.push((dq_name, b.finish(Op::Dequantize(Dequantize { q, block }), vec![xv]).0));
     }
     for (name, dt, axis) in [("g_dq", DType::I32, None), ("g_dqa", DType::I8, Some(0)), ("g_dqu", DType::U8, None)] {
         let mut b = G::default();
@@ -619,7 +646,7 @@ fn generated_code_is_no_std_clippy_clean_and_strict_c99() {
             None => Quant { scale: vec![0.5], zero_point: vec![0], axis },
             Some(_) => Quant { scale: vec![0.5, 0.25], zero_point: vec![-1, 3], axis },
         };
-        graphs.push((name, b.finish(Op::Dequantize(Dequantize { q }), vec![xv]).0));
+        graphs.push((name, b.finish(Op::Dequantize(Dequantize { q, block: None }), vec![xv]).0));
     }
 
     let tmp = tempfile::tempdir().unwrap();

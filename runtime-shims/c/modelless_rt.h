@@ -61,6 +61,12 @@ static inline float mlrt_asinh(float x) { return asinhf(x); }
 static inline float mlrt_acosh(float x) { return acoshf(x); }
 static inline float mlrt_atanh(float x) { return atanhf(x); }
 
+/* float64 twins of the functions that also run on double (rt::NAME64 in Rust). */
+static inline double mlrt_exp64(double x) { return exp(x); }
+static inline double mlrt_log64(double x) { return log(x); }
+static inline double mlrt_sqrt64(double x) { return sqrt(x); }
+static inline double mlrt_abs64(double x) { return fabs(x); }
+
 static inline float mlrt_pow(float a, float b) { return powf(a, b); }
 /* Integer remainder with the sign of the divisor (ONNX Mod, fmod=0). */
 static inline long long mlrt_mod_i64(long long a, long long b)

@@ -38,6 +38,17 @@ mod tests {
         assert_eq!(abs64(-2.5), 2.5);
         assert_eq!(fmod(-1.0, f32::INFINITY), -1.0);
         assert_eq!(fmod(5.5, -2.0), 1.5);
+        for &(a, b) in
+            &[(5.5, -2.0), (-7.25, 2.0), (1e300, 3.7), (-1e-300, 7e-310), (0.3, 0.1), (-4.0, 2.0), (3.0, 5.0)]
+        {
+            let (got, want) = (fmod64(a, b), a % b);
+            assert!(
+                got == want && got.is_sign_negative() == want.is_sign_negative(),
+                "fmod64({a}, {b}) = {got}, std {want}"
+            );
+        }
+        assert!(fmod64(1.0, 0.0).is_nan() && fmod64(f64::INFINITY, 2.0).is_nan());
+        assert_eq!(fmod64(-1.5, f64::INFINITY), -1.5);
     }
 
     #[test]

@@ -635,6 +635,34 @@ pub fn fmod(a: f32, b: f32) -> f32 {
     (x - t * y) as f32
 }
 
+/// `fmod(a, b)` in float64: remainder with the sign of the dividend (NaN for a zero
+/// divisor or an infinite dividend, `a` for an infinite divisor). Exact: `a − n·b` is
+/// reduced by exact power-of-two multiples of `|b|`, as the C library's `fmod` does.
+#[inline]
+pub fn fmod64(a: f64, b: f64) -> f64 {
+    if b == 0.0 || a.is_nan() || b.is_nan() || a.is_infinite() {
+        return f64::NAN;
+    }
+    let (x, y) = (abs64(a), abs64(b));
+    if b.is_infinite() || x < y {
+        return a;
+    }
+    // m = y·2^k, the largest not above x; then r < 2m holds at every step, so each
+    // subtraction is exact (Sterbenz).
+    let mut m = y;
+    while m * 2.0 <= x {
+        m *= 2.0;
+    }
+    let mut r = x;
+    while m >= y {
+        if r >= m {
+            r -= m;
+        }
+        m *= 0.5;
+    }
+    if a < 0.0 { -r } else { r }
+}
+
 // ---- int8 arithmetic (bit-exact twins in c/modelless_rt.h; the compiler's int8 simulation
 // calls these very functions) ----
 

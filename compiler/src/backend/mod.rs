@@ -67,10 +67,20 @@ impl<'g> Program<'g> {
         if count == 1 { vec![format!("{kind}_LEN")] } else { (0..count).map(|i| format!("{kind}{i}_LEN")).collect() }
     }
 
-    /// Constant values read by nodes, in first-use order (each emitted once).
+    /// Whether node `i` has a kernel: views (Reshape sharing its input's storage) need no
+    /// code, and nodes producing empty (zero-element) tensors have nothing to compute.
+    pub fn runs(&self, i: usize) -> bool {
+        !self.plan.is_view(self.graph, i) && !self.graph.ty(self.graph.nodes[i].outputs[0]).is_empty()
+    }
+
+    /// Constant values read by the nodes that [run](Program::runs), in first-use order
+    /// (each emitted once).
     pub fn constants(&self) -> Vec<ValueId> {
         let mut seen = vec![];
-        for n in &self.graph.nodes {
+        for (i, n) in self.graph.nodes.iter().enumerate() {
+            if !self.runs(i) {
+                continue;
+            }
             for &v in &n.inputs {
                 if self.graph.is_const(v) && !seen.contains(&v) {
                     seen.push(v);

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tract_onnx::pb::{NodeProto, TensorProto};
 
+mod empty;
+
 /// Why a node could not be lowered.
 enum Fail {
     /// Not supported (yet): collected so one error lists every such node.
@@ -66,15 +68,18 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
     ("Upsample", "nearest and linear; constant scales"),
-    ("Mod", "integers; float32 with fmod=0 or 1"),
+    ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
     ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8; per tensor or per axis; constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
     ),
-    ("DequantizeLinear", "int8/uint8/int32 to float32; per tensor or per axis; constant scale and zero point"),
+    (
+        "DequantizeLinear",
+        "int8/uint8/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+    ),
     (
         "QLinearConv",
         "1-D and 2-D; int8/uint8; per-tensor x and y, per-tensor or per-channel w; constant scales and zero points; int32 fixed-point requantization",
@@ -99,6 +104,11 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("DepthToSpace", "4-D; DCR and CRD"),
     ("SpaceToDepth", "4-D"),
     ("ReduceSum", "axes must be constant; float32 and float64; Sum/Max/Min/Prod also on integers"),
+    ("Softmax", "float32 and float64"),
+    ("LogSoftmax", "float32 and float64"),
+    ("Exp", "float32 and float64"),
+    ("Log", "float32 and float64"),
+    ("Sqrt", "float32 and float64"),
     ("TopK", "k must be constant; float32 and integers; always sorted"),
 ];
 
@@ -362,6 +372,7 @@ impl<'p> Ctx<'p> {
         }
         let ty = op.infer(&tys)?;
         crate::ir::checked_len(&ty.shape)?;
+        empty::check_kernel_inputs(&op, &tys, &ty)?;
         if ty.dtype != DType::F32 && inputs.iter().all(|&v| self.g.is_const(v)) {
             let args: Vec<(&TensorType, &TensorData)> =
                 inputs.iter().filter_map(|&v| Some((self.g.ty(v), self.g.data(v)?))).collect();
@@ -488,9 +499,9 @@ impl<'p> Ctx<'p> {
                 });
                 let mut ins = vec![c.input(0)?, c.input(1)?];
                 ins.extend(c.opt_input(2));
-                single(self.emit(c, op, ins)?)
+                single(self.gemm(c, op, ins)?)
             }
-            "MatMul" => single(self.emit(c, Op::MatMul(MatMul { act: None }), vec![c.input(0)?, c.input(1)?])?),
+            "MatMul" => single(self.matmul(c, c.input(0)?, c.input(1)?)?),
             "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual"
             | "GreaterOrEqual" | "And" | "Or" | "Xor" | "PRelu" => {
                 let kind = match c.p.op_type.as_str() {
@@ -545,12 +556,12 @@ impl<'p> Ctx<'p> {
                         self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
                     });
                 }
-                if kind == (BinaryKind::Mod { fmod: false }) && tx == DType::F32 && ty == DType::F32 {
+                if kind == (BinaryKind::Mod { fmod: false }) && tx.is_float() && tx == ty {
                     // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
                     // the signs of r and y differ.
                     let r = self.binary(c, BinaryKind::Mod { fmod: true }, x, y)?;
-                    let z =
-                        self.constant(&format!("{}/zero", c.name), TensorType::f32(vec![]), TensorData::F32(vec![0.0]));
+                    let zero = crate::passes::zero_scalar(tx).ok_or("no zero of a float type")?;
+                    let z = self.constant(&format!("{}/zero", c.name), TensorType::new(tx, vec![]), zero);
                     let r0 = self.binary(c, BinaryKind::Equal, r, z)?;
                     let nz = self.emit(c, Op::Not, vec![r0])?;
                     let (rn, yn) = (self.binary(c, BinaryKind::Less, r, z)?, self.binary(c, BinaryKind::Less, y, z)?);
@@ -1089,10 +1100,14 @@ impl<'p> Ctx<'p> {
         self.emit(c, Op::Binary(Binary { kind, act: None }), vec![x, y])
     }
 
+    /// An elementwise function node: float32, or float64 for the functions with a float64
+    /// helper ([`Act::helper64`]).
     fn activation(&mut self, c: &Cur, act: Act) -> LResult<Vec<ValueId>> {
         let x = c.input(0)?;
-        if self.g.ty(x).dtype != DType::F32 {
-            return Err(Fail::Unsupported(Some(format!("{} input", self.g.ty(x).dtype))));
+        let dt = self.g.ty(x).dtype;
+        if !(dt == DType::F32 || dt == DType::F64 && act.helper64().is_some()) {
+            let also = if act.helper64().is_some() { " and float64" } else { "" };
+            return Err(Fail::Unsupported(Some(format!("{dt} input (float32{also} only)"))));
         }
         Ok(vec![self.emit(c, Op::Activation(act), vec![x])?])
     }
@@ -1136,15 +1151,16 @@ impl<'p> Ctx<'p> {
     }
 
     /// Constant quantization parameters of a QuantizeLinear / DequantizeLinear-style node:
-    /// scale input `si`, optional zero point input `zi`, for a tensor of `shape`.
-    fn quant_params(&self, c: &Cur, si: usize, zi: usize, shape: &[usize]) -> LResult<(Quant, DType)> {
+    /// scale input `si`, optional zero point input `zi`, for a tensor of `shape`; with the
+    /// zero point's type and the block size of a blocked quantization (opset 21
+    /// `block_size`, see [`ParamLayout`]).
+    fn quant_params(&self, c: &Cur, si: usize, zi: usize, shape: &[usize]) -> LResult<(Quant, DType, Option<usize>)> {
         let a = c.attrs();
-        if a.int("block_size", 0) != 0 {
-            return Err(Fail::Unsupported(Some("blocked quantization (block_size)".into())));
-        }
         let scale_v = c.input(si)?;
-        let scale = self.const_data(scale_v, "scale")?.to_f32();
         let zp_v = c.opt_input(zi);
+        // Both missing constants are reported at once.
+        self.require_consts(c, &[(si, "scale"), (zi, "zero point")])?;
+        let scale = self.const_data(scale_v, "scale")?.to_f32();
         let (zp, zdt) = match zp_v {
             Some(z) => {
                 let d = self.const_data(z, "zero point")?;
@@ -1156,13 +1172,27 @@ impl<'p> Ctx<'p> {
         if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(Fail::Invalid("scales must be positive and finite".into()));
         }
+        let block = a.int("block_size", 0);
+        if block != 0 {
+            let b = usize::try_from(block).map_err(|_| format!("block_size {block} must be positive"))?;
+            let axis = norm_axis(a.int("axis", 1), shape.len())?;
+            let ss = self.shape(scale_v);
+            let mut want = shape.to_vec();
+            want[axis] = shape[axis].div_ceil(b);
+            if ss != want || zp.len() != scale.len() {
+                return Err(Fail::Invalid(format!(
+                    "blocked scale / zero point must have shape {want:?} (input {shape:?}, block_size {b}), got {ss:?}"
+                )));
+            }
+            return Ok((Quant { scale, zero_point: zp, axis: Some(axis) }, zdt, Some(b)));
+        }
         let per_axis = self.g.ty(scale_v).shape.len() == 1 && scale.len() > 1;
         let axis = if per_axis { Some(norm_axis(a.int("axis", 1), shape.len())?) } else { None };
         let zp = if zp.len() == 1 && scale.len() > 1 { vec![zp[0]; scale.len()] } else { zp };
         if zp.len() != scale.len() {
             return Err(Fail::Invalid(format!("{} scales but {} zero points", scale.len(), zp.len())));
         }
-        Ok((Quant { scale, zero_point: zp, axis }, zdt))
+        Ok((Quant { scale, zero_point: zp, axis }, zdt, None))
     }
 
     /// Checks that the inputs `idx` (those present) are build-time constants, listing every
@@ -1337,7 +1367,7 @@ impl<'p> Ctx<'p> {
             let y = self.emit(c, Op::Conv(geom), vec![xf, wf])?;
             self.unlift_1d(c, y, one_d)?
         } else {
-            self.emit(c, Op::MatMul(MatMul { act: None }), vec![xf, wf])?
+            self.matmul(c, xf, wf)?
         };
         self.emit(c, Op::Cast(Cast { to: DType::I32 }), vec![y])
     }
@@ -1420,7 +1450,7 @@ impl<'p> Ctx<'p> {
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
-        let (q, zdt) = self.quant_params(c, 1, 2, &xt.shape)?;
+        let (q, zdt, block) = self.quant_params(c, 1, 2, &xt.shape)?;
         if c.p.op_type == "QuantizeLinear" {
             let to = match c.attrs().int("output_dtype", 0) {
                 0 => zdt,
@@ -1435,12 +1465,17 @@ impl<'p> Ctx<'p> {
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
-            return self.emit(c, Op::Quantize(Quantize { q, to }), vec![x]);
+            return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
         if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I32) {
             return Err(Fail::Unsupported(Some(format!("{} input (int8, uint8, int32 only)", xt.dtype))));
         }
-        self.emit(c, Op::Dequantize(Dequantize { q }), vec![x])
+        // Opset 23's output_dtype: the float type of the result (float32 only here).
+        match c.attrs().int("output_dtype", 0) {
+            0 | 1 => {}
+            t => return Err(Fail::Unsupported(Some(format!("output_dtype {t} (float32 only)")))),
+        }
+        self.emit(c, Op::Dequantize(Dequantize { q, block }), vec![x])
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -1749,7 +1784,7 @@ impl<'p> Ctx<'p> {
             let v = if axes.is_empty() {
                 v
             } else {
-                self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Sum, axes, keepdims: false }), vec![v])?
+                self.reduce_node(c, Reduce { kind: ReduceKind::Sum, axes, keepdims: false }, v)?
             };
             ops.push((v, kept));
         }
@@ -1782,7 +1817,7 @@ impl<'p> Ctx<'p> {
         let (nb, m, k, n) = (size(&batch), size(&free_a), size(&contr), size(&free_b));
         let a = self.reshape(c, a, vec![nb, m, k])?;
         let b = self.reshape(c, b, vec![nb, k, n])?;
-        let p = self.emit(c, Op::MatMul(MatMul { act: None }), vec![a, b])?;
+        let p = self.matmul(c, a, b)?;
         let res: Vec<char> = [batch, free_a, free_b].concat();
         let shape: Vec<usize> = res.iter().map(|ch| dims[ch]).collect();
         let p = self.reshape(c, p, shape)?;
@@ -2519,7 +2554,7 @@ impl<'p> Ctx<'p> {
 
     /// `ReduceMean` over `axes` keeping dims (a building block of the normalisations).
     fn mean(&mut self, c: &Cur, x: ValueId, axes: Vec<usize>) -> LResult<ValueId> {
-        self.emit(c, Op::Reduce(Reduce { kind: ReduceKind::Mean, axes, keepdims: true }), vec![x])
+        self.reduce_node(c, Reduce { kind: ReduceKind::Mean, axes, keepdims: true }, x)
     }
 
     /// `(x - mean) · 1/sqrt(var + eps)` over `axes`; returns `(normalised, mean, inv_std)`.
@@ -2605,19 +2640,14 @@ impl<'p> Ctx<'p> {
         axes.sort_unstable();
         axes.dedup();
         let dt = self.g.ty(x).dtype;
-        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !self.g.ty(x).is_empty() {
+        let op = Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 };
+        if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !op.over_empty(&self.shape(x)) {
             // Any / all over booleans: the max / min of their 0-1 bytes.
             let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
-            let r = self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![u])?;
+            let r = self.reduce_node(c, op, u)?;
             return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
         }
-        if !(dt.is_float() || kind.integer_ok() && dt != DType::Bool) {
-            return Err(Fail::Unsupported(Some(format!("{} on {dt} tensors", kind.name()))));
-        }
-        if axes.iter().any(|&ax| self.shape(x).get(ax) == Some(&0)) {
-            return Err(Fail::Unsupported(Some("reduction over an empty axis".into())));
-        }
-        self.emit(c, Op::Reduce(Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 }), vec![x])
+        self.reduce_node(c, op, x)
     }
 
     fn softmax(&mut self, c: &Cur) -> LResult<ValueId> {

@@ -120,16 +120,6 @@ pub fn import_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<G
         let v = output_value(&mut cx.g, id, &out.name);
         cx.g.outputs.push(v);
     }
-    for &v in cx.g.inputs.iter().chain(&cx.g.outputs) {
-        if cx.g.ty(v).is_empty() {
-            let name = cx.g.value(v).name.clone();
-            return Err(Error::Unsupported(vec![unsupported(
-                "(graph I/O)",
-                &name,
-                Some("a model input or output with zero elements".into()),
-            )]));
-        }
-    }
     crate::ir::verify(&cx.g).map_err(Error::Model)?;
     Ok(cx.g)
 }

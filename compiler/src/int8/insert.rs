@@ -172,7 +172,7 @@ pub fn insert_qdq(
                 Node {
                     name: format!("{}/weight_dequantize", n.name),
                     onnx_op: "DequantizeLinear".into(),
-                    op: Op::Dequantize(Dequantize { q: quant }),
+                    op: Op::Dequantize(Dequantize { q: quant, block: None }),
                     inputs: vec![wq],
                     outputs: vec![wd],
                 },
@@ -196,7 +196,7 @@ pub fn insert_qdq(
         let dq = Node {
             name: format!("{name}/dequantize"),
             onnx_op: "DequantizeLinear".into(),
-            op: Op::Dequantize(Dequantize { q: quant.clone() }),
+            op: Op::Dequantize(Dequantize { q: quant.clone(), block: None }),
             inputs: vec![qv],
             outputs: vec![dv],
         };
@@ -210,7 +210,7 @@ pub fn insert_qdq(
                 let q = Node {
                     name: format!("{name}/quantize"),
                     onnx_op: "QuantizeLinear".into(),
-                    op: Op::Quantize(Quantize { q: quant, to: DType::I8 }),
+                    op: Op::Quantize(Quantize { q: quant, to: DType::I8, block: None }),
                     inputs: vec![v],
                     outputs: vec![qv],
                 };

@@ -325,26 +325,43 @@ fn int_arith(kind: BinaryKind, a: i64, b: i64) -> R<i64> {
     })
 }
 
-/// `exp(x − max) / Σ exp(x − max)` (or the log form) along the axis.
+/// `exp(x − max) / Σ exp(x − max)` (or the log form) along the axis, in float32 or float64.
 pub(super) fn softmax(s: &Softmax, a: &Args) -> R<TensorData> {
-    let x = a.f32(0)?;
     let (outer, len, inner) = s.split(&a.out.shape);
-    let mut y = vec![0.0f32; x.len()];
-    for o in 0..outer {
-        for j in 0..inner {
-            let at = |i: usize| o * len * inner + i * inner + j;
-            let mx = (0..len).map(|i| x[at(i)]).fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for i in 0..len {
-                y[at(i)] = (x[at(i)] - mx).exp();
-                sum += y[at(i)];
+    macro_rules! rows {
+        ($x:expr, $t:ident, $variant:ident) => {{
+            let x = $x;
+            let mut y = vec![0.0 as $t; x.len()];
+            for o in 0..outer {
+                for j in 0..inner {
+                    let at = |i: usize| o * len * inner + i * inner + j;
+                    let mx = (0..len).map(|i| x[at(i)]).fold($t::NEG_INFINITY, $t::max);
+                    let mut sum: $t = 0.0;
+                    for i in 0..len {
+                        y[at(i)] = (x[at(i)] - mx).exp();
+                        sum += y[at(i)];
+                    }
+                    for i in 0..len {
+                        y[at(i)] = if s.log { x[at(i)] - mx - sum.ln() } else { y[at(i)] / sum };
+                    }
+                }
             }
-            for i in 0..len {
-                y[at(i)] = if s.log { x[at(i)] - mx - sum.ln() } else { y[at(i)] / sum };
-            }
-        }
+            Ok(TensorData::$variant(y))
+        }};
     }
-    Ok(TensorData::F32(y))
+    match a.get(0)?.1 {
+        TensorData::F64(x) => rows!(x, f64, F64),
+        _ => rows!(a.f32(0)?, f32, F32),
+    }
+}
+
+/// An elementwise function: float32, or float64 for those with a float64 helper.
+pub(super) fn activation(act: &Act, a: &Args) -> R<TensorData> {
+    if let TensorData::F64(x) = a.get(0)?.1 {
+        let y: Option<Vec<f64>> = x.iter().map(|&v| act.apply64(v)).collect();
+        return Ok(TensorData::F64(y.ok_or_else(|| not_evaluated(format!("{} on f64", act.name())))?));
+    }
+    Ok(TensorData::F32(a.f32(0)?.iter().map(|&x| act.apply(x)).collect()))
 }
 
 /// The in-bounds input positions of one pooling window, and the window count used by

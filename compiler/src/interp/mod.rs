@@ -193,7 +193,7 @@ fn eval_args(op: &Op, a: &Args) -> R<TensorData> {
         Op::Gemm(gm) => float::gemm(gm, a),
         Op::MatMul(m) => float::matmul(m, a),
         Op::Binary(b) => float::binary(b, a),
-        Op::Activation(act) => Ok(TensorData::F32(a.f32(0)?.iter().map(|&x| act.apply(x)).collect())),
+        Op::Activation(act) => float::activation(act, a),
         Op::Softmax(s) => float::softmax(s, a),
         Op::Pool(p) => float::pool(p, a),
         Op::BatchNorm(b) => float::batchnorm(b, a),

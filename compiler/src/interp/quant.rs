@@ -6,26 +6,11 @@
 
 use super::float::{batch_offsets, conv_loops, dims4, pool_window};
 use super::{Args, R, from_ints, ints};
-use crate::ir::{DType, Quant, TensorData};
+use crate::ir::{DType, TensorData};
 use crate::ops::{
-    Dequantize, MatMul, PoolKind, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant, Requantize, type_range,
+    Dequantize, MatMul, ParamLayout, PoolKind, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant, Requantize,
+    type_range,
 };
-
-/// The channel of each flat index for per-axis parameters (always 0 per tensor), after
-/// checking that `q` has one scale and zero point per channel.
-fn channel_fn(q: &Quant, shape: &[usize]) -> R<impl Fn(usize) -> usize> {
-    let (n, inner) = match q.axis {
-        None => (1, 1),
-        Some(ax) => {
-            let n = *shape.get(ax).ok_or_else(|| format!("quantization axis {ax} out of range for {shape:?}"))?;
-            (n, shape[ax + 1..].iter().product::<usize>())
-        }
-    };
-    if q.scale.len() != n || q.zero_point.len() != n {
-        return Err(format!("{} scales / {} zero points for {n} channels", q.scale.len(), q.zero_point.len()).into());
-    }
-    Ok(move |i: usize| if n == 1 { 0 } else { (i / inner.max(1)) % n })
-}
 
 /// Checks that `r` has one factor, or one per channel, so [`Requant::apply`] cannot index
 /// out of range.
@@ -74,7 +59,8 @@ fn finish(out: Option<&Requant>, acc: Vec<i32>, ch: impl Fn(usize) -> usize) -> 
 /// `y = modelless_rt::quantize(x, scale[c], zp[c], lo, hi)` over the range of the target type.
 pub(super) fn quantize(q: &Quantize, a: &Args) -> R<TensorData> {
     let x = a.f32(0)?;
-    let ch = channel_fn(&q.q, a.shape(0)?)?;
+    let layout = ParamLayout::of(&q.q, q.block, a.shape(0)?)?;
+    let ch = |i| layout.param(i);
     let (lo, hi) = type_range(q.to);
     let y = x
         .iter()
@@ -90,7 +76,8 @@ pub(super) fn quantize(q: &Quantize, a: &Args) -> R<TensorData> {
 /// `y = (x − zp[c]) as f32 · scale[c]`, the subtraction in int32.
 pub(super) fn dequantize(q: &Dequantize, a: &Args) -> R<TensorData> {
     let x = ints(a.get(0)?.1)?;
-    let ch = channel_fn(&q.q, a.shape(0)?)?;
+    let layout = ParamLayout::of(&q.q, q.block, a.shape(0)?)?;
+    let ch = |i| layout.param(i);
     let y = x
         .iter()
         .enumerate()

@@ -56,14 +56,16 @@ fn pool(kind: PoolKind, k: usize, s: usize, pads: [usize; 4], ceil_mode: bool, c
 #[test]
 fn quantize_rounds_half_to_even_and_saturates() {
     let x = f32s(&[8], &[2.5, -2.5, 0.5, 1.5, 3.49, 300.0, -300.0, f32::NAN]);
-    let y = eval(Op::Quantize(Quantize { q: per_tensor(1.0, 0), to: DType::I8 }), vec![x.clone()]);
+    let y = eval(Op::Quantize(Quantize { q: per_tensor(1.0, 0), to: DType::I8, block: None }), vec![x.clone()]);
     assert_eq!(y, TensorData::I8(vec![2, -2, 0, 2, 3, 127, -128, 0]));
     // uint8 with a zero point: 2.5/0.5 = 5 → 133; saturation at both ends.
-    let y = eval(Op::Quantize(Quantize { q: per_tensor(0.5, 128), to: DType::U8 }), vec![x]);
+    let y = eval(Op::Quantize(Quantize { q: per_tensor(0.5, 128), to: DType::U8, block: None }), vec![x]);
     assert_eq!(y, TensorData::U8(vec![133, 123, 129, 131, 135, 255, 0, 128]));
     // int32 targets use the whole int32 range.
-    let y =
-        eval(Op::Quantize(Quantize { q: per_tensor(0.001, 0), to: DType::I32 }), vec![f32s(&[3], &[1e10, -1e10, 2.0])]);
+    let y = eval(
+        Op::Quantize(Quantize { q: per_tensor(0.001, 0), to: DType::I32, block: None }),
+        vec![f32s(&[3], &[1e10, -1e10, 2.0])],
+    );
     assert_eq!(y, TensorData::I32(vec![i32::MAX, i32::MIN, 2000]));
 }
 
@@ -71,20 +73,21 @@ fn quantize_rounds_half_to_even_and_saturates() {
 fn quantize_and_dequantize_per_axis() {
     let q = Quant { scale: vec![1.0, 0.5], zero_point: vec![0, 10], axis: Some(1) };
     let x = f32s(&[2, 2, 2], &[1.0, 2.0, 1.0, 2.0, -1.0, -2.0, -1.0, -2.0]);
-    let y = eval(Op::Quantize(Quantize { q: q.clone(), to: DType::I8 }), vec![x]);
+    let y = eval(Op::Quantize(Quantize { q: q.clone(), to: DType::I8, block: None }), vec![x]);
     assert_eq!(y, TensorData::I8(vec![1, 2, 12, 14, -1, -2, 8, 6]));
     let TensorData::I8(v) = y else { unreachable!() };
-    let back = eval(Op::Dequantize(Dequantize { q }), vec![i8s(&[2, 2, 2], &v)]);
+    let back = eval(Op::Dequantize(Dequantize { q, block: None }), vec![i8s(&[2, 2, 2], &v)]);
     assert_eq!(back, TensorData::F32(vec![1.0, 2.0, 1.0, 2.0, -1.0, -2.0, -1.0, -2.0]));
 }
 
 #[test]
 fn dequantize_subtracts_in_int32_then_scales() {
-    let y = eval(Op::Dequantize(Dequantize { q: per_tensor(0.5, -1) }), vec![i8s(&[3], &[-128, 0, 127])]);
+    let y = eval(Op::Dequantize(Dequantize { q: per_tensor(0.5, -1), block: None }), vec![i8s(&[3], &[-128, 0, 127])]);
     assert_eq!(y, TensorData::F32(vec![-63.5, 0.5, 64.0]));
-    let y = eval(Op::Dequantize(Dequantize { q: per_tensor(2.0, 128) }), vec![u8s(&[3], &[0, 128, 255])]);
+    let y = eval(Op::Dequantize(Dequantize { q: per_tensor(2.0, 128), block: None }), vec![u8s(&[3], &[0, 128, 255])]);
     assert_eq!(y, TensorData::F32(vec![-256.0, 0.0, 254.0]));
-    let y = eval(Op::Dequantize(Dequantize { q: per_tensor(0.25, 0) }), vec![i32s(&[2], &[1_000_000, -3])]);
+    let y =
+        eval(Op::Dequantize(Dequantize { q: per_tensor(0.25, 0), block: None }), vec![i32s(&[2], &[1_000_000, -3])]);
     assert_eq!(y, TensorData::F32(vec![250_000.0, -0.75]));
 }
 
@@ -363,7 +366,7 @@ fn run_all_returns_constants_inputs_and_intermediates() {
     g.inputs.push(x);
     let mul = Op::Binary(Binary { kind: BinaryKind::Mul, act: None });
     g.nodes.push(Node { name: "mul".into(), onnx_op: "Mul".into(), op: mul, inputs: vec![x, k], outputs: vec![t] });
-    let q = Op::Quantize(Quantize { q: per_tensor(0.5, 0), to: DType::I8 });
+    let q = Op::Quantize(Quantize { q: per_tensor(0.5, 0), to: DType::I8, block: None });
     g.nodes.push(Node { name: "q".into(), onnx_op: "QuantizeLinear".into(), op: q, inputs: vec![t], outputs: vec![y] });
     g.outputs.push(y);
     let all = run_all(&g, &[TensorData::F32(vec![1.0, -0.25])]).unwrap();
@@ -425,4 +428,52 @@ fn topk_selects_stable_best_first() {
     assert_eq!(eval(tk(1, 0, true, true), vec![x]), TensorData::I64(vec![1, 1, 1, 1]));
     let y = eval(tk(2, 0, false, false), vec![i8s(&[3, 2], &[4, -1, -2, 7, 0, -1])]);
     assert_eq!(y, TensorData::I8(vec![-2, -1, 0, -1]));
+}
+
+// ---- float64 ----
+
+fn f64s(shape: &[usize], v: &[f64]) -> (TensorType, TensorData) {
+    (TensorType::new(DType::F64, shape.to_vec()), TensorData::F64(v.to_vec()))
+}
+
+#[test]
+fn float64_softmax_exp_and_fmod() {
+    let y = eval(Op::Softmax(Softmax { axis: 1, log: false }), vec![f64s(&[1, 2], &[0.0, 2f64.ln()])]);
+    let TensorData::F64(v) = y else { panic!("softmax of f64 gave {y:?}") };
+    assert!((v[0] - 1.0 / 3.0).abs() < 1e-15 && (v[1] - 2.0 / 3.0).abs() < 1e-15);
+    let y = eval(Op::Softmax(Softmax { axis: 1, log: true }), vec![f64s(&[1, 2], &[1.0, 1.0])]);
+    assert_eq!(y, TensorData::F64(vec![-(2f64.ln()); 2]));
+    assert_eq!(eval(Op::Activation(Act::Exp), vec![f64s(&[1], &[1.0])]), TensorData::F64(vec![1f64.exp()]));
+    let m = Op::Binary(Binary { kind: BinaryKind::Mod { fmod: true }, act: None });
+    assert_eq!(eval(m, vec![f64s(&[2], &[-7.5, 7.5]), f64s(&[2], &[2.0, -2.0])]), TensorData::F64(vec![-1.5, 1.5]));
+    assert!(Act::Tanh.helper64().is_none() && !Op::Activation(Act::Tanh).float_kernel_for(DType::F64));
+}
+
+/// Blocked quantization (opset 21): the parameter of element `[o, a, i]` is
+/// `[o, a / block, i]` of the shortened parameter tensor, also when the block does not divide
+/// the axis.
+#[test]
+fn blocked_quantize_and_dequantize() {
+    let (shape, block) = ([2usize, 5, 3], 2usize);
+    let nb = 5usize.div_ceil(block);
+    let scale: Vec<f32> = (0..2 * nb * 3).map(|k| 0.5 + k as f32 * 0.25).collect();
+    let zp: Vec<i32> = (0..2 * nb * 3).map(|k| k as i32 - 4).collect();
+    let q = Quant { scale: scale.clone(), zero_point: zp.clone(), axis: Some(1) };
+    let n = shape.iter().product::<usize>();
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 1.7).sin() * 9.0).collect();
+    let y = eval(Op::Quantize(Quantize { q: q.clone(), to: DType::I8, block: Some(block) }), vec![f32s(&shape, &x)]);
+    let TensorData::I8(y) = y else { panic!("quantize gave {y:?}") };
+    for (flat, &v) in y.iter().enumerate() {
+        let (o, a, i) = (flat / 15, flat / 3 % 5, flat % 3);
+        let k = (o * nb + a / block) * 3 + i;
+        assert_eq!(v as i32, modelless_rt::quantize(x[flat], scale[k], zp[k], -128, 127), "element {flat}");
+    }
+    let back = eval(Op::Dequantize(Dequantize { q, block: Some(block) }), vec![i8s(&shape, &y)]);
+    let TensorData::F32(back) = back else { panic!("dequantize gave {back:?}") };
+    for (flat, &v) in back.iter().enumerate() {
+        let k = (flat / 15 * nb + flat / 3 % 5 / block) * 3 + flat % 3;
+        assert_eq!(v, (y[flat] as i32 - zp[k]) as f32 * scale[k], "element {flat}");
+    }
+    let bad = Quant { scale: vec![1.0; 5], zero_point: vec![0; 5], axis: Some(1) };
+    assert!(ParamLayout::of(&bad, Some(2), &shape).is_err());
 }

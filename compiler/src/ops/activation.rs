@@ -2,6 +2,8 @@
 //! produces their input. Each maps to one runtime helper (`mlrt_<name>` in C, `rt::<name>`
 //! in Rust) taking the value and the function's parameters, so backends need no
 //! per-function code: adding one means a variant here and a helper in `runtime-shims/`.
+//! A few also run on float64 through a second helper (`mlrt_<name>64`, `rt::<name>64`),
+//! see [`Act::helper64`]; float64 activations are never fused.
 
 /// An elementwise function `y = f(x)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,6 +133,30 @@ impl Act {
             Acosh => ("acosh", vec![]),
             Atanh => ("atanh", vec![]),
         }
+    }
+
+    /// The float64 runtime helper's name (`mlrt_<name>` in C, `rt::<name>` in Rust), for
+    /// the functions that also have a float64 kernel; `None` for the float32-only ones.
+    /// Float64 helpers take no parameters.
+    pub fn helper64(&self) -> Option<&'static str> {
+        match self {
+            Act::Exp => Some("exp64"),
+            Act::Log => Some("log64"),
+            Act::Sqrt => Some("sqrt64"),
+            Act::Abs => Some("abs64"),
+            _ => None,
+        }
+    }
+
+    /// Reference float64 semantics of the functions with a [`helper64`](Act::helper64).
+    pub fn apply64(&self, x: f64) -> Option<f64> {
+        self.helper64()?;
+        Some(match self {
+            Act::Exp => x.exp(),
+            Act::Log => x.ln(),
+            Act::Sqrt => x.sqrt(),
+            _ => x.abs(),
+        })
     }
 
     pub fn describe(&self) -> String {

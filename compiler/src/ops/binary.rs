@@ -14,7 +14,8 @@ pub enum BinaryKind {
     Div,
     /// `a^b` (float32).
     Pow,
-    /// Remainder: sign of the divisor (`fmod == false`, integers) or of the dividend (`fmod`).
+    /// Remainder: sign of the divisor (`fmod == false`, integers) or of the dividend (`fmod`,
+    /// integers, float32 and float64). Float Mod with `fmod == 0` is lowered to `fmod`.
     Mod {
         fmod: bool,
     },
@@ -76,8 +77,7 @@ impl BinaryKind {
             BinaryKind::And | BinaryKind::Or | BinaryKind::Xor => d == DType::Bool,
             BinaryKind::Pow | BinaryKind::PRelu => d == DType::F32,
             BinaryKind::Equal => true,
-            BinaryKind::Mod { .. } if d == DType::F64 => false,
-            BinaryKind::Mod { fmod: false } => d != DType::Bool && d != DType::F32,
+            BinaryKind::Mod { fmod: false } => d != DType::Bool && !d.is_float(),
             _ => d != DType::Bool,
         }
     }
@@ -110,6 +110,7 @@ impl BinaryKind {
             BinaryKind::Sub => a - b,
             BinaryKind::Mul => a * b,
             BinaryKind::Div => a / b,
+            BinaryKind::Mod { fmod: true } => a % b,
             BinaryKind::Min => a.min(b),
             BinaryKind::Max => a.max(b),
             _ => return None,

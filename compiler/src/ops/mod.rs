@@ -44,7 +44,8 @@ pub use matmul::MatMul;
 pub use pad::{Pad, PadMode};
 pub use pool::{Pool, PoolKind};
 pub use quant::{
-    Dequantize, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant, Requantize, quantize_multiplier, type_range,
+    Dequantize, ParamLayout, QAdd, QConv, QMatMul, QPool, QSoftmax, Quantize, Requant, Requantize, quantize_multiplier,
+    type_range,
 };
 pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
@@ -239,10 +240,10 @@ impl Op {
             Op::Cast(c) => c.eval(inputs.first()?.1),
             Op::Strided(st) => Some(st.eval(inputs.first()?.1)),
             Op::Gather(g) => gather_eval(g, inputs),
-            Op::Activation(a) => {
-                let x = inputs.first()?.1.as_f32()?;
-                Some(TensorData::F32(x.iter().map(|&v| a.apply(v)).collect()))
-            }
+            Op::Activation(a) => match inputs.first()?.1 {
+                TensorData::F64(x) => Some(TensorData::F64(x.iter().map(|&v| a.apply64(v)).collect::<Option<_>>()?)),
+                d => Some(TensorData::F32(d.as_f32()?.iter().map(|&v| a.apply(v)).collect())),
+            },
             _ => None,
         }
     }
@@ -308,10 +309,17 @@ impl Op {
     }
 
     /// Whether a [`float_only`](Op::float_only) op has kernels for float element type `d`:
-    /// all of them for float32, the plain matrix product also for float64.
+    /// all of them for float32; for float64 the plain matrix product, Softmax / LogSoftmax
+    /// and the activations with a float64 helper ([`Act::helper64`]).
     pub fn float_kernel_for(&self, d: crate::ir::DType) -> bool {
         use crate::ir::DType;
-        d == DType::F32 || d == DType::F64 && matches!(self, Op::MatMul(MatMul { act: None }))
+        d == DType::F32
+            || d == DType::F64
+                && match self {
+                    Op::MatMul(MatMul { act: None }) | Op::Softmax(_) => true,
+                    Op::Activation(a) => a.helper64().is_some(),
+                    _ => false,
+                }
     }
 
     /// The fused activation, for ops that carry one.
@@ -395,8 +403,8 @@ impl Op {
                 t.sorted as u8,
                 if t.indices { " indices" } else { "" }
             ),
-            Op::Quantize(q) => format!("to={} {}", q.to, quant_str(&q.q)),
-            Op::Dequantize(q) => quant_str(&q.q),
+            Op::Quantize(q) => format!("to={} {}", q.to, quant_str(&q.q, q.block)),
+            Op::Dequantize(q) => quant_str(&q.q, q.block),
             Op::QConv(q) => format!(
                 "k={}x{} s={}x{} p={:?} g={} x_zp={}{}",
                 q.conv.kernel[0],
@@ -427,7 +435,10 @@ impl Op {
     }
 }
 
-fn quant_str(q: &crate::ir::Quant) -> String {
+fn quant_str(q: &crate::ir::Quant, block: Option<usize>) -> String {
+    if let Some(b) = block {
+        return format!("blocks of {b} along {:?} ({} scales)", q.axis, q.scale.len());
+    }
     match (q.axis, q.scale.as_slice(), q.zero_point.as_slice()) {
         (None, [s], [z]) => format!("scale={s} zp={z}"),
         (axis, s, _) => format!("per-axis {axis:?} ({} scales)", s.len()),

@@ -113,23 +113,73 @@ fn expect_int(t: &TensorType, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_params(q: &Quant, shape: &[usize]) -> Result<(), String> {
-    let n = match q.axis {
-        None => 1,
-        Some(a) => *shape.get(a).ok_or_else(|| format!("quantization axis {a} out of range for {shape:?}"))?,
-    };
-    if q.scale.len() != n || q.zero_point.len() != n {
-        return Err(format!("{} scales / {} zero points for {n} channels", q.scale.len(), q.zero_point.len()));
+/// How the elements of a Quantize / Dequantize input map to its parameters (`q.scale[k]`,
+/// `q.zero_point[k]`): around the quantization axis the input is `[outer, len, inner]`;
+/// per tensor `k = 0`, per axis `k = a` (the index along the axis), and blocked
+/// (`block = Some(b)`, ONNX opset 21 `block_size`) `k = (o · ceil(len / b) + a / b) · inner + i`:
+/// runs of `b` consecutive elements along the axis share one parameter, which is stored as
+/// the input's shape with the axis shortened to `ceil(len / b)`, row-major.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamLayout {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+    /// `None`: per tensor (no axis) or per axis.
+    pub block: Option<usize>,
+    pub per_tensor: bool,
+}
+
+impl ParamLayout {
+    /// The layout of `q` (with optional `block`) over a tensor of `shape`, after checking
+    /// that the parameter counts match it.
+    pub fn of(q: &Quant, block: Option<usize>, shape: &[usize]) -> Result<ParamLayout, String> {
+        let (outer, len, inner) = match q.axis {
+            None => (1, 1, shape.iter().product()),
+            Some(a) if a < shape.len() => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product()),
+            Some(a) => return Err(format!("quantization axis {a} out of range for {shape:?}")),
+        };
+        if block == Some(0) || block.is_some() && q.axis.is_none() {
+            return Err("blocked quantization needs an axis and a positive block size".into());
+        }
+        let n = match block {
+            Some(b) => outer * len.div_ceil(b) * inner,
+            None => len,
+        };
+        if q.scale.len() != n || q.zero_point.len() != n {
+            return Err(format!("{} scales / {} zero points for {n} parameters", q.scale.len(), q.zero_point.len()));
+        }
+        Ok(ParamLayout { outer, len, inner, block, per_tensor: q.axis.is_none() })
     }
-    Ok(())
+
+    /// The parameter index of flat element `i`.
+    pub fn param(&self, i: usize) -> usize {
+        if self.per_tensor {
+            return 0;
+        }
+        let a = (i / self.inner.max(1)) % self.len.max(1);
+        match self.block {
+            None => a,
+            Some(b) => {
+                let (o, inn) = (i / (self.len * self.inner).max(1), i % self.inner.max(1));
+                (o * self.len.div_ceil(b) + a / b) * self.inner + inn
+            }
+        }
+    }
+}
+
+fn check_params(q: &Quant, block: Option<usize>, shape: &[usize]) -> Result<(), String> {
+    ParamLayout::of(q, block, shape).map(|_| ())
 }
 
 /// ONNX QuantizeLinear: float → `to` (int8 / uint8 / int32), elementwise
-/// `y = saturate(round_half_even(x / scale[c]) + zero_point[c])` (`modelless_rt::quantize`).
+/// `y = saturate(round_half_even(x / scale[k]) + zero_point[k])` (`modelless_rt::quantize`),
+/// `k` the element's parameter ([`ParamLayout`]: per tensor, per axis or blocked).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantize {
     pub q: Quant,
     pub to: DType,
+    /// Blocked quantization along `q.axis` (see [`ParamLayout`]).
+    pub block: Option<usize>,
 }
 
 impl Quantize {
@@ -141,18 +191,22 @@ impl Quantize {
         if !matches!(self.to, DType::I8 | DType::U8 | DType::I32) {
             return Err(format!("QuantizeLinear to {} (int8, uint8, int32 only)", self.to));
         }
-        check_params(&self.q, &inputs[0].shape)?;
+        check_params(&self.q, self.block, &inputs[0].shape)?;
         let mut t = TensorType::new(self.to, inputs[0].shape.clone());
-        t.quant = Some(self.q.clone());
+        // A blocked quantization is no per-tensor / per-axis type annotation.
+        t.quant = self.block.is_none().then(|| self.q.clone());
         Ok(t)
     }
 }
 
 /// ONNX DequantizeLinear: integer → float, elementwise
-/// `y = (float)(x − zero_point[c]) · scale[c]` (the subtraction in int32).
+/// `y = (float)(x − zero_point[k]) · scale[k]` (the subtraction in int32), `k` the
+/// element's parameter ([`ParamLayout`]: per tensor, per axis or blocked).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dequantize {
     pub q: Quant,
+    /// Blocked quantization along `q.axis` (see [`ParamLayout`]).
+    pub block: Option<usize>,
 }
 
 impl Dequantize {
@@ -161,7 +215,7 @@ impl Dequantize {
         if !matches!(inputs[0].dtype, DType::I8 | DType::U8 | DType::I32) {
             return Err(format!("DequantizeLinear input must be int8, uint8 or int32, got {}", inputs[0].dtype));
         }
-        check_params(&self.q, &inputs[0].shape)?;
+        check_params(&self.q, self.block, &inputs[0].shape)?;
         Ok(TensorType::f32(inputs[0].shape.clone()))
     }
 }

@@ -14,8 +14,10 @@ pub fn fuse_activation(g: &mut Graph) -> bool {
             continue;
         };
         let x = g.nodes[i].inputs[0];
+        // Fused epilogues are float32 (float64 activations stay standalone nodes).
         let fusable = g
             .producer(x)
+            .filter(|_| g.ty(x).dtype == crate::ir::DType::F32)
             .filter(|_| sole_consumer(g, x) == Some(i))
             .filter(|&p| matches!(g.nodes[p].op.fused_act(), Some(None)));
         let Some(p) = fusable else {

@@ -60,7 +60,7 @@ fn dq_act(g: &Graph, v: ValueId) -> Option<(ValueId, Act8)> {
 fn dq_const(g: &Graph, v: ValueId) -> Option<(ValueId, Quant)> {
     let n = &g.nodes[g.producer(v)?];
     let Op::Dequantize(d) = &n.op else { return None };
-    g.is_const(n.inputs[0]).then(|| (n.inputs[0], d.q.clone()))
+    (g.is_const(n.inputs[0]) && d.block.is_none()).then(|| (n.inputs[0], d.q.clone()))
 }
 
 /// Real values of a constant operand: a float constant or `DQ(const)`.
@@ -392,7 +392,7 @@ fn push_dq(g: &mut Graph, i: usize) -> Option<()> {
     let dq = Node {
         name: format!("{}/dequantize", n.name),
         onnx_op: "DequantizeLinear".into(),
-        op: Op::Dequantize(Dequantize { q: quant_of(x) }),
+        op: Op::Dequantize(Dequantize { q: quant_of(x), block: None }),
         inputs: vec![moved],
         outputs: n.outputs.clone(),
     };

@@ -57,6 +57,7 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: &str, b: &str) -> String {
         BinaryKind::Div => format!("{a} / {b}"),
         BinaryKind::Pow => format!("mlrt_pow({a}, {b})"),
         BinaryKind::Mod { fmod: true } if dt == DType::F32 => format!("fmodf({a}, {b})"),
+        BinaryKind::Mod { fmod: true } if dt == DType::F64 => format!("fmod({a}, {b})"),
         BinaryKind::Mod { fmod: true } => format!("{a} % {b}"),
         BinaryKind::Mod { fmod: false } => format!("mlrt_mod_i64({a}, {b})"),
         BinaryKind::Min => format!("({a} < {b} ? {a} : {b})"),
@@ -504,25 +505,34 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             nested(w, &out, |w| w.line(&format!("y[o++] = x0[{ic}] ? x1[{ia}] : x2[{ib}];")));
         }
         Op::Activation(a) => {
-            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {};", act_expr(&Some(*a), "x0[i]")));
+            let e = match (p.graph.ty(n.inputs[0]).dtype, a.helper64()) {
+                (DType::F64, Some(h)) => format!("mlrt_{h}(x0[i])"),
+                _ => act_expr(&Some(*a), "x0[i]"),
+            };
+            w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = {e};"));
         }
         Op::Softmax(s) => {
             let (outer, len, inner) = s.split(&out);
+            // float32 or float64: the element type, its exp helper and math.h's log.
+            let (t, exp, log, zero) = match p.graph.ty(n.inputs[0]).dtype {
+                DType::F64 => ("double", "mlrt_exp64", "log", "0.0"),
+                _ => ("float", "mlrt_exp", "logf", "0.0f"),
+            };
             w.open(&format!("for (int o = 0; o < {outer}; ++o)"));
             w.open(&format!("for (int j = 0; j < {inner}; ++j)"));
             let base = c_lin(&[("o", len * inner), ("j", 1)], 0);
             let at = c_lin(&[("i", inner)], 0);
-            w.line(&format!("const float *xr = x0 + {base};"));
-            w.line(&format!("float *yr = y + {base};"));
-            w.line("float mx = xr[0];");
-            w.line("float sum = 0.0f;");
+            w.line(&format!("const {t} *xr = x0 + {base};"));
+            w.line(&format!("{t} *yr = y + {base};"));
+            w.line(&format!("{t} mx = xr[0];"));
+            w.line(&format!("{t} sum = {zero};"));
             w.line(&format!("for (int i = 1; i < {len}; ++i) mx = xr[{at}] > mx ? xr[{at}] : mx;"));
             w.open(&format!("for (int i = 0; i < {len}; ++i)"));
-            w.line(&format!("yr[{at}] = mlrt_exp(xr[{at}] - mx);"));
+            w.line(&format!("yr[{at}] = {exp}(xr[{at}] - mx);"));
             w.line(&format!("sum += yr[{at}];"));
             w.close();
             if s.log {
-                w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] = xr[{at}] - mx - logf(sum);"));
+                w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] = xr[{at}] - mx - {log}(sum);"));
             } else {
                 w.line(&format!("for (int i = 0; i < {len}; ++i) yr[{at}] /= sum;"));
             }

@@ -139,14 +139,14 @@ pub(crate) fn c_double(v: f64) -> String {
 /// Per node, the inputs its kernel replaced by a compile-time packed copy.
 type Packed = Vec<Vec<usize>>;
 
-/// Whether some node reads constant `v` directly (not through its own packed copy).
+/// Whether some node that runs reads constant `v` directly (not through its own packed copy).
 fn read_unpacked(p: &Program, packed: &Packed, v: ValueId) -> bool {
     p.graph.outputs.contains(&v)
         || p.graph
             .nodes
             .iter()
             .enumerate()
-            .any(|(i, n)| n.inputs.iter().enumerate().any(|(k, &x)| x == v && !packed[i].contains(&k)))
+            .any(|(i, n)| p.runs(i) && n.inputs.iter().enumerate().any(|(k, &x)| x == v && !packed[i].contains(&k)))
 }
 
 fn weights(p: &Program, packed: &Packed) -> String {
@@ -202,8 +202,7 @@ fn kernels(p: &Program) -> (String, Packed) {
     let mut w = Writer::default();
     let mut packed = vec![vec![]; p.graph.nodes.len()];
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        // Views need no code; nodes producing empty tensors have nothing to compute.
-        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
+        if !p.runs(i) {
             continue;
         }
         let mut kw = Writer::default();
@@ -257,22 +256,10 @@ fn scratch_name(p: &Program, n: &crate::ir::Node) -> &'static str {
 }
 
 fn body(p: &Program, packed: &Packed) -> String {
-    let mut w = Writer::default();
-    w.indent();
-    let uses_arena = p.storage_all().any(|s| matches!(s, Storage::Arena { .. }));
-    if uses_arena {
-        w.line("unsigned char *const scratch = (unsigned char *)arena;");
-    } else {
-        w.line("(void)arena;");
-    }
-    for &x in &p.graph.inputs {
-        if !p.graph.nodes.iter().any(|n| n.inputs.contains(&x)) {
-            w.line(&format!("(void){};", buffer(p, x)));
-        }
-    }
+    let mut calls = Writer::default();
+    calls.indent();
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        // Views need no code; nodes producing empty tensors have nothing to compute.
-        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
+        if !p.runs(i) {
             continue;
         }
         let mut args: Vec<String> =
@@ -281,13 +268,29 @@ fn body(p: &Program, packed: &Packed) -> String {
             args.push(format!("({} *)(scratch + {offset})", scratch_type(p, n)));
         }
         args.push(buffer(p, n.outputs[0]));
-        w.line(&format!("node{i}({});", args.join(", ")));
+        calls.line(&format!("node{i}({});", args.join(", ")));
     }
+    let calls = calls.finish();
+    let passed = |name: &str| calls.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).any(|w| w == name);
+    let mut w = Writer::default();
+    w.indent();
+    // Arena values only empty (zero-element) tensors use are never touched.
+    if passed("scratch") {
+        w.line("unsigned char *const scratch = (unsigned char *)arena;");
+    } else {
+        w.line("(void)arena;");
+    }
+    // Parameters no call passes on: inputs nothing reads, and empty inputs and outputs,
+    // which no kernel touches.
+    let (ni, no) = (p.graph.inputs.len(), p.graph.outputs.len());
+    let params = (0..ni)
+        .map(|i| if ni == 1 { "input".to_string() } else { format!("input{i}") })
+        .chain((0..no).map(|i| if no == 1 { "output".to_string() } else { format!("output{i}") }));
+    for name in params {
+        if !passed(&name) {
+            w.line(&format!("(void){name};"));
+        }
+    }
+    w.raw(&calls);
     w.finish().trim_end().to_string()
-}
-
-impl Program<'_> {
-    fn storage_all(&self) -> impl Iterator<Item = Storage> + '_ {
-        self.graph.nodes.iter().flat_map(|n| n.inputs.iter().chain(&n.outputs)).map(|&v| self.plan.get(v))
-    }
 }

@@ -73,6 +73,19 @@ fn per_axis_loops(w: &mut Writer, (outer, ch, inner): (usize, usize, usize)) -> 
     c_lin(&[("o", ch * inner), ("c", inner), ("i", 1)], 0)
 }
 
+/// The parameter index inside [`per_axis_loops`] (`o, c, i`) of a Quantize / Dequantize:
+/// the axis index `c`, or with blocks of `b` along the axis the block's parameter
+/// (`ops::ParamLayout`).
+fn param_index((_, ch, inner): (usize, usize, usize), block: Option<usize>) -> String {
+    match block {
+        None => "c".into(),
+        Some(b) => {
+            let blk = if b == 1 { "c".to_string() } else { format!("(c / {b})") };
+            c_lin(&[("o", ch.div_ceil(b) * inner), (blk.as_str(), inner), ("i", 1)], 0)
+        }
+    }
+}
+
 /// Writes the body of an integer op's kernel.
 pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
     let ty = |i: usize| p.graph.ty(n.inputs[i]);
@@ -94,8 +107,10 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let scales: Vec<String> = q.q.scale.iter().map(|&s| c_float(s)).collect();
             w.line(&format!("static const float scale[{}] = {{{}}};", scales.len(), scales.join(", ")));
             i32_array(w, "zp", &q.q.zero_point);
-            let idx = per_axis_loops(w, split_axis(&ty(0).shape, q.q.axis));
-            w.line(&format!("y[{idx}] = ({t})mlrt_quantize(x0[{idx}], scale[c], zp[c], {lo}, {hi});"));
+            let split = split_axis(&ty(0).shape, q.q.axis);
+            let k = param_index(split, q.block);
+            let idx = per_axis_loops(w, split);
+            w.line(&format!("y[{idx}] = ({t})mlrt_quantize(x0[{idx}], scale[{k}], zp[{k}], {lo}, {hi});"));
             w.close();
             w.close();
             w.close();
@@ -118,8 +133,11 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let scales: Vec<String> = d.q.scale.iter().map(|&s| c_float(s)).collect();
             w.line(&format!("static const float scale[{}] = {{{}}};", scales.len(), scales.join(", ")));
             i32_array(w, "zp", &d.q.zero_point);
-            let idx = per_axis_loops(w, split_axis(&ty(0).shape, d.q.axis));
-            w.line(&format!("y[{idx}] = (float){} * scale[c];", diff(&format!("x0[{idx}]"), "zp[c]")));
+            let split = split_axis(&ty(0).shape, d.q.axis);
+            let k = param_index(split, d.block);
+            let idx = per_axis_loops(w, split);
+            let zp = format!("zp[{k}]");
+            w.line(&format!("y[{idx}] = (float){} * scale[{k}];", diff(&format!("x0[{idx}]"), &zp)));
             w.close();
             w.close();
             w.close();

@@ -45,6 +45,7 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> T
         BinaryKind::Mul => quote!(#a * #b),
         BinaryKind::Div => quote!(#a / #b),
         BinaryKind::Pow => quote!(rt::pow(#a, #b)),
+        BinaryKind::Mod { fmod: true } if dt == DType::F64 => quote!(rt::fmod64(#a, #b)),
         BinaryKind::Mod { fmod: true } if !int => quote!(rt::fmod(#a, #b)),
         BinaryKind::Mod { fmod: true } => quote!(#a.wrapping_rem(#b)),
         BinaryKind::Mod { fmod: false } => quote!({
@@ -640,7 +641,13 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             nested(&out, quote!(y[o] = if x0[#ic] { x1[#ia] } else { x2[#ib] };))
         }
         Op::Activation(a) => {
-            let e = act_expr(&Some(*a), quote!(x));
+            let e = match (p.graph.ty(n.inputs[0]).dtype, a.helper64()) {
+                (DType::F64, Some(h)) => {
+                    let f = format_ident!("{}", h);
+                    quote!(rt::#f(x))
+                }
+                _ => act_expr(&Some(*a), quote!(x)),
+            };
             quote! { for (y, &x) in y[..#total].iter_mut().zip(&x0[..#total]) { *y = #e; } }
         }
         Op::Softmax(s) => {
@@ -648,8 +655,13 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let (ol, ll, il) = (lit(outer), lit(len), lit(inner));
             let base = rs_lin(&[(quote!(o), len * inner), (quote!(j), 1)], 0);
             let at = rs_lin(&[(quote!(base), 1), (quote!(i), inner)], 0);
+            // float32 or float64: the zero and the exp / log helpers.
+            let (zero, exp, log) = match p.graph.ty(n.inputs[0]).dtype {
+                DType::F64 => (quote!(0.0f64), quote!(rt::exp64), quote!(rt::log64)),
+                _ => (quote!(0.0f32), quote!(rt::exp), quote!(rt::log)),
+            };
             let finish = if s.log {
-                quote!(let ls = rt::log(sum); for i in 0..#ll { y[#at] = x0[#at] - mx - ls; })
+                quote!(let ls = #log(sum); for i in 0..#ll { y[#at] = x0[#at] - mx - ls; })
             } else {
                 quote!(for i in 0..#ll { y[#at] /= sum; })
             };
@@ -659,9 +671,9 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                         let base = #base;
                         let mut mx = x0[base];
                         for i in 1..#ll { let v = x0[#at]; if v > mx { mx = v; } }
-                        let mut sum = 0.0f32;
+                        let mut sum = #zero;
                         for i in 0..#ll {
-                            let e = rt::exp(x0[#at] - mx);
+                            let e = #exp(x0[#at] - mx);
                             y[#at] = e;
                             sum += e;
                         }

@@ -132,22 +132,14 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     });
 
     // Per node: the input its kernel reads from a compile-time packed copy, and that copy.
-    let packs: Vec<Option<(usize, TensorData)>> = p
-        .graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let skipped = p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty();
-            if skipped { None } else { packed::pack(p, n) }
-        })
-        .collect();
-    // A constant every reader takes packed is not emitted itself.
+    let packs: Vec<Option<(usize, TensorData)>> =
+        p.graph.nodes.iter().enumerate().map(|(i, n)| if p.runs(i) { packed::pack(p, n) } else { None }).collect();
+    // A constant every reader (that runs) takes packed is not emitted itself.
     let only_packed = |v: ValueId| {
         !p.graph.outputs.contains(&v)
-            && p.graph.nodes.iter().zip(&packs).all(|(n, pk)| match pk {
+            && p.graph.nodes.iter().zip(&packs).enumerate().all(|(i, (n, pk))| match pk {
                 Some((k, _)) => n.inputs.iter().enumerate().all(|(j, &x)| x != v || j == *k),
-                None => !n.inputs.contains(&v),
+                None => !p.runs(i) || !n.inputs.contains(&v),
             })
     };
     let packed_weights = p.graph.nodes.iter().zip(&packs).enumerate().filter_map(|(i, (n, pk))| {
@@ -179,8 +171,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let mut node_fns = vec![];
     let mut calls = vec![];
     for (i, n) in p.graph.nodes.iter().enumerate() {
-        // Views need no code; nodes producing empty tensors have nothing to compute.
-        if p.plan.is_view(p.graph, i) || p.graph.ty(n.outputs[0]).is_empty() {
+        if !p.runs(i) {
             continue;
         }
         let fname = ident(&format!("node{i}"));
@@ -238,13 +229,19 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     };
     let unused_arena =
         if calls.iter().any(|c| c.to_string().contains("arena")) { quote!() } else { quote!(let _ = arena;) };
-    let unused_inputs = p
-        .graph
-        .inputs
+    // Parameters no call passes on: inputs nothing reads, and empty (zero-element) inputs
+    // and outputs, which no kernel touches.
+    let call_words: std::collections::BTreeSet<String> = calls
         .iter()
-        .zip(&param_in)
-        .filter(|(x, _)| !p.graph.nodes.iter().any(|n| n.inputs.contains(x)))
-        .map(|(_, name)| quote!(let _ = #name;));
+        .flat_map(|c| {
+            c.to_string().split(|ch: char| !(ch.is_alphanumeric() || ch == '_')).map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect();
+    let unused_inputs = param_in
+        .iter()
+        .chain(&param_out)
+        .filter(|name| !call_words.contains(&name.to_string()))
+        .map(|name| quote!(let _ = #name;));
 
     let tokens = quote! {
         #(#len_consts)*

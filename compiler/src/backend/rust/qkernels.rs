@@ -91,6 +91,20 @@ fn per_axis_loops((outer, ch, inner): (usize, usize, usize), body: TokenStream) 
     }
 }
 
+/// The parameter index inside [`per_axis_loops`] (`o, c, i`) of a Quantize / Dequantize:
+/// the axis index `c`, or with blocks of `b` along the axis the block's parameter
+/// (`ops::ParamLayout`).
+fn param_index((_, ch, inner): (usize, usize, usize), block: Option<usize>) -> TokenStream {
+    match block {
+        None => quote!(c),
+        Some(b) => {
+            let bl = lit(b);
+            let blk = if b == 1 { quote!(c) } else { quote!((c / #bl)) };
+            rs_lin(&[(quote!(o), ch.div_ceil(b) * inner), (blk, inner), (quote!(i), 1)], 0)
+        }
+    }
+}
+
 /// The body of an integer op's kernel.
 pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
     let ty = |i: usize| p.graph.ty(n.inputs[i]);
@@ -112,10 +126,10 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let nc = lit(q.q.scale.len());
             let scales = q.q.scale.iter().map(|&s| float(s));
             let zp = i32_array("ZP", &q.q.zero_point);
-            let body = per_axis_loops(
-                split_axis(&ty(0).shape, q.q.axis),
-                quote!(y[at] = rt::quantize(x0[at], SCALE[c], ZP[c], #lo, #hi) #t;),
-            );
+            let split = split_axis(&ty(0).shape, q.q.axis);
+            let k = param_index(split, q.block);
+            let body =
+                per_axis_loops(split, quote!(let k = #k; y[at] = rt::quantize(x0[at], SCALE[k], ZP[k], #lo, #hi) #t;));
             quote! {
                 const SCALE: [f32; #nc] = [#(#scales),*];
                 #zp
@@ -142,8 +156,10 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let nc = lit(d.q.scale.len());
             let scales = d.q.scale.iter().map(|&s| float(s));
             let zp = i32_array("ZP", &d.q.zero_point);
-            let v = diff(quote!(x0[at]), quote!(ZP[c]));
-            let body = per_axis_loops(split_axis(&ty(0).shape, d.q.axis), quote!(y[at] = #v as f32 * SCALE[c];));
+            let v = diff(quote!(x0[at]), quote!(ZP[k]));
+            let split = split_axis(&ty(0).shape, d.q.axis);
+            let k = param_index(split, d.block);
+            let body = per_axis_loops(split, quote!(let k = #k; y[at] = #v as f32 * SCALE[k];));
             quote! {
                 const SCALE: [f32; #nc] = [#(#scales),*];
                 #zp
