@@ -1,6 +1,6 @@
 {{BANNER}}
 #include "{{NAME}}.h"
-#include "modelless_rt.h"
+{{RT_OPTIONS}}#include "modelless_rt.h"
 
 /* ---- weights ---------------------------------------------------------- */
 {{WEIGHTS}}

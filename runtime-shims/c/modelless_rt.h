@@ -95,6 +95,9 @@ static inline int32_t mlrt_quantize(float x, float scale, int32_t zp, int32_t lo
     return v <= (float)lo ? lo : (v >= (float)hi ? hi : (int32_t)v);
 }
 
+/* The vector helpers below pull in the ISA's intrinsics headers, which are slow to parse:
+ * a generated source defines MLRT_SIMD before including this file only if it uses them. */
+#if defined(MLRT_SIMD)
 /* ---- int8 kernels over int16 pairs ----
  * The dense int8 convolution and matrix product kernels multiply pairs of int16 values:
  * an `mlrt_acc8` holds 8 int32 sums (8 output pixels, or 8 output columns) and
@@ -440,4 +443,5 @@ static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, in
 {
     mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
+#endif /* MLRT_SIMD */
 #endif /* MODELLESS_RT_H */

@@ -54,6 +54,9 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         ],
     );
     let (kernels, packed) = kernels(p);
+    // The runtime header's vector helpers (and the intrinsics headers behind them) are
+    // compiled only where a kernel calls them.
+    let simd = ["mlrt_acc8", "mlrt_px8", "mlrt_f8"].iter().any(|h| kernels.contains(h));
     let source = fill(
         SOURCE_TEMPLATE,
         &[
@@ -61,6 +64,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
             ("NAME", name),
             ("WEIGHTS", &weights(p, &packed)),
             ("KERNELS", &kernels),
+            ("RT_OPTIONS", if simd { "#define MLRT_SIMD 1\n" } else { "" }),
             ("PARAMS", &params),
             ("BODY", &body(p, &packed)),
         ],
