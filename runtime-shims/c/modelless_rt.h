@@ -354,27 +354,54 @@ static inline mlrt_acc8 mlrt_acc8_load32(const int32_t *v)
 }
 static inline mlrt_acc8 mlrt_acc8_add(mlrt_acc8 a, mlrt_acc8 b)
 {
-    int32_t x[8], y[8];
+#if defined(__AVX2__)
+    return _mm256_add_epi32(a, b);
+#elif defined(__ARM_NEON)
+    a.lo = vaddq_s32(a.lo, b.lo);
+    a.hi = vaddq_s32(a.hi, b.hi);
+    return a;
+#else
     int i;
-    mlrt_acc8_store(x, a);
-    mlrt_acc8_store(y, b);
-    for (i = 0; i < 8; ++i) x[i] = (int32_t)((uint32_t)x[i] + (uint32_t)y[i]);
-    return mlrt_acc8_load32(x);
+    for (i = 0; i < 8; ++i) a.v[i] = (int32_t)((uint32_t)a.v[i] + (uint32_t)b.v[i]);
+    return a;
+#endif
 }
-/* (x[i] - zp) * scale for 8 int8 / uint8 values. */
+/* (x[i] - zp) * scale for 8 int8 / uint8 values (the caller keeps them within int32). */
 static inline mlrt_acc8 mlrt_acc8_from_s8(const int8_t *x, int32_t zp, int32_t scale)
 {
+#if defined(__AVX2__)
+    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)x));
+    return _mm256_mullo_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), _mm256_set1_epi32(scale));
+#elif defined(__ARM_NEON)
+    const int16x8_t v = vmovl_s8(vld1_s8(x));
+    mlrt_acc8 a;
+    a.lo = vmulq_n_s32(vsubq_s32(vmovl_s16(vget_low_s16(v)), vdupq_n_s32(zp)), scale);
+    a.hi = vmulq_n_s32(vsubq_s32(vmovl_s16(vget_high_s16(v)), vdupq_n_s32(zp)), scale);
+    return a;
+#else
     int32_t v[8];
     int i;
     for (i = 0; i < 8; ++i) v[i] = ((int32_t)x[i] - zp) * scale;
     return mlrt_acc8_load32(v);
+#endif
 }
 static inline mlrt_acc8 mlrt_acc8_from_u8(const uint8_t *x, int32_t zp, int32_t scale)
 {
+#if defined(__AVX2__)
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)x));
+    return _mm256_mullo_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), _mm256_set1_epi32(scale));
+#elif defined(__ARM_NEON)
+    const int16x8_t v = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(x)));
+    mlrt_acc8 a;
+    a.lo = vmulq_n_s32(vsubq_s32(vmovl_s16(vget_low_s16(v)), vdupq_n_s32(zp)), scale);
+    a.hi = vmulq_n_s32(vsubq_s32(vmovl_s16(vget_high_s16(v)), vdupq_n_s32(zp)), scale);
+    return a;
+#else
     int32_t v[8];
     int i;
     for (i = 0; i < 8; ++i) v[i] = ((int32_t)x[i] - zp) * scale;
     return mlrt_acc8_load32(v);
+#endif
 }
 
 /* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
@@ -421,17 +448,51 @@ static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t mul, int32_t shift
 /* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
 static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
 {
-    int32_t t[8];
+    int8_t t[16];
+#if defined(__AVX2__)
+    const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i b = _mm_packs_epi16(h, h);
+    if (n == 8) {
+        _mm_storel_epi64((__m128i *)(void *)dst, b);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)(void *)t, b);
+#elif defined(__ARM_NEON)
+    const int8x8_t b = vmovn_s16(vcombine_s16(vmovn_s32(v.lo), vmovn_s32(v.hi)));
+    if (n == 8) {
+        vst1_s8(dst, b);
+        return;
+    }
+    vst1_s8(t, b);
+#else
     int i;
-    mlrt_acc8_store(t, v);
-    for (i = 0; i < n; ++i) dst[i] = (int8_t)t[i];
+    for (i = 0; i < 8; ++i) t[i] = (int8_t)v.v[i];
+#endif
+    memcpy(dst, t, (size_t)n);
 }
 static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8 v, int n)
 {
-    int32_t t[8];
+    uint8_t t[16];
+#if defined(__AVX2__)
+    const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i b = _mm_packus_epi16(h, h);
+    if (n == 8) {
+        _mm_storel_epi64((__m128i *)(void *)dst, b);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)(void *)t, b);
+#elif defined(__ARM_NEON)
+    const uint8x8_t b = vqmovun_s16(vcombine_s16(vmovn_s32(v.lo), vmovn_s32(v.hi)));
+    if (n == 8) {
+        vst1_u8(dst, b);
+        return;
+    }
+    vst1_u8(t, b);
+#else
     int i;
-    mlrt_acc8_store(t, v);
-    for (i = 0; i < n; ++i) dst[i] = (uint8_t)t[i];
+    for (i = 0; i < 8; ++i) t[i] = (uint8_t)v.v[i];
+#endif
+    memcpy(dst, t, (size_t)n);
 }
 /* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
  * parameters) to `dst`. */

@@ -302,7 +302,8 @@ impl RowConv {
 /// weights, requantized 8-bit output). Per channel, the plane is converted into scratch as
 /// `(x − x_zp)` int16, zero-padded and split into `sh × sw` phase planes of `wq` columns, so
 /// that output pixel `(oh, ow)` is lane `oh·wq + ow` and every tap is one contiguous load of
-/// 8 lanes (`mlrt_mac8`); lanes with `ow ≥ OW` are computed and dropped. The whole channel
+/// 8 lanes (`mlrt_mac8`). Each output row is whole vectors and a tail whose extra lanes are
+/// computed and dropped; results are packed to 8-bit and stored 8 at a time. The whole channel
 /// is converted before any of its outputs is written: it also runs in place.
 pub(crate) struct DwConv {
     g: ConvGeo,
@@ -310,8 +311,6 @@ pub(crate) struct DwConv {
     wq: usize,
     /// int16 elements per phase plane (with room for the last vector's overreach).
     sub: usize,
-    /// Output lanes, a whole number of vectors.
-    lanes: usize,
 }
 
 impl DwConv {
@@ -331,9 +330,10 @@ impl DwConv {
         }
         let (hp, wp) = (geo.h + c.pads[0] + c.pads[2], geo.wd + c.pads[1] + c.pads[3]);
         let (hq, wq) = (hp.div_ceil(geo.s[0]), wp.div_ceil(geo.s[1]));
-        let lanes = (geo.oh * wq).div_ceil(LANES) * LANES;
+        // End of the lanes the last output row's vectors compute.
+        let lanes = (geo.oh - 1) * wq + geo.ow.div_ceil(LANES) * LANES;
         let reach = (geo.k[0] - 1) * geo.d[0] / geo.s[0] * wq + (geo.k[1] - 1) * geo.d[1] / geo.s[1];
-        Some(DwConv { g: geo, wq, sub: (hq * wq).max(lanes + reach), lanes })
+        Some(DwConv { g: geo, wq, sub: (hq * wq).max(lanes + reach) })
     }
 
     pub(crate) fn scratch_bytes(&self) -> usize {
@@ -395,25 +395,34 @@ impl DwConv {
         }
         w.line(&format!("const int16_t *wc = wd + c * {taps};"));
         let bias = if n.inputs.len() > 2 { "x2[c]" } else { "0" };
-        w.open(&format!("for (int q0 = 0; q0 < {}; q0 += {LANES})", self.lanes));
-        w.line(&format!("mlrt_acc8 a = mlrt_acc8_set1({bias});"));
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let (r, q) = (ky * dh, kx * dw);
-                let off = ((r % sh) * sw + q % sw) * sub + (r / sh) * wq + q / sw;
-                w.line(&format!("a = mlrt_mac8(a, rows + {off} + q0, wc[{}]);", ky * kw + kx));
+        let store = if rq.to == DType::U8 { "mlrt_acc8_store_u8" } else { "mlrt_acc8_store_s8" };
+        // One output row is `OW` lanes from `oh·wq`: whole vectors, then a shorter tail.
+        let vector = |w: &mut Writer, at: &str, count: usize| {
+            w.line(&format!("mlrt_acc8 a = mlrt_acc8_set1({bias});"));
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let (r, q) = (ky * dh, kx * dw);
+                    let off = ((r % sh) * sw + q % sw) * sub + (r / sh) * wq + q / sw;
+                    w.line(&format!("a = mlrt_mac8(a, rp + {off} + {at}, wc[{}]);", ky * kw + kx));
+                }
             }
+            w.line(&format!(
+                "{store}(yr + {at}, mlrt_requant8v(a, {mul}, {shift}, {}, {}, {}), {count});",
+                rq.zero_point, rq.lo, rq.hi
+            ));
+        };
+        w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
+        w.line(&format!("const int16_t *rp = rows + oh * {wq};"));
+        w.line(&format!("{yt} *yr = yc + oh * {};", g.ow));
+        let (full, tail) = (g.ow / LANES * LANES, g.ow % LANES);
+        if full > 0 {
+            w.open(&format!("for (int ow = 0; ow < {full}; ow += {LANES})"));
+            vector(w, "ow", LANES);
+            w.close();
         }
-        w.line(&format!("int32_t v[{LANES}];"));
-        w.line(&format!(
-            "mlrt_acc8_store(v, mlrt_requant8v(a, {mul}, {shift}, {}, {}, {}));",
-            rq.zero_point, rq.lo, rq.hi
-        ));
-        w.line(&format!("int oh = q0 / {wq}, ow = q0 % {wq};"));
-        w.open(&format!("for (int l = 0; l < {LANES}; ++l)"));
-        w.line(&format!("if (oh < {} && ow < {}) yc[oh * {} + ow] = ({yt})v[l];", g.oh, g.ow, g.ow));
-        w.line(&format!("if (++ow == {wq}) {{ ow = 0; ++oh; }}"));
-        w.close();
+        if tail > 0 {
+            vector(w, &full.to_string(), tail);
+        }
         w.close();
         w.close();
     }
