@@ -11,12 +11,13 @@
 //! Integer forms accumulate `(x − x_zp)·(w − w_zp)` in int32 (in a stack plane of the output
 //! size for a convolution) and requantize with `mlrt_requant`, like `qkernels`.
 
+use super::kernels::LANES;
 use super::writer::Writer;
 use super::{c_float, c_literal};
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
 use crate::ir::{DType, Node};
-use crate::ops::{ConvGeom, FcGeom, Flavor, Layout, Sparse, SparseFormat};
+use crate::ops::{ConvGeom, FcGeom, Flavor, Layout, Requant, Sparse, SparseFormat};
 use crate::toolchain::c_type;
 
 fn i32_lit(v: i32) -> String {
@@ -55,19 +56,24 @@ fn array(w: &mut Writer, t: &str, name: &str, items: &[String]) {
     w.line("};");
 }
 
+/// The requantization's multiplier and shift of channel `ch` as C expressions: literals when
+/// all channels share them, else `rq_mul[ch]` / `rq_shift[ch]` (tables declared here).
+fn requant_params(w: &mut Writer, r: &crate::ops::Requant, ch: &str) -> (String, String) {
+    if r.multiplier.len() == 1 || (all_same(&r.multiplier) && all_same(&r.shift)) {
+        return (i32_lit(r.multiplier[0]), i32_lit(r.shift[0]));
+    }
+    let ms: Vec<String> = r.multiplier.iter().map(|&v| i32_lit(v)).collect();
+    let ss: Vec<String> = r.shift.iter().map(|&v| i32_lit(v)).collect();
+    array(w, "int32_t", "rq_mul", &ms);
+    array(w, "int32_t", "rq_shift", &ss);
+    (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
+}
+
 /// The final value of an output: activation / alpha for floats, requantization for ints.
 fn finish(w: &mut Writer, f: &Flavor, acc: &str, ch: &str) -> String {
     if f.int {
         let Some(r) = f.out else { return acc.to_string() };
-        let (m, s) = if r.multiplier.len() == 1 || (all_same(&r.multiplier) && all_same(&r.shift)) {
-            (i32_lit(r.multiplier[0]), i32_lit(r.shift[0]))
-        } else {
-            let ms: Vec<String> = r.multiplier.iter().map(|&v| i32_lit(v)).collect();
-            let ss: Vec<String> = r.shift.iter().map(|&v| i32_lit(v)).collect();
-            array(w, "int32_t", "rq_mul", &ms);
-            array(w, "int32_t", "rq_shift", &ss);
-            (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
-        };
+        let (m, s) = requant_params(w, r, ch);
         return format!(
             "({})mlrt_requant({acc}, {m}, {s}, {}, {}, {})",
             c_type(r.to),
@@ -127,6 +133,16 @@ fn csr_arrays(w: &mut Writer, s: &Sparse) {
 }
 
 fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvGeom) {
+    if let Some(r) = f.out.filter(|r| {
+        f.int
+            && matches!(r.to, DType::I8 | DType::U8)
+            && s.format == SparseFormat::Csr
+            && g.pointwise()
+            && g.group == 1
+            && g.oh * g.ow >= LANES
+    }) {
+        return pointwise_vectors(w, p, n, s, f, g, r);
+    }
     let has_bias = n.inputs.len() > 1;
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let acc_t = if f.int { "int32_t" } else { "float" };
@@ -153,17 +169,35 @@ fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvG
         array(w, "int", "ow_lo", &list(&cols, false));
         array(w, "int", "ow_hi", &list(&cols, true));
     }
-    // The per-channel requantization tables must be declared before the loops.
-    let store = finish(w, f, "acc[p]", "oc");
+    // The per-channel requantization tables must be declared before the loops. An 8-bit
+    // output plane is requantized 8 sums at a time (`mlrt_requant8_*`, same arithmetic).
+    let eight = f.out.filter(|r| f.int && matches!(r.to, DType::I8 | DType::U8));
+    let (store, acc_len) = match eight {
+        Some(r) => {
+            let (m, s) = requant_params(w, r, "oc");
+            let ty = if r.to == DType::U8 { "u8" } else { "s8" };
+            let nv =
+                if ohw % LANES == 0 { LANES.to_string() } else { format!("{ohw} - p < {LANES} ? {ohw} - p : {LANES}") };
+            let call = format!(
+                "mlrt_requant8_{ty}(yc + p, mlrt_acc8_load32(acc + p), {m}, {s}, {}, {}, {}, {nv})",
+                i32_lit(r.zero_point),
+                i32_lit(r.lo),
+                i32_lit(r.hi)
+            );
+            (Some(call), ohw.div_ceil(LANES) * LANES)
+        }
+        None => (None, ohw),
+    };
+    let scalar = if store.is_none() { finish(w, f, "acc[p]", "oc") } else { String::new() };
     w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
     w.open(&format!("for (int oc = 0; oc < {}; ++oc)", g.m));
     w.line(&format!("{} *yc = y + {};", c_type(yt_dtype(p, n)), c_lin(&[("n", g.m * ohw), ("oc", ohw)], 0)));
     if f.int {
-        w.line(&format!("int32_t acc[{ohw}];"));
+        w.line(&format!("int32_t acc[{acc_len}];"));
     } else {
         w.line("float *acc = yc;");
     }
-    w.line(&format!("for (int p = 0; p < {ohw}; ++p) acc[p] = {bias};"));
+    w.line(&format!("for (int p = 0; p < {acc_len}; ++p) acc[p] = {bias};"));
     let mut xc_terms = vec![("n", g.ci * hw)];
     if g.group > 1 {
         w.line(&format!("const int g = oc / {};", g.mg));
@@ -244,8 +278,80 @@ fn conv(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvG
         }
     }
     // Float accumulation happens in place unless an epilogue (activation) applies.
-    if f.int || store != "acc[p]" {
-        w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {store};"));
+    if let Some(call) = &store {
+        w.line(&format!("for (int p = 0; p < {ohw}; p += {LANES}) {call};"));
+    } else if f.int || scalar != "acc[p]" {
+        w.line(&format!("for (int p = 0; p < {ohw}; ++p) yc[p] = {scalar};"));
+    }
+    w.close();
+    w.close();
+}
+
+/// Accumulators per pixel group of [`pointwise_vectors`] (kept in registers).
+const GROUP_VECTORS: usize = 8;
+
+/// A CSR pointwise int8 convolution with an 8-bit output plane of at least 8 pixels, in
+/// vectors: per output channel and group of up to 64 pixels, each kept weight adds
+/// `x · (w − w_zp)` to 8 pixels per `mlrt_acc8` (the input zero point is folded at compile
+/// time into the per-channel constant `corr = −x_zp · Σ (w − w_zp)`); a plane that is not
+/// a multiple of 8 ends with a vector overlapping the previous one, so nothing is read or
+/// written outside the planes. Same int32 sums as the scalar kernel, same requantization.
+fn pointwise_vectors(w: &mut Writer, p: &Program, n: &Node, s: &Sparse, f: &Flavor, g: &ConvGeom, r: &Requant) {
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let wz = zero_point(w, s, "oc");
+    csr_arrays(w, s);
+    let values = s.csr.values.to_i64().unwrap_or_default();
+    let corr: Vec<String> = (0..s.csr.rows)
+        .map(|row| {
+            let z = s.csr.zero.get(row).copied().unwrap_or(s.csr.zero[0]) as i64;
+            let sum: i64 = s.csr.row(row).map(|j| values.get(j).copied().unwrap_or(0) - z).sum();
+            (-(f.x_zp as i64) * sum).to_string()
+        })
+        .collect();
+    array(w, "int32_t", "corr", &corr);
+    let (m, sh) = requant_params(w, r, "oc");
+    let xt = s_xdtype(p, n);
+    let from = if xt == DType::U8 { "mlrt_acc8_from_u8" } else { "mlrt_acc8_from_s8" };
+    let store = if r.to == DType::U8 { "mlrt_requant8_u8" } else { "mlrt_requant8_s8" };
+    let bias = if n.inputs.len() > 1 { "x1[oc] + corr[oc]" } else { "corr[oc]" };
+    let group = GROUP_VECTORS * LANES;
+    // One group: accumulators for the vectors starting at `starts`.
+    let body = |w: &mut Writer, starts: &[String]| {
+        let accs: Vec<String> = (0..starts.len()).map(|k| format!("a{k} = mlrt_acc8_set1(b)")).collect();
+        w.line(&format!("mlrt_acc8 {};", accs.join(", ")));
+        w.open("for (int j = (int)sp[oc]; j < (int)sp[oc + 1]; ++j)");
+        w.line(&format!("const {} *xc = xn + (int)sc[j] * {hw};", c_type(xt)));
+        w.line(&format!("const int32_t wv = {};", sub_zp_dyn("sv[j]", &wz)));
+        for (k, at) in starts.iter().enumerate() {
+            w.line(&format!("a{k} = mlrt_acc8_add(a{k}, {from}(xc + {at}, 0, wv));"));
+        }
+        w.close();
+        for (k, at) in starts.iter().enumerate() {
+            w.line(&format!(
+                "{store}(yc + {at}, a{k}, {m}, {sh}, {}, {}, {}, {LANES});",
+                i32_lit(r.zero_point),
+                i32_lit(r.lo),
+                i32_lit(r.hi)
+            ));
+        }
+    };
+    w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
+    w.line(&format!("const {} *xn = x0 + n * {};", c_type(xt), g.ci * hw));
+    w.open(&format!("for (int oc = 0; oc < {}; ++oc)", g.m));
+    w.line(&format!("{} *yc = y + {};", c_type(yt_dtype(p, n)), c_lin(&[("n", g.m * ohw), ("oc", ohw)], 0)));
+    w.line(&format!("const int32_t b = {bias};"));
+    let full = ohw / group;
+    if full > 0 {
+        w.open(&format!("for (int p0 = 0; p0 < {}; p0 += {group})", full * group));
+        let starts: Vec<String> = (0..GROUP_VECTORS).map(|k| format!("p0 + {}", k * LANES)).collect();
+        body(w, &starts);
+        w.close();
+    }
+    let rest = ohw - full * group;
+    if rest > 0 {
+        let starts: Vec<String> =
+            (0..rest.div_ceil(LANES)).map(|k| (full * group + k * LANES).min(ohw - LANES).to_string()).collect();
+        body(w, &starts);
     }
     w.close();
     w.close();
