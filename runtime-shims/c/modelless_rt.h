@@ -253,6 +253,52 @@ static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
     return acc;
 }
 #endif
+/* 8 pairs `(a[i] - zp, b[i] - zp)` of int8 / uint8 values to `dst[0..16]` (int16): two
+ * channels of 8 pixels as the dense kernels' `mlrt_px8` operand. */
+static inline void mlrt_pair8_s8(int16_t *dst, const int8_t *a, const int8_t *b, int32_t zp)
+{
+#if defined(__AVX2__)
+    const __m128i z = _mm_set1_epi16((short)zp);
+    const __m128i va = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)a)), z);
+    const __m128i vb = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)b)), z);
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_unpacklo_epi16(va, vb));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 8), _mm_unpackhi_epi16(va, vb));
+#elif defined(__ARM_NEON)
+    const int16x8_t z = vdupq_n_s16((int16_t)zp);
+    int16x8x2_t v;
+    v.val[0] = vsubq_s16(vmovl_s8(vld1_s8(a)), z);
+    v.val[1] = vsubq_s16(vmovl_s8(vld1_s8(b)), z);
+    vst2q_s16(dst, v);
+#else
+    int i;
+    for (i = 0; i < 8; ++i) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+#endif
+}
+static inline void mlrt_pair8_u8(int16_t *dst, const uint8_t *a, const uint8_t *b, int32_t zp)
+{
+#if defined(__AVX2__)
+    const __m128i z = _mm_set1_epi16((short)zp);
+    const __m128i va = _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)a)), z);
+    const __m128i vb = _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)b)), z);
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_unpacklo_epi16(va, vb));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 8), _mm_unpackhi_epi16(va, vb));
+#elif defined(__ARM_NEON)
+    const int16x8_t z = vdupq_n_s16((int16_t)zp);
+    int16x8x2_t v;
+    v.val[0] = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(a))), z);
+    v.val[1] = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(b))), z);
+    vst2q_s16(dst, v);
+#else
+    int i;
+    for (i = 0; i < 8; ++i) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+#endif
+}
 /* ---- float kernels: 8 float lanes, acc + x * (broadcast w) ---- */
 #if defined(__AVX__)
 #include <immintrin.h>

@@ -188,7 +188,20 @@ impl RowConv {
                 let clear: Vec<String> = (0..pack).map(|e| format!("{} = {zero};", cell(e))).collect();
                 w.line(&format!("{et} *e{ph} = slot + (pr * {sw} + {ph}) * {};", wq * pack));
                 w.line(&format!("for (int q = 0; q < {lo}; ++q) {{ {} }}", clear.join(" ")));
-                w.open(&format!("for (int q = {lo}; q < {hi}; ++q)"));
+                // Whole pairs of a contiguous row: 8 pixels per `mlrt_pair8_*`, then the rest.
+                match &n.op {
+                    Op::QConv(qc) if whole && sw == 1 => {
+                        let helper = if xt == "uint8_t" { "mlrt_pair8_u8" } else { "mlrt_pair8_s8" };
+                        w.line(&format!("int q = {lo};"));
+                        w.line(&format!(
+                            "for (; q + {LANES} <= {hi}; q += {LANES}) {helper}(e{ph} + 2 * q, xa + q - {pl}, xa + q - {pl} + {plane_in}, {});",
+                            qc.x_zp,
+                            pl = g.pl
+                        ));
+                        w.open(&format!("for (; q < {hi}; ++q)"));
+                    }
+                    _ => w.open(&format!("for (int q = {lo}; q < {hi}; ++q)")),
+                }
                 w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
                 w.line(&format!("{} = {};", cell(0), val("xa[iw]")));
                 if pack == 2 {
