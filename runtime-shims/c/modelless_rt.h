@@ -126,11 +126,14 @@ static inline void mlrt_acc8_store(int32_t *dst, mlrt_acc8 acc) { _mm256_storeu_
 static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, y)); }
 /* 16 uint8, widened. */
 static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)x)); }
+/* A weight for `mlrt_mac8`, broadcast once (outside the loops that use it). */
+typedef __m256i mlrt_w8;
+static inline mlrt_w8 mlrt_w8_set1(int32_t w) { return _mm256_set1_epi32(w); }
 /* acc[i] += x[i] * w */
-static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, mlrt_w8 w)
 {
     const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)x));
-    return _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(w)));
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(v, w));
 }
 #elif defined(__ARM_NEON)
 #include <arm_neon.h>
@@ -173,11 +176,13 @@ static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y)
     acc.hi = vmlal_s16(acc.hi, vget_high_s16(x.val[1]), vget_high_s16(y.val[1]));
     return acc;
 }
-static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+typedef int16x8_t mlrt_w8;
+static inline mlrt_w8 mlrt_w8_set1(int32_t w) { return vdupq_n_s16((int16_t)w); }
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, mlrt_w8 w)
 {
     const int16x8_t v = vld1q_s16(x);
-    acc.lo = vmlal_n_s16(acc.lo, vget_low_s16(v), (int16_t)w);
-    acc.hi = vmlal_n_s16(acc.hi, vget_high_s16(v), (int16_t)w);
+    acc.lo = vmlal_s16(acc.lo, vget_low_s16(v), vget_low_s16(w));
+    acc.hi = vmlal_s16(acc.hi, vget_high_s16(v), vget_high_s16(w));
     return acc;
 }
 static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x)
@@ -246,7 +251,9 @@ static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x)
     for (i = 0; i < 16; ++i) r.v[i] = x[i];
     return r;
 }
-static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, int32_t w)
+typedef int32_t mlrt_w8;
+static inline mlrt_w8 mlrt_w8_set1(int32_t w) { return w; }
+static inline mlrt_acc8 mlrt_mac8(mlrt_acc8 acc, const int16_t *x, mlrt_w8 w)
 {
     int i;
     for (i = 0; i < 8; ++i) acc.v[i] += (int32_t)x[i] * w;

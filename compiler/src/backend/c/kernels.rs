@@ -1117,6 +1117,10 @@ fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> boo
         k.emit(w, p, n);
         return true;
     }
+    if let Some(k) = super::simd::DwConv::of(p.graph, n) {
+        k.emit(w, p, n);
+        return true;
+    }
     let wsh = &p.graph.ty(n.inputs[1]).shape;
     let Some(geo) = ConvGeo::of(p, n, c) else { return false };
     if p.graph.ty(n.inputs[0]).dtype != crate::ir::DType::F32 {

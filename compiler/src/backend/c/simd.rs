@@ -23,12 +23,12 @@ use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
-use crate::ops::{Op, QConv, QMatMul, Requant};
+use crate::ops::{Op, QMatMul, Requant};
 use crate::toolchain::c_type;
 
 /// Pixels per row of a flattened 1×1 convolution: every input element is converted once
-/// whatever the row length, so one vector's worth keeps the scratch small.
-const CHUNK: usize = LANES;
+/// whatever the row length, so one wide tile's worth keeps the scratch small.
+const CHUNK: usize = 2 * LANES;
 
 /// The row-ring kernel's plan for a dense int8 or float convolution.
 pub(crate) struct RowConv {
@@ -47,6 +47,15 @@ pub(crate) struct RowConv {
     ring: usize,
     /// Pairs per column phase of a ring row.
     wq: usize,
+    /// Register tile: `ocb` output channels × `pv` vectors of [`LANES`] pixels. Rows of at
+    /// least 16 pixels use 4 × 2 (6 loads per 8 multiply-adds, 11 registers); shorter rows
+    /// 8 × 1 (9 loads per 8, no lanes wasted on a second vector).
+    ocb: usize,
+    pv: usize,
+    /// int8 with a single input channel: a unit pairs horizontal taps `kx, kx + 1` (ring
+    /// entries `(x[c], x[c + dw])`) instead of two channels, so no multiply is wasted on a
+    /// zero channel.
+    tap_pairs: bool,
 }
 
 impl RowConv {
@@ -79,11 +88,14 @@ impl RowConv {
             (flat, None)
         };
         let [kw, sw, dw] = [g2.k[1], g2.s[1], g2.d[1]];
+        let (ocb, pv) = if g2.ow >= 2 * LANES { (LANES / 2, 2) } else { (LANES, 1) };
+        let tile = pv * LANES;
         let padded = g2.wd + g2.pl + c.pads[3];
-        let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(LANES) * LANES + (kw - 1) * dw / sw);
+        let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
         let (icp, pack) = if float { (geo.ci, 1) } else { (geo.ci.div_ceil(2), 2) };
-        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq })
+        let tap_pairs = !float && geo.ci == 1 && kw >= 2;
+        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tap_pairs })
     }
 
     /// Elements of one ring row (all channel units and phases).
@@ -109,11 +121,14 @@ impl RowConv {
         let [dh, dw] = g.d;
         let (icp, pack, wq, ring, row) = (self.icp, self.pack, self.wq, self.ring, self.row());
         let et = self.elem();
-        let ob = g.m.div_ceil(LANES);
+        let (ocb, pv) = (self.ocb, self.pv);
+        let ob = g.m.div_ceil(ocb);
         let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
         let Some(d) = const_data(p, n.inputs[1]) else { return };
         let taps = kh * kw;
-        // Weights `[oc/8][kh][kw][unit][8][pack]`, missing channels zero.
+        // Tap units per kernel row, and the columns between units (tap pairs: 2).
+        let (kwu, tstep) = if self.tap_pairs { (kw.div_ceil(2), 2) } else { (kw, 1) };
+        // Weights `[oc/ocb][kh][kwu][unit][ocb][pack]`, missing channels and taps zero.
         let weight = |oc: usize, ic: usize, t: usize| -> String {
             let inside = oc < g.m && ic < g.ci;
             let at = (oc * g.ci + ic) * taps + t;
@@ -127,13 +142,21 @@ impl RowConv {
                 _ => "0".into(),
             }
         };
-        let mut packed = Vec::with_capacity(ob * taps * icp * LANES * pack);
+        let mut packed = Vec::with_capacity(ob * kh * kwu * icp * ocb * pack);
         for b in 0..ob {
-            for t in 0..taps {
-                for u in 0..icp {
-                    for j in 0..LANES {
-                        for e in 0..pack {
-                            packed.push(weight(b * LANES + j, u * pack + e, t));
+            for ky in 0..kh {
+                for ku in 0..kwu {
+                    for u in 0..icp {
+                        for j in 0..ocb {
+                            for e in 0..pack {
+                                packed.push(if !self.tap_pairs {
+                                    weight(b * ocb + j, u * pack + e, ky * kw + ku)
+                                } else if ku * 2 + e < kw {
+                                    weight(b * ocb + j, 0, ky * kw + ku * 2 + e)
+                                } else {
+                                    weight(g.m, 0, 0)
+                                });
+                            }
                         }
                     }
                 }
@@ -171,9 +194,27 @@ impl RowConv {
         }
         // Units of `pack` channels (an odd last channel pairs with zeros). Unit q of phase ph
         // holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
-        let full = g.ci / pack;
+        if self.tap_pairs {
+            for ph in 0..sw {
+                w.line(&format!("{et} *e{ph} = slot + {};", ph * wq * pack));
+                w.open(&format!("for (int q = 0; q < {wq}; ++q)"));
+                w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
+                w.line(&format!(
+                    "e{ph}[2 * q] = iw >= 0 && iw < {} ? {} : 0;",
+                    g.wd,
+                    val(&format!("xn[next * {} + iw]", g.wd))
+                ));
+                w.line(&format!(
+                    "e{ph}[2 * q + 1] = iw + {dw} >= 0 && iw + {dw} < {} ? {} : 0;",
+                    g.wd,
+                    val(&format!("xn[next * {} + iw + {dw}]", g.wd))
+                ));
+                w.close();
+            }
+        }
+        let full = if self.tap_pairs { icp } else { g.ci / pack };
         for (lo_u, hi_u, whole) in [(0, full, true), (full, icp, false)] {
-            if lo_u >= hi_u {
+            if lo_u >= hi_u || self.tap_pairs {
                 continue;
             }
             w.open(&format!("for (int pr = {lo_u}; pr < {hi_u}; ++pr)"));
@@ -192,13 +233,13 @@ impl RowConv {
                 match &n.op {
                     Op::QConv(qc) if whole && sw == 1 => {
                         let helper = if xt == "uint8_t" { "mlrt_pair8_u8" } else { "mlrt_pair8_s8" };
-                        w.line(&format!("int q = {lo};"));
+                        w.line(&format!("int q8 = {lo};"));
                         w.line(&format!(
-                            "for (; q + {LANES} <= {hi}; q += {LANES}) {helper}(e{ph} + 2 * q, xa + q - {pl}, xa + q - {pl} + {plane_in}, {});",
+                            "for (; q8 + {LANES} <= {hi}; q8 += {LANES}) {helper}(e{ph} + 2 * q8, xa + q8 - {pl}, xa + q8 - {pl} + {plane_in}, {});",
                             qc.x_zp,
                             pl = g.pl
                         ));
-                        w.open(&format!("for (; q < {hi}; ++q)"));
+                        w.open(&format!("for (int q = q8; q < {hi}; ++q)"));
                     }
                     _ => w.open(&format!("for (int q = {lo}; q < {hi}; ++q)")),
                 }
@@ -221,60 +262,70 @@ impl RowConv {
             ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8")
         };
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
-        w.line(&format!("const {et} *wb = wq + ob * {};", taps * icp * LANES * pack));
-        w.open(&format!("for (int ow = 0; ow < {}; ow += {LANES})", g.ow));
+        w.line(&format!("const {et} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
+        w.open(&format!("for (int ow = 0; ow < {}; ow += {})", g.ow, pv * LANES));
         let bias = |j: usize| {
-            let oc = format!("ob * {LANES} + {j}");
-            match (n.inputs.len() > 2, g.m.is_multiple_of(LANES)) {
+            let oc = format!("ob * {ocb} + {j}");
+            match (n.inputs.len() > 2, g.m.is_multiple_of(ocb)) {
                 (false, _) => zero.to_string(),
                 (true, true) => format!("x2[{oc}]"),
                 (true, false) => format!("({oc} < {} ? x2[{oc}] : {zero})", g.m),
             }
         };
-        let accs: Vec<String> = (0..LANES).map(|j| format!("a{j} = {set1}({})", bias(j))).collect();
+        let accs: Vec<String> = (0..ocb)
+            .flat_map(|j| (0..pv).map(move |v| (j, v)))
+            .map(|(j, v)| format!("a{j}{v} = {set1}({})", bias(j)))
+            .collect();
         w.line(&format!("{acc_t} {};", accs.join(", ")));
         w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
         w.line(&format!("const int ih = ih0 + kh * {dh};"));
         w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
         w.line(&format!("const {et} *xr = rows + (ih % {ring}) * {row};"));
-        w.open(&format!("for (int kw = 0; kw < {kw}; ++kw)"));
-        // Tap kw of pixel ow reads padded column ow·sw + kw·dw: phase (kw·dw) mod sw.
+        w.open(&format!("for (int kw = 0; kw < {kwu}; ++kw)"));
+        // Tap unit kw of pixel ow reads padded column ow·sw + kw·tstep·dw: phase (kw·tstep·dw)
+        // mod sw.
+        let tdw = tstep * dw;
         w.line(&format!(
-            "const {et} *xp = xr + ((kw * {dw}) % {sw}) * {} + (ow + (kw * {dw}) / {sw}) * {pack};",
+            "const {et} *xp = xr + ((kw * {tdw}) % {sw}) * {} + (ow + (kw * {tdw}) / {sw}) * {pack};",
             wq * pack
         ));
-        w.line(&format!("const {et} *wk = wb + (kh * {kw} + kw) * {};", icp * LANES * pack));
+        w.line(&format!("const {et} *wk = wb + (kh * {kwu} + kw) * {};", icp * ocb * pack));
         w.open(&format!("for (int pr = 0; pr < {icp}; ++pr)"));
         let xv_t = if self.float { "mlrt_f8" } else { "mlrt_px8" };
-        w.line(&format!("const {xv_t} xv = {load}(xp + pr * {});", sw * wq * pack));
-        w.line(&format!("const {et} *wv = wk + pr * {};", LANES * pack));
-        for j in 0..LANES {
-            w.line(&format!("a{j} = {mac}(a{j}, xv, wv + {});", pack * j));
+        for v in 0..pv {
+            w.line(&format!("const {xv_t} xv{v} = {load}(xp + pr * {} + {});", sw * wq * pack, v * LANES * pack));
+        }
+        w.line(&format!("const {et} *wv = wk + pr * {};", ocb * pack));
+        for j in 0..ocb {
+            for v in 0..pv {
+                w.line(&format!("a{j}{v} = {mac}(a{j}{v}, xv{v}, wv + {});", pack * j));
+            }
         }
         w.close();
         w.close();
         w.close();
-        let nv = match self.plane {
+        let left = match self.plane {
             Some(pl) => format!("{pl} - (oh * {ow} + ow)", ow = g.ow),
             None => format!("{} - ow", g.ow),
         };
-        w.line(&format!("const int nv = {nv} < {LANES} ? {nv} : {LANES};"));
+        // Pixels of this row from `ow` on (the tile may reach past the row's end).
+        w.line(&format!("const int left = {left};"));
         let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yo = y + n * {} + oh * {} + ow;", g.m * plane_out, g.ow));
-        let store = match &n.op {
+        // Stores accumulator `acc` to the `nv` pixels at `yo + oc · plane + at`.
+        enum Store {
+            Requant { ty: &'static str, mul: String, shift: String, zp: i32, lo: i32, hi: i32 },
+            Float { act: String, tail: String },
+        }
+        let kind = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
                 let (mul, shift) = requant_params(w, rq, "oc");
                 let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
-                Box::new(move |j: usize| {
-                    format!(
-                        "mlrt_requant8_{ty}(yo + oc * {plane_out}, a{j}, {mul}, {shift}, {}, {}, {}, nv);",
-                        rq.zero_point, rq.lo, rq.hi
-                    )
-                }) as Box<dyn Fn(usize) -> String>
+                Store::Requant { ty, mul, shift, zp: rq.zero_point, lo: rq.lo, hi: rq.hi }
             }
             Op::Conv(c) => {
-                // Whole tiles are stored straight from the register (a copy through a local
+                // Whole vectors are stored straight from the register (a copy through a local
                 // array makes GCC keep the accumulators in memory), then activated in place.
                 let v = super::kernels::act_expr(&c.act, "yc[l]");
                 let act = if v == "yc[l]" {
@@ -282,21 +333,34 @@ impl RowConv {
                 } else {
                     format!(" for (int l = 0; l < {LANES}; ++l) yc[l] = {v};")
                 };
-                let tail = super::kernels::act_expr(&c.act, "t[l]");
-                Box::new(move |j: usize| {
-                    format!(
-                        "float *yc = yo + oc * {plane_out}; if (nv == {LANES}) {{ mlrt_f8_store(yc, a{j});{act} }} else {{ float t[{LANES}]; mlrt_f8_store(t, a{j}); for (int l = 0; l < nv; ++l) yc[l] = {tail}; }}"
-                    )
-                })
+                Store::Float { act, tail: super::kernels::act_expr(&c.act, "t[l]") }
             }
             _ => return,
         };
-        for j in 0..LANES {
-            let call = store(j);
-            if g.m.is_multiple_of(LANES) {
-                w.line(&format!("{{ const int oc = ob * {LANES} + {j}; {call} }}"));
+        let store = |acc: &str, at: usize| match &kind {
+            Store::Requant { ty, mul, shift, zp, lo, hi } => {
+                format!(
+                    "mlrt_requant8_{ty}(yo + oc * {plane_out} + {at}, {acc}, {mul}, {shift}, {zp}, {lo}, {hi}, nv);"
+                )
+            }
+            Store::Float { act, tail } => format!(
+                "float *yc = yo + oc * {plane_out} + {at}; if (nv == {LANES}) {{ mlrt_f8_store(yc, {acc});{act} }} else {{ float t[{LANES}]; mlrt_f8_store(t, {acc}); for (int l = 0; l < nv; ++l) yc[l] = {tail}; }}"
+            ),
+        };
+        for j in 0..ocb {
+            let mut calls = Vec::new();
+            for v in 0..pv {
+                let at = v * LANES;
+                let nv = if at == 0 { "left".to_string() } else { format!("left - {at}") };
+                let call =
+                    format!("const int nv = {nv} < {LANES} ? {nv} : {LANES}; {}", store(&format!("a{j}{v}"), at));
+                calls.push(if at == 0 { format!("{{ {call} }}") } else { format!("if (left > {at}) {{ {call} }}") });
+            }
+            let body = calls.join(" ");
+            if g.m.is_multiple_of(ocb) {
+                w.line(&format!("{{ const int oc = ob * {ocb} + {j}; {body} }}"));
             } else {
-                w.line(&format!("{{ const int oc = ob * {LANES} + {j}; if (oc < {}) {{ {call} }} }}", g.m));
+                w.line(&format!("{{ const int oc = ob * {ocb} + {j}; if (oc < {}) {{ {body} }} }}", g.m));
             }
         }
         w.close();
@@ -311,15 +375,18 @@ impl RowConv {
     }
 }
 
-/// The vector kernel's plan for an int8 depthwise convolution (`group == ci == m`, constant
-/// weights, requantized 8-bit output). Per channel, the plane is converted into scratch as
-/// `(x − x_zp)` int16, zero-padded and split into `sh × sw` phase planes of `wq` columns, so
-/// that output pixel `(oh, ow)` is lane `oh·wq + ow` and every tap is one contiguous load of
-/// 8 lanes (`mlrt_mac8`). Each output row is whole vectors and a tail whose extra lanes are
-/// computed and dropped; results are packed to 8-bit and stored 8 at a time. The whole channel
-/// is converted before any of its outputs is written: it also runs in place.
+/// The vector kernel's plan for a depthwise convolution (`group == ci == m`, constant
+/// weights): int8 with requantized 8-bit output, or float32. Per channel, the plane is
+/// copied into scratch (int8 as `(x − x_zp)` int16), zero-padded and split into `sh × sw`
+/// phase planes of `wq` columns, so that output pixel `(oh, ow)` is lane `oh·wq + ow` and
+/// every tap is one contiguous load of 8 lanes (`mlrt_mac8` / `mlrt_f8_fma`). Each output row
+/// is whole vectors and a tail whose extra lanes are computed and dropped; int8 results are
+/// packed to 8-bit and stored 8 at a time, float results get bias and activation. The whole
+/// channel is copied before any of its outputs is written: it also runs in place.
 pub(crate) struct DwConv {
     g: ConvGeo,
+    /// Float32 `Conv` rather than int8 `QConv`.
+    float: bool,
     /// Padded columns per phase plane.
     wq: usize,
     /// int16 elements per phase plane (with room for the last vector's overreach).
@@ -328,14 +395,17 @@ pub(crate) struct DwConv {
 
 impl DwConv {
     pub(crate) fn of(g: &Graph, n: &Node) -> Option<DwConv> {
-        let Op::QConv(qc) = &n.op else { return None };
-        let c = &qc.conv;
+        let (c, float) = match &n.op {
+            Op::QConv(qc) if qc.out.is_some() => (&qc.conv, false),
+            Op::Conv(c) => (c, true),
+            _ => return None,
+        };
         let geo = ConvGeo::of_graph(g, n, c, false)?;
         let (xt, wt, yt) = (g.ty(n.inputs[0]).dtype, g.ty(n.inputs[1]).dtype, g.ty(n.outputs[0]).dtype);
-        let eight = |d: DType| matches!(d, DType::I8 | DType::U8);
+        let ok = |d: DType| if float { d == DType::F32 } else { matches!(d, DType::I8 | DType::U8) };
         let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
         let depthwise = c.group == geo.ci && c.group == geo.m && g.ty(n.inputs[1]).shape[1] == 1;
-        if !depthwise || !eight(xt) || !eight(wt) || !eight(yt) || qc.out.is_none() {
+        if !depthwise || !ok(xt) || !ok(wt) || !ok(yt) {
             return None;
         }
         if weights.len() != geo.m * c.kernel[0] * c.kernel[1] {
@@ -346,32 +416,55 @@ impl DwConv {
         // End of the lanes the last output row's vectors compute.
         let lanes = (geo.oh - 1) * wq + geo.ow.div_ceil(LANES) * LANES;
         let reach = (geo.k[0] - 1) * geo.d[0] / geo.s[0] * wq + (geo.k[1] - 1) * geo.d[1] / geo.s[1];
-        Some(DwConv { g: geo, wq, sub: (hq * wq).max(lanes + reach) })
+        Some(DwConv { g: geo, float, wq, sub: (hq * wq).max(lanes + reach) })
     }
 
     pub(crate) fn scratch_bytes(&self) -> usize {
-        self.g.s[0] * self.g.s[1] * self.sub * 2
+        self.g.s[0] * self.g.s[1] * self.sub * if self.float { 4 } else { 2 }
     }
 
-    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qc: &QConv) {
+    /// C type of the planes (the kernel's scratch parameter).
+    pub(crate) fn scratch_type(&self) -> &'static str {
+        if self.float { "float" } else { "int16_t" }
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node) {
         let g = &self.g;
         let (kh, kw) = (g.k[0], g.k[1]);
         let [sh, sw] = g.s;
         let [dh, dw] = g.d;
         let (wq, sub) = (self.wq, self.sub);
         let Some(d) = const_data(p, n.inputs[1]) else { return };
-        let Some(rq) = &qc.out else { return };
-        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
         let taps = kh * kw;
-        let vals: Vec<String> =
-            (0..g.m * taps).map(|i| (int_at(d, i).unwrap_or(0) - wzp(i / taps)).to_string()).collect();
-        packed_array(w, "int16_t", "wd", &vals);
-        w.packs_input(1);
-        let (mul, shift) = requant_params(w, rq, "c");
+        let et = self.scratch_type();
         let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
-        let yt = c_type(rq.to);
+        let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
+        // Per-kind pieces: weight table, plane value of input `e`, and the row epilogue.
+        enum Out<'a> {
+            Requant { rq: &'a Requant, mul: String, shift: String },
+            Float { act: &'a Option<crate::ops::Act> },
+        }
+        let (val, out): (Box<dyn Fn(&str) -> String>, Out) = match &n.op {
+            Op::QConv(qc) => {
+                let Some(rq) = &qc.out else { return };
+                let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+                let vals: Vec<String> =
+                    (0..g.m * taps).map(|i| (int_at(d, i).unwrap_or(0) - wzp(i / taps)).to_string()).collect();
+                packed_array(w, "int16_t", "wd", &vals);
+                let (mul, shift) = requant_params(w, rq, "c");
+                let zp = qc.x_zp;
+                (Box::new(move |e: &str| format!("(int16_t)((int32_t){e} - {zp})")), Out::Requant { rq, mul, shift })
+            }
+            Op::Conv(c) => {
+                let vals: Vec<String> =
+                    (0..g.m * taps).map(|i| super::c_float(super::kernels::f32_at(d, i).unwrap_or(0.0))).collect();
+                packed_array(w, "float", "wd", &vals);
+                (Box::new(|e: &str| e.to_string()), Out::Float { act: &c.act })
+            }
+            _ => return,
+        };
+        w.packs_input(1);
         let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
-        let zp = qc.x_zp;
         // Padding stays zero: every channel writes the same interior cells.
         w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = 0;", sh * sw * sub));
         w.open(&format!("for (int nc = 0; nc < {}; ++nc)", g.nb * g.m));
@@ -399,33 +492,60 @@ impl DwConv {
                     g.wd,
                     (q0 * sw + b) as isize - g.pl as isize
                 ));
-                w.line(&format!("int16_t *dst = rows + {} + r * {wq};", (a * sw + b) * sub));
+                w.line(&format!("{et} *dst = rows + {} + r * {wq};", (a * sw + b) * sub));
                 w.line(&format!(
-                    "for (int q = {q0}; q < {q1}; ++q) dst[q] = (int16_t)((int32_t)src[(q - {q0}) * {sw}] - {zp});"
+                    "for (int q = {q0}; q < {q1}; ++q) dst[q] = {};",
+                    val(&format!("src[(q - {q0}) * {sw}]"))
                 ));
                 w.close();
             }
         }
-        w.line(&format!("const int16_t *wc = wd + c * {taps};"));
-        let bias = if n.inputs.len() > 2 { "x2[c]" } else { "0" };
-        let store = if rq.to == DType::U8 { "mlrt_acc8_store_u8" } else { "mlrt_acc8_store_s8" };
+        w.line(&format!("const {et} *wc = wd + c * {taps};"));
+        let float = matches!(out, Out::Float { .. });
+        let bias = match (n.inputs.len() > 2, float) {
+            (true, _) => "x2[c]",
+            (false, true) => "0.0f",
+            (false, false) => "0",
+        };
         // One output row is `OW` lanes from `oh·wq`: whole vectors, then a shorter tail.
         let vector = |w: &mut Writer, at: &str, count: usize| {
-            w.line(&format!("mlrt_acc8 a = mlrt_acc8_set1({bias});"));
+            let (acc_t, set1) = if float { ("mlrt_f8", "mlrt_f8_set1") } else { ("mlrt_acc8", "mlrt_acc8_set1") };
+            w.line(&format!("{acc_t} a = {set1}({bias});"));
             for ky in 0..kh {
                 for kx in 0..kw {
                     let (r, q) = (ky * dh, kx * dw);
                     let off = ((r % sh) * sw + q % sw) * sub + (r / sh) * wq + q / sw;
-                    w.line(&format!("a = mlrt_mac8(a, rp + {off} + {at}, wc[{}]);", ky * kw + kx));
+                    let t = ky * kw + kx;
+                    w.line(&if float {
+                        format!("a = mlrt_f8_fma(a, mlrt_f8_load(rp + {off} + {at}), wc + {t});")
+                    } else {
+                        format!("a = mlrt_mac8(a, rp + {off} + {at}, tap{t});")
+                    });
                 }
             }
-            w.line(&format!(
-                "{store}(yr + {at}, mlrt_requant8v(a, {mul}, {shift}, {}, {}, {}), {count});",
-                rq.zero_point, rq.lo, rq.hi
-            ));
+            match &out {
+                Out::Requant { rq, mul, shift } => {
+                    let store = if rq.to == DType::U8 { "mlrt_acc8_store_u8" } else { "mlrt_acc8_store_s8" };
+                    w.line(&format!(
+                        "{store}(yr + {at}, mlrt_requant8v(a, {mul}, {shift}, {}, {}, {}), {count});",
+                        rq.zero_point, rq.lo, rq.hi
+                    ));
+                }
+                Out::Float { act } => {
+                    let v = super::kernels::act_expr(act, "t[l]");
+                    w.line(&format!(
+                        "{{ float t[{LANES}]; mlrt_f8_store(t, a); for (int l = 0; l < {count}; ++l) yr[{at} + l] = {v}; }}"
+                    ));
+                }
+            }
         };
+        if !float {
+            // The channel's taps, broadcast once (reloading them per row costs a third more).
+            let ws: Vec<String> = (0..taps).map(|t| format!("tap{t} = mlrt_w8_set1(wc[{t}])")).collect();
+            w.line(&format!("const mlrt_w8 {};", ws.join(", ")));
+        }
         w.open(&format!("for (int oh = 0; oh < {}; ++oh)", g.oh));
-        w.line(&format!("const int16_t *rp = rows + oh * {wq};"));
+        w.line(&format!("const {et} *rp = rows + oh * {wq};"));
         w.line(&format!("{yt} *yr = yc + oh * {};", g.ow));
         let (full, tail) = (g.ow / LANES * LANES, g.ow % LANES);
         if full > 0 {
@@ -581,7 +701,7 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
-    RowConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|_| "int16_t"))
+    RowConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
