@@ -444,7 +444,8 @@ impl DwConv {
             Requant { rq: &'a Requant, mul: String, shift: String },
             Float { act: &'a Option<crate::ops::Act> },
         }
-        let (val, out): (Box<dyn Fn(&str) -> String>, Out) = match &n.op {
+        // `x_zp` of an int8 plane (`None`: float).
+        let (zp, out) = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
                 let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
@@ -452,16 +453,19 @@ impl DwConv {
                     (0..g.m * taps).map(|i| (int_at(d, i).unwrap_or(0) - wzp(i / taps)).to_string()).collect();
                 packed_array(w, "int16_t", "wd", &vals);
                 let (mul, shift) = requant_params(w, rq, "c");
-                let zp = qc.x_zp;
-                (Box::new(move |e: &str| format!("(int16_t)((int32_t){e} - {zp})")), Out::Requant { rq, mul, shift })
+                (Some(qc.x_zp), Out::Requant { rq, mul, shift })
             }
             Op::Conv(c) => {
                 let vals: Vec<String> =
                     (0..g.m * taps).map(|i| super::c_float(super::kernels::f32_at(d, i).unwrap_or(0.0))).collect();
                 packed_array(w, "float", "wd", &vals);
-                (Box::new(|e: &str| e.to_string()), Out::Float { act: &c.act })
+                (None, Out::Float { act: &c.act })
             }
             _ => return,
+        };
+        let val = |e: &str| match zp {
+            Some(z) => format!("(int16_t)((int32_t){e} - {z})"),
+            None => e.to_string(),
         };
         w.packs_input(1);
         let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
