@@ -269,7 +269,7 @@ fn cases(tmp: &Path) -> Vec<Case> {
             ]),
             code: 1,
             needles: &[
-                "target: arena 221,440 B exceeds the cortex-m0plus RAM of 16,384 B minus its stack reserve of 2,048 B (14,336 B left for the arena); try --int8",
+                "target: arena 221,696 B exceeds the cortex-m0plus RAM of 16,384 B minus its stack reserve of 2,048 B (14,336 B left for the arena); try --int8",
                 "and weights 843,400 B exceed the cortex-m0plus flash of 262,144 B",
                 "; nothing written",
             ],
@@ -287,7 +287,7 @@ fn cases(tmp: &Path) -> Vec<Case> {
                 out,
             ]),
             code: 1,
-            needles: &["target: arena 34,048 B exceeds the cortex-m0plus RAM of 16,384 B"],
+            needles: &["target: arena 36,096 B exceeds the cortex-m0plus RAM of 16,384 B"],
         },
         Case {
             id: "flash-exceeded",
