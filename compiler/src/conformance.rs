@@ -135,6 +135,15 @@ pub fn compare(got: &TensorData, want: &TensorData, rtol: f32, atol: f32) -> std
         }
         return Ok(());
     }
+    // 16-bit floats compare as the float32 values of their bit patterns.
+    let widened;
+    let (got, want) = match (got, want) {
+        (TensorData::F16(_), TensorData::F16(_)) | (TensorData::BF16(_), TensorData::BF16(_)) => {
+            widened = (TensorData::F32(got.to_f32()), TensorData::F32(want.to_f32()));
+            (&widened.0, &widened.1)
+        }
+        _ => (got, want),
+    };
     if let (TensorData::F32(g), TensorData::F32(w)) = (got, want) {
         for (i, (a, b)) in g.iter().zip(w).enumerate() {
             let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();

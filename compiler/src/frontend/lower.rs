@@ -10,6 +10,7 @@ use std::path::Path;
 use tract_onnx::pb::{NodeProto, TensorProto};
 
 mod empty;
+mod half;
 
 /// Why a node could not be lowered.
 enum Fail {
@@ -319,7 +320,7 @@ impl<'p> Ctx<'p> {
         let cur = Cur { p, name, ins };
         let domain_ok = p.domain.is_empty() || p.domain == "ai.onnx";
         let result = if domain_ok {
-            self.dispatch(&cur)
+            self.dispatch_half(&cur).unwrap_or_else(|| self.dispatch(&cur))
         } else {
             Err(Fail::Unsupported(Some(format!("domain \"{}\"", p.domain))))
         };
@@ -542,7 +543,7 @@ impl<'p> Ctx<'p> {
                     let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
                         match t {
                             DType::F32 => Ok(v),
-                            DType::I8 | DType::U8 | DType::I32 | DType::I64 => {
+                            t if t.is_int() => {
                                 this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v])
                             }
                             t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
@@ -1427,8 +1428,8 @@ impl<'p> Ctx<'p> {
             return Err(Fail::Unsupported(Some("run-time scale with output_dtype or block_size".into())));
         }
         let to = zp.map_or(DType::U8, |z| self.g.ty(z).dtype);
-        if !matches!(to, DType::I8 | DType::U8) {
-            return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+        if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
+            return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
         }
         let (lo, hi) = type_range(to);
         let scale = self.reshape(c, scale, vec![])?;
@@ -1456,19 +1457,24 @@ impl<'p> Ctx<'p> {
                 0 => zdt,
                 2 => DType::U8,
                 3 => DType::I8,
+                4 => DType::U16,
+                5 => DType::I16,
                 6 => DType::I32,
                 t => return Err(Fail::Unsupported(Some(format!("output_dtype {t}")))),
             };
-            if !matches!(to, DType::I8 | DType::U8) {
-                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+            if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
+                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
             }
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
             return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
-        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I32) {
-            return Err(Fail::Unsupported(Some(format!("{} input (int8, uint8, int32 only)", xt.dtype))));
+        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} input (int8, uint8, int16, uint16, int32 only)",
+                xt.dtype
+            ))));
         }
         // Opset 23's output_dtype: the float type of the result (float32 only here).
         match c.attrs().int("output_dtype", 0) {
