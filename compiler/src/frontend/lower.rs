@@ -71,15 +71,15 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
-    ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
+    ("Cast", "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8/int16/uint16; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
     ),
     (
         "DequantizeLinear",
-        "int8/uint8/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+        "int8/uint8/int16/uint16/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
     ),
     (
         "QLinearConv",
@@ -624,6 +624,13 @@ impl<'p> Ctx<'p> {
                     super::tensor_proto::dtype_from_onnx(a.int("to", 0) as i32)
                         .map_err(|e| Fail::Unsupported(Some(e)))?
                 };
+                if to == DType::BF16 && self.opset < 19 && self.g.ty(x).dtype != DType::BF16 {
+                    return Err(Fail::Unsupported(Some(
+                        "conversion to bfloat16 before opset 19 (its rounding was unspecified and the reference \
+                         truncated; modelless rounds to nearest even, as opset 19 specifies)"
+                            .into(),
+                    )));
+                }
                 single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
             }
             "Neg" | "Abs" if self.g.ty(c.input(0)?).dtype != DType::F32 => {

@@ -3,8 +3,9 @@
 use super::expect_inputs;
 use crate::ir::{DType, TensorData, TensorType};
 
-/// `y = (to) x`, elementwise. Float to integer truncates toward zero; anything to bool
-/// is `x != 0`; bool to a number is 0 or 1.
+/// `y = (to) x`, elementwise. Float to integer truncates toward zero; integer to integer
+/// wraps; anything to bool is `x != 0`; bool to a number is 0 or 1; float16 / bfloat16
+/// convert through float32 (exactly to it, from it rounding to nearest even).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cast {
     pub to: DType,
