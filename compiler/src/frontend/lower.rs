@@ -401,12 +401,25 @@ impl<'p> Ctx<'p> {
     fn const_data(&self, v: ValueId, what: &str) -> LResult<&TensorData> {
         self.g.data(v).ok_or_else(|| {
             let msg = format!("{what} must be a constant (computed {what} are not supported)");
-            if self.g.is_graph_input(v) {
-                Fail::NeedsConst(msg, self.g.value(v).name.clone())
+            if let Some(input) = self.bindable(v) {
+                Fail::NeedsConst(msg, self.g.value(input).name.clone())
             } else {
                 Fail::Unsupported(Some(msg))
             }
         })
+    }
+
+    /// The graph input whose binding would make `v` a constant: `v` itself, or the input a
+    /// Cast node converts (16-bit float inputs are widened by one, see `half`).
+    fn bindable(&self, v: ValueId) -> Option<ValueId> {
+        if self.g.is_graph_input(v) {
+            return Some(v);
+        }
+        let n = self.g.nodes.iter().find(|n| n.outputs.contains(&v))?;
+        match (&n.op, n.inputs.as_slice()) {
+            (Op::Cast(_), &[x]) if self.g.is_graph_input(x) => Some(x),
+            _ => None,
+        }
     }
 
     fn const_ints(&self, v: ValueId, what: &str) -> LResult<Vec<i64>> {
@@ -1212,8 +1225,8 @@ impl<'p> Ctx<'p> {
             if self.g.is_const(v) {
                 continue;
             }
-            if self.g.is_graph_input(v) {
-                needs.push((format!("{what} must be a constant"), self.g.value(v).name.clone()));
+            if let Some(input) = self.bindable(v) {
+                needs.push((format!("{what} must be a constant"), self.g.value(input).name.clone()));
             } else {
                 return Err(Fail::Unsupported(Some(format!(
                     "run-time {what} (computed in the graph; must be a constant)"
@@ -1308,7 +1321,7 @@ impl<'p> Ctx<'p> {
         let (xn, wn) = if conv { ("x_zero_point", "w_zero_point") } else { ("a_zero_point", "b_zero_point") };
         self.expect_q_inputs(c, &[0, 1])?;
         let (x, w) = (c.input(0)?, c.input(1)?);
-        let runtime_zp = c.opt_input(2).filter(|&v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        let runtime_zp = c.opt_input(2).filter(|&v| !self.g.is_const(v) && self.bindable(v).is_none());
         let required: Vec<(usize, &str)> = if runtime_zp.is_some() { vec![(3, wn)] } else { vec![(2, xn), (3, wn)] };
         self.require_consts(c, &required)?;
         let (wz, _) = self.q_zero_points(c, 3, wn, self.g.ty(w).dtype)?;
@@ -1454,7 +1467,7 @@ impl<'p> Ctx<'p> {
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
         let x = c.input(0)?;
         let xt = self.g.ty(x).clone();
-        let computed = |v: Option<ValueId>| v.is_some_and(|v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        let computed = |v: Option<ValueId>| v.is_some_and(|v| !self.g.is_const(v) && self.bindable(v).is_none());
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
