@@ -448,7 +448,10 @@ fn time_tract(model: &Path, inputs: &[Input], warmup: usize, iters: usize) -> st
                 TensorData::U32(v) => (u32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::U64(v) => (u64::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::F16(_) | TensorData::BF16(_) => {
-                    return Err(tract_onnx::prelude::TractError::msg(format!("tract timing of {} inputs", x.data.dtype())));
+                    return Err(tract_onnx::prelude::TractError::msg(format!(
+                        "tract timing of {} inputs",
+                        x.data.dtype()
+                    )));
                 }
             };
             m.set_input_fact(i, fact)?;

@@ -71,7 +71,10 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
-    ("Cast", "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)"),
+    (
+        "Cast",
+        "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)",
+    ),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
@@ -556,9 +559,7 @@ impl<'p> Ctx<'p> {
                     let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
                         match t {
                             DType::F32 => Ok(v),
-                            t if t.is_int() => {
-                                this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v])
-                            }
+                            t if t.is_int() => this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v]),
                             t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
                         }
                     };

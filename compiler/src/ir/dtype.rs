@@ -57,21 +57,6 @@ impl DType {
         matches!(self, DType::U8 | DType::U16 | DType::U32 | DType::U64)
     }
 
-    /// Value range of an integer type as `i128` (`None` for the others).
-    pub fn int_range(self) -> Option<(i128, i128)> {
-        Some(match self {
-            DType::I8 => (i8::MIN as i128, i8::MAX as i128),
-            DType::U8 => (0, u8::MAX as i128),
-            DType::I16 => (i16::MIN as i128, i16::MAX as i128),
-            DType::U16 => (0, u16::MAX as i128),
-            DType::I32 => (i32::MIN as i128, i32::MAX as i128),
-            DType::U32 => (0, u32::MAX as i128),
-            DType::I64 => (i64::MIN as i128, i64::MAX as i128),
-            DType::U64 => (0, u64::MAX as i128),
-            _ => return None,
-        })
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
