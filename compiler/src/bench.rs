@@ -280,7 +280,13 @@ fn write_npy(path: &Path, shape: &[usize], data: &TensorData) -> Result<()> {
         TensorData::U8(v) => put!(v),
         TensorData::I32(v) => put!(v),
         TensorData::I64(v) => put!(v),
-        TensorData::Bool(_) => return Err(Error::Usage("bench cannot feed bool inputs".into())),
+        TensorData::I16(v) => put!(v),
+        TensorData::U16(v) => put!(v),
+        TensorData::U32(v) => put!(v),
+        TensorData::U64(v) => put!(v),
+        TensorData::Bool(_) | TensorData::F16(_) | TensorData::BF16(_) => {
+            return Err(Error::Usage(format!("bench cannot feed {} inputs", data.dtype())));
+        }
     }
     std::fs::write(path, out).map_err(werr)
 }
@@ -437,6 +443,16 @@ fn time_tract(model: &Path, inputs: &[Input], warmup: usize, iters: usize) -> st
                 TensorData::I32(v) => (i32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::I64(v) => (i64::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::Bool(v) => (bool::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::I16(v) => (i16::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::U16(v) => (u16::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::U32(v) => (u32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::U64(v) => (u64::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
+                TensorData::F16(_) | TensorData::BF16(_) => {
+                    return Err(tract_onnx::prelude::TractError::msg(format!(
+                        "tract timing of {} inputs",
+                        x.data.dtype()
+                    )));
+                }
             };
             m.set_input_fact(i, fact)?;
             tv.push(t.into());

@@ -52,12 +52,22 @@ pub fn c_type(d: DType) -> &'static str {
         DType::I32 => "int32_t",
         DType::I64 => "int64_t",
         DType::Bool => "bool",
+        DType::I16 => "int16_t",
+        DType::U16 => "uint16_t",
+        DType::U32 => "uint32_t",
+        DType::U64 => "uint64_t",
+        // 16-bit floats travel as their bit patterns.
+        DType::F16 | DType::BF16 => "uint16_t",
     }
 }
 
-/// The Rust type of an element type (the IR's own names are Rust's).
+/// The Rust type of an element type (the IR's own names are Rust's, except the 16-bit
+/// floats, stored as `u16` bit patterns).
 pub fn rust_type(d: DType) -> &'static str {
-    d.name()
+    match d {
+        DType::F16 | DType::BF16 => "u16",
+        d => d.name(),
+    }
 }
 
 pub(crate) fn host_triple() -> String {
@@ -391,15 +401,10 @@ pub fn rust_harness_source(module_file: &str, sig: &IoSig) -> String {
     h
 }
 
-fn zero(d: DType) -> &'static str {
+fn zero(d: DType) -> String {
     match d {
-        DType::F32 => "0f32",
-        DType::F64 => "0f64",
-        DType::Bool => "false",
-        DType::I8 => "0i8",
-        DType::U8 => "0u8",
-        DType::I32 => "0i32",
-        DType::I64 => "0i64",
+        DType::Bool => "false".into(),
+        d => format!("0{}", rust_type(d)),
     }
 }
 

@@ -558,4 +558,66 @@ static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, in
     mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
 #endif /* MLRT_SIMD */
+
+/* ---- 16-bit floats: storage is the bit pattern (uint16_t), arithmetic is float ----
+ * Twins of f16_to_f32 / f32_to_f16 / bf16_to_f32 / f32_to_bf16 in runtime-shims/src/math.rs:
+ * exact widening; narrowing rounds to nearest even, overflows to inf, keeps NaN a NaN. */
+typedef union { float f; uint32_t u; } mlrt_f32_bits;
+static inline float mlrt_f16_to_f32(uint16_t h)
+{
+    mlrt_f32_bits r;
+    uint32_t sign = ((uint32_t)h & 0x8000u) << 16, exp = ((uint32_t)h >> 10) & 0x1fu, man = (uint32_t)h & 0x3ffu;
+    if (exp == 0x1fu) {
+        r.u = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+        r.u = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man == 0) {
+        r.u = sign;
+    } else {
+        r.f = (float)man * (1.0f / 16777216.0f); /* subnormal: man * 2^-24, exact */
+        r.u |= sign;
+    }
+    return r.f;
+}
+static inline uint16_t mlrt_f32_to_f16(float x)
+{
+    mlrt_f32_bits b;
+    uint32_t sign, man, q, rem;
+    int32_t e;
+    b.f = x;
+    sign = (b.u >> 16) & 0x8000u;
+    man = b.u & 0x7fffffu;
+    e = (int32_t)((b.u >> 23) & 0xffu);
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (man != 0 ? 0x200u | (man >> 13) : 0u));
+    e -= 112; /* float16 biased exponent */
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        uint32_t m = man | 0x800000u, shift, half;
+        if (e < -10) return (uint16_t)sign;
+        shift = (uint32_t)(14 - e);
+        q = m >> shift;
+        rem = m & ((1u << shift) - 1u);
+        half = 1u << (shift - 1u);
+        q += (rem > half || (rem == half && (q & 1u))) ? 1u : 0u;
+        return (uint16_t)(sign | q);
+    }
+    q = ((uint32_t)e << 10) | (man >> 13);
+    rem = man & 0x1fffu;
+    q += (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) ? 1u : 0u; /* a carry may reach inf */
+    return (uint16_t)(sign | q);
+}
+static inline float mlrt_bf16_to_f32(uint16_t h)
+{
+    mlrt_f32_bits r;
+    r.u = (uint32_t)h << 16;
+    return r.f;
+}
+static inline uint16_t mlrt_f32_to_bf16(float x)
+{
+    mlrt_f32_bits b;
+    b.f = x;
+    if (x != x) return (uint16_t)((b.u >> 16) | 0x40u);
+    return (uint16_t)((b.u + 0x7fffu + ((b.u >> 16) & 1u)) >> 16);
+}
+
 #endif /* MODELLESS_RT_H */

@@ -148,4 +148,71 @@ mod tests {
         assert_eq!(clip(-1.0, 0.0, 6.0), 0.0);
         assert_eq!(leaky_relu(-2.0, 0.1), -0.2);
     }
+
+    /// Reference float16 value: `±2^(e-15)·(1 + m/1024)` (normal), `±2^-14·m/1024` (subnormal).
+    fn f16_reference(h: u16) -> f64 {
+        let (s, e, m) = (if h & 0x8000 != 0 { -1.0 } else { 1.0 }, (h >> 10) & 0x1f, (h & 0x3ff) as f64);
+        match e {
+            0 => s * m / 1024.0 * 2f64.powi(-14),
+            0x1f if m == 0.0 => s * f64::INFINITY,
+            0x1f => f64::NAN,
+            _ => s * (1.0 + m / 1024.0) * 2f64.powi(e as i32 - 15),
+        }
+    }
+
+    /// All 65,536 patterns: exact decoding, round trips, and round-to-nearest-even at
+    /// every midpoint between neighbours (and just off it), overflow to infinity.
+    #[test]
+    fn float16_conversions_are_exact_and_round_to_even() {
+        for h in 0..=u16::MAX {
+            let (got, want) = (f16_to_f32(h), f16_reference(h));
+            if want.is_nan() {
+                assert!(got.is_nan(), "f16_to_f32({h:#06x})");
+                assert!(f16_to_f32(f32_to_f16(got)).is_nan(), "NaN {h:#06x} round trip");
+                continue;
+            }
+            assert_eq!(got as f64, want, "f16_to_f32({h:#06x})");
+            assert_eq!(got.is_sign_negative(), h & 0x8000 != 0, "sign of {h:#06x}");
+            assert_eq!(f32_to_f16(got), h, "round trip of {h:#06x}");
+            // Midpoint to the next larger magnitude (finite neighbours only).
+            let next = h.wrapping_add(1);
+            if h & 0x7fff < 0x7bff {
+                let (a, b) = (want, f16_reference(next));
+                let mid = ((a + b) / 2.0) as f32;
+                assert_eq!(mid as f64, (a + b) / 2.0, "midpoint of {h:#06x} is a float32");
+                let even = if h & 1 == 0 { h } else { next };
+                assert_eq!(f32_to_f16(mid), even, "tie between {h:#06x} and {next:#06x}");
+                // One float32 ulp closer to / farther from zero than the midpoint.
+                let (inside, past) = (f32::from_bits(mid.to_bits() - 1), f32::from_bits(mid.to_bits() + 1));
+                assert_eq!(f32_to_f16(inside), h, "just inside {h:#06x}");
+                assert_eq!(f32_to_f16(past), next, "just past the midpoint of {h:#06x}");
+            }
+        }
+        assert_eq!(f32_to_f16(65504.0), 0x7bff);
+        assert_eq!(f32_to_f16(65519.99), 0x7bff);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00);
+        assert_eq!(f32_to_f16(-1e10), 0xfc00);
+        assert_eq!(f32_to_f16(f32::INFINITY), 0x7c00);
+        assert_eq!(f32_to_f16(1e-10), 0);
+        assert_eq!(f32_to_f16(-1e-10), 0x8000);
+        assert_eq!(f32_to_f16(f32::from_bits(1)), 0);
+        assert!(f16_to_f32(f32_to_f16(f32::NAN)).is_nan());
+    }
+
+    #[test]
+    fn bfloat16_conversions_round_to_even() {
+        for h in 0..=u16::MAX {
+            let v = bf16_to_f32(h);
+            assert_eq!(v.to_bits(), (h as u32) << 16);
+            if v.is_nan() {
+                assert!(bf16_to_f32(f32_to_bf16(v)).is_nan());
+            } else {
+                assert_eq!(f32_to_bf16(v), h);
+            }
+        }
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8000)), 0x3f80); // tie, to even
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f81_8000)), 0x3f82); // tie, to even
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8001)), 0x3f81);
+        assert_eq!(f32_to_bf16(f32::MAX), 0x7f80);
+    }
 }

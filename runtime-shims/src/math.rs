@@ -707,3 +707,75 @@ pub fn quantize(x: f32, scale: f32, zp: i32, lo: i32, hi: i32) -> i32 {
         v as i32
     }
 }
+
+// ---- 16-bit floats: storage is the bit pattern, arithmetic is float32 ----
+
+/// The float32 value of a float16 bit pattern (exact: every float16 is a float32; NaN
+/// payloads are kept).
+#[inline]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = if exp == 0x1f {
+        sign | 0x7f80_0000 | (man << 13)
+    } else if exp != 0 {
+        sign | ((exp + 112) << 23) | (man << 13)
+    } else if man == 0 {
+        sign
+    } else {
+        // Subnormal: man · 2^-24, exact in float32.
+        (man as f32 * (1.0 / 16_777_216.0)).to_bits() | sign
+    };
+    f32::from_bits(bits)
+}
+
+/// The float16 bit pattern nearest to `x`, ties to even (IEEE round-to-nearest-even):
+/// overflow gives ±inf, tiny values round to subnormals or ±0, NaN stays a (quiet) NaN.
+#[inline]
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x007f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 | (man >> 13) as u16 } else { 0 };
+    }
+    // float16 biased exponent of x.
+    let e = exp - 112;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        // Subnormal result: the 24-bit significand in units of 2^-24.
+        let m = man | 0x0080_0000;
+        let shift = (14 - e) as u32;
+        let (q, rem, half) = (m >> shift, m & ((1 << shift) - 1), 1u32 << (shift - 1));
+        let q = if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q };
+        return sign | q as u16;
+    }
+    let q = ((e as u32) << 10) | (man >> 13);
+    let rem = man & 0x1fff;
+    // A carry out of the significand bumps the exponent (up to infinity): still correct.
+    let q = if rem > 0x1000 || (rem == 0x1000 && q & 1 == 1) { q + 1 } else { q };
+    sign | q as u16
+}
+
+/// The float32 value of a bfloat16 bit pattern (its upper half; exact).
+#[inline(always)]
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// The bfloat16 bit pattern nearest to `x`, ties to even; NaN stays a (quiet) NaN.
+#[inline]
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) as u16) | 0x40;
+    }
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}

@@ -10,6 +10,7 @@ use std::path::Path;
 use tract_onnx::pb::{NodeProto, TensorProto};
 
 mod empty;
+mod half;
 
 /// Why a node could not be lowered.
 enum Fail {
@@ -70,15 +71,18 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
-    ("Cast", "float32, float64, int8, uint8, int32, int64, bool"),
+    (
+        "Cast",
+        "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)",
+    ),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8/int16/uint16; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
     ),
     (
         "DequantizeLinear",
-        "int8/uint8/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+        "int8/uint8/int16/uint16/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
     ),
     (
         "QLinearConv",
@@ -319,7 +323,7 @@ impl<'p> Ctx<'p> {
         let cur = Cur { p, name, ins };
         let domain_ok = p.domain.is_empty() || p.domain == "ai.onnx";
         let result = if domain_ok {
-            self.dispatch(&cur)
+            self.dispatch_half(&cur).unwrap_or_else(|| self.dispatch(&cur))
         } else {
             Err(Fail::Unsupported(Some(format!("domain \"{}\"", p.domain))))
         };
@@ -400,12 +404,25 @@ impl<'p> Ctx<'p> {
     fn const_data(&self, v: ValueId, what: &str) -> LResult<&TensorData> {
         self.g.data(v).ok_or_else(|| {
             let msg = format!("{what} must be a constant (computed {what} are not supported)");
-            if self.g.is_graph_input(v) {
-                Fail::NeedsConst(msg, self.g.value(v).name.clone())
+            if let Some(input) = self.bindable(v) {
+                Fail::NeedsConst(msg, self.g.value(input).name.clone())
             } else {
                 Fail::Unsupported(Some(msg))
             }
         })
+    }
+
+    /// The graph input whose binding would make `v` a constant: `v` itself, or the input a
+    /// Cast node converts (16-bit float inputs are widened by one, see `half`).
+    fn bindable(&self, v: ValueId) -> Option<ValueId> {
+        if self.g.is_graph_input(v) {
+            return Some(v);
+        }
+        let n = self.g.nodes.iter().find(|n| n.outputs.contains(&v))?;
+        match (&n.op, n.inputs.as_slice()) {
+            (Op::Cast(_), &[x]) if self.g.is_graph_input(x) => Some(x),
+            _ => None,
+        }
     }
 
     fn const_ints(&self, v: ValueId, what: &str) -> LResult<Vec<i64>> {
@@ -542,9 +559,7 @@ impl<'p> Ctx<'p> {
                     let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
                         match t {
                             DType::F32 => Ok(v),
-                            DType::I8 | DType::U8 | DType::I32 | DType::I64 => {
-                                this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v])
-                            }
+                            t if t.is_int() => this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v]),
                             t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
                         }
                     };
@@ -623,6 +638,13 @@ impl<'p> Ctx<'p> {
                     super::tensor_proto::dtype_from_onnx(a.int("to", 0) as i32)
                         .map_err(|e| Fail::Unsupported(Some(e)))?
                 };
+                if to == DType::BF16 && self.opset < 19 && self.g.ty(x).dtype != DType::BF16 {
+                    return Err(Fail::Unsupported(Some(
+                        "conversion to bfloat16 before opset 19 (its rounding was unspecified and the reference \
+                         truncated; modelless rounds to nearest even, as opset 19 specifies)"
+                            .into(),
+                    )));
+                }
                 single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
             }
             "Neg" | "Abs" if self.g.ty(c.input(0)?).dtype != DType::F32 => {
@@ -1204,8 +1226,8 @@ impl<'p> Ctx<'p> {
             if self.g.is_const(v) {
                 continue;
             }
-            if self.g.is_graph_input(v) {
-                needs.push((format!("{what} must be a constant"), self.g.value(v).name.clone()));
+            if let Some(input) = self.bindable(v) {
+                needs.push((format!("{what} must be a constant"), self.g.value(input).name.clone()));
             } else {
                 return Err(Fail::Unsupported(Some(format!(
                     "run-time {what} (computed in the graph; must be a constant)"
@@ -1300,7 +1322,7 @@ impl<'p> Ctx<'p> {
         let (xn, wn) = if conv { ("x_zero_point", "w_zero_point") } else { ("a_zero_point", "b_zero_point") };
         self.expect_q_inputs(c, &[0, 1])?;
         let (x, w) = (c.input(0)?, c.input(1)?);
-        let runtime_zp = c.opt_input(2).filter(|&v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        let runtime_zp = c.opt_input(2).filter(|&v| !self.g.is_const(v) && self.bindable(v).is_none());
         let required: Vec<(usize, &str)> = if runtime_zp.is_some() { vec![(3, wn)] } else { vec![(2, xn), (3, wn)] };
         self.require_consts(c, &required)?;
         let (wz, _) = self.q_zero_points(c, 3, wn, self.g.ty(w).dtype)?;
@@ -1427,8 +1449,8 @@ impl<'p> Ctx<'p> {
             return Err(Fail::Unsupported(Some("run-time scale with output_dtype or block_size".into())));
         }
         let to = zp.map_or(DType::U8, |z| self.g.ty(z).dtype);
-        if !matches!(to, DType::I8 | DType::U8) {
-            return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+        if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
+            return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
         }
         let (lo, hi) = type_range(to);
         let scale = self.reshape(c, scale, vec![])?;
@@ -1446,7 +1468,7 @@ impl<'p> Ctx<'p> {
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
         let x = c.input(0)?;
         let xt = self.g.ty(x).clone();
-        let computed = |v: Option<ValueId>| v.is_some_and(|v| !self.g.is_const(v) && !self.g.is_graph_input(v));
+        let computed = |v: Option<ValueId>| v.is_some_and(|v| !self.g.is_const(v) && self.bindable(v).is_none());
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
@@ -1456,19 +1478,24 @@ impl<'p> Ctx<'p> {
                 0 => zdt,
                 2 => DType::U8,
                 3 => DType::I8,
+                4 => DType::U16,
+                5 => DType::I16,
                 6 => DType::I32,
                 t => return Err(Fail::Unsupported(Some(format!("output_dtype {t}")))),
             };
-            if !matches!(to, DType::I8 | DType::U8) {
-                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (int8 and uint8 only)"))));
+            if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
+                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
             }
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
             return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
-        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I32) {
-            return Err(Fail::Unsupported(Some(format!("{} input (int8, uint8, int32 only)", xt.dtype))));
+        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} input (int8, uint8, int16, uint16, int32 only)",
+                xt.dtype
+            ))));
         }
         // Opset 23's output_dtype: the float type of the result (float32 only here).
         match c.attrs().int("output_dtype", 0) {

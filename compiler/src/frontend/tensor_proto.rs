@@ -13,9 +13,16 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, String> {
         7 => DType::I64,
         9 => DType::Bool,
         11 => DType::F64,
+        4 => DType::U16,
+        5 => DType::I16,
+        10 => DType::F16,
+        12 => DType::U32,
+        13 => DType::U64,
+        16 => DType::BF16,
         other => {
             return Err(format!(
-                "element type {} is not supported (supported: float, double, uint8, int8, int32, int64, bool)",
+                "element type {} is not supported (supported: float, double, float16, bfloat16, \
+                 int8/16/32/64, uint8/16/32/64, bool)",
                 onnx_type_name(other)
             ));
         }
@@ -82,6 +89,20 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
         DType::U8 => TensorData::U8(t.int32_data.iter().map(|&v| v as u8).collect()),
         DType::Bool if has_raw => TensorData::Bool(raw.iter().map(|&b| b != 0).collect()),
         DType::Bool => TensorData::Bool(t.int32_data.iter().map(|&v| v != 0).collect()),
+        // int16, uint16 and the 16-bit floats (bit patterns) live in int32_data; uint32 and
+        // uint64 in uint64_data.
+        DType::I16 if has_raw => TensorData::I16(chunks::<2, _>(raw, i16::from_le_bytes)?),
+        DType::I16 => TensorData::I16(t.int32_data.iter().map(|&v| v as i16).collect()),
+        DType::U16 if has_raw => TensorData::U16(chunks::<2, _>(raw, u16::from_le_bytes)?),
+        DType::U16 => TensorData::U16(t.int32_data.iter().map(|&v| v as u16).collect()),
+        DType::F16 if has_raw => TensorData::F16(chunks::<2, _>(raw, u16::from_le_bytes)?),
+        DType::F16 => TensorData::F16(t.int32_data.iter().map(|&v| v as u16).collect()),
+        DType::BF16 if has_raw => TensorData::BF16(chunks::<2, _>(raw, u16::from_le_bytes)?),
+        DType::BF16 => TensorData::BF16(t.int32_data.iter().map(|&v| v as u16).collect()),
+        DType::U32 if has_raw => TensorData::U32(chunks::<4, _>(raw, u32::from_le_bytes)?),
+        DType::U32 => TensorData::U32(t.uint64_data.iter().map(|&v| v as u32).collect()),
+        DType::U64 if has_raw => TensorData::U64(chunks::<8, _>(raw, u64::from_le_bytes)?),
+        DType::U64 => TensorData::U64(t.uint64_data.clone()),
     };
     let ty = TensorType::new(dtype, shape);
     if data.len() != ty.len() {

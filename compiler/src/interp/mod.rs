@@ -272,7 +272,9 @@ pub(crate) fn ints(d: &TensorData) -> Result<Vec<i32>, String> {
         TensorData::I8(v) => Ok(v.iter().map(|&x| x as i32).collect()),
         TensorData::U8(v) => Ok(v.iter().map(|&x| x as i32).collect()),
         TensorData::I32(v) => Ok(v.clone()),
-        other => Err(format!("expected an int8, uint8 or int32 tensor, got {}", other.dtype())),
+        TensorData::I16(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        TensorData::U16(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        other => Err(format!("expected an int8, uint8, int16, uint16 or int32 tensor, got {}", other.dtype())),
     }
 }
 
@@ -282,6 +284,8 @@ pub(crate) fn from_ints(to: DType, v: Vec<i32>) -> Result<TensorData, String> {
         DType::I8 => TensorData::I8(v.into_iter().map(|x| x as i8).collect()),
         DType::U8 => TensorData::U8(v.into_iter().map(|x| x as u8).collect()),
         DType::I32 => TensorData::I32(v),
+        DType::I16 => TensorData::I16(v.into_iter().map(|x| x as i16).collect()),
+        DType::U16 => TensorData::U16(v.into_iter().map(|x| x as u16).collect()),
         other => return Err(format!("integer result of type {other}")),
     })
 }
@@ -300,6 +304,12 @@ pub(crate) fn from_wide(to: DType, v: Vec<i64>) -> Result<TensorData, String> {
         DType::I32 => TensorData::I32(v.into_iter().map(|x| x as i32).collect()),
         DType::I64 => TensorData::I64(v),
         DType::Bool => TensorData::Bool(v.into_iter().map(|x| x != 0).collect()),
-        DType::F32 | DType::F64 => return Err(format!("integer result requested as {to}")),
+        DType::I16 => TensorData::I16(v.into_iter().map(|x| x as i16).collect()),
+        DType::U16 => TensorData::U16(v.into_iter().map(|x| x as u16).collect()),
+        DType::U32 => TensorData::U32(v.into_iter().map(|x| x as u32).collect()),
+        DType::U64 => TensorData::U64(v.into_iter().map(|x| x as u64).collect()),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
+            return Err(format!("integer result requested as {to}"));
+        }
     })
 }

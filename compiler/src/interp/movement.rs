@@ -1,8 +1,8 @@
 //! Data movement and type ops: every element of the output copies one input element (or a
 //! fill value), so most are a source-index table applied with [`TensorData::gather`].
 
-use super::{Args, R, for_each_index, from_wide, not_evaluated, offset, strides_of, wide};
-use crate::ir::{DType, TensorData};
+use super::{Args, R, for_each_index, not_evaluated, offset, strides_of, wide};
+use crate::ir::TensorData;
 use crate::ops::broadcast::broadcast_index_map;
 use crate::ops::{Cast, Concat, Gather, GatherElements, Pad, PadMode, Strided, Transpose};
 
@@ -37,6 +37,12 @@ fn join(parts: &[&TensorData]) -> R<TensorData> {
         TensorData::I32(_) => join_as!(I32),
         TensorData::I64(_) => join_as!(I64),
         TensorData::Bool(_) => join_as!(Bool),
+        TensorData::I16(_) => join_as!(I16),
+        TensorData::U16(_) => join_as!(U16),
+        TensorData::U32(_) => join_as!(U32),
+        TensorData::U64(_) => join_as!(U64),
+        TensorData::F16(_) => join_as!(F16),
+        TensorData::BF16(_) => join_as!(BF16),
     })
 }
 
@@ -71,6 +77,12 @@ fn gather_or(d: &TensorData, src: &[Option<usize>], value: f32) -> TensorData {
         TensorData::I32(v) => TensorData::I32(g(v, src, value as i64 as i32)),
         TensorData::I64(v) => TensorData::I64(g(v, src, value as i64)),
         TensorData::Bool(v) => TensorData::Bool(g(v, src, value != 0.0)),
+        TensorData::I16(v) => TensorData::I16(g(v, src, value as i64 as i16)),
+        TensorData::U16(v) => TensorData::U16(g(v, src, value as i64 as u16)),
+        TensorData::U32(v) => TensorData::U32(g(v, src, value as i64 as u32)),
+        TensorData::U64(v) => TensorData::U64(g(v, src, value as i64 as u64)),
+        TensorData::F16(v) => TensorData::F16(g(v, src, modelless_rt::f32_to_f16(value))),
+        TensorData::BF16(v) => TensorData::BF16(g(v, src, modelless_rt::f32_to_bf16(value))),
     }
 }
 
@@ -101,41 +113,9 @@ pub(super) fn pad(p: &Pad, a: &Args) -> R<TensorData> {
 }
 
 /// Type conversion as in C: float → integer truncates, integer → narrower integer wraps,
-/// anything → bool is `!= 0`.
+/// anything → bool is `!= 0`, 16-bit floats round to nearest even ([`TensorData::cast_to`]).
 pub(super) fn cast(c: &Cast, a: &Args) -> R<TensorData> {
-    let d = a.get(0)?.1;
-    if d.dtype() == c.to {
-        return Ok(d.clone());
-    }
-    if let TensorData::F64(v) = d {
-        return Ok(match c.to {
-            DType::F32 => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
-            DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
-            DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
-            DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
-            DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
-            DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
-            DType::F64 => d.clone(),
-        });
-    }
-    if c.to == DType::F64 {
-        return Ok(TensorData::F64(d.to_f64()));
-    }
-    if let Some(v) = d.as_f32() {
-        return Ok(match c.to {
-            DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
-            DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
-            DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
-            DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
-            DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
-            DType::F32 | DType::F64 => d.clone(),
-        });
-    }
-    let v = wide(d)?;
-    match c.to {
-        DType::F32 => Ok(TensorData::F32(v.iter().map(|&x| x as f32).collect())),
-        to => Ok(from_wide(to, v)?),
-    }
+    Ok(a.get(0)?.1.cast_to(c.to))
 }
 
 pub(super) fn not(a: &Args) -> R<TensorData> {

@@ -3,6 +3,7 @@
 //! No frontend (tract / protobuf) type appears here. Every value has a fixed shape, an
 //! element type and optional quantization parameters; constants carry their data.
 
+mod convert;
 mod dtype;
 mod graph;
 mod print;

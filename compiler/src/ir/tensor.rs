@@ -54,7 +54,7 @@ pub fn shape_str(shape: &[usize]) -> String {
     shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
 }
 
-/// Constant tensor contents, row-major.
+/// Constant tensor contents, row-major. `F16` / `BF16` hold bit patterns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
     F32(Vec<f32>),
@@ -64,6 +64,58 @@ pub enum TensorData {
     I32(Vec<i32>),
     I64(Vec<i64>),
     Bool(Vec<bool>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    F16(Vec<u16>),
+    BF16(Vec<u16>),
+}
+
+/// Applies `$body` to the vector of any variant (bound as `$v`).
+macro_rules! each {
+    ($d:expr, $v:ident => $body:expr) => {
+        match $d {
+            TensorData::F32($v) => $body,
+            TensorData::F64($v) => $body,
+            TensorData::I8($v) => $body,
+            TensorData::U8($v) => $body,
+            TensorData::I32($v) => $body,
+            TensorData::I64($v) => $body,
+            TensorData::Bool($v) => $body,
+            TensorData::I16($v) => $body,
+            TensorData::U16($v) => $body,
+            TensorData::U32($v) => $body,
+            TensorData::U64($v) => $body,
+            TensorData::F16($v) => $body,
+            TensorData::BF16($v) => $body,
+        }
+    };
+}
+
+/// Like [`each!`], rebuilding the same variant from `$body`.
+macro_rules! map_each {
+    ($d:expr, $v:ident => $body:expr) => {
+        match $d {
+            TensorData::F32($v) => TensorData::F32($body),
+            TensorData::F64($v) => TensorData::F64($body),
+            TensorData::I8($v) => TensorData::I8($body),
+            TensorData::U8($v) => TensorData::U8($body),
+            TensorData::I32($v) => TensorData::I32($body),
+            TensorData::I64($v) => TensorData::I64($body),
+            TensorData::Bool($v) => TensorData::Bool($body),
+            TensorData::I16($v) => TensorData::I16($body),
+            TensorData::U16($v) => TensorData::U16($body),
+            TensorData::U32($v) => TensorData::U32($body),
+            TensorData::U64($v) => TensorData::U64($body),
+            TensorData::F16($v) => TensorData::F16($body),
+            TensorData::BF16($v) => TensorData::BF16($body),
+        }
+    };
+}
+
+fn le<const N: usize, T>(b: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+    b.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
 }
 
 impl TensorData {
@@ -76,19 +128,17 @@ impl TensorData {
             TensorData::I32(_) => DType::I32,
             TensorData::I64(_) => DType::I64,
             TensorData::Bool(_) => DType::Bool,
+            TensorData::I16(_) => DType::I16,
+            TensorData::U16(_) => DType::U16,
+            TensorData::U32(_) => DType::U32,
+            TensorData::U64(_) => DType::U64,
+            TensorData::F16(_) => DType::F16,
+            TensorData::BF16(_) => DType::BF16,
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            TensorData::F32(v) => v.len(),
-            TensorData::F64(v) => v.len(),
-            TensorData::I8(v) => v.len(),
-            TensorData::U8(v) => v.len(),
-            TensorData::I32(v) => v.len(),
-            TensorData::I64(v) => v.len(),
-            TensorData::Bool(v) => v.len(),
-        }
+        each!(self, v => v.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,15 +152,23 @@ impl TensorData {
         }
     }
 
-    /// Integer view of an integer tensor (shape and axes inputs), widened to i64.
+    /// Integer view of an integer tensor (shape and axes inputs), widened to i64; `None`
+    /// for floats and for uint64 values above `i64::MAX`.
     pub fn to_i64(&self) -> Option<Vec<i64>> {
+        fn w<T: Copy + Into<i64>>(v: &[T]) -> Option<Vec<i64>> {
+            Some(v.iter().map(|&x| x.into()).collect())
+        }
         match self {
             TensorData::I64(v) => Some(v.clone()),
-            TensorData::I32(v) => Some(v.iter().map(|&x| x as i64).collect()),
-            TensorData::I8(v) => Some(v.iter().map(|&x| x as i64).collect()),
-            TensorData::U8(v) => Some(v.iter().map(|&x| x as i64).collect()),
+            TensorData::I32(v) => w(v),
+            TensorData::I8(v) => w(v),
+            TensorData::U8(v) => w(v),
+            TensorData::I16(v) => w(v),
+            TensorData::U16(v) => w(v),
+            TensorData::U32(v) => w(v),
+            TensorData::U64(v) => v.iter().map(|&x| i64::try_from(x).ok()).collect(),
             TensorData::Bool(v) => Some(v.iter().map(|&x| x as i64).collect()),
-            TensorData::F32(_) | TensorData::F64(_) => None,
+            TensorData::F32(_) | TensorData::F64(_) | TensorData::F16(_) | TensorData::BF16(_) => None,
         }
     }
 
@@ -119,6 +177,9 @@ impl TensorData {
         match self {
             TensorData::F64(v) => v.clone(),
             TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| x as f64).collect(),
             other => other.to_f32().iter().map(|&x| x as f64).collect(),
         }
     }
@@ -133,60 +194,55 @@ impl TensorData {
             TensorData::I32(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::I64(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+            TensorData::I16(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::U16(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::U64(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::F16(v) => v.iter().map(|&x| modelless_rt::f16_to_f32(x)).collect(),
+            TensorData::BF16(v) => v.iter().map(|&x| modelless_rt::bf16_to_f32(x)).collect(),
         }
     }
 
     /// Row-major little-endian bytes (bool as one byte), the layout of generated code.
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {
-            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
             TensorData::U8(v) => v.clone(),
+            TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+            TensorData::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::U16(v) | TensorData::F16(v) | TensorData::BF16(v) => {
+                v.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
+            TensorData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     }
 
     /// The inverse of [`TensorData::to_le_bytes`] (trailing partial elements are dropped).
     pub fn from_le_bytes(d: DType, b: &[u8]) -> TensorData {
         match d {
-            DType::F32 => {
-                TensorData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-            }
-            DType::F64 => TensorData::F64(
-                b.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect(),
-            ),
+            DType::F32 => TensorData::F32(le(b, f32::from_le_bytes)),
+            DType::F64 => TensorData::F64(le(b, f64::from_le_bytes)),
             DType::I8 => TensorData::I8(b.iter().map(|&x| x as i8).collect()),
             DType::U8 => TensorData::U8(b.to_vec()),
-            DType::I32 => {
-                TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-            }
-            DType::I64 => TensorData::I64(
-                b.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect(),
-            ),
+            DType::I32 => TensorData::I32(le(b, i32::from_le_bytes)),
+            DType::I64 => TensorData::I64(le(b, i64::from_le_bytes)),
             DType::Bool => TensorData::Bool(b.iter().map(|&x| x != 0).collect()),
+            DType::I16 => TensorData::I16(le(b, i16::from_le_bytes)),
+            DType::U16 => TensorData::U16(le(b, u16::from_le_bytes)),
+            DType::U32 => TensorData::U32(le(b, u32::from_le_bytes)),
+            DType::U64 => TensorData::U64(le(b, u64::from_le_bytes)),
+            DType::F16 => TensorData::F16(le(b, u16::from_le_bytes)),
+            DType::BF16 => TensorData::BF16(le(b, u16::from_le_bytes)),
         }
     }
 
     /// Reorders elements: `out[i] = self[src[i]]`.
     pub fn gather(&self, src: &[usize]) -> TensorData {
-        fn g<T: Copy>(v: &[T], src: &[usize]) -> Vec<T> {
-            src.iter().map(|&i| v[i]).collect()
-        }
-        match self {
-            TensorData::F32(v) => TensorData::F32(g(v, src)),
-            TensorData::F64(v) => TensorData::F64(g(v, src)),
-            TensorData::I8(v) => TensorData::I8(g(v, src)),
-            TensorData::U8(v) => TensorData::U8(g(v, src)),
-            TensorData::I32(v) => TensorData::I32(g(v, src)),
-            TensorData::I64(v) => TensorData::I64(g(v, src)),
-            TensorData::Bool(v) => TensorData::Bool(g(v, src)),
-        }
+        map_each!(self, v => src.iter().map(|&i| v[i]).collect())
     }
 }

@@ -72,7 +72,11 @@ impl BinaryKind {
     }
 
     /// Which input element types the kind accepts.
+    /// 16-bit floats are lowered to float32 arithmetic in the frontend.
     pub fn accepts(self, d: DType) -> bool {
+        if d.is_half() {
+            return false;
+        }
         match self {
             BinaryKind::And | BinaryKind::Or | BinaryKind::Xor => d == DType::Bool,
             BinaryKind::Pow | BinaryKind::PRelu => d == DType::F32,

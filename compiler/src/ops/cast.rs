@@ -3,8 +3,9 @@
 use super::expect_inputs;
 use crate::ir::{DType, TensorData, TensorType};
 
-/// `y = (to) x`, elementwise. Float to integer truncates toward zero; anything to bool
-/// is `x != 0`; bool to a number is 0 or 1.
+/// `y = (to) x`, elementwise. Float to integer truncates toward zero; integer to integer
+/// wraps; anything to bool is `x != 0`; bool to a number is 0 or 1; float16 / bfloat16
+/// convert through float32 (exactly to it, from it rounding to nearest even).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cast {
     pub to: DType,
@@ -18,21 +19,7 @@ impl Cast {
 
     /// Reference conversion, used by constant folding (shape computations often cast).
     pub fn eval(&self, x: &TensorData) -> Option<TensorData> {
-        let f = x.to_f32();
-        Some(match (self.to, x) {
-            (DType::I64, d) if d.to_i64().is_some() => TensorData::I64(d.to_i64()?),
-            (DType::I64, _) => TensorData::I64(f.iter().map(|&v| v as i64).collect()),
-            (DType::I32, d) => TensorData::I32(match d.to_i64() {
-                Some(v) => v.iter().map(|&v| v as i32).collect(),
-                None => f.iter().map(|&v| v as i32).collect(),
-            }),
-            (DType::F32, _) => TensorData::F32(match x.to_i64() {
-                Some(v) => v.iter().map(|&v| v as f32).collect(),
-                None => f,
-            }),
-            (DType::Bool, _) => TensorData::Bool(f.iter().map(|&v| v != 0.0).collect()),
-            _ => return None,
-        })
+        Some(x.cast_to(self.to))
     }
 }
 

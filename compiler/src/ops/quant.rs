@@ -52,6 +52,8 @@ pub fn type_range(t: DType) -> (i32, i32) {
     match t {
         DType::I8 => (-128, 127),
         DType::U8 => (0, 255),
+        DType::I16 => (i16::MIN as i32, i16::MAX as i32),
+        DType::U16 => (0, u16::MAX as i32),
         _ => (i32::MIN, i32::MAX),
     }
 }
@@ -188,8 +190,8 @@ impl Quantize {
         if inputs[0].dtype != DType::F32 {
             return Err(format!("QuantizeLinear input must be float32, got {}", inputs[0].dtype));
         }
-        if !matches!(self.to, DType::I8 | DType::U8 | DType::I32) {
-            return Err(format!("QuantizeLinear to {} (int8, uint8, int32 only)", self.to));
+        if !matches!(self.to, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
+            return Err(format!("QuantizeLinear to {} (int8, uint8, int16, uint16, int32 only)", self.to));
         }
         check_params(&self.q, self.block, &inputs[0].shape)?;
         let mut t = TensorType::new(self.to, inputs[0].shape.clone());
@@ -212,8 +214,11 @@ pub struct Dequantize {
 impl Dequantize {
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         expect_inputs(inputs, 1, 1)?;
-        if !matches!(inputs[0].dtype, DType::I8 | DType::U8 | DType::I32) {
-            return Err(format!("DequantizeLinear input must be int8, uint8 or int32, got {}", inputs[0].dtype));
+        if !matches!(inputs[0].dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
+            return Err(format!(
+                "DequantizeLinear input must be int8, uint8, int16, uint16 or int32, got {}",
+                inputs[0].dtype
+            ));
         }
         check_params(&self.q, self.block, &inputs[0].shape)?;
         Ok(TensorType::f32(inputs[0].shape.clone()))

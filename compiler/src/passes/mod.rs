@@ -80,6 +80,12 @@ pub(crate) fn zero_scalar(d: crate::ir::DType) -> Option<crate::ir::TensorData> 
         DType::U8 => TensorData::U8(vec![0]),
         DType::I32 => TensorData::I32(vec![0]),
         DType::I64 => TensorData::I64(vec![0]),
+        DType::I16 => TensorData::I16(vec![0]),
+        DType::U16 => TensorData::U16(vec![0]),
+        DType::U32 => TensorData::U32(vec![0]),
+        DType::U64 => TensorData::U64(vec![0]),
+        DType::F16 => TensorData::F16(vec![0]),
+        DType::BF16 => TensorData::BF16(vec![0]),
         DType::Bool => return None,
     })
 }

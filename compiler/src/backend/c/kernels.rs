@@ -41,9 +41,16 @@ fn type_limits_c(dt: DType) -> (String, String) {
         DType::F32 | DType::F64 => ("-INFINITY", "INFINITY"),
         DType::I8 => ("INT8_MIN", "INT8_MAX"),
         DType::U8 => ("0", "UINT8_MAX"),
+        DType::I16 => ("INT16_MIN", "INT16_MAX"),
+        DType::U16 => ("0", "UINT16_MAX"),
         DType::I32 => ("INT32_MIN", "INT32_MAX"),
+        DType::U32 => ("0", "UINT32_MAX"),
         DType::I64 => ("INT64_MIN", "INT64_MAX"),
+        DType::U64 => ("0", "UINT64_MAX"),
         DType::Bool => ("false", "true"),
+        // Bit patterns of -inf / +inf (16-bit floats are legalised to float32 before kernels).
+        DType::F16 => ("0xfc00u", "0x7c00u"),
+        DType::BF16 => ("0xff80u", "0x7f80u"),
     };
     (lo.to_string(), hi.to_string())
 }
@@ -53,12 +60,15 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: &str, b: &str) -> String {
     match kind {
         BinaryKind::Add => format!("{a} + {b}"),
         BinaryKind::Sub => format!("{a} - {b}"),
+        // uint16 operands promote to int, whose product may overflow: multiply unsigned.
+        BinaryKind::Mul if dt == DType::U16 => format!("(uint32_t){a} * {b}"),
         BinaryKind::Mul => format!("{a} * {b}"),
         BinaryKind::Div => format!("{a} / {b}"),
         BinaryKind::Pow => format!("mlrt_pow({a}, {b})"),
         BinaryKind::Mod { fmod: true } if dt == DType::F32 => format!("fmodf({a}, {b})"),
         BinaryKind::Mod { fmod: true } if dt == DType::F64 => format!("fmod({a}, {b})"),
         BinaryKind::Mod { fmod: true } => format!("{a} % {b}"),
+        BinaryKind::Mod { fmod: false } if dt.is_unsigned() => format!("{a} % {b}"),
         BinaryKind::Mod { fmod: false } => format!("mlrt_mod_i64({a}, {b})"),
         BinaryKind::Min => format!("({a} < {b} ? {a} : {b})"),
         BinaryKind::Max => format!("({a} > {b} ? {a} : {b})"),
@@ -273,6 +283,20 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Cast(c) => {
             let from = p.graph.ty(n.inputs[0]).dtype;
             let e = match (from, c.to) {
+                // 16-bit floats convert through float.
+                (f, to) if f.is_half() || to.is_half() => {
+                    let v = match f {
+                        DType::F16 => "mlrt_f16_to_f32(x0[i])",
+                        DType::BF16 => "mlrt_bf16_to_f32(x0[i])",
+                        _ => "(float)x0[i]",
+                    };
+                    match to {
+                        DType::F16 => format!("mlrt_f32_to_f16({v})"),
+                        DType::BF16 => format!("mlrt_f32_to_bf16({v})"),
+                        DType::Bool => format!("{v} != 0.0f"),
+                        to => format!("({}){v}", crate::toolchain::c_type(to)),
+                    }
+                }
                 (_, DType::Bool) => "x0[i] != 0".to_string(),
                 _ => format!("({})x0[i]", crate::toolchain::c_type(c.to)),
             };

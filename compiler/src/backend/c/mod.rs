@@ -112,6 +112,11 @@ fn c_literal(d: &TensorData, i: usize) -> String {
         TensorData::I64(v) if v[i] == i64::MIN => "(-INT64_C(9223372036854775807) - 1)".into(),
         TensorData::I64(v) => format!("INT64_C({})", v[i]),
         TensorData::Bool(v) => if v[i] { "true" } else { "false" }.into(),
+        TensorData::I16(v) => v[i].to_string(),
+        TensorData::U16(v) => format!("{}u", v[i]),
+        TensorData::U32(v) => format!("{}u", v[i]),
+        TensorData::U64(v) => format!("UINT64_C({})", v[i]),
+        TensorData::F16(v) | TensorData::BF16(v) => format!("0x{:04x}u", v[i]),
     }
 }
 

@@ -48,6 +48,7 @@ fn binary_expr(kind: BinaryKind, dt: DType, a: TokenStream, b: TokenStream) -> T
         BinaryKind::Mod { fmod: true } if dt == DType::F64 => quote!(rt::fmod64(#a, #b)),
         BinaryKind::Mod { fmod: true } if !int => quote!(rt::fmod(#a, #b)),
         BinaryKind::Mod { fmod: true } => quote!(#a.wrapping_rem(#b)),
+        BinaryKind::Mod { fmod: false } if dt.is_unsigned() => quote!(#a.wrapping_rem(#b)),
         BinaryKind::Mod { fmod: false } => quote!({
             let (a, b) = (#a, #b);
             let r = a.wrapping_rem(b);
@@ -321,6 +322,23 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let from = p.graph.ty(n.inputs[0]).dtype;
             let t = super::elem(c.to);
             let e = match (from, c.to) {
+                // 16-bit floats convert through float32.
+                (f, to) if f.is_half() || to.is_half() => {
+                    let v = match f {
+                        DType::F16 => quote!(rt::f16_to_f32(x)),
+                        DType::BF16 => quote!(rt::bf16_to_f32(x)),
+                        DType::F32 => quote!(x),
+                        DType::Bool => quote!(x as u8 as f32),
+                        _ => quote!(x as f32),
+                    };
+                    match to {
+                        DType::F16 => quote!(rt::f32_to_f16(#v)),
+                        DType::BF16 => quote!(rt::f32_to_bf16(#v)),
+                        DType::F32 => v,
+                        DType::Bool => quote!(#v != 0.0),
+                        _ => quote!(#v as #t),
+                    }
+                }
                 (DType::Bool, DType::Bool) => quote!(x),
                 (f, DType::Bool) if f.is_float() => quote!(x != 0.0),
                 (_, DType::Bool) => quote!(x != 0),

@@ -76,7 +76,7 @@ pub(crate) fn elem(d: DType) -> TokenStream {
 
 /// The arena field holding the pool of `d` values.
 fn pool_field(d: DType) -> Ident {
-    ident(&format!("pool_{}", rust_type(d)))
+    ident(&format!("pool_{}", d.name()))
 }
 
 /// A Rust literal for element `i` of a constant.
@@ -95,6 +95,13 @@ fn literal(d: &TensorData, i: usize) -> TokenStream {
             } else {
                 quote!(false)
             }
+        }
+        TensorData::I16(v) => int_lit(v[i] as i64),
+        TensorData::U16(v) | TensorData::F16(v) | TensorData::BF16(v) => int_lit(v[i] as i64),
+        TensorData::U32(v) => int_lit(v[i] as i64),
+        TensorData::U64(v) => {
+            let l = Literal::u64_unsuffixed(v[i]);
+            quote!(#l)
         }
     }
 }

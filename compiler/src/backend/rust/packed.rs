@@ -51,7 +51,10 @@ fn int_at(d: &TensorData, i: usize) -> i64 {
         TensorData::U8(v) => v[i] as i64,
         TensorData::I32(v) => v[i] as i64,
         TensorData::I64(v) => v[i],
-        TensorData::F32(_) | TensorData::F64(_) | TensorData::Bool(_) => 0,
+        TensorData::I16(v) => v[i] as i64,
+        TensorData::U16(v) => v[i] as i64,
+        TensorData::U32(v) => v[i] as i64,
+        _ => 0,
     }
 }
 

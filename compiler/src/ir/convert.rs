@@ -1,0 +1,96 @@
+//! Element type conversion of constant tensors, with the semantics of the generated Cast
+//! kernels (a C cast): float → integer truncates toward zero (saturating here, where C
+//! leaves out-of-range values undefined), integer → integer wraps, anything → bool is
+//! `!= 0`, bool → number is 0 or 1. 16-bit floats convert through float32, rounding to
+//! nearest even ([`modelless_rt::f32_to_f16`]).
+
+use super::{DType, TensorData};
+
+/// Any tensor's elements as exact integers (`None` for float types).
+fn ints(d: &TensorData) -> Option<Vec<i128>> {
+    fn w<T: Copy + Into<i128>>(v: &[T]) -> Option<Vec<i128>> {
+        Some(v.iter().map(|&x| x.into()).collect())
+    }
+    match d {
+        TensorData::I8(v) => w(v),
+        TensorData::U8(v) => w(v),
+        TensorData::I16(v) => w(v),
+        TensorData::U16(v) => w(v),
+        TensorData::I32(v) => w(v),
+        TensorData::U32(v) => w(v),
+        TensorData::I64(v) => w(v),
+        TensorData::U64(v) => w(v),
+        TensorData::Bool(v) => Some(v.iter().map(|&b| b as i128).collect()),
+        TensorData::F32(_) | TensorData::F64(_) | TensorData::F16(_) | TensorData::BF16(_) => None,
+    }
+}
+
+/// Integers to type `to`, wrapping like a C assignment (nonzero is `true`).
+fn from_ints(to: DType, v: &[i128]) -> TensorData {
+    match to {
+        DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
+        DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
+        DType::I16 => TensorData::I16(v.iter().map(|&x| x as i16).collect()),
+        DType::U16 => TensorData::U16(v.iter().map(|&x| x as u16).collect()),
+        DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+        DType::U32 => TensorData::U32(v.iter().map(|&x| x as u32).collect()),
+        DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
+        DType::U64 => TensorData::U64(v.iter().map(|&x| x as u64).collect()),
+        DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0).collect()),
+        DType::F64 => TensorData::F64(v.iter().map(|&x| x as f64).collect()),
+        DType::F32 => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+        DType::F16 => TensorData::F16(v.iter().map(|&x| modelless_rt::f32_to_f16(x as f32)).collect()),
+        DType::BF16 => TensorData::BF16(v.iter().map(|&x| modelless_rt::f32_to_bf16(x as f32)).collect()),
+    }
+}
+
+/// Floats (exact float64 values) to type `to`; float64 reaches the 16-bit floats through
+/// float32, as the generated code does.
+fn from_floats(to: DType, v: &[f64]) -> TensorData {
+    match to {
+        DType::F64 => TensorData::F64(v.to_vec()),
+        DType::F32 => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+        DType::F16 => TensorData::F16(v.iter().map(|&x| modelless_rt::f32_to_f16(x as f32)).collect()),
+        DType::BF16 => TensorData::BF16(v.iter().map(|&x| modelless_rt::f32_to_bf16(x as f32)).collect()),
+        DType::Bool => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
+        DType::I8 => TensorData::I8(v.iter().map(|&x| x as i8).collect()),
+        DType::U8 => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
+        DType::I16 => TensorData::I16(v.iter().map(|&x| x as i16).collect()),
+        DType::U16 => TensorData::U16(v.iter().map(|&x| x as u16).collect()),
+        DType::I32 => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+        DType::U32 => TensorData::U32(v.iter().map(|&x| x as u32).collect()),
+        DType::I64 => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
+        DType::U64 => TensorData::U64(v.iter().map(|&x| x as u64).collect()),
+    }
+}
+
+impl TensorData {
+    /// The elements converted to type `to` (see the module documentation).
+    pub fn cast_to(&self, to: DType) -> TensorData {
+        if self.dtype() == to {
+            return self.clone();
+        }
+        match ints(self) {
+            Some(v) => from_ints(to, &v),
+            // Every float32 / float16 / bfloat16 value is exact in float64.
+            None => from_floats(to, &self.to_f64()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_wrap_truncate_and_round_to_even() {
+        let x = TensorData::F32(vec![1.5, -2.7, 65520.0, 1.0 + 1.0 / 2048.0]);
+        assert_eq!(x.cast_to(DType::I16), TensorData::I16(vec![1, -2, i16::MAX, 1]));
+        assert_eq!(x.cast_to(DType::F16), TensorData::F16(vec![0x3e00, 0xc166, 0x7c00, 0x3c00]));
+        let u = TensorData::U64(vec![u64::MAX, 3]);
+        assert_eq!(u.cast_to(DType::I32), TensorData::I32(vec![-1, 3]));
+        assert_eq!(u.cast_to(DType::U16), TensorData::U16(vec![0xffff, 3]));
+        assert_eq!(TensorData::F16(vec![0x3e00]).cast_to(DType::F64), TensorData::F64(vec![1.5]));
+        assert_eq!(TensorData::I16(vec![-1]).cast_to(DType::U32), TensorData::U32(vec![u32::MAX]));
+    }
+}
