@@ -72,20 +72,6 @@ pub(crate) fn sole_consumer(g: &Graph, v: crate::ir::ValueId) -> Option<usize> {
 
 /// A scalar zero of element type `d` (None for bool).
 pub(crate) fn zero_scalar(d: crate::ir::DType) -> Option<crate::ir::TensorData> {
-    use crate::ir::{DType, TensorData};
-    Some(match d {
-        DType::F32 => TensorData::F32(vec![0.0]),
-        DType::F64 => TensorData::F64(vec![0.0]),
-        DType::I8 => TensorData::I8(vec![0]),
-        DType::U8 => TensorData::U8(vec![0]),
-        DType::I32 => TensorData::I32(vec![0]),
-        DType::I64 => TensorData::I64(vec![0]),
-        DType::I16 => TensorData::I16(vec![0]),
-        DType::U16 => TensorData::U16(vec![0]),
-        DType::U32 => TensorData::U32(vec![0]),
-        DType::U64 => TensorData::U64(vec![0]),
-        DType::F16 => TensorData::F16(vec![0]),
-        DType::BF16 => TensorData::BF16(vec![0]),
-        DType::Bool => return None,
-    })
+    // All-zero bytes are zero in every numeric type (the 16-bit floats included).
+    (d != crate::ir::DType::Bool).then(|| crate::ir::TensorData::from_le_bytes(d, &vec![0; d.size()]))
 }

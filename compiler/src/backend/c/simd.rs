@@ -154,7 +154,7 @@ impl RowConv {
                                 } else if ku * 2 + e < kw {
                                     weight(b * ocb + j, 0, ky * kw + ku * 2 + e)
                                 } else {
-                                    weight(g.m, 0, 0)
+                                    "0".to_string()
                                 });
                             }
                         }
@@ -212,8 +212,9 @@ impl RowConv {
                 w.close();
             }
         }
-        let full = if self.tap_pairs { icp } else { g.ci / pack };
+        let full = g.ci / pack;
         for (lo_u, hi_u, whole) in [(0, full, true), (full, icp, false)] {
+            // Tap pairs were converted above.
             if lo_u >= hi_u || self.tap_pairs {
                 continue;
             }
