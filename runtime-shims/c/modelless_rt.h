@@ -321,6 +321,13 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
     return _mm256_add_ps(acc, _mm256_mul_ps(x, _mm256_broadcast_ss(w)));
 #endif
 }
+/* mlrt_relu / mlrt_clip on 8 lanes, NaN and signed zeros included: MAXPS/MINPS return their
+ * second operand when either is NaN or both are zero. */
+static inline mlrt_f8 mlrt_f8_relu(mlrt_f8 x) { return _mm256_max_ps(x, _mm256_setzero_ps()); }
+static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
+{
+    return _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x));
+}
 #elif defined(__ARM_NEON)
 #include <arm_neon.h>
 typedef struct { float32x4_t lo, hi; } mlrt_f8;
@@ -354,6 +361,26 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
 #endif
     return acc;
 }
+/* Selects rather than vmaxq/vminq, which propagate NaN where mlrt_relu / mlrt_clip do not. */
+static inline float32x4_t mlrt_f4_clip(float32x4_t x, float32x4_t lo, float32x4_t hi)
+{
+    x = vbslq_f32(vcltq_f32(x, lo), lo, x);
+    return vbslq_f32(vcgtq_f32(x, hi), hi, x);
+}
+static inline mlrt_f8 mlrt_f8_relu(mlrt_f8 x)
+{
+    const float32x4_t z = vdupq_n_f32(0.0f);
+    x.lo = vbslq_f32(vcgtq_f32(x.lo, z), x.lo, z);
+    x.hi = vbslq_f32(vcgtq_f32(x.hi, z), x.hi, z);
+    return x;
+}
+static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
+{
+    const float32x4_t l = vdupq_n_f32(lo), h = vdupq_n_f32(hi);
+    x.lo = mlrt_f4_clip(x.lo, l, h);
+    x.hi = mlrt_f4_clip(x.hi, l, h);
+    return x;
+}
 #else
 typedef struct { float v[8]; } mlrt_f8;
 static inline mlrt_f8 mlrt_f8_set1(float v)
@@ -375,6 +402,18 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
     int i;
     for (i = 0; i < 8; ++i) acc.v[i] += x.v[i] * *w;
     return acc;
+}
+static inline mlrt_f8 mlrt_f8_relu(mlrt_f8 x)
+{
+    int i;
+    for (i = 0; i < 8; ++i) x.v[i] = mlrt_relu(x.v[i]);
+    return x;
+}
+static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
+{
+    int i;
+    for (i = 0; i < 8; ++i) x.v[i] = mlrt_clip(x.v[i], lo, hi);
+    return x;
 }
 #endif
 

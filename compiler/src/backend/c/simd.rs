@@ -316,7 +316,7 @@ impl RowConv {
         // Stores accumulator `acc` to the `nv` pixels at `yo + oc · plane + at`.
         enum Store {
             Requant { ty: &'static str, mul: String, shift: String, zp: i32, lo: i32, hi: i32 },
-            Float { act: String, tail: String },
+            Float { act: Option<crate::ops::Act> },
         }
         let kind = match &n.op {
             Op::QConv(qc) => {
@@ -325,17 +325,7 @@ impl RowConv {
                 let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
                 Store::Requant { ty, mul, shift, zp: rq.zero_point, lo: rq.lo, hi: rq.hi }
             }
-            Op::Conv(c) => {
-                // Whole vectors are stored straight from the register (a copy through a local
-                // array makes GCC keep the accumulators in memory), then activated in place.
-                let v = super::kernels::act_expr(&c.act, "yc[l]");
-                let act = if v == "yc[l]" {
-                    String::new()
-                } else {
-                    format!(" for (int l = 0; l < {LANES}; ++l) yc[l] = {v};")
-                };
-                Store::Float { act, tail: super::kernels::act_expr(&c.act, "t[l]") }
-            }
+            Op::Conv(c) => Store::Float { act: c.act },
             _ => return,
         };
         let store = |acc: &str, at: usize| match &kind {
@@ -344,9 +334,7 @@ impl RowConv {
                     "mlrt_requant8_{ty}(yo + oc * {plane_out} + {at}, {acc}, {mul}, {shift}, {zp}, {lo}, {hi}, nv);"
                 )
             }
-            Store::Float { act, tail } => format!(
-                "float *yc = yo + oc * {plane_out} + {at}; if (nv == {LANES}) {{ mlrt_f8_store(yc, {acc});{act} }} else {{ float t[{LANES}]; mlrt_f8_store(t, {acc}); for (int l = 0; l < nv; ++l) yc[l] = {tail}; }}"
-            ),
+            Store::Float { act } => float_store(act, acc, &format!("yo + oc * {plane_out} + {at}"), "nv"),
         };
         for j in 0..ocb {
             let mut calls = Vec::new();
@@ -536,12 +524,7 @@ impl DwConv {
                         rq.zero_point, rq.lo, rq.hi
                     ));
                 }
-                Out::Float { act } => {
-                    let v = super::kernels::act_expr(act, "t[l]");
-                    w.line(&format!(
-                        "{{ float t[{LANES}]; mlrt_f8_store(t, a); for (int l = 0; l < {count}; ++l) yr[{at} + l] = {v}; }}"
-                    ));
-                }
+                Out::Float { act } => w.line(&float_store(act, "a", &format!("yr + {at}"), &count.to_string())),
             }
         };
         if !float {
@@ -563,6 +546,36 @@ impl DwConv {
         }
         w.close();
         w.close();
+    }
+}
+
+/// C statement storing the first `nv` lanes (a C expression, at most [`LANES`]) of float
+/// accumulator `acc` to `dst` with activation `act`. Relu and Clip use vector helpers (a
+/// branchy scalar loop over random signs mispredicts half the time); other activations go
+/// through a local array for partial vectors; whole vectors are stored straight from the
+/// register (a copy through a local array makes GCC keep the accumulators in memory).
+fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, nv: &str) -> String {
+    use crate::ops::Act;
+    let vector = match act {
+        None => Some(acc.to_string()),
+        Some(Act::Relu) => Some(format!("mlrt_f8_relu({acc})")),
+        Some(Act::Clip { min, max }) => {
+            Some(format!("mlrt_f8_clip({acc}, {}, {})", super::c_float(*min), super::c_float(*max)))
+        }
+        Some(_) => None,
+    };
+    let whole = nv == LANES.to_string();
+    match vector {
+        Some(v) if whole => format!("mlrt_f8_store({dst}, {v});"),
+        Some(v) => format!(
+            "{{ float *yd = {dst}; const mlrt_f8 r = {v}; if ({nv} == {LANES}) {{ mlrt_f8_store(yd, r); }} else {{ float t[{LANES}]; mlrt_f8_store(t, r); for (int l = 0; l < {nv}; ++l) yd[l] = t[l]; }} }}"
+        ),
+        None => {
+            let (e, t) = (super::kernels::act_expr(act, "yd[l]"), super::kernels::act_expr(act, "t[l]"));
+            format!(
+                "{{ float *yd = {dst}; if ({nv} == {LANES}) {{ mlrt_f8_store(yd, {acc}); for (int l = 0; l < {LANES}; ++l) yd[l] = {e}; }} else {{ float t[{LANES}]; mlrt_f8_store(t, {acc}); for (int l = 0; l < {nv}; ++l) yd[l] = {t}; }} }}"
+            )
+        }
     }
 }
 
