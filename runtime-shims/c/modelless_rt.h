@@ -321,6 +321,34 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
     return _mm256_add_ps(acc, _mm256_mul_ps(x, _mm256_broadcast_ss(w)));
 #endif
 }
+static inline mlrt_f8 mlrt_f8_fmav(mlrt_f8 acc, mlrt_f8 x, mlrt_f8 w)
+{
+#if defined(__FMA__)
+    return _mm256_fmadd_ps(x, w, acc);
+#else
+    return _mm256_add_ps(acc, _mm256_mul_ps(x, w));
+#endif
+}
+/* Transposes the 8 × 8 matrix whose rows are r[0..8]. */
+static inline void mlrt_f8_transpose(mlrt_f8 *r)
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
 /* mlrt_relu / mlrt_clip on 8 lanes, NaN and signed zeros included: MAXPS/MINPS return their
  * second operand when either is NaN or both are zero. */
 static inline mlrt_f8 mlrt_f8_relu(mlrt_f8 x) { return _mm256_max_ps(x, _mm256_setzero_ps()); }
@@ -358,6 +386,17 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
 #else
     acc.lo = vmlaq_n_f32(acc.lo, x.lo, *w);
     acc.hi = vmlaq_n_f32(acc.hi, x.hi, *w);
+#endif
+    return acc;
+}
+static inline mlrt_f8 mlrt_f8_fmav(mlrt_f8 acc, mlrt_f8 x, mlrt_f8 w)
+{
+#if defined(__aarch64__)
+    acc.lo = vfmaq_f32(acc.lo, x.lo, w.lo);
+    acc.hi = vfmaq_f32(acc.hi, x.hi, w.hi);
+#else
+    acc.lo = vmlaq_f32(acc.lo, x.lo, w.lo);
+    acc.hi = vmlaq_f32(acc.hi, x.hi, w.hi);
 #endif
     return acc;
 }
@@ -403,6 +442,12 @@ static inline mlrt_f8 mlrt_f8_fma(mlrt_f8 acc, mlrt_f8 x, const float *w)
     for (i = 0; i < 8; ++i) acc.v[i] += x.v[i] * *w;
     return acc;
 }
+static inline mlrt_f8 mlrt_f8_fmav(mlrt_f8 acc, mlrt_f8 x, mlrt_f8 w)
+{
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] += x.v[i] * w.v[i];
+    return acc;
+}
 static inline mlrt_f8 mlrt_f8_relu(mlrt_f8 x)
 {
     int i;
@@ -417,6 +462,19 @@ static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
 }
 #endif
 
+#if !defined(__AVX__)
+/* Transposes the 8 × 8 matrix whose rows are r[0..8] (through memory). */
+static inline void mlrt_f8_transpose(mlrt_f8 *r)
+{
+    float t[64], c[8];
+    int i, j;
+    for (i = 0; i < 8; ++i) mlrt_f8_store(t + 8 * i, r[i]);
+    for (i = 0; i < 8; ++i) {
+        for (j = 0; j < 8; ++j) c[j] = t[8 * j + i];
+        r[i] = mlrt_f8_load(c);
+    }
+}
+#endif
 /* The sum of the 8 lanes (wrapping, as int32 accumulation does). */
 static inline int32_t mlrt_acc8_sum(mlrt_acc8 acc)
 {

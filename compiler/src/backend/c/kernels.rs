@@ -1141,6 +1141,10 @@ fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> boo
         k.emit(w, p, n);
         return true;
     }
+    if let Some(k) = super::dw_channels::ChannelDw::of(p.graph, n) {
+        k.emit(w, p, n);
+        return true;
+    }
     if let Some(k) = super::simd::DwConv::of(p.graph, n) {
         k.emit(w, p, n);
         return true;

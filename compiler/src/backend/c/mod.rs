@@ -5,6 +5,7 @@
 //! and declares `int NAME_run(const float *input, float *output, void *arena);`.
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
+mod dw_channels;
 mod kernels;
 mod qkernels;
 mod simd;

@@ -19,6 +19,7 @@
 //! The int8 kernels compute exactly the reference's int32 sums (reordered) and requantize
 //! them with `mlrt_requant`'s arithmetic: bit-exact.
 
+use super::dw_channels::ChannelDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
 use super::writer::Writer;
 use crate::backend::Program;
@@ -238,6 +239,16 @@ impl RowConv {
                         w.line(&format!(
                             "for (; q8 + {LANES} <= {hi}; q8 += {LANES}) {helper}(e{ph} + 2 * q8, xa + q8 - {pl}, xa + q8 - {pl} + {plane_in}, {});",
                             qc.x_zp,
+                            pl = g.pl
+                        ));
+                        w.open(&format!("for (int q = q8; q < {hi}; ++q)"));
+                    }
+                    // A vector copy: GCC turns the scalar loop into a `memmove` call per
+                    // channel row, whose overhead exceeds the copy for rows this short.
+                    Op::Conv(_) if sw == 1 => {
+                        w.line(&format!("int q8 = {lo};"));
+                        w.line(&format!(
+                            "for (; q8 + {LANES} <= {hi}; q8 += {LANES}) mlrt_f8_store(e{ph} + q8, mlrt_f8_load(xa + q8 - {pl}));",
                             pl = g.pl
                         ));
                         w.open(&format!("for (int q = q8; q < {hi}; ++q)"));
@@ -486,10 +497,27 @@ impl DwConv {
                     (q0 * sw + b) as isize - g.pl as isize
                 ));
                 w.line(&format!("{et} *dst = rows + {} + r * {wq};", (a * sw + b) * sub));
-                w.line(&format!(
-                    "for (int q = {q0}; q < {q1}; ++q) dst[q] = {};",
-                    val(&format!("src[(q - {q0}) * {sw}]"))
-                ));
+                if zp.is_none() && sw == 1 {
+                    // Whole vectors, then the few remaining cells one by one: GCC would turn
+                    // a scalar loop into a `memmove` call per row, costlier than these rows.
+                    let (nvec, rem) = ((q1 - q0) / LANES, (q1 - q0) % LANES);
+                    if nvec > 0 {
+                        w.line(&format!(
+                            "for (int v = 0; v < {}; v += {LANES}) mlrt_f8_store(dst + {q0} + v, mlrt_f8_load(src + v));",
+                            nvec * LANES
+                        ));
+                    }
+                    let at = nvec * LANES;
+                    let cells: Vec<String> = (at..at + rem).map(|k| format!("dst[{}] = src[{k}];", q0 + k)).collect();
+                    if !cells.is_empty() {
+                        w.line(&cells.join(" "));
+                    }
+                } else {
+                    w.line(&format!(
+                        "for (int q = {q0}; q < {q1}; ++q) dst[q] = {};",
+                        val(&format!("src[(q - {q0}) * {sw}]"))
+                    ));
+                }
                 w.close();
             }
         }
@@ -554,7 +582,7 @@ impl DwConv {
 /// branchy scalar loop over random signs mispredicts half the time); other activations go
 /// through a local array for partial vectors; whole vectors are stored straight from the
 /// register (a copy through a local array makes GCC keep the accumulators in memory).
-fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, nv: &str) -> String {
+pub(crate) fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, nv: &str) -> String {
     use crate::ops::Act;
     let vector = match act {
         None => Some(acc.to_string()),
@@ -565,8 +593,12 @@ fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, nv: &str) ->
         Some(_) => None,
     };
     let whole = nv == LANES.to_string();
+    let partial = nv.parse::<usize>().is_ok_and(|k| k < LANES);
     match vector {
         Some(v) if whole => format!("mlrt_f8_store({dst}, {v});"),
+        Some(v) if partial => format!(
+            "{{ float *yd = {dst}, t[{LANES}]; mlrt_f8_store(t, {v}); for (int l = 0; l < {nv}; ++l) yd[l] = t[l]; }}"
+        ),
         Some(v) => format!(
             "{{ float *yd = {dst}; const mlrt_f8 r = {v}; if ({nv} == {LANES}) {{ mlrt_f8_store(yd, r); }} else {{ float t[{LANES}]; mlrt_f8_store(t, r); for (int l = 0; l < {nv}; ++l) yd[l] = t[l]; }} }}"
         ),
@@ -719,10 +751,16 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
-    RowConv::of(g, n).map(|c| c.scratch_type()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
+    RowConv::of(g, n)
+        .map(|c| c.scratch_type())
+        .or_else(|| ChannelDw::of(g, n).map(|_| "float"))
+        .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
-    RowConv::of(g, n).map(|c| c.scratch_bytes()).or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
+    RowConv::of(g, n)
+        .map(|c| c.scratch_bytes())
+        .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
+        .or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
 }
