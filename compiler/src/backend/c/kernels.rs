@@ -1137,6 +1137,10 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
+    if let Some(k) = super::pointwise_channels::ChannelPointwise::of(p.graph, n) {
+        k.emit(w, p, n);
+        return true;
+    }
     if let Some(k) = super::simd::RowConv::of(p.graph, n) {
         k.emit(w, p, n);
         return true;

@@ -7,6 +7,7 @@
 
 mod dw_channels;
 mod kernels;
+mod pointwise_channels;
 mod qkernels;
 mod simd;
 mod sparse;

@@ -21,6 +21,7 @@
 
 use super::dw_channels::ChannelDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
+use super::pointwise_channels::ChannelPointwise;
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
@@ -751,16 +752,18 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
-    RowConv::of(g, n)
-        .map(|c| c.scratch_type())
+    ChannelPointwise::of(g, n)
+        .map(|_| "float")
+        .or_else(|| RowConv::of(g, n).map(|c| c.scratch_type()))
         .or_else(|| ChannelDw::of(g, n).map(|_| "float"))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
-    RowConv::of(g, n)
+    ChannelPointwise::of(g, n)
         .map(|c| c.scratch_bytes())
+        .or_else(|| RowConv::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
 }
