@@ -574,6 +574,26 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let planes = out[0] * out[1];
             let dt = p.graph.ty(n.inputs[0]).dtype;
             let t = crate::toolchain::c_type(dt);
+            let global = [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4];
+            if pl.kind == PoolKind::Avg && dt == crate::ir::DType::F32 && global {
+                // Global average: 8 partial sums per plane (one serial chain would be latency-bound).
+                let hw = h * wd;
+                let whole = hw / LANES * LANES;
+                w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
+                w.line(&format!("const float *xc = x0 + c * {hw};"));
+                w.line("const mlrt_f8 one = mlrt_f8_set1(1.0f);");
+                w.line("mlrt_f8 s = mlrt_f8_set1(0.0f);");
+                w.line("float lanes[8], acc = 0.0f;");
+                w.line(&format!(
+                    "for (int i = 0; i < {whole}; i += {LANES}) s = mlrt_f8_fmav(s, mlrt_f8_load(xc + i), one);"
+                ));
+                w.line("mlrt_f8_store(lanes, s);");
+                w.line(&format!("for (int l = 0; l < {LANES}; ++l) acc += lanes[l];"));
+                w.line(&format!("for (int i = {whole}; i < {hw}; ++i) acc += xc[i];"));
+                w.line(&format!("y[c] = acc / {};", super::c_float(hw as f32)));
+                w.close();
+                return;
+            }
             w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
             w.line(&format!("const {t} *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
             w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));
@@ -1137,7 +1157,7 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
-    if let Some(k) = super::pointwise_channels::ChannelPointwise::of(p.graph, n) {
+    if let Some(k) = super::conv_channels::ChannelConv::of(p.graph, n) {
         k.emit(w, p, n);
         return true;
     }

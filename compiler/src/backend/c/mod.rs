@@ -5,9 +5,9 @@
 //! and declares `int NAME_run(const float *input, float *output, void *arena);`.
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
+mod conv_channels;
 mod dw_channels;
 mod kernels;
-mod pointwise_channels;
 mod qkernels;
 mod simd;
 mod sparse;

@@ -19,9 +19,9 @@
 //! The int8 kernels compute exactly the reference's int32 sums (reordered) and requantize
 //! them with `mlrt_requant`'s arithmetic: bit-exact.
 
+use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
-use super::pointwise_channels::ChannelPointwise;
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
@@ -752,7 +752,7 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
-    ChannelPointwise::of(g, n)
+    ChannelConv::of(g, n)
         .map(|_| "float")
         .or_else(|| RowConv::of(g, n).map(|c| c.scratch_type()))
         .or_else(|| ChannelDw::of(g, n).map(|_| "float"))
@@ -761,7 +761,7 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
-    ChannelPointwise::of(g, n)
+    ChannelConv::of(g, n)
         .map(|c| c.scratch_bytes())
         .or_else(|| RowConv::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
