@@ -16,6 +16,10 @@ fn conv(src: u8, out_ch: u8, k: u8, stride: u8, pad: u8, group: u8) -> Recipe {
     Recipe::Conv { src, out_ch, k: k - 1, stride: stride - 1, pad, dil: 0, group, bias: true, auto_pad: 0 }
 }
 
+/// What is tested, input dims (`FuzzModel::input_dims`), the graph, and a text the C of
+/// each channel-lane kernel meant to run contains.
+type Case = (&'static str, [u8; 4], Vec<Recipe>, Vec<&'static str>);
+
 #[test]
 fn channel_lane_kernels_match_the_reference_on_ragged_planes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -23,7 +27,7 @@ fn channel_lane_kernels_match_the_reference_on_ragged_planes() {
     let (dw, pw, dense) = ("mlrt_f8_transpose(t)", "rows + t * 3 + 0", "rows + b0 + off[t]");
     // Input 1×3×H×W; vals[1] = 8-channel convolution, vals[2] = depthwise or dense, then
     // activations and another 1×1 convolution on the (smaller) plane.
-    let cases: Vec<(&str, [u8; 4], Vec<Recipe>, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "5x5 pointwise, depthwise s1 p1, relu",
             [0, 2, 4, 4],
