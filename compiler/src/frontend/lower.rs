@@ -2227,6 +2227,9 @@ impl<'p> Ctx<'p> {
         if axes.iter().any(|&ax| xs[ax] == 0) {
             return Err(unsupported("resizing an empty axis".into()));
         }
+        if xs.iter().product::<usize>() > u32::MAX as usize {
+            return Err(unsupported("input of more than 2^32 elements".into()));
+        }
         let mut out = xs.clone();
         let mut scale = vec![1.0f64; rank];
         match (scales_in, sizes_in) {
@@ -2270,7 +2273,14 @@ impl<'p> Ctx<'p> {
         if scale.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
             return Err(unsupported("scales must be positive".into()));
         }
+        if out.contains(&0) {
+            return Err(unsupported("empty output".into()));
+        }
         let antialias = a.int("antialias", 0) != 0;
+        // An antialiased filter spans about 4 / scale inputs (cubic) per output.
+        if antialias && !matches!(filter, Filter::Nearest(_)) && scale.iter().any(|&s| s < 1.0 / 256.0) {
+            return Err(unsupported("antialias at a scale below 1/256".into()));
+        }
         let exclude_outside = !legacy && a.int("exclude_outside", 0) != 0;
         let mut maps = Vec::with_capacity(rank);
         for ax in 0..rank {

@@ -552,7 +552,8 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         Op::TopK(t) => super::topk::emit(p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
-            // Tables of element offsets (index × stride), tap weights and outside flags.
+            // Tables (statics: read in place, never copied) of element offsets (index ×
+            // stride), tap weights and outside flags.
             let mut tables = vec![];
             let mut coord: Vec<(TokenStream, usize)> = vec![];
             let mut outside = vec![];
@@ -573,20 +574,20 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                     let wts: Vec<TokenStream> = m.weight.iter().map(|&v| float(v)).collect();
                     let wts = wts.chunks(m.taps).map(|c| quote!([#(#c),*]));
                     tables.push(quote! {
-                        const #ix: [[usize; #t]; #n] = [#(#off),*];
-                        const #wt: [[f32; #t]; #n] = [#(#wts),*];
+                        static #ix: [[u32; #t]; #n] = [#(#off),*];
+                        static #wt: [[f32; #t]; #n] = [#(#wts),*];
                     });
                     let (j, w) = (format_ident!("j{}", ax), format_ident!("w{}", ax));
-                    coord.push((quote!(#j), 1));
+                    coord.push((quote!(#j as usize), 1));
                     taps.push((quote!(#ix[#i].iter().zip(&#wt[#i])), quote!(#j), quote!(#w)));
                 } else {
-                    tables.push(quote!(const #ix: [usize; #n] = [#(#off),*];));
-                    coord.push((quote!(#ix[#i]), 1));
+                    tables.push(quote!(static #ix: [u32; #n] = [#(#off),*];));
+                    coord.push((quote!(#ix[#i] as usize), 1));
                 }
                 if m.outside.iter().any(|&b| b) {
                     let ex = format_ident!("EX{}", ax);
                     let flags = &m.outside;
-                    tables.push(quote!(const #ex: [bool; #n] = [#(#flags),*];));
+                    tables.push(quote!(static #ex: [bool; #n] = [#(#flags),*];));
                     outside.push(quote!(#ex[#i]));
                 }
             }
