@@ -67,7 +67,10 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("LSTM", "static sequence length, unrolled; constant weights; peepholes, clip, layout 0 and 1; no input_forget"),
     ("GRU", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
-    ("Resize", "nearest, linear and cubic (antialias, exclude_outside, all coordinate modes, keep_aspect_ratio_policy, axes); constant scales/sizes/roi; interpolation of float32 only; tf_crop_and_resize needs sizes"),
+    (
+        "Resize",
+        "nearest, linear and cubic (antialias, exclude_outside, all coordinate modes, keep_aspect_ratio_policy, axes); constant scales/sizes/roi; interpolation of float32 only; tf_crop_and_resize needs sizes",
+    ),
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),

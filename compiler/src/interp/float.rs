@@ -574,18 +574,15 @@ pub(super) fn resize(rs: &Resize, a: &Args) -> R<TensorData> {
         for (ax, &i) in idx.iter().enumerate() {
             let weighted = rs.maps[ax].as_ref().is_some_and(|m| m.interpolates());
             let t = taps(ax, i);
-            terms = terms
-                .iter()
-                .flat_map(|&(o, w, any)| {
-                    t.iter().map(move |&(d, tw)| {
-                        if weighted {
-                            (o + d, if any { w * tw } else { tw }, true)
-                        } else {
-                            (o + d, w, any)
-                        }
+            terms =
+                terms
+                    .iter()
+                    .flat_map(|&(o, w, any)| {
+                        t.iter().map(move |&(d, tw)| {
+                            if weighted { (o + d, if any { w * tw } else { tw }, true) } else { (o + d, w, any) }
+                        })
                     })
-                })
-                .collect();
+                    .collect();
         }
         y.push(terms.iter().fold(0.0f32, |acc, &(o, w, _)| acc + w * x[o]));
     });

@@ -390,10 +390,9 @@ impl Op {
             Op::Not | Op::Where => String::new(),
             Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
             Op::Strided(st) => format!("offset={} strides={:?}", st.offset, st.strides),
-            Op::Resize(r) => format!(
-                "taps {:?}",
-                r.maps.iter().map(|m| m.as_ref().map_or(1, |m| m.taps)).collect::<Vec<_>>()
-            ),
+            Op::Resize(r) => {
+                format!("taps {:?}", r.maps.iter().map(|m| m.as_ref().map_or(1, |m| m.taps)).collect::<Vec<_>>())
+            }
             Op::ConvTranspose(c) => format!("k={:?} s={:?} p={:?} g={}", c.kernel, c.strides, c.pads, c.group),
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),

@@ -300,15 +300,7 @@ mod tests {
     use super::*;
 
     fn spec(len_in: usize, len_out: usize, scale: f64, filter: Filter, antialias: bool) -> AxisSpec {
-        AxisSpec {
-            len_in,
-            len_out,
-            scale,
-            coord: CoordMode::HalfPixel,
-            filter,
-            antialias,
-            exclude_outside: false,
-        }
+        AxisSpec { len_in, len_out, scale, coord: CoordMode::HalfPixel, filter, antialias, exclude_outside: false }
     }
 
     fn sums_to_one(m: &AxisMap) {
@@ -372,10 +364,7 @@ mod tests {
 
     #[test]
     fn crop_and_resize_marks_outside() {
-        let s = AxisSpec {
-            coord: CoordMode::TfCropAndResize(0.4, 1.2),
-            ..spec(4, 3, 0.75, Filter::Linear, false)
-        };
+        let s = AxisSpec { coord: CoordMode::TfCropAndResize(0.4, 1.2), ..spec(4, 3, 0.75, Filter::Linear, false) };
         let m = s.map();
         assert_eq!(m.outside, vec![false, false, true]);
     }
