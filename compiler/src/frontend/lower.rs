@@ -67,7 +67,10 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("LSTM", "static sequence length, unrolled; constant weights; peepholes, clip, layout 0 and 1; no input_forget"),
     ("GRU", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
     ("RNN", "static sequence length, unrolled; constant weights; clip, layout 0 and 1"),
-    ("Resize", "nearest and linear; constant scales/sizes; no antialias, no tf_crop_and_resize"),
+    (
+        "Resize",
+        "nearest, linear and cubic (antialias, exclude_outside, all coordinate modes, keep_aspect_ratio_policy, axes); constant scales/sizes/roi; interpolation of float32 only; tf_crop_and_resize needs sizes",
+    ),
     ("Upsample", "nearest and linear; constant scales"),
     ("Mod", "integers; float32 and float64 with fmod=0 or 1"),
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
@@ -2153,28 +2156,7 @@ impl<'p> Ctx<'p> {
         let xs = self.shape(x);
         let rank = xs.len();
         let unsupported = |m: String| Fail::Unsupported(Some(m));
-        let mode = a.string("mode").unwrap_or_else(|| "nearest".into());
-        let linear = match mode.as_str() {
-            "nearest" => false,
-            "linear" | "bilinear" => true,
-            m => return Err(unsupported(format!("mode \"{m}\""))),
-        };
-        if a.int("antialias", 0) != 0 {
-            return Err(unsupported("antialias".into()));
-        }
         let legacy = c.p.op_type == "Upsample" || self.opset < 11;
-        let coord = if legacy {
-            CoordMode::Asymmetric
-        } else {
-            match a.string("coordinate_transformation_mode").as_deref().unwrap_or("half_pixel") {
-                "half_pixel" => CoordMode::HalfPixel,
-                "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
-                "align_corners" => CoordMode::AlignCorners,
-                "asymmetric" => CoordMode::Asymmetric,
-                "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
-                m => return Err(unsupported(format!("coordinate_transformation_mode \"{m}\""))),
-            }
-        };
         let nearest = if legacy {
             NearestMode::Floor
         } else {
@@ -2186,15 +2168,48 @@ impl<'p> Ctx<'p> {
                 m => return Err(unsupported(format!("nearest_mode \"{m}\""))),
             }
         };
-        if a.string("keep_aspect_ratio_policy").is_some_and(|p| p != "stretch") {
-            return Err(unsupported("keep_aspect_ratio_policy other than stretch".into()));
-        }
+        let filter = match a.string("mode").as_deref().unwrap_or("nearest") {
+            "nearest" => Filter::Nearest(nearest),
+            "linear" | "bilinear" => Filter::Linear,
+            "cubic" => Filter::Cubic(a.float("cubic_coeff_a", -0.75) as f64),
+            m => return Err(unsupported(format!("mode \"{m}\""))),
+        };
         let axes: Vec<usize> = match a.ints("axes") {
             Some(v) => v.iter().map(|&ax| norm_axis(ax, rank)).collect::<Result<_, _>>()?,
             None => (0..rank).collect(),
         };
+        // roi: (start, end) per axis, as fractions of the input extent (tf_crop_and_resize).
+        let mut roi = vec![(0.0f64, 1.0f64); rank];
+        let crop = !legacy && a.string("coordinate_transformation_mode").as_deref() == Some("tf_crop_and_resize");
+        if crop {
+            let v = match c.opt_input(1) {
+                Some(v) if !self.g.ty(v).is_empty() => self.const_data(v, "roi")?.to_f32(),
+                _ => return Err(Fail::Invalid("tf_crop_and_resize needs the roi input".into())),
+            };
+            if v.len() != 2 * axes.len() {
+                return Err(Fail::Invalid(format!("roi has {} values, expected {}", v.len(), 2 * axes.len())));
+            }
+            for (k, &ax) in axes.iter().enumerate() {
+                roi[ax] = (v[k] as f64, v[axes.len() + k] as f64);
+            }
+        }
+        let coord = |ax: usize| -> LResult<CoordMode> {
+            if legacy {
+                return Ok(CoordMode::Asymmetric);
+            }
+            Ok(match a.string("coordinate_transformation_mode").as_deref().unwrap_or("half_pixel") {
+                "half_pixel" => CoordMode::HalfPixel,
+                "half_pixel_symmetric" => CoordMode::HalfPixelSymmetric,
+                "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
+                "align_corners" => CoordMode::AlignCorners,
+                "asymmetric" => CoordMode::Asymmetric,
+                "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
+                "tf_crop_and_resize" => CoordMode::TfCropAndResize(roi[ax].0, roi[ax].1),
+                m => return Err(unsupported(format!("coordinate_transformation_mode \"{m}\""))),
+            })
+        };
         // scales / sizes: attribute (Upsample-7), input 1 (Upsample-9, Resize-10), inputs 2/3 (Resize-11+).
-        let (scales_in, sizes_in) = if c.p.op_type == "Upsample" || self.opset < 11 {
+        let (scales_in, sizes_in) = if legacy {
             let scales = match (a.floats("scales"), c.opt_input(1)) {
                 (Some(f), _) => Some(f),
                 (None, Some(v)) => Some(self.const_data(v, "scales")?.to_f32()),
@@ -2212,16 +2227,45 @@ impl<'p> Ctx<'p> {
             };
             (scales, sizes)
         };
+        if axes.iter().any(|&ax| xs[ax] == 0) {
+            return Err(unsupported("resizing an empty axis".into()));
+        }
+        if xs.iter().product::<usize>() > u32::MAX as usize {
+            return Err(unsupported("input of more than 2^32 elements".into()));
+        }
         let mut out = xs.clone();
         let mut scale = vec![1.0f64; rank];
         match (scales_in, sizes_in) {
             (_, Some(sizes)) if sizes.len() == axes.len() => {
+                let sizes: Vec<usize> =
+                    sizes.iter().map(|&s| usize::try_from(s).map_err(|_| "negative size")).collect::<Result<_, _>>()?;
+                let policy = if legacy { None } else { a.string("keep_aspect_ratio_policy") };
+                let ratio = |k: usize| sizes[k] as f64 / xs[axes[k]] as f64;
+                let keep = match policy.as_deref().unwrap_or("stretch") {
+                    "stretch" => None,
+                    "not_larger" => Some((0..axes.len()).map(ratio).fold(f64::INFINITY, f64::min)),
+                    "not_smaller" => Some((0..axes.len()).map(ratio).fold(0.0, f64::max)),
+                    p => return Err(unsupported(format!("keep_aspect_ratio_policy \"{p}\""))),
+                };
                 for (k, &ax) in axes.iter().enumerate() {
-                    out[ax] = usize::try_from(sizes[k]).map_err(|_| "negative size")?;
-                    scale[ax] = out[ax] as f64 / xs[ax] as f64;
+                    match keep {
+                        None => {
+                            out[ax] = sizes[k];
+                            scale[ax] = ratio(k);
+                        }
+                        // One scale for all axes; sizes rounded half up.
+                        Some(s) => {
+                            scale[ax] = s;
+                            out[ax] = (s * xs[ax] as f64 + 0.5) as usize;
+                        }
+                    }
                 }
             }
             (Some(sc), _) if sc.len() == axes.len() => {
+                if crop {
+                    // ONNX sizes the output from the roi, its reference implementation does not.
+                    return Err(unsupported("tf_crop_and_resize with scales (give sizes)".into()));
+                }
                 for (k, &ax) in axes.iter().enumerate() {
                     scale[ax] = sc[k] as f64;
                     out[ax] = (xs[ax] as f64 * sc[k] as f64).floor() as usize;
@@ -2229,15 +2273,40 @@ impl<'p> Ctx<'p> {
             }
             _ => return Err(unsupported("scales or sizes must be constant and match the axes".into())),
         }
-        let maps: Vec<Option<AxisMap>> = (0..rank)
-            .map(|ax| {
-                (out[ax] != xs[ax] || scale[ax] != 1.0)
-                    .then(|| axis_map(xs[ax], out[ax], scale[ax], coord, linear, nearest))
-            })
-            .collect();
-        let op = Resize { shape: out, maps };
-        if op.linear_axes().len() > 3 {
-            return Err(unsupported("linear interpolation over more than 3 axes".into()));
+        if scale.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+            return Err(unsupported("scales must be positive".into()));
+        }
+        if out.contains(&0) {
+            return Err(unsupported("empty output".into()));
+        }
+        let antialias = a.int("antialias", 0) != 0;
+        // An antialiased filter spans about 4 / scale inputs (cubic) per output.
+        if antialias && !matches!(filter, Filter::Nearest(_)) && scale.iter().any(|&s| s < 1.0 / 256.0) {
+            return Err(unsupported("antialias at a scale below 1/256".into()));
+        }
+        let exclude_outside = !legacy && a.int("exclude_outside", 0) != 0;
+        let mut maps = Vec::with_capacity(rank);
+        for ax in 0..rank {
+            let spec = AxisSpec {
+                len_in: xs[ax],
+                len_out: out[ax],
+                scale: scale[ax],
+                coord: coord(ax)?,
+                filter,
+                antialias,
+                exclude_outside,
+            };
+            let m = spec.map();
+            let identity = out[ax] == xs[ax]
+                && !m.interpolates()
+                && m.outside.is_empty()
+                && m.index.iter().enumerate().all(|(o, &i)| o == i);
+            maps.push((!identity).then_some(m));
+        }
+        let op = Resize { shape: out, maps, extrapolation: a.float("extrapolation_value", 0.0) };
+        let dtype = self.g.ty(x).dtype;
+        if dtype != DType::F32 && (!op.interp_axes().is_empty() || op.extrapolates()) {
+            return Err(unsupported(format!("interpolating or extrapolating Resize of {dtype}")));
         }
         self.emit(c, Op::Resize(op), vec![x])
     }

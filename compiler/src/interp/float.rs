@@ -541,41 +541,50 @@ pub(super) fn arg_reduce(r: &ArgReduce, a: &Args) -> R<TensorData> {
     Ok(TensorData::I64(y))
 }
 
-/// Per-axis index / weight tables: each output coordinate of a linear axis blends
-/// `(1 − w)·x[lo] + w·x[hi]`; nearest axes read `x[lo]`.
+/// Per-axis tap tables: each output element sums, over the taps of every interpolating
+/// axis, the product of the tap weights times the input element (nearest axes read one
+/// index); elements sampled outside the input take the extrapolation value.
 pub(super) fn resize(rs: &Resize, a: &Args) -> R<TensorData> {
     let (tx, dx) = a.get(0)?;
     let xs = strides_of(&tx.shape);
-    let lin = rs.linear_axes();
     let out = &a.out.shape;
-    let coord = |ax: usize, i: usize, hi: bool| match &rs.maps[ax] {
-        None => i,
-        Some(m) if hi => m[i].1,
-        Some(m) => m[i].0,
+    let outside = |idx: &[usize]| rs.maps.iter().zip(idx).any(|(m, &i)| m.as_ref().is_some_and(|m| m.is_outside(i)));
+    // Taps of one output coordinate as (element offset, weight).
+    let taps = |ax: usize, i: usize| -> Vec<(usize, f32)> {
+        match &rs.maps[ax] {
+            None => vec![(i * xs[ax], 1.0)],
+            Some(m) => m.taps_of(i).map(|(j, w)| (j * xs[ax], w)).collect(),
+        }
     };
-    if lin.is_empty() {
+    if rs.interp_axes().is_empty() && !rs.extrapolates() {
         let mut src = Vec::with_capacity(a.out.len());
-        for_each_index(out, |idx| src.push((0..idx.len()).map(|ax| coord(ax, idx[ax], false) * xs[ax]).sum()));
+        for_each_index(out, |idx| src.push((0..idx.len()).map(|ax| taps(ax, idx[ax])[0].0).sum()));
         return Ok(dx.gather(&src));
     }
-    let x = dx.as_f32().ok_or_else(|| not_evaluated(format!("linear Resize of {}", dx.dtype())))?;
+    let x = dx.as_f32().ok_or_else(|| not_evaluated(format!("interpolating Resize of {}", dx.dtype())))?;
     let mut y = Vec::with_capacity(a.out.len());
     for_each_index(out, |idx| {
-        let mut acc = 0.0f32;
-        for mask in 0..(1usize << lin.len()) {
-            let mut term = 1.0f32;
-            let mut at = 0;
-            for ax in 0..idx.len() {
-                let j = lin.iter().position(|&l| l == ax);
-                let hi = j.is_some_and(|j| mask >> j & 1 == 1);
-                if let (Some(_), Some(m)) = (j, &rs.maps[ax]) {
-                    term *= if hi { m[idx[ax]].2 } else { 1.0 - m[idx[ax]].2 };
-                }
-                at += coord(ax, idx[ax], hi) * xs[ax];
-            }
-            acc += term * x[at];
+        if outside(idx) {
+            y.push(rs.extrapolation);
+            return;
         }
-        y.push(acc);
+        // Cartesian product of the per-axis taps, accumulated in the kernels' order
+        // (first axis outermost, weights multiplied left to right).
+        let mut terms: Vec<(usize, f32, bool)> = vec![(0, 1.0, false)];
+        for (ax, &i) in idx.iter().enumerate() {
+            let weighted = rs.maps[ax].as_ref().is_some_and(|m| m.interpolates());
+            let t = taps(ax, i);
+            terms =
+                terms
+                    .iter()
+                    .flat_map(|&(o, w, any)| {
+                        t.iter().map(move |&(d, tw)| {
+                            if weighted { (o + d, if any { w * tw } else { tw }, true) } else { (o + d, w, any) }
+                        })
+                    })
+                    .collect();
+        }
+        y.push(terms.iter().fold(0.0f32, |acc, &(o, w, _)| acc + w * x[o]));
     });
     Ok(TensorData::F32(y))
 }

@@ -281,8 +281,8 @@ fn node_grad(c: &Ctx, gy: Vec<f32>) -> R<Grads> {
         | Op::Gather(_)
         | Op::GatherElements(_)
         | Op::Where => scatter(c, &gz),
-        Op::Resize(r) if r.linear_axes().is_empty() => scatter(c, &gz),
-        Op::Resize(_) => Err(Fail::Unsupported("linear Resize".into())),
+        Op::Resize(r) if r.interp_axes().is_empty() && !r.extrapolates() => scatter(c, &gz),
+        Op::Resize(_) => Err(Fail::Unsupported("interpolating or extrapolating Resize".into())),
         op => Err(Fail::Unsupported(op.name().into())),
     }
 }

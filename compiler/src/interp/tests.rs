@@ -477,3 +477,50 @@ fn blocked_quantize_and_dequantize() {
     let bad = Quant { scale: vec![1.0; 5], zero_point: vec![0; 5], axis: Some(1) };
     assert!(ParamLayout::of(&bad, Some(2), &shape).is_err());
 }
+
+/// One Resize of a 1×1×H×W input with the same spec on both spatial axes.
+fn resize_2d(x: Vec<f32>, hw: usize, out: usize, spec: impl Fn(usize, usize) -> AxisSpec) -> TensorData {
+    let maps = vec![None, None, Some(spec(hw, out).map()), Some(spec(hw, out).map())];
+    let op = Op::Resize(Resize { shape: vec![1, 1, out, out], maps, extrapolation: -1.0 });
+    eval(op, vec![f32s(&[1, 1, hw, hw], &x)])
+}
+
+#[test]
+fn resize_linear_antialias_matches_onnx() {
+    // ONNX test_resize_downsample_scales_linear_antialias: 4×4 → 2×2 at scale 0.6.
+    let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+    let spec = |len_in, len_out| AxisSpec {
+        len_in,
+        len_out,
+        scale: 0.6f32 as f64,
+        coord: CoordMode::HalfPixel,
+        filter: Filter::Linear,
+        antialias: true,
+        exclude_outside: false,
+    };
+    let TensorData::F32(y) = resize_2d(x, 4, 2, spec) else { panic!("float output") };
+    for (a, b) in y.iter().zip([2.875f32, 4.5, 9.375, 11.0]) {
+        assert!((a - b).abs() < 1e-5, "{y:?}");
+    }
+}
+
+#[test]
+fn resize_crop_extrapolates_outside_the_roi() {
+    // ONNX test_resize_tf_crop_and_resize_extrapolation_value on the last axis: roi
+    // 0.6..1.7 of a 4-wide input sampled at 3 points; the last two fall outside.
+    let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+    let spec = |len_in, len_out| AxisSpec {
+        len_in,
+        len_out,
+        scale: 0.75,
+        coord: CoordMode::TfCropAndResize(0.6f32 as f64, 1.7f32 as f64),
+        filter: Filter::Linear,
+        antialias: false,
+        exclude_outside: false,
+    };
+    let TensorData::F32(y) = resize_2d(x, 4, 3, spec) else { panic!("float output") };
+    // Row and column 0 sample 1.8: 4·1.8 + 1.8 + 1 = 10; the rest is the extrapolation
+    // value (1.8 + 1.65 = 3.45 > 3 on either axis).
+    assert!((y[0] - 10.0).abs() < 1e-4, "{y:?}");
+    assert!(y[1..].iter().all(|&v| v == -1.0), "{y:?}");
+}

@@ -49,7 +49,7 @@ pub use quant::{
 };
 pub use reduce::{ArgReduce, Reduce, ReduceKind, ReduceLoops, reduce_loops};
 pub use reshape::Reshape;
-pub use resize::{AxisMap, CoordMode, NearestMode, Resize, axis_map};
+pub use resize::{AxisMap, AxisSpec, CoordMode, Filter, NearestMode, Resize};
 pub use softmax::Softmax;
 pub use sparse::{ConvGeom, Csr, FcGeom, Flavor, Layout, Sparse, SparseFormat, index_bytes, valid_range};
 pub use strided::{Strided, slice_axis};
@@ -272,7 +272,7 @@ impl Op {
             Op::Reduce(_) | Op::ArgReduce(_) => inputs.first().map_or(0, |t| t.len() as u64),
             Op::TopK(t) => inputs.first().map_or(0, |x| (x.len() * t.k) as u64),
             Op::Strided(_) | Op::Gather(_) | Op::GatherElements(_) => 0,
-            Op::Resize(r) => (out.len() << r.linear_axes().len()) as u64,
+            Op::Resize(r) => (out.len() * r.taps()) as u64,
             Op::ConvTranspose(_) => {
                 let w = inputs.get(1).map(|t| t.shape.clone()).unwrap_or_default();
                 (inputs.first().map_or(0, |t| t.len()) * w.iter().skip(1).product::<usize>()) as u64
@@ -390,7 +390,9 @@ impl Op {
             Op::Not | Op::Where => String::new(),
             Op::Reduce(r) => format!("axes={:?} keepdims={}", r.axes, r.keepdims as u8),
             Op::Strided(st) => format!("offset={} strides={:?}", st.offset, st.strides),
-            Op::Resize(r) => format!("linear axes {:?}", r.linear_axes()),
+            Op::Resize(r) => {
+                format!("taps {:?}", r.maps.iter().map(|m| m.as_ref().map_or(1, |m| m.taps)).collect::<Vec<_>>())
+            }
             Op::ConvTranspose(c) => format!("k={:?} s={:?} p={:?} g={}", c.kernel, c.strides, c.pads, c.group),
             Op::Gather(g) => format!("axis={}", g.axis),
             Op::GatherElements(g) => format!("axis={}", g.axis),

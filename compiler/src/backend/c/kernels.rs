@@ -443,46 +443,63 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::TopK(t) => super::topk::emit(w, p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
-            let lin = r.linear_axes();
+            let interp = r.interp_axes();
+            // Tables of element offsets (index × stride), tap weights and outside flags.
+            let mut coord: Vec<String> = vec![];
+            let mut outside: Vec<String> = vec![];
+            let mut weights: Vec<String> = vec![];
             for (ax, m) in r.maps.iter().enumerate() {
-                let Some(m) = m else { continue };
-                let lo: Vec<String> = m.iter().map(|e| e.0.to_string()).collect();
-                w.line(&format!("static const int lo{ax}[{}] = {{{}}};", m.len(), lo.join(", ")));
-                if lin.contains(&ax) {
-                    let hi: Vec<String> = m.iter().map(|e| e.1.to_string()).collect();
-                    let wt: Vec<String> = m.iter().map(|e| c_float(e.2)).collect();
-                    w.line(&format!("static const int hi{ax}[{}] = {{{}}};", m.len(), hi.join(", ")));
-                    w.line(&format!("static const float wt{ax}[{}] = {{{}}};", m.len(), wt.join(", ")));
-                }
-            }
-            let mut terms = vec![];
-            for mask in 0..(1usize << lin.len()) {
-                let mut idx = vec![];
-                let mut weight = vec![];
-                for (ax, m) in r.maps.iter().enumerate() {
-                    let coord = match (m, lin.iter().position(|&l| l == ax)) {
-                        (None, _) => format!("i{ax}"),
-                        (Some(_), None) => format!("lo{ax}[i{ax}]"),
-                        (Some(_), Some(j)) if mask >> j & 1 == 1 => {
-                            weight.push(format!("wt{ax}[i{ax}]"));
-                            format!("hi{ax}[i{ax}]")
-                        }
-                        (Some(_), Some(_)) => {
-                            weight.push(format!("(1.0f - wt{ax}[i{ax}])"));
-                            format!("lo{ax}[i{ax}]")
-                        }
-                    };
+                let Some(m) = m else {
                     if xs[ax] != 0 {
-                        idx.push(if xs[ax] == 1 { coord } else { format!("{coord} * {}", xs[ax]) });
+                        coord.push(if xs[ax] == 1 { format!("i{ax}") } else { format!("i{ax} * {}", xs[ax]) });
                     }
+                    continue;
+                };
+                let off: Vec<String> = m.index.iter().map(|&i| (i * xs[ax]).to_string()).collect();
+                if m.interpolates() {
+                    let rows = |v: &[String]| {
+                        v.chunks(m.taps).map(|c| format!("{{{}}}", c.join(", "))).collect::<Vec<_>>().join(", ")
+                    };
+                    let wt: Vec<String> = m.weight.iter().map(|&v| c_float(v)).collect();
+                    let (n, t) = (m.len(), m.taps);
+                    w.line(&format!("static const int ix{ax}[{n}][{t}] = {{{}}};", rows(&off)));
+                    w.line(&format!("static const float wt{ax}[{n}][{t}] = {{{}}};", rows(&wt)));
+                    coord.push(format!("ix{ax}[i{ax}][t{ax}]"));
+                    weights.push(format!("wt{ax}[i{ax}][t{ax}]"));
+                } else {
+                    w.line(&format!("static const int ix{ax}[{}] = {{{}}};", m.len(), off.join(", ")));
+                    coord.push(format!("ix{ax}[i{ax}]"));
                 }
-                let idx = if idx.is_empty() { "0".to_string() } else { idx.join(" + ") };
-                let mut t = weight;
-                t.push(format!("x0[{idx}]"));
-                terms.push(t.join(" * "));
+                if m.outside.iter().any(|&b| b) {
+                    let ex: Vec<&str> = m.outside.iter().map(|&b| if b { "1" } else { "0" }).collect();
+                    w.line(&format!("static const unsigned char ex{ax}[{}] = {{{}}};", m.len(), ex.join(", ")));
+                    outside.push(format!("ex{ax}[i{ax}]"));
+                }
             }
-            let e = terms.join(" + ");
-            nested(w, &out, |w| w.line(&format!("y[o++] = {e};")));
+            let idx = if coord.is_empty() { "0".to_string() } else { coord.join(" + ") };
+            let select = |v: &str| {
+                if outside.is_empty() {
+                    v.to_string()
+                } else {
+                    format!("({}) ? {} : {v}", outside.join(" || "), c_float(r.extrapolation))
+                }
+            };
+            nested(w, &out, |w| {
+                if interp.is_empty() {
+                    w.line(&format!("y[o++] = {};", select(&format!("x0[{idx}]"))));
+                    return;
+                }
+                w.line("float acc = 0.0f;");
+                for &ax in &interp {
+                    let t = r.maps[ax].as_ref().map_or(1, |m| m.taps);
+                    w.open(&format!("for (int t{ax} = 0; t{ax} < {t}; ++t{ax})"));
+                }
+                w.line(&format!("acc += {} * x0[{idx}];", weights.join(" * ")));
+                for _ in &interp {
+                    w.close();
+                }
+                w.line(&format!("y[o++] = {};", select("acc")));
+            });
         }
         Op::Strided(st) => {
             let mut idx = st.offset.to_string();

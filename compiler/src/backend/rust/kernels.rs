@@ -552,52 +552,67 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
         Op::TopK(t) => super::topk::emit(p, n, t),
         Op::Resize(r) => {
             let xs = strides_of(&shape(0));
-            let lin = r.linear_axes();
+            // Tables (statics: read in place, never copied) of element offsets (index ×
+            // stride), tap weights and outside flags.
             let mut tables = vec![];
+            let mut coord: Vec<(TokenStream, usize)> = vec![];
+            let mut outside = vec![];
+            let mut taps = vec![];
             for (ax, m) in r.maps.iter().enumerate() {
-                let Some(m) = m else { continue };
+                let i = counter(ax);
+                let Some(m) = m else {
+                    coord.push((i, xs[ax]));
+                    continue;
+                };
                 let n = lit(m.len());
-                let lo_id = format_ident!("LO{}", ax);
-                let lo = m.iter().map(|e| lit(e.0));
-                tables.push(quote!(const #lo_id: [usize; #n] = [#(#lo),*];));
-                if lin.contains(&ax) {
-                    let (hi_id, wt_id) = (format_ident!("HI{}", ax), format_ident!("WT{}", ax));
-                    let hi = m.iter().map(|e| lit(e.1));
-                    let wt = m.iter().map(|e| float(e.2));
-                    tables.push(quote!(const #hi_id: [usize; #n] = [#(#hi),*]; const #wt_id: [f32; #n] = [#(#wt),*];));
+                let ix = format_ident!("IX{}", ax);
+                let off: Vec<Literal> = m.index.iter().map(|&j| lit(j * xs[ax])).collect();
+                if m.interpolates() {
+                    let t = lit(m.taps);
+                    let wt = format_ident!("WT{}", ax);
+                    let off = off.chunks(m.taps).map(|c| quote!([#(#c),*]));
+                    let wts: Vec<TokenStream> = m.weight.iter().map(|&v| float(v)).collect();
+                    let wts = wts.chunks(m.taps).map(|c| quote!([#(#c),*]));
+                    tables.push(quote! {
+                        static #ix: [[u32; #t]; #n] = [#(#off),*];
+                        static #wt: [[f32; #t]; #n] = [#(#wts),*];
+                    });
+                    let (j, w) = (format_ident!("j{}", ax), format_ident!("w{}", ax));
+                    coord.push((quote!(#j as usize), 1));
+                    taps.push((quote!(#ix[#i].iter().zip(&#wt[#i])), quote!(#j), quote!(#w)));
+                } else {
+                    tables.push(quote!(static #ix: [u32; #n] = [#(#off),*];));
+                    coord.push((quote!(#ix[#i] as usize), 1));
+                }
+                if m.outside.iter().any(|&b| b) {
+                    let ex = format_ident!("EX{}", ax);
+                    let flags = &m.outside;
+                    tables.push(quote!(static #ex: [bool; #n] = [#(#flags),*];));
+                    outside.push(quote!(#ex[#i]));
                 }
             }
-            let mut terms = vec![];
-            for mask in 0..(1usize << lin.len()) {
-                let mut idx: Vec<(TokenStream, usize)> = vec![];
-                let mut weight = vec![];
-                for (ax, m) in r.maps.iter().enumerate() {
-                    let i = counter(ax);
-                    let coord = match (m, lin.iter().position(|&l| l == ax)) {
-                        (None, _) => quote!(#i),
-                        (Some(_), None) => {
-                            let lo_id = format_ident!("LO{}", ax);
-                            quote!(#lo_id[#i])
-                        }
-                        (Some(_), Some(j)) => {
-                            let wt_id = format_ident!("WT{}", ax);
-                            if mask >> j & 1 == 1 {
-                                weight.push(quote!(#wt_id[#i]));
-                                let hi_id = format_ident!("HI{}", ax);
-                                quote!(#hi_id[#i])
-                            } else {
-                                weight.push(quote!((1.0 - #wt_id[#i])));
-                                let lo_id = format_ident!("LO{}", ax);
-                                quote!(#lo_id[#i])
-                            }
-                        }
-                    };
-                    idx.push((coord, xs[ax]));
+            let idx = rs_lin(&coord, 0);
+            let select = |v: TokenStream| {
+                if outside.is_empty() {
+                    v
+                } else {
+                    let e = float(r.extrapolation);
+                    quote!(if #(#outside)||* { #e } else { #v })
                 }
-                let idx = rs_lin(&idx, 0);
-                terms.push(quote!(#(#weight *)* x0[#idx]));
-            }
-            let body = nested(&out, quote!(y[o] = #(#terms)+*;));
+            };
+            let body = if taps.is_empty() {
+                let v = select(quote!(x0[#idx]));
+                quote!(y[o] = #v;)
+            } else {
+                let ws = taps.iter().map(|t| &t.2);
+                let mut inner = quote!(acc += #(#ws *)* x0[#idx];);
+                for (it, j, w) in taps.iter().rev() {
+                    inner = quote!(for (&#j, &#w) in #it { #inner });
+                }
+                let v = select(quote!(acc));
+                quote! { let mut acc = 0.0f32; #inner y[o] = #v; }
+            };
+            let body = nested(&out, body);
             quote! { #(#tables)* #body }
         }
         Op::Strided(st) => {
