@@ -99,23 +99,27 @@ impl ChannelDw {
         w.line(&format!("const mlrt_f8 bias = {bias};"));
         // Output pixels `o .. o + count` (count ≤ 8): accumulate, transpose, store per channel.
         let group = |w: &mut Writer, o: &str, count: usize| {
+            // Unrolled over the pixels: constant indices keep `a` in registers.
             w.line(&format!("mlrt_f8 a[{LANES}];"));
-            w.open(&format!("for (int k = 0; k < {count}; ++k)"));
-            w.line(&format!("const int oh = ({o} + k) / {}, ow = ({o} + k) % {};", g.ow, g.ow));
-            w.line(&format!("const float *rp = rows + (oh * {} * {wp} + ow * {}) * {LANES};", g.s[0], g.s[1]));
-            w.line("mlrt_f8 acc = bias;");
-            for ky in 0..g.k[0] {
-                for kx in 0..g.k[1] {
-                    let off = (ky * g.d[0] * wp + kx * g.d[1]) * LANES;
-                    let t = ky * g.k[1] + kx;
-                    w.line(&format!(
-                        "acc = mlrt_f8_fmav(acc, mlrt_f8_load(rp + {off}), mlrt_f8_load(wc + {}));",
-                        t * LANES
-                    ));
+            for k in 0..count {
+                w.line("{");
+                w.indent();
+                w.line(&format!("const int oh = ({o} + {k}) / {}, ow = ({o} + {k}) % {};", g.ow, g.ow));
+                w.line(&format!("const float *rp = rows + (oh * {} * {wp} + ow * {}) * {LANES};", g.s[0], g.s[1]));
+                w.line("mlrt_f8 acc = bias;");
+                for ky in 0..g.k[0] {
+                    for kx in 0..g.k[1] {
+                        let off = (ky * g.d[0] * wp + kx * g.d[1]) * LANES;
+                        let t = ky * g.k[1] + kx;
+                        w.line(&format!(
+                            "acc = mlrt_f8_fmav(acc, mlrt_f8_load(rp + {off}), mlrt_f8_load(wc + {}));",
+                            t * LANES
+                        ));
+                    }
                 }
+                w.line(&format!("a[{k}] = acc;"));
+                w.close();
             }
-            w.line("a[k] = acc;");
-            w.close();
             if count < LANES {
                 w.line(&format!("for (int k = {count}; k < {LANES}; ++k) a[k] = bias;"));
             }
