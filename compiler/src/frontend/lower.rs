@@ -57,7 +57,7 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Split", "split sizes must be constant"),
     ("Expand", "shape must be constant"),
     ("Tile", "repeats must be constant"),
-    ("Pad", "pads must be constant; constant, reflect, edge"),
+    ("Pad", "pads must be constant; constant, reflect, edge, wrap"),
     ("Clip", "float32 bounds fused when constant; any type at run time"),
     ("Dropout", "inference, or training with ratio 0 (identity); the mask output is all true"),
     ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
@@ -2774,6 +2774,7 @@ impl<'p> Ctx<'p> {
             "constant" => PadMode::Constant,
             "reflect" => PadMode::Reflect,
             "edge" => PadMode::Edge,
+            "wrap" => PadMode::Wrap,
             m => return Err(Fail::Unsupported(Some(format!("mode \"{m}\"")))),
         };
         let (raw, value) = if self.opset < 11 {

@@ -104,6 +104,7 @@ pub(super) fn pad(p: &Pad, a: &Args) -> R<TensorData> {
                 PadMode::Reflect if s < 0 => -s,
                 PadMode::Reflect if s >= len => 2 * (len - 1) - s,
                 PadMode::Reflect => s,
+                PadMode::Wrap => s.rem_euclid(len.max(1)),
             };
             at = at.filter(|_| (0..len).contains(&s)).map(|o| o + s as usize * xs[ax]);
         }

@@ -334,6 +334,11 @@ fn movement_ops() {
     let p = Pad { pads: vec![0, 2, 0, 1], mode: PadMode::Reflect, value: 0.0 };
     let y = eval(Op::Pad(p), vec![x.clone()]);
     assert_eq!(y, TensorData::F32(vec![3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 6.0, 5.0, 4.0, 5.0, 6.0, 5.0]));
+    // Wrap: longer than the axis, so the row repeats more than once.
+    let p = Pad { pads: vec![0, 4, 0, 1], mode: PadMode::Wrap, value: 0.0 };
+    let y = eval(Op::Pad(p), vec![x.clone()]);
+    let row = |r: [f32; 3]| [r[2], r[0], r[1], r[2], r[0], r[1], r[2], r[0]];
+    assert_eq!(y, TensorData::F32([row([1.0, 2.0, 3.0]), row([4.0, 5.0, 6.0])].concat()));
     let p = Pad { pads: vec![1, 0], mode: PadMode::Constant, value: -1.0 };
     let y = eval(Op::Pad(p), vec![i8s(&[2], &[3, 4])]);
     assert_eq!(y, TensorData::I8(vec![-1, 3, 4]));

@@ -692,6 +692,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
                         "s{ax} = s{ax} < 0 ? -s{ax} : (s{ax} >= {len} ? {} - s{ax} : s{ax});",
                         2 * len.saturating_sub(1)
                     )),
+                    PadMode::Wrap => w.line(&format!("s{ax} = (s{ax} % {len} + {len}) % {len};", len = len.max(1))),
                 }
             }
             let inside: Vec<String> = (0..r).map(|a| format!("s{a} >= 0 && s{a} < {}", x[a])).collect();

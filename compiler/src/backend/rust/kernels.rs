@@ -834,6 +834,10 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
                         let twice = ilit(2 * len.saturating_sub(1));
                         quote!(let #s = if #s < 0 { -#s } else if #s >= #lenl { #twice - #s } else { #s };)
                     }
+                    PadMode::Wrap => {
+                        let period = ilit(len.max(1));
+                        quote!(let #s = #s.rem_euclid(#period);)
+                    }
                 };
                 let coord = rs_lin(
                     &[(
