@@ -60,7 +60,10 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Pad", "pads must be constant; constant, reflect, edge, wrap"),
     ("Clip", "float32 bounds fused when constant; any type at run time"),
     ("Dropout", "inference, or training with ratio 0 (identity); the mask output is all true"),
-    ("BatchNormalization", "inference only; folded into Conv/Gemm when possible"),
+    (
+        "BatchNormalization",
+        "folded into Conv/Gemm when possible; training_mode uses the batch statistics and outputs the running mean and variance",
+    ),
     ("Range", "constant inputs"),
     ("ConstantOfShape", "constant shape"),
     ("Einsum", "one or two float32 or float64 operands; ellipsis and diagonals; no broadcasting of index sizes"),
@@ -844,8 +847,11 @@ impl<'p> Ctx<'p> {
                 single(self.reshape(c, y, keep)?)
             }
             "BatchNormalization" => {
-                if c.p.output.iter().skip(1).any(|o| !o.is_empty()) || a.int("training_mode", 0) != 0 {
-                    return Err(Fail::Unsupported(Some("training mode".into())));
+                if a.int("training_mode", 0) != 0 {
+                    return self.batch_norm_training(c);
+                }
+                if c.p.output.iter().skip(1).any(|o| !o.is_empty()) {
+                    return Err(Fail::Unsupported(Some("running statistics outputs outside training mode".into())));
                 }
                 let ins = (0..5).map(|i| c.input(i)).collect::<LResult<Vec<_>>>()?;
                 let epsilon = a.float("epsilon", 1e-5);
@@ -2665,6 +2671,46 @@ impl<'p> Ctx<'p> {
         let inv = self.emit(c, Op::Activation(Act::Reciprocal), vec![sd])?;
         let y = self.binary(c, BinaryKind::Mul, d, inv)?;
         Ok((y, mean, inv))
+    }
+
+    /// BatchNormalization with `training_mode = 1`: normalised with the batch's own mean and
+    /// (population) variance over every axis but 1; the optional outputs are the running
+    /// statistics `input · momentum + batch · (1 − momentum)`.
+    fn batch_norm_training(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
+        let a = c.attrs();
+        let x = c.input(0)?;
+        let xs = self.shape(x);
+        if xs.len() < 2 || self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some("training mode needs a float32 input of rank >= 2".into())));
+        }
+        let axes: Vec<usize> = std::iter::once(0).chain(2..xs.len()).collect();
+        let mean = self.mean(c, x, axes.clone())?;
+        let d = self.binary(c, BinaryKind::Sub, x, mean)?;
+        let sq = self.binary(c, BinaryKind::Mul, d, d)?;
+        let var = self.mean(c, sq, axes)?;
+        let scalar = |this: &mut Self, what: &str, v: f32| {
+            this.constant(&format!("{}/{what}", c.name), TensorType::f32(vec![]), TensorData::F32(vec![v]))
+        };
+        let e = scalar(self, "epsilon", a.float("epsilon", 1e-5));
+        let ve = self.binary(c, BinaryKind::Add, var, e)?;
+        let sd = self.emit(c, Op::Activation(Act::Sqrt), vec![ve])?;
+        let n = self.binary(c, BinaryKind::Div, d, sd)?;
+        let mut per_channel = vec![xs[1]];
+        per_channel.extend(std::iter::repeat_n(1, xs.len() - 2));
+        let sc = self.reshape(c, c.input(1)?, per_channel.clone())?;
+        let bi = self.reshape(c, c.input(2)?, per_channel)?;
+        let y = self.binary(c, BinaryKind::Mul, n, sc)?;
+        let y = self.binary(c, BinaryKind::Add, y, bi)?;
+        let momentum = a.float("momentum", 0.9);
+        let (keep, blend) = (scalar(self, "momentum", momentum), scalar(self, "one_minus_momentum", 1.0 - momentum));
+        let mut outs = vec![y];
+        for (k, batch) in [(3, mean), (4, var)] {
+            let running = self.binary(c, BinaryKind::Mul, c.input(k)?, keep)?;
+            let batch = self.reshape(c, batch, vec![xs[1]])?;
+            let batch = self.binary(c, BinaryKind::Mul, batch, blend)?;
+            outs.push(self.binary(c, BinaryKind::Add, running, batch)?);
+        }
+        Ok(outs)
     }
 
     fn layer_norm(&mut self, c: &Cur) -> LResult<Vec<ValueId>> {
