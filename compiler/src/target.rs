@@ -136,6 +136,7 @@ fn default_size() -> String {
 
 const BUILTIN: &[(&str, &str)] = &[
     ("x86_64", include_str!("../../targets/x86_64.toml")),
+    ("x86_64-avx512", include_str!("../../targets/x86_64-avx512.toml")),
     ("aarch64", include_str!("../../targets/aarch64.toml")),
     ("riscv64", include_str!("../../targets/riscv64.toml")),
     ("cortex-m4", include_str!("../../targets/cortex-m4.toml")),

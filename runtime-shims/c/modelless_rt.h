@@ -119,11 +119,22 @@ static inline mlrt_acc8 mlrt_madd8(mlrt_acc8 acc, mlrt_px8 x, const int16_t *w)
 {
     int32_t pair;
     memcpy(&pair, w, 4);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, x, _mm256_set1_epi32(pair));
+#else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_set1_epi32(pair)));
+#endif
 }
 static inline void mlrt_acc8_store(int32_t *dst, mlrt_acc8 acc) { _mm256_storeu_si256((__m256i *)(void *)dst, acc); }
 /* acc[i] += x[2i] * y[2i] + x[2i + 1] * y[2i + 1] */
-static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, y)); }
+static inline mlrt_acc8 mlrt_dot8(mlrt_acc8 acc, mlrt_px8 x, mlrt_px8 y)
+{
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, x, y);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+#endif
+}
 /* 16 uint8, widened. */
 static inline mlrt_px8 mlrt_px8_load_u8(const uint8_t *x) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)x)); }
 /* A weight for `mlrt_mac8`, broadcast once (outside the loops that use it). */
