@@ -250,10 +250,7 @@ mod tests {
     fn minifloat_conversions_are_exact_and_round_to_even() {
         for fmt in MINIFLOATS {
             let (width_mask, sb) = if fmt == MF_E2M1 { (0xfu8, 0x8u8) } else { (0xffu8, 0x80u8) };
-            let max = (0..=width_mask & !sb)
-                .filter(|&b| !minifloat_is_special(b, fmt))
-                .max()
-                .unwrap_or(0);
+            let max = (0..=width_mask & !sb).filter(|&b| !minifloat_is_special(b, fmt)).max().unwrap_or(0);
             for b in 0..=width_mask {
                 let got = minifloat_to_f32(b, fmt);
                 if minifloat_is_special(b, fmt) {

@@ -11,6 +11,7 @@ use tract_onnx::pb::{NodeProto, TensorProto};
 
 mod empty;
 mod half;
+mod low;
 
 /// Why a node could not be lowered.
 enum Fail {
@@ -323,7 +324,7 @@ impl<'p> Ctx<'p> {
         let cur = Cur { p, name, ins };
         let domain_ok = p.domain.is_empty() || p.domain == "ai.onnx";
         let result = if domain_ok {
-            self.dispatch_half(&cur).unwrap_or_else(|| self.dispatch(&cur))
+            self.dispatch_checked(&cur)
         } else {
             Err(Fail::Unsupported(Some(format!("domain \"{}\"", p.domain))))
         };
@@ -502,7 +503,7 @@ impl<'p> Ctx<'p> {
                     TensorData::I64((0..xs[axis] as i64).collect()),
                 );
                 let eq = self.binary(c, BinaryKind::Equal, am, iota)?;
-                single(self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![eq])?)
+                single(self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![eq])?)
             }
             "Conv" => single(self.conv(c)?),
             "ConvTranspose" => single(self.conv_transpose(c)?),
@@ -559,17 +560,13 @@ impl<'p> Ctx<'p> {
                     let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
                         match t {
                             DType::F32 => Ok(v),
-                            t if t.is_int() => this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v]),
+                            t if t.is_int() => this.emit(c, Op::Cast(Cast::to(DType::F32)), vec![v]),
                             t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
                         }
                     };
                     let (xf, yf) = (to_f32(self, x, tx)?, to_f32(self, y, ty)?);
                     let p = self.binary(c, BinaryKind::Pow, xf, yf)?;
-                    return single(if tx == DType::F32 {
-                        p
-                    } else {
-                        self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
-                    });
+                    return single(if tx == DType::F32 { p } else { self.emit(c, Op::Cast(Cast::to(tx)), vec![p])? });
                 }
                 if kind == (BinaryKind::Mod { fmod: false }) && tx.is_float() && tx == ty {
                     // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
@@ -645,7 +642,14 @@ impl<'p> Ctx<'p> {
                             .into(),
                     )));
                 }
-                single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
+                let saturate = a.int("saturate", 1) != 0;
+                let round_mode = match a.string("round_mode").as_deref() {
+                    None | Some("up") => modelless_rt::E8M0_UP,
+                    Some("down") => modelless_rt::E8M0_DOWN,
+                    Some("nearest") => modelless_rt::E8M0_NEAREST,
+                    Some(m) => return Err(Fail::Invalid(format!("round_mode \"{m}\" (up, down or nearest)"))),
+                };
+                single(self.emit(c, Op::Cast(Cast { to, saturate, round_mode }), vec![x])?)
             }
             "Neg" | "Abs" if self.g.ty(c.input(0)?).dtype != DType::F32 => {
                 let x = c.input(0)?;
@@ -940,7 +944,7 @@ impl<'p> Ctx<'p> {
                     (TensorType::new(DType::Bool, s), TensorData::Bool(vec![true; n]))
                 } else {
                     let dt = self.g.ty(x).dtype;
-                    let data = Cast { to: dt }
+                    let data = Cast::to(dt)
                         .eval(&TensorData::F32(vec![1.0]))
                         .ok_or_else(|| Fail::Unsupported(Some(format!("{dt} mask"))))?;
                     (TensorType::new(dt, s), data.gather(&vec![0; n]))
@@ -1380,8 +1384,8 @@ impl<'p> Ctx<'p> {
             })
             .collect();
         let wf = self.constant(&format!("{}/weight_f32", c.name), TensorType::f32(ws), TensorData::F32(shifted));
-        let xf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![x])?;
-        let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![zp])?;
+        let xf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![x])?;
+        let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![zp])?;
         let zf = self.reshape(c, zf, vec![])?;
         let xf = self.binary(c, BinaryKind::Sub, xf, zf)?;
         let y = if conv {
@@ -1391,7 +1395,7 @@ impl<'p> Ctx<'p> {
         } else {
             self.matmul(c, xf, wf)?
         };
-        self.emit(c, Op::Cast(Cast { to: DType::I32 }), vec![y])
+        self.emit(c, Op::Cast(Cast::to(DType::I32)), vec![y])
     }
 
     /// DynamicQuantizeLinear as float ops: `scale = (max(0, max x) − min(0, min x)) / 255`,
@@ -1425,12 +1429,12 @@ impl<'p> Ctx<'p> {
         let t = self.binary(c, BinaryKind::Sub, zero, t)?;
         let t = self.emit(c, Op::Activation(Act::Round), vec![t])?;
         let zpf = self.emit(c, Op::Activation(clip), vec![t])?;
-        let zp = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![zpf])?;
+        let zp = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![zpf])?;
         let q = self.binary(c, BinaryKind::Div, x, scale)?;
         let q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
         let q = self.binary(c, BinaryKind::Add, q, zpf)?;
         let q = self.emit(c, Op::Activation(clip), vec![q])?;
-        let y = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![q])?;
+        let y = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![q])?;
         Ok(vec![y, scale, zp])
     }
 
@@ -1457,12 +1461,12 @@ impl<'p> Ctx<'p> {
         let q = self.binary(c, BinaryKind::Div, x, scale)?;
         let mut q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
         if let Some(z) = zp {
-            let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![z])?;
+            let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![z])?;
             let zf = self.reshape(c, zf, vec![])?;
             q = self.binary(c, BinaryKind::Add, q, zf)?;
         }
         let q = self.emit(c, Op::Activation(Act::Clip { min: lo as f32, max: hi as f32 }), vec![q])?;
-        self.emit(c, Op::Cast(Cast { to }), vec![q])
+        self.emit(c, Op::Cast(Cast::to(to)), vec![q])
     }
 
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -2670,9 +2674,9 @@ impl<'p> Ctx<'p> {
         let op = Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 };
         if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !op.over_empty(&self.shape(x)) {
             // Any / all over booleans: the max / min of their 0-1 bytes.
-            let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
+            let u = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![x])?;
             let r = self.reduce_node(c, op, u)?;
-            return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
+            return self.emit(c, Op::Cast(Cast::to(DType::Bool)), vec![r]);
         }
         self.reduce_node(c, op, x)
     }
