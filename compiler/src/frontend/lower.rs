@@ -1476,37 +1476,104 @@ impl<'p> Ctx<'p> {
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
-        let (q, zdt, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+        let int_ok = |d: DType| matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::U16) || d.is_subbyte_int();
+        let zdt = c.opt_input(2).map_or(DType::U8, |z| self.g.ty(z).dtype);
         if c.p.op_type == "QuantizeLinear" {
             let to = match c.attrs().int("output_dtype", 0) {
                 0 => zdt,
-                2 => DType::U8,
-                3 => DType::I8,
-                4 => DType::U16,
-                5 => DType::I16,
-                6 => DType::I32,
-                t => return Err(Fail::Unsupported(Some(format!("output_dtype {t}")))),
+                t => super::tensor_proto::dtype_from_onnx(t as i32).map_err(|e| Fail::Unsupported(Some(e)))?,
             };
-            if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
-                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
+            if to.is_minifloat() {
+                return self.quantize_minifloat(c, to);
+            }
+            let (q, _, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+            if !int_ok(to) {
+                return Err(Fail::Unsupported(Some(format!(
+                    "quantizing to {to} (float8, float4 and 2- to 16-bit integers only)"
+                ))));
             }
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
             return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
-        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
-            return Err(Fail::Unsupported(Some(format!(
-                "{} input (int8, uint8, int16, uint16, int32 only)",
-                xt.dtype
-            ))));
-        }
         // Opset 23's output_dtype: the float type of the result (float32 only here).
         match c.attrs().int("output_dtype", 0) {
             0 | 1 => {}
             t => return Err(Fail::Unsupported(Some(format!("output_dtype {t} (float32 only)")))),
         }
+        if xt.dtype.is_minifloat() {
+            return self.dequantize_minifloat(c);
+        }
+        let (q, _, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+        if !(int_ok(xt.dtype) || xt.dtype == DType::I32) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} input (2- to 32-bit integers, float8 and float4 only)",
+                xt.dtype
+            ))));
+        }
         self.emit(c, Op::Dequantize(Dequantize { q, block }), vec![x])
+    }
+
+    /// The float32 scale (input 1) and zero point (input 2, `None` when absent or zero) of a
+    /// float8 / float4 QuantizeLinear / DequantizeLinear, shaped to broadcast against `x`
+    /// (per tensor or per axis; blocked quantization is unsupported).
+    fn minifloat_params(&mut self, c: &Cur) -> LResult<(ValueId, Option<ValueId>)> {
+        if c.attrs().int("block_size", 0) != 0 {
+            return Err(Fail::Unsupported(Some("blocked float8 / float4 quantization".into())));
+        }
+        let x = c.input(0)?;
+        let rank = self.shape(x).len();
+        let scale = c.input(1)?;
+        if self.g.ty(scale).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} scale (float32 only)", self.g.ty(scale).dtype))));
+        }
+        let n = self.g.ty(scale).len();
+        let bshape = if n > 1 {
+            let axis = norm_axis(c.attrs().int("axis", 1), rank)?;
+            let mut s = vec![1; rank];
+            s[axis] = n;
+            s
+        } else {
+            vec![]
+        };
+        let scale = self.reshape(c, scale, bshape.clone())?;
+        let zp = match c.opt_input(2) {
+            Some(z) if self.g.data(z).is_some_and(|d| d.to_f32().iter().all(|&v| v == 0.0)) => None,
+            Some(z) => {
+                let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![z])?;
+                Some(self.reshape(c, zf, bshape)?)
+            }
+            None => None,
+        };
+        Ok((scale, zp))
+    }
+
+    /// QuantizeLinear to a float8 / float4 type as float ops:
+    /// `y = Cast(x / scale + zero_point, saturate)` (rounding to nearest even).
+    fn quantize_minifloat(&mut self, c: &Cur, to: DType) -> LResult<ValueId> {
+        let x = c.input(0)?;
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", self.g.ty(x).dtype))));
+        }
+        let (scale, zp) = self.minifloat_params(c)?;
+        let mut q = self.binary(c, BinaryKind::Div, x, scale)?;
+        if let Some(z) = zp {
+            q = self.binary(c, BinaryKind::Add, q, z)?;
+        }
+        let saturate = c.attrs().int("saturate", 1) != 0;
+        self.emit(c, Op::Cast(Cast { saturate, ..Cast::to(to) }), vec![q])
+    }
+
+    /// DequantizeLinear of a float8 / float4 tensor as float ops:
+    /// `y = (float(x) − float(zero_point)) · scale`.
+    fn dequantize_minifloat(&mut self, c: &Cur) -> LResult<ValueId> {
+        let (scale, zp) = self.minifloat_params(c)?;
+        let mut v = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![c.input(0)?])?;
+        if let Some(z) = zp {
+            v = self.binary(c, BinaryKind::Sub, v, z)?;
+        }
+        self.binary(c, BinaryKind::Mul, v, scale)
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
