@@ -415,8 +415,12 @@ fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item
                         used.insert(w);
                     }
                 }
-                // Constants (`MF_E4M3FN`, ...) are named, not called.
-                for w in words(&text) {
+                // Constants (`MF_E4M3FN`, ...) are named, not called (in code, not docs).
+                let mut bare = it.clone();
+                if let syn::Item::Fn(f) = &mut bare {
+                    f.attrs.clear();
+                }
+                for w in words(&quote!(#bare).to_string()) {
                     if is_const(&w) {
                         used.insert(w);
                     }
