@@ -74,16 +74,17 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
     (
         "Cast",
-        "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)",
+        "float32, float64, float16, bfloat16, float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0 with round_mode), float4e2m1, int2/4/8/16/32/64, uint2/4/8/16/32/64, bool (floats round to nearest even, float8 saturate or not; int4 / int2 wrap; stored one element per byte)",
     ),
+    ("CastLike", "as Cast"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8/int16/uint16; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8/int16/uint16/int4/uint4/int2/uint2 (per tensor, per axis or blocked; constant scale and zero point, or per tensor computed at run time as float ops); to float8 / float4 per tensor or per axis as float ops and a saturating Cast (not blocked)",
     ),
     (
         "DequantizeLinear",
-        "int8/uint8/int16/uint16/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+        "int8/uint8/int16/uint16/int32/int4/uint4/int2/uint2 to float32 (per tensor, per axis or blocked; constant scale and zero point); float8 / float4 per tensor or per axis as float ops (not blocked)",
     ),
     (
         "QLinearConv",

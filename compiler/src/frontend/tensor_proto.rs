@@ -163,3 +163,20 @@ pub fn read_tensor_file(path: &std::path::Path) -> crate::Result<(TensorType, Te
     let t = TensorProto::decode(bytes.as_slice()).map_err(|e| parse_err(e.to_string()))?;
     decode(&t, None).map_err(parse_err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_types_unpack_low_bits_first() {
+        // int4 [-9..] as the ONNX test stores it: 0x87 = elements 7, -8.
+        assert_eq!(unpack_low(DType::I4, &[0x87, 0x0f], 3), [7, 0xf8, 0xff]);
+        assert_eq!(unpack_low(DType::U4, &[0x87], 2), [7, 8]);
+        // int2: 0x39 = 0b00_11_10_01 → 1, -2, -1, 0.
+        assert_eq!(unpack_low(DType::I2, &[0x39], 4), [1, 0xfe, 0xff, 0]);
+        assert_eq!(unpack_low(DType::U2, &[0x39], 3), [1, 2, 3]);
+        assert_eq!(unpack_low(DType::F4E2M1, &[0xe2], 2), [2, 0xe]);
+        assert_eq!(unpack_low(DType::F8E5M2, &[0x38, 0x7c], 2), [0x38, 0x7c]);
+    }
+}

@@ -137,4 +137,24 @@ mod tests {
         assert_eq!(TensorData::F16(vec![0x3e00]).cast_to(DType::F64), TensorData::F64(vec![1.5]));
         assert_eq!(TensorData::I16(vec![-1]).cast_to(DType::U32), TensorData::U32(vec![u32::MAX]));
     }
+
+    #[test]
+    fn low_precision_casts_saturate_wrap_and_round() {
+        let x = TensorData::F32(vec![0.48, 1e6, -1e-7, f32::NAN, -9.0, 3.5]);
+        let f8 = x.cast_to(DType::F8E4M3FN);
+        assert_eq!(f8, TensorData::Low(DType::F8E4M3FN, vec![0x2f, 0x7e, 0x80, 0x7f, 0xd1, 0x46]));
+        assert_eq!(x.cast_to_with(DType::F8E4M3FN, false, 0).to_le_bytes()[1], 0x7f);
+        assert_eq!(x.cast_to_with(DType::F8E5M2, false, 0).to_le_bytes()[1], 0x7c);
+        // int4 / int2 truncate and wrap like C; stored sign-extended.
+        assert_eq!(x.cast_to(DType::I4).to_i64().unwrap()[4..], [7, 3]);
+        assert_eq!(TensorData::I32(vec![-3, 2, 15]).cast_to(DType::U2).to_i64().unwrap(), [1, 2, 3]);
+        assert_eq!(TensorData::I32(vec![-3, 2]).cast_to(DType::I2).to_i64().unwrap(), [1, -2]);
+        // Back to float exactly; E8M0 rounds up by default.
+        assert_eq!(f8.cast_to(DType::F32).to_f32()[5], 3.5);
+        assert_eq!(TensorData::F32(vec![0.124, 1.1]).cast_to(DType::F8E8M0).to_le_bytes(), [0x7c, 0x80]);
+        assert_eq!(
+            TensorData::F32(vec![1.1]).cast_to_with(DType::F8E8M0, true, modelless_rt::E8M0_DOWN).to_le_bytes(),
+            [0x7f]
+        );
+    }
 }

@@ -117,7 +117,7 @@ fn c_literal(d: &TensorData, i: usize) -> String {
         TensorData::U32(v) => format!("{}u", v[i]),
         TensorData::U64(v) => format!("UINT64_C({})", v[i]),
         TensorData::F16(v) | TensorData::BF16(v) => format!("0x{:04x}u", v[i]),
-        TensorData::Low(t, v) if matches!(t, DType::I4 | DType::I2) => (v[i] as i8).to_string(),
+        TensorData::Low(DType::I4 | DType::I2, v) => (v[i] as i8).to_string(),
         TensorData::Low(_, v) => format!("0x{:02x}u", v[i]),
     }
 }

@@ -99,7 +99,7 @@ fn literal(d: &TensorData, i: usize) -> TokenStream {
         TensorData::I16(v) => int_lit(v[i] as i64),
         TensorData::U16(v) | TensorData::F16(v) | TensorData::BF16(v) => int_lit(v[i] as i64),
         TensorData::U32(v) => int_lit(v[i] as i64),
-        TensorData::Low(t, v) if matches!(t, DType::I4 | DType::I2) => int_lit(v[i] as i8 as i64),
+        TensorData::Low(DType::I4 | DType::I2, v) => int_lit(v[i] as i8 as i64),
         TensorData::Low(_, v) => int_lit(v[i] as i64),
         TensorData::U64(v) => {
             let l = Literal::u64_unsuffixed(v[i]);
