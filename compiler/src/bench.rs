@@ -284,7 +284,7 @@ fn write_npy(path: &Path, shape: &[usize], data: &TensorData) -> Result<()> {
         TensorData::U16(v) => put!(v),
         TensorData::U32(v) => put!(v),
         TensorData::U64(v) => put!(v),
-        TensorData::Bool(_) | TensorData::F16(_) | TensorData::BF16(_) => {
+        TensorData::Bool(_) | TensorData::F16(_) | TensorData::BF16(_) | TensorData::Low(..) => {
             return Err(Error::Usage(format!("bench cannot feed {} inputs", data.dtype())));
         }
     }
@@ -447,7 +447,7 @@ fn time_tract(model: &Path, inputs: &[Input], warmup: usize, iters: usize) -> st
                 TensorData::U16(v) => (u16::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::U32(v) => (u32::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
                 TensorData::U64(v) => (u64::fact(&x.shape).into(), Tensor::from_shape(&x.shape, v)?),
-                TensorData::F16(_) | TensorData::BF16(_) => {
+                TensorData::F16(_) | TensorData::BF16(_) | TensorData::Low(..) => {
                     return Err(tract_onnx::prelude::TractError::msg(format!(
                         "tract timing of {} inputs",
                         x.data.dtype()

@@ -153,6 +153,18 @@ pub fn compare(got: &TensorData, want: &TensorData, rtol: f32, atol: f32) -> std
         }
         return Ok(());
     }
+    // float8 / float4: the exact bit pattern (any NaN matches any NaN).
+    if let (TensorData::Low(t, g), TensorData::Low(_, w)) = (got, want)
+        && t.is_minifloat()
+    {
+        for (i, (&a, &b)) in g.iter().zip(w).enumerate() {
+            let (x, y) = (crate::ir::low_to_f32(*t, a), crate::ir::low_to_f32(*t, b));
+            if a != b && !(x.is_nan() && y.is_nan()) {
+                return Err(format!("element {i}: got {x} ({a:#04x}), expected {y} ({b:#04x})"));
+            }
+        }
+        return Ok(());
+    }
     if let (TensorData::F32(g), TensorData::F32(w)) = (got, want) {
         for (i, (a, b)) in g.iter().zip(w).enumerate() {
             let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();

@@ -58,14 +58,26 @@ pub fn c_type(d: DType) -> &'static str {
         DType::U64 => "uint64_t",
         // 16-bit floats travel as their bit patterns.
         DType::F16 | DType::BF16 => "uint16_t",
+        // One byte per element: float8 / float4 bit patterns, int4 / int2 values.
+        DType::I4 | DType::I2 => "int8_t",
+        DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::F8E8M0
+        | DType::F4E2M1
+        | DType::U4
+        | DType::U2 => "uint8_t",
     }
 }
 
 /// The Rust type of an element type (the IR's own names are Rust's, except the 16-bit
-/// floats, stored as `u16` bit patterns).
+/// floats, stored as `u16` bit patterns, and the low-precision types, one byte each).
 pub fn rust_type(d: DType) -> &'static str {
     match d {
         DType::F16 | DType::BF16 => "u16",
+        DType::I4 | DType::I2 => "i8",
+        d if d.is_low() => "u8",
         d => d.name(),
     }
 }

@@ -728,4 +728,127 @@ static inline uint16_t mlrt_f32_to_bf16(float x)
     return (uint16_t)((b.u + 0x7fffu + ((b.u >> 16) & 1u)) >> 16);
 }
 
+/* ---- 8- and 4-bit floats: storage is the bit pattern (uint8_t), arithmetic is float ----
+ * Twins of minifloat_to_f32 / f32_to_minifloat / f32_to_e8m0 in runtime-shims/src/math.rs
+ * (see there for the formats and the rounding, saturation and NaN rules). */
+#define MLRT_MF_E4M3FN 0
+#define MLRT_MF_E4M3FNUZ 1
+#define MLRT_MF_E5M2 2
+#define MLRT_MF_E5M2FNUZ 3
+#define MLRT_MF_E2M1 4
+#define MLRT_MF_E8M0 5
+#define MLRT_E8M0_UP 0
+#define MLRT_E8M0_DOWN 1
+#define MLRT_E8M0_NEAREST 2
+static inline void mlrt_mf_params(int fmt, uint32_t *mb, int32_t *bias, uint32_t *max)
+{
+    switch (fmt) {
+    case MLRT_MF_E4M3FN: *mb = 3u; *bias = 7; *max = 0x7eu; break;
+    case MLRT_MF_E4M3FNUZ: *mb = 3u; *bias = 8; *max = 0x7fu; break;
+    case MLRT_MF_E5M2: *mb = 2u; *bias = 15; *max = 0x7bu; break;
+    case MLRT_MF_E5M2FNUZ: *mb = 2u; *bias = 16; *max = 0x7fu; break;
+    default: *mb = 1u; *bias = 1; *max = 0x7u; break;
+    }
+}
+static inline float mlrt_minifloat_to_f32(uint8_t byte, int fmt)
+{
+    mlrt_f32_bits r;
+    uint32_t b = byte, mb, max, sign_bit, mag, e, m;
+    int32_t bias;
+    int neg, nan;
+    float v;
+    if (fmt == MLRT_MF_E8M0) {
+        if (b == 0xffu) return NAN;
+        r.u = b == 0u ? 0x00400000u : b << 23;
+        return r.f;
+    }
+    mlrt_mf_params(fmt, &mb, &bias, &max);
+    sign_bit = fmt == MLRT_MF_E2M1 ? 0x8u : 0x80u;
+    mag = b & (sign_bit - 1u);
+    neg = (b & sign_bit) != 0u;
+    switch (fmt) {
+    case MLRT_MF_E4M3FN: nan = mag == 0x7fu; break;
+    case MLRT_MF_E4M3FNUZ:
+    case MLRT_MF_E5M2FNUZ: nan = b == 0x80u; break;
+    case MLRT_MF_E5M2: nan = mag > 0x7cu; break;
+    default: nan = 0; break;
+    }
+    if (nan) return NAN;
+    if (fmt == MLRT_MF_E5M2 && mag == 0x7cu) return neg ? -INFINITY : INFINITY;
+    e = mag >> mb;
+    m = mag & ((1u << mb) - 1u);
+    if (e == 0u) {
+        r.u = (uint32_t)(127 + 1 - bias - (int32_t)mb) << 23; /* subnormal: m * 2^(1-bias-mb) */
+        v = (float)m * r.f;
+    } else {
+        r.u = ((uint32_t)((int32_t)e - bias + 127) << 23) | (m << (23u - mb));
+        v = r.f;
+    }
+    return neg ? -v : v;
+}
+static inline uint8_t mlrt_mf_overflow(int fmt, uint32_t sign, uint32_t max, int saturate)
+{
+    if (saturate || fmt == MLRT_MF_E2M1) return (uint8_t)(sign | max);
+    if (fmt == MLRT_MF_E5M2) return (uint8_t)(sign | 0x7cu);
+    if (fmt == MLRT_MF_E4M3FNUZ || fmt == MLRT_MF_E5M2FNUZ) return 0x80u;
+    return (uint8_t)(sign | 0x7fu);
+}
+static inline uint8_t mlrt_f32_to_minifloat(float x, int fmt, int saturate)
+{
+    mlrt_f32_bits b;
+    uint32_t mb, max, sign, man, drop, q;
+    int32_t bias, exp, e;
+    int fnuz = fmt == MLRT_MF_E4M3FNUZ || fmt == MLRT_MF_E5M2FNUZ;
+    mlrt_mf_params(fmt, &mb, &bias, &max);
+    b.f = x;
+    sign = (b.u >> 31) == 0u ? 0u : (fmt == MLRT_MF_E2M1 ? 0x8u : 0x80u);
+    if (x != x) {
+        if (fmt == MLRT_MF_E2M1) return 0x8u;
+        if (fnuz) return 0x80u;
+        return (uint8_t)(sign | (fmt == MLRT_MF_E5M2 ? 0x7eu : 0x7fu));
+    }
+    exp = (int32_t)((b.u >> 23) & 0xffu);
+    if (exp == 0xff) return mlrt_mf_overflow(fmt, sign, max, saturate);
+    man = b.u & 0x7fffffu;
+    e = exp - 127 + bias;
+    drop = 23u - mb;
+    if (exp == 0) {
+        q = 0u; /* float32 subnormals are far below every format's smallest subnormal */
+    } else if (e >= 1) {
+        uint32_t rem = man & ((1u << drop) - 1u), half = 1u << (drop - 1u);
+        q = ((uint32_t)e << mb) | (man >> drop);
+        q += (rem > half || (rem == half && (q & 1u))) ? 1u : 0u;
+    } else {
+        uint32_t shift = drop + (uint32_t)(1 - e);
+        if (shift > 25u) {
+            q = 0u;
+        } else {
+            uint32_t m = man | 0x800000u, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+            q = m >> shift;
+            q += (rem > half || (rem == half && (q & 1u))) ? 1u : 0u;
+        }
+    }
+    if (q > max) return mlrt_mf_overflow(fmt, sign, max, saturate);
+    if (q == 0u && fnuz) return 0u;
+    return (uint8_t)(sign | q);
+}
+static inline uint8_t mlrt_f32_to_e8m0(float x, int saturate, int mode)
+{
+    mlrt_f32_bits b;
+    uint32_t exp, man, e;
+    if (x != x) return 0xffu;
+    b.f = x;
+    b.u &= 0x7fffffffu;
+    exp = b.u >> 23;
+    man = b.u & 0x7fffffu;
+    if (exp == 0xffu) return saturate ? 0xfeu : 0xffu;
+    if (exp == 0u) {
+        e = mode == MLRT_E8M0_UP ? (man > 0x400000u) : mode == MLRT_E8M0_NEAREST ? (man >= 0x600000u) : 0u;
+    } else {
+        e = exp + (mode == MLRT_E8M0_UP ? (man != 0u) : mode == MLRT_E8M0_NEAREST ? (man >= 0x400000u) : 0u);
+    }
+    if (e >= 0xffu) return saturate ? 0xfeu : 0xffu;
+    return (uint8_t)e;
+}
+
 #endif /* MODELLESS_RT_H */

@@ -215,4 +215,184 @@ mod tests {
         assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8001)), 0x3f81);
         assert_eq!(f32_to_bf16(f32::MAX), 0x7f80);
     }
+
+    const MINIFLOATS: [u8; 5] = [MF_E4M3FN, MF_E4M3FNUZ, MF_E5M2, MF_E5M2FNUZ, MF_E2M1];
+
+    /// Reference value of a minifloat pattern from the format's definition:
+    /// `(mantissa bits, bias, sign bit)`; the specials are checked separately.
+    fn minifloat_reference(b: u8, fmt: u8) -> f64 {
+        let (mb, bias, sb) = match fmt {
+            MF_E4M3FN => (3, 7, 0x80),
+            MF_E4M3FNUZ => (3, 8, 0x80),
+            MF_E5M2 => (2, 15, 0x80),
+            MF_E5M2FNUZ => (2, 16, 0x80),
+            _ => (1, 1, 0x8),
+        };
+        let mag = (b & (sb - 1)) as i32;
+        let (e, m) = (mag >> mb, (mag & ((1 << mb) - 1)) as f64);
+        let s = if b & sb != 0 { -1.0 } else { 1.0 };
+        let scale = 2f64.powi(mb);
+        if e == 0 { s * m / scale * 2f64.powi(1 - bias) } else { s * (1.0 + m / scale) * 2f64.powi(e - bias) }
+    }
+
+    fn minifloat_is_special(b: u8, fmt: u8) -> bool {
+        match fmt {
+            MF_E4M3FN => b & 0x7f == 0x7f,
+            MF_E4M3FNUZ | MF_E5M2FNUZ => b == 0x80,
+            MF_E5M2 => b & 0x7f >= 0x7c,
+            _ => false,
+        }
+    }
+
+    /// Every pattern of every format: exact decoding, round trips, ties to even at each
+    /// midpoint between neighbours (and one float32 ulp either side), saturation.
+    #[test]
+    fn minifloat_conversions_are_exact_and_round_to_even() {
+        for fmt in MINIFLOATS {
+            let (width_mask, sb) = if fmt == MF_E2M1 { (0xfu8, 0x8u8) } else { (0xffu8, 0x80u8) };
+            let max = (0..=width_mask & !sb).filter(|&b| !minifloat_is_special(b, fmt)).max().unwrap_or(0);
+            for b in 0..=width_mask {
+                let got = minifloat_to_f32(b, fmt);
+                if minifloat_is_special(b, fmt) {
+                    assert!(got.is_nan() || got.is_infinite(), "fmt {fmt} {b:#04x}");
+                    continue;
+                }
+                assert_eq!(got as f64, minifloat_reference(b, fmt), "fmt {fmt} {b:#04x}");
+                let fnuz_neg_zero = matches!(fmt, MF_E4M3FNUZ | MF_E5M2FNUZ) && b == 0x80;
+                if !fnuz_neg_zero {
+                    assert_eq!(f32_to_minifloat(got, fmt, true), b, "round trip fmt {fmt} {b:#04x}");
+                    assert_eq!(f32_to_minifloat(got, fmt, false), b, "round trip fmt {fmt} {b:#04x}");
+                }
+                let mag = b & !sb;
+                if mag < max {
+                    let next = b + 1;
+                    let (lo, hi) = (minifloat_reference(b, fmt), minifloat_reference(next, fmt));
+                    let mid = ((lo + hi) / 2.0) as f32;
+                    let even = if b & 1 == 0 { b } else { next };
+                    let even = if fnuz_neg_zero_pattern(even, fmt) { 0 } else { even };
+                    assert_eq!(f32_to_minifloat(mid, fmt, true), even, "tie fmt {fmt} {b:#04x}");
+                    let (inside, past) = (f32::from_bits(mid.to_bits() - 1), f32::from_bits(mid.to_bits() + 1));
+                    let here = if fnuz_neg_zero_pattern(b, fmt) { 0 } else { b };
+                    assert_eq!(f32_to_minifloat(inside, fmt, true), here, "inside fmt {fmt} {b:#04x}");
+                    assert_eq!(f32_to_minifloat(past, fmt, true), next, "past fmt {fmt} {b:#04x}");
+                }
+            }
+            // Saturation and overflow.
+            let top = minifloat_reference(max, fmt) as f32;
+            assert_eq!(f32_to_minifloat(top * 4.0, fmt, true), max);
+            assert_eq!(f32_to_minifloat(-f32::INFINITY, fmt, true), max | sb);
+            assert!(f32_to_minifloat(f32::NAN, fmt, true) & !sb != max || fmt == MF_E2M1);
+        }
+        assert_eq!(f32_to_minifloat(1e6, MF_E4M3FN, false), 0x7f);
+        assert_eq!(f32_to_minifloat(1e6, MF_E5M2, false), 0x7c);
+        assert_eq!(f32_to_minifloat(-1e6, MF_E5M2, false), 0xfc);
+        assert_eq!(f32_to_minifloat(1e6, MF_E5M2FNUZ, false), 0x80);
+        assert_eq!(f32_to_minifloat(464.0, MF_E4M3FN, false), 0x7e); // tie to even: 448
+        assert_eq!(f32_to_minifloat(465.0, MF_E4M3FN, false), 0x7f);
+        assert_eq!(f32_to_minifloat(-1e-7, MF_E4M3FN, true), 0x80);
+        assert_eq!(f32_to_minifloat(-1e-7, MF_E4M3FNUZ, true), 0);
+        assert_eq!(f32_to_minifloat(f32::NAN, MF_E2M1, true), 0x8);
+        assert_eq!(f32_to_minifloat(-3.5, MF_E2M1, true), 0xe);
+    }
+
+    fn fnuz_neg_zero_pattern(b: u8, fmt: u8) -> bool {
+        matches!(fmt, MF_E4M3FNUZ | MF_E5M2FNUZ) && b == 0x80
+    }
+
+    #[test]
+    fn e8m0_rounds_to_powers_of_two() {
+        for b in 0..=0xfeu8 {
+            let v = minifloat_to_f32(b, MF_E8M0);
+            assert_eq!(v as f64, 2f64.powi(b as i32 - 127));
+            for mode in [E8M0_UP, E8M0_DOWN, E8M0_NEAREST] {
+                assert_eq!(f32_to_e8m0(v, true, mode), b);
+            }
+        }
+        assert!(minifloat_to_f32(0xff, MF_E8M0).is_nan());
+        let cases = [(0.0, 0x00), (0.124, 0x7c), (0.25, 0x7d), (1.1, 0x80), (2.0, 0x80), (8.0, 0x82)];
+        for (x, want) in cases {
+            assert_eq!(f32_to_e8m0(x, true, E8M0_UP), want, "{x}");
+        }
+        assert_eq!(f32_to_e8m0(1.1, true, E8M0_DOWN), 0x7f);
+        assert_eq!(f32_to_e8m0(1.4, true, E8M0_NEAREST), 0x7f);
+        assert_eq!(f32_to_e8m0(1.5, true, E8M0_NEAREST), 0x80);
+        assert_eq!(f32_to_e8m0(f32::INFINITY, true, E8M0_UP), 0xfe);
+        assert_eq!(f32_to_e8m0(f32::INFINITY, false, E8M0_UP), 0xff);
+        assert_eq!(f32_to_e8m0(f32::MAX, false, E8M0_UP), 0xff);
+        assert_eq!(f32_to_e8m0(f32::MAX, true, E8M0_UP), 0xfe);
+        assert_eq!(f32_to_e8m0(f32::NAN, true, E8M0_UP), 0xff);
+    }
+
+    /// The C twins in `c/modelless_rt.h` agree bit for bit with these helpers on every
+    /// pattern and on a sweep of float32 values (skipped without a C compiler).
+    #[test]
+    fn minifloat_c_twins_agree() {
+        use std::process::Command;
+        let dir = std::env::temp_dir().join(std::format!("mlrt_minifloat_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c");
+        let prog = r#"
+#include <stdio.h>
+#include <string.h>
+#include "modelless_rt.h"
+int main(void) {
+    unsigned fmt, b, i;
+    for (fmt = 0; fmt <= 5; ++fmt)
+        for (b = 0; b < 256; ++b) {
+            float v = mlrt_minifloat_to_f32((uint8_t)b, (int)fmt);
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            printf("%08x\n", v != v ? 0x7fc00000u : u);
+        }
+    for (i = 0; i < 200000; ++i) {
+        uint32_t u = i * 21467u + (i >> 3) * 2654435761u;
+        float x;
+        memcpy(&x, &u, 4);
+        for (fmt = 0; fmt <= 4; ++fmt)
+            printf("%02x%02x", mlrt_f32_to_minifloat(x, (int)fmt, 1), mlrt_f32_to_minifloat(x, (int)fmt, 0));
+        for (b = 0; b <= 2; ++b)
+            printf("%02x%02x", mlrt_f32_to_e8m0(x, 1, (int)b), mlrt_f32_to_e8m0(x, 0, (int)b));
+        printf("\n");
+    }
+    return 0;
+}
+"#;
+        std::fs::write(dir.join("t.c"), prog).unwrap();
+        let exe = dir.join("t");
+        let Ok(st) = Command::new("cc")
+            .args(["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-I"])
+            .arg(&header)
+            .arg(dir.join("t.c"))
+            .arg("-o")
+            .arg(&exe)
+            .arg("-lm")
+            .status()
+        else {
+            return;
+        };
+        assert!(st.success(), "C twin does not compile cleanly");
+        let out = Command::new(&exe).output().unwrap();
+        let text = std::string::String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        for fmt in 0..=5u8 {
+            for b in 0..=255u8 {
+                let v = minifloat_to_f32(b, fmt);
+                let want = if v.is_nan() { 0x7fc0_0000 } else { v.to_bits() };
+                assert_eq!(lines.next().unwrap(), std::format!("{want:08x}"), "fmt {fmt} {b:#04x}");
+            }
+        }
+        for i in 0..200_000u32 {
+            let u = i.wrapping_mul(21467).wrapping_add((i >> 3).wrapping_mul(2_654_435_761));
+            let x = f32::from_bits(u);
+            let mut want = std::string::String::new();
+            for fmt in 0..=4u8 {
+                want += &std::format!("{:02x}{:02x}", f32_to_minifloat(x, fmt, true), f32_to_minifloat(x, fmt, false));
+            }
+            for m in 0..=2u8 {
+                want += &std::format!("{:02x}{:02x}", f32_to_e8m0(x, true, m), f32_to_e8m0(x, false, m));
+            }
+            assert_eq!(lines.next().unwrap(), want, "x = {x:e} ({u:#010x})");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

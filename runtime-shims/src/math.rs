@@ -779,3 +779,175 @@ pub fn f32_to_bf16(x: f32) -> u16 {
     }
     ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
+
+// ---- 8- and 4-bit floats: storage is the bit pattern (one per byte), arithmetic is float32 ----
+
+/// Format codes of [`minifloat_to_f32`] / [`f32_to_minifloat`]: OCP float8 E4M3 (no
+/// infinities, NaN `S.1111.111`), its "fnuz" variant (bias 8, no −0, NaN `0x80`), float8
+/// E5M2 (IEEE-like), its "fnuz" variant (bias 16), float4 E2M1 (no infinities or NaN, low
+/// nibble) and E8M0 (an unsigned power of two `2^(e−127)`, NaN `0xff`).
+pub const MF_E4M3FN: u8 = 0;
+pub const MF_E4M3FNUZ: u8 = 1;
+pub const MF_E5M2: u8 = 2;
+pub const MF_E5M2FNUZ: u8 = 3;
+pub const MF_E2M1: u8 = 4;
+pub const MF_E8M0: u8 = 5;
+
+/// `(mantissa bits, exponent bias, largest finite magnitude code)` of a minifloat format
+/// (exponent bits are `width − 1 − mantissa bits`).
+#[inline]
+fn mf_params(fmt: u8) -> (u32, i32, u32) {
+    match fmt {
+        MF_E4M3FN => (3, 7, 0x7e),
+        MF_E4M3FNUZ => (3, 8, 0x7f),
+        MF_E5M2 => (2, 15, 0x7b),
+        MF_E5M2FNUZ => (2, 16, 0x7f),
+        _ => (1, 1, 0x7),
+    }
+}
+
+/// The float32 value of a minifloat bit pattern of format `fmt` (exact; `MF_*` codes).
+#[inline]
+pub fn minifloat_to_f32(b: u8, fmt: u8) -> f32 {
+    let b = b as u32;
+    if fmt == MF_E8M0 {
+        return match b {
+            0xff => f32::NAN,
+            0 => f32::from_bits(0x0040_0000),
+            e => f32::from_bits(e << 23),
+        };
+    }
+    let (mb, bias, _) = mf_params(fmt);
+    let sign_bit = if fmt == MF_E2M1 { 0x8 } else { 0x80 };
+    let mag = b & (sign_bit - 1);
+    let neg = b & sign_bit != 0;
+    let nan = match fmt {
+        MF_E4M3FN => mag == 0x7f,
+        MF_E4M3FNUZ | MF_E5M2FNUZ => b == 0x80,
+        MF_E5M2 => mag > 0x7c,
+        _ => false,
+    };
+    if nan {
+        return f32::NAN;
+    }
+    if fmt == MF_E5M2 && mag == 0x7c {
+        return if neg { f32::NEG_INFINITY } else { f32::INFINITY };
+    }
+    let (e, m) = (mag >> mb, mag & ((1 << mb) - 1));
+    let v = if e == 0 {
+        // Subnormal: m · 2^(1 − bias − mb), exact.
+        m as f32 * f32::from_bits(((127 + 1 - bias - mb as i32) as u32) << 23)
+    } else {
+        f32::from_bits((((e as i32 - bias + 127) as u32) << 23) | (m << (23 - mb)))
+    };
+    if neg { -v } else { v }
+}
+
+/// The minifloat bit pattern of format `fmt` (not `MF_E8M0`) nearest to `x`, ties to even.
+/// Out-of-range values and infinities give the largest finite value when `saturate`
+/// (always for E2M1), else infinity (E5M2) or NaN (the others). NaN gives NaN (`0x7f` /
+/// `0x7e` with its sign for E4M3FN / E5M2, `0x80` for the fnuz ones, `0x8` for E2M1, as the
+/// ONNX reference does). The fnuz formats have no −0: tiny negatives give +0.
+#[inline]
+pub fn f32_to_minifloat(x: f32, fmt: u8, saturate: bool) -> u8 {
+    let (mb, bias, max) = mf_params(fmt);
+    let bits = x.to_bits();
+    let fnuz = fmt == MF_E4M3FNUZ || fmt == MF_E5M2FNUZ;
+    let sign: u32 = if bits >> 31 == 0 {
+        0
+    } else if fmt == MF_E2M1 {
+        0x8
+    } else {
+        0x80
+    };
+    let overflow = |sign: u32| -> u8 {
+        if saturate || fmt == MF_E2M1 {
+            (sign | max) as u8
+        } else if fmt == MF_E5M2 {
+            (sign | 0x7c) as u8
+        } else if fnuz {
+            0x80
+        } else {
+            (sign | 0x7f) as u8
+        }
+    };
+    if x.is_nan() {
+        return match fmt {
+            MF_E2M1 => 0x8,
+            MF_E4M3FNUZ | MF_E5M2FNUZ => 0x80,
+            MF_E5M2 => (sign | 0x7e) as u8,
+            _ => (sign | 0x7f) as u8,
+        };
+    }
+    if x.is_infinite() {
+        return overflow(sign);
+    }
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let man = bits & 0x007f_ffff;
+    // Target biased exponent of x.
+    let e = exp - 127 + bias;
+    let drop = 23 - mb;
+    let q = if exp == 0 {
+        0 // float32 subnormals are far below every format's smallest subnormal
+    } else if e >= 1 {
+        let q = ((e as u32) << mb) | (man >> drop);
+        let (rem, half) = (man & ((1 << drop) - 1), 1u32 << (drop - 1));
+        if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q }
+    } else {
+        // Subnormal result: the 24-bit significand in units of the smallest subnormal.
+        let shift = drop + (1 - e) as u32;
+        if shift > 25 {
+            0
+        } else {
+            let m = man | 0x0080_0000;
+            let (q, rem, half) = (m >> shift, m & ((1 << shift) - 1), 1u32 << (shift - 1));
+            if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q }
+        }
+    };
+    if q > max {
+        return overflow(sign);
+    }
+    if q == 0 && fnuz {
+        return 0;
+    }
+    (sign | q) as u8
+}
+
+/// Rounding modes of [`f32_to_e8m0`]: to the next power of two up (ONNX's default), down,
+/// or to the nearest (ties up).
+pub const E8M0_UP: u8 = 0;
+pub const E8M0_DOWN: u8 = 1;
+pub const E8M0_NEAREST: u8 = 2;
+
+/// The E8M0 pattern (`2^(e−127)`) of `|x|` rounded to a power of two by `mode` (`E8M0_*`).
+/// Zero and values below `2^-127` give `2^-127` (code 0); NaN gives NaN (`0xff`); infinity
+/// and values past `2^127` give `2^127` when `saturate`, else NaN.
+#[inline]
+pub fn f32_to_e8m0(x: f32, saturate: bool, mode: u8) -> u8 {
+    if x.is_nan() {
+        return 0xff;
+    }
+    let bits = x.to_bits() & 0x7fff_ffff;
+    let (exp, man) = (bits >> 23, bits & 0x007f_ffff);
+    if exp == 0xff {
+        return if saturate { 0xfe } else { 0xff };
+    }
+    let e = if exp == 0 {
+        // Below 2^-126: 2^-127 has mantissa 0x400000.
+        match mode {
+            E8M0_UP => u32::from(man > 0x0040_0000),
+            E8M0_NEAREST => u32::from(man >= 0x0060_0000),
+            _ => 0,
+        }
+    } else {
+        match mode {
+            E8M0_UP => exp + u32::from(man != 0),
+            E8M0_NEAREST => exp + u32::from(man >= 0x0040_0000),
+            _ => exp,
+        }
+    };
+    if e >= 0xff {
+        return if saturate { 0xfe } else { 0xff };
+    }
+    e as u8
+}

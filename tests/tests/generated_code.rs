@@ -72,3 +72,64 @@ fn c_sources_are_strict_c99_without_libc_beyond_math() {
         assert!(out.status.success(), "{rel}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// ONNX node tests converting to and from the low-precision types (float8, float4, E8M0,
+/// int4, int2): both backends' conversion code under the same checks as the models
+/// (cases whose scales are graph inputs lower to float ops without binding them).
+const LOW_PRECISION_NODES: &[&str] = &[
+    "test_cast_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2",
+    "test_cast_FLOAT8E5M2FNUZ_to_FLOAT16",
+    "test_cast_e8m0_FLOAT_to_FLOAT8E8M0",
+    "test_cast_e8m0_FLOAT8E8M0_to_FLOAT16",
+    "test_cast_FLOAT_to_INT4",
+    "test_cast_INT2_to_FLOAT",
+    "test_cast_UINT4_to_UINT8",
+    "test_cast_FLOAT16_to_UINT2",
+    "test_castlike_FLOAT4E2M1_to_FLOAT16",
+    "test_dequantizelinear_float4e2m1",
+    "test_quantizelinear_e4m3fn",
+];
+
+#[test]
+fn low_precision_conversions_are_clippy_clean_and_strict_c99() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = modelless_e2e::shared().join("onnx-backend/node");
+    let mut lib = String::from("#![no_std]\n#![deny(warnings)]\n");
+    for (i, t) in LOW_PRECISION_NODES.iter().enumerate() {
+        let dir = tmp.path().join(format!("m{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = node.join(t).join("model.onnx");
+        let c = Config::new().lang(Lang::C).compile(&model, &dir).unwrap();
+        let src = c.files.iter().find(|f| f.name.ends_with(".c")).unwrap();
+        let out = Command::new("cc")
+            .args([
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-Wshadow",
+                "-Wstrict-prototypes",
+                "-c",
+                "-o",
+            ])
+            .arg(dir.join("m.o"))
+            .arg(dir.join(&src.name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{t}: {}", String::from_utf8_lossy(&out.stderr));
+        let r = Config::new().lang(Lang::Rust).compile(&model, &dir).unwrap();
+        lib.push_str(&format!("#[path = \"m{i}/{0}.rs\"]\npub mod m{i};\n", r.name));
+    }
+    let lib_rs = tmp.path().join("lib.rs");
+    std::fs::write(&lib_rs, lib).unwrap();
+    let out = Command::new("clippy-driver")
+        .args(["--edition", "2021", "--crate-type", "lib", "--emit=metadata", "-D", "warnings", "-D", "clippy::all"])
+        .arg("-o")
+        .arg(tmp.path().join("low.rmeta"))
+        .arg(&lib_rs)
+        .output()
+        .expect("clippy-driver must be installed (rustup component add clippy)");
+    assert!(out.status.success(), "generated Rust is not clippy-clean:\n{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -11,6 +11,7 @@ use tract_onnx::pb::{NodeProto, TensorProto};
 
 mod empty;
 mod half;
+mod low;
 
 /// Why a node could not be lowered.
 enum Fail {
@@ -79,16 +80,17 @@ pub const OP_NOTES: &[(&str, &str)] = &[
     ("Pow", "float32; integer operands computed in float32 (exact below 2^24), result of the base's type"),
     (
         "Cast",
-        "float32, float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool (float16 / bfloat16 round to nearest even)",
+        "float32, float64, float16, bfloat16, float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0 with round_mode), float4e2m1, int2/4/8/16/32/64, uint2/4/8/16/32/64, bool (floats round to nearest even, float8 saturate or not; int4 / int2 wrap; stored one element per byte)",
     ),
+    ("CastLike", "as Cast"),
     ("MatMul", "float32; float64 (no fused activation)"),
     (
         "QuantizeLinear",
-        "float32 to int8/uint8/int16/uint16; per tensor, per axis or blocked (block_size); constant scale and zero point, or per tensor computed at run time (float ops)",
+        "float32 to int8/uint8/int16/uint16/int4/uint4/int2/uint2 (per tensor, per axis or blocked; constant scale and zero point, or per tensor computed at run time as float ops); to float8 / float4 per tensor or per axis as float ops and a saturating Cast (not blocked)",
     ),
     (
         "DequantizeLinear",
-        "int8/uint8/int16/uint16/int32 to float32; per tensor, per axis or blocked (block_size); constant scale and zero point",
+        "int8/uint8/int16/uint16/int32/int4/uint4/int2/uint2 to float32 (per tensor, per axis or blocked; constant scale and zero point); float8 / float4 per tensor or per axis as float ops (not blocked)",
     ),
     (
         "QLinearConv",
@@ -329,7 +331,7 @@ impl<'p> Ctx<'p> {
         let cur = Cur { p, name, ins };
         let domain_ok = p.domain.is_empty() || p.domain == "ai.onnx";
         let result = if domain_ok {
-            self.dispatch_half(&cur).unwrap_or_else(|| self.dispatch(&cur))
+            self.dispatch_checked(&cur)
         } else {
             Err(Fail::Unsupported(Some(format!("domain \"{}\"", p.domain))))
         };
@@ -508,7 +510,7 @@ impl<'p> Ctx<'p> {
                     TensorData::I64((0..xs[axis] as i64).collect()),
                 );
                 let eq = self.binary(c, BinaryKind::Equal, am, iota)?;
-                single(self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![eq])?)
+                single(self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![eq])?)
             }
             "Conv" => single(self.conv(c)?),
             "ConvTranspose" => single(self.conv_transpose(c)?),
@@ -565,17 +567,13 @@ impl<'p> Ctx<'p> {
                     let to_f32 = |this: &mut Self, v: ValueId, t: DType| -> LResult<ValueId> {
                         match t {
                             DType::F32 => Ok(v),
-                            t if t.is_int() => this.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![v]),
+                            t if t.is_int() => this.emit(c, Op::Cast(Cast::to(DType::F32)), vec![v]),
                             t => Err(Fail::Unsupported(Some(format!("Pow on {t} tensors")))),
                         }
                     };
                     let (xf, yf) = (to_f32(self, x, tx)?, to_f32(self, y, ty)?);
                     let p = self.binary(c, BinaryKind::Pow, xf, yf)?;
-                    return single(if tx == DType::F32 {
-                        p
-                    } else {
-                        self.emit(c, Op::Cast(Cast { to: tx }), vec![p])?
-                    });
+                    return single(if tx == DType::F32 { p } else { self.emit(c, Op::Cast(Cast::to(tx)), vec![p])? });
                 }
                 if kind == (BinaryKind::Mod { fmod: false }) && tx.is_float() && tx == ty {
                     // Float Mod with the divisor's sign: r = fmod(x, y); r + y where r ≠ 0 and
@@ -651,7 +649,14 @@ impl<'p> Ctx<'p> {
                             .into(),
                     )));
                 }
-                single(self.emit(c, Op::Cast(Cast { to }), vec![x])?)
+                let saturate = a.int("saturate", 1) != 0;
+                let round_mode = match a.string("round_mode").as_deref() {
+                    None | Some("up") => modelless_rt::E8M0_UP,
+                    Some("down") => modelless_rt::E8M0_DOWN,
+                    Some("nearest") => modelless_rt::E8M0_NEAREST,
+                    Some(m) => return Err(Fail::Invalid(format!("round_mode \"{m}\" (up, down or nearest)"))),
+                };
+                single(self.emit(c, Op::Cast(Cast { to, saturate, round_mode }), vec![x])?)
             }
             "Neg" | "Abs" if self.g.ty(c.input(0)?).dtype != DType::F32 => {
                 let x = c.input(0)?;
@@ -949,7 +954,7 @@ impl<'p> Ctx<'p> {
                     (TensorType::new(DType::Bool, s), TensorData::Bool(vec![true; n]))
                 } else {
                     let dt = self.g.ty(x).dtype;
-                    let data = Cast { to: dt }
+                    let data = Cast::to(dt)
                         .eval(&TensorData::F32(vec![1.0]))
                         .ok_or_else(|| Fail::Unsupported(Some(format!("{dt} mask"))))?;
                     (TensorType::new(dt, s), data.gather(&vec![0; n]))
@@ -1389,8 +1394,8 @@ impl<'p> Ctx<'p> {
             })
             .collect();
         let wf = self.constant(&format!("{}/weight_f32", c.name), TensorType::f32(ws), TensorData::F32(shifted));
-        let xf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![x])?;
-        let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![zp])?;
+        let xf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![x])?;
+        let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![zp])?;
         let zf = self.reshape(c, zf, vec![])?;
         let xf = self.binary(c, BinaryKind::Sub, xf, zf)?;
         let y = if conv {
@@ -1400,7 +1405,7 @@ impl<'p> Ctx<'p> {
         } else {
             self.matmul(c, xf, wf)?
         };
-        self.emit(c, Op::Cast(Cast { to: DType::I32 }), vec![y])
+        self.emit(c, Op::Cast(Cast::to(DType::I32)), vec![y])
     }
 
     /// DynamicQuantizeLinear as float ops: `scale = (max(0, max x) − min(0, min x)) / 255`,
@@ -1434,12 +1439,12 @@ impl<'p> Ctx<'p> {
         let t = self.binary(c, BinaryKind::Sub, zero, t)?;
         let t = self.emit(c, Op::Activation(Act::Round), vec![t])?;
         let zpf = self.emit(c, Op::Activation(clip), vec![t])?;
-        let zp = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![zpf])?;
+        let zp = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![zpf])?;
         let q = self.binary(c, BinaryKind::Div, x, scale)?;
         let q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
         let q = self.binary(c, BinaryKind::Add, q, zpf)?;
         let q = self.emit(c, Op::Activation(clip), vec![q])?;
-        let y = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![q])?;
+        let y = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![q])?;
         Ok(vec![y, scale, zp])
     }
 
@@ -1466,12 +1471,12 @@ impl<'p> Ctx<'p> {
         let q = self.binary(c, BinaryKind::Div, x, scale)?;
         let mut q = self.emit(c, Op::Activation(Act::Round), vec![q])?;
         if let Some(z) = zp {
-            let zf = self.emit(c, Op::Cast(Cast { to: DType::F32 }), vec![z])?;
+            let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![z])?;
             let zf = self.reshape(c, zf, vec![])?;
             q = self.binary(c, BinaryKind::Add, q, zf)?;
         }
         let q = self.emit(c, Op::Activation(Act::Clip { min: lo as f32, max: hi as f32 }), vec![q])?;
-        self.emit(c, Op::Cast(Cast { to }), vec![q])
+        self.emit(c, Op::Cast(Cast::to(to)), vec![q])
     }
 
     fn quantize_linear(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -1481,37 +1486,104 @@ impl<'p> Ctx<'p> {
         if c.p.op_type == "QuantizeLinear" && (computed(c.opt_input(1)) || computed(c.opt_input(2))) {
             return self.quantize_runtime(c);
         }
-        let (q, zdt, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+        let int_ok = |d: DType| matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::U16) || d.is_subbyte_int();
+        let zdt = c.opt_input(2).map_or(DType::U8, |z| self.g.ty(z).dtype);
         if c.p.op_type == "QuantizeLinear" {
             let to = match c.attrs().int("output_dtype", 0) {
                 0 => zdt,
-                2 => DType::U8,
-                3 => DType::I8,
-                4 => DType::U16,
-                5 => DType::I16,
-                6 => DType::I32,
-                t => return Err(Fail::Unsupported(Some(format!("output_dtype {t}")))),
+                t => super::tensor_proto::dtype_from_onnx(t as i32).map_err(|e| Fail::Unsupported(Some(e)))?,
             };
-            if !matches!(to, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
-                return Err(Fail::Unsupported(Some(format!("quantizing to {to} (8- and 16-bit integers only)"))));
+            if to.is_minifloat() {
+                return self.quantize_minifloat(c, to);
+            }
+            let (q, _, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+            if !int_ok(to) {
+                return Err(Fail::Unsupported(Some(format!(
+                    "quantizing to {to} (float8, float4 and 2- to 16-bit integers only)"
+                ))));
             }
             if xt.dtype != DType::F32 {
                 return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", xt.dtype))));
             }
             return self.emit(c, Op::Quantize(Quantize { q, to, block }), vec![x]);
         }
-        if !matches!(xt.dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
-            return Err(Fail::Unsupported(Some(format!(
-                "{} input (int8, uint8, int16, uint16, int32 only)",
-                xt.dtype
-            ))));
-        }
         // Opset 23's output_dtype: the float type of the result (float32 only here).
         match c.attrs().int("output_dtype", 0) {
             0 | 1 => {}
             t => return Err(Fail::Unsupported(Some(format!("output_dtype {t} (float32 only)")))),
         }
+        if xt.dtype.is_minifloat() {
+            return self.dequantize_minifloat(c);
+        }
+        let (q, _, block) = self.quant_params(c, 1, 2, &xt.shape)?;
+        if !(int_ok(xt.dtype) || xt.dtype == DType::I32) {
+            return Err(Fail::Unsupported(Some(format!(
+                "{} input (2- to 32-bit integers, float8 and float4 only)",
+                xt.dtype
+            ))));
+        }
         self.emit(c, Op::Dequantize(Dequantize { q, block }), vec![x])
+    }
+
+    /// The float32 scale (input 1) and zero point (input 2, `None` when absent or zero) of a
+    /// float8 / float4 QuantizeLinear / DequantizeLinear, shaped to broadcast against `x`
+    /// (per tensor or per axis; blocked quantization is unsupported).
+    fn minifloat_params(&mut self, c: &Cur) -> LResult<(ValueId, Option<ValueId>)> {
+        if c.attrs().int("block_size", 0) != 0 {
+            return Err(Fail::Unsupported(Some("blocked float8 / float4 quantization".into())));
+        }
+        let x = c.input(0)?;
+        let rank = self.shape(x).len();
+        let scale = c.input(1)?;
+        if self.g.ty(scale).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} scale (float32 only)", self.g.ty(scale).dtype))));
+        }
+        let n = self.g.ty(scale).len();
+        let bshape = if n > 1 {
+            let axis = norm_axis(c.attrs().int("axis", 1), rank)?;
+            let mut s = vec![1; rank];
+            s[axis] = n;
+            s
+        } else {
+            vec![]
+        };
+        let scale = self.reshape(c, scale, bshape.clone())?;
+        let zp = match c.opt_input(2) {
+            Some(z) if self.g.data(z).is_some_and(|d| d.to_f32().iter().all(|&v| v == 0.0)) => None,
+            Some(z) => {
+                let zf = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![z])?;
+                Some(self.reshape(c, zf, bshape)?)
+            }
+            None => None,
+        };
+        Ok((scale, zp))
+    }
+
+    /// QuantizeLinear to a float8 / float4 type as float ops:
+    /// `y = Cast(x / scale + zero_point, saturate)` (rounding to nearest even).
+    fn quantize_minifloat(&mut self, c: &Cur, to: DType) -> LResult<ValueId> {
+        let x = c.input(0)?;
+        if self.g.ty(x).dtype != DType::F32 {
+            return Err(Fail::Unsupported(Some(format!("{} input (float32 only)", self.g.ty(x).dtype))));
+        }
+        let (scale, zp) = self.minifloat_params(c)?;
+        let mut q = self.binary(c, BinaryKind::Div, x, scale)?;
+        if let Some(z) = zp {
+            q = self.binary(c, BinaryKind::Add, q, z)?;
+        }
+        let saturate = c.attrs().int("saturate", 1) != 0;
+        self.emit(c, Op::Cast(Cast { saturate, ..Cast::to(to) }), vec![q])
+    }
+
+    /// DequantizeLinear of a float8 / float4 tensor as float ops:
+    /// `y = (float(x) − float(zero_point)) · scale`.
+    fn dequantize_minifloat(&mut self, c: &Cur) -> LResult<ValueId> {
+        let (scale, zp) = self.minifloat_params(c)?;
+        let mut v = self.emit(c, Op::Cast(Cast::to(DType::F32)), vec![c.input(0)?])?;
+        if let Some(z) = zp {
+            v = self.binary(c, BinaryKind::Sub, v, z)?;
+        }
+        self.binary(c, BinaryKind::Mul, v, scale)
     }
 
     fn conv(&mut self, c: &Cur) -> LResult<ValueId> {
@@ -2785,9 +2857,9 @@ impl<'p> Ctx<'p> {
         let op = Reduce { kind, axes, keepdims: a.int("keepdims", 1) != 0 };
         if dt == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) && !op.over_empty(&self.shape(x)) {
             // Any / all over booleans: the max / min of their 0-1 bytes.
-            let u = self.emit(c, Op::Cast(Cast { to: DType::U8 }), vec![x])?;
+            let u = self.emit(c, Op::Cast(Cast::to(DType::U8)), vec![x])?;
             let r = self.reduce_node(c, op, u)?;
-            return self.emit(c, Op::Cast(Cast { to: DType::Bool }), vec![r]);
+            return self.emit(c, Op::Cast(Cast::to(DType::Bool)), vec![r]);
         }
         self.reduce_node(c, op, x)
     }

@@ -19,10 +19,21 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, String> {
         12 => DType::U32,
         13 => DType::U64,
         16 => DType::BF16,
+        17 => DType::F8E4M3FN,
+        18 => DType::F8E4M3FNUZ,
+        19 => DType::F8E5M2,
+        20 => DType::F8E5M2FNUZ,
+        21 => DType::U4,
+        22 => DType::I4,
+        23 => DType::F4E2M1,
+        24 => DType::F8E8M0,
+        25 => DType::U2,
+        26 => DType::I2,
         other => {
             return Err(format!(
                 "element type {} is not supported (supported: float, double, float16, bfloat16, \
-                 int8/16/32/64, uint8/16/32/64, bool)",
+                 float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0), float4e2m1, int2/4/8/16/32/64, \
+                 uint2/4/8/16/32/64, bool)",
                 onnx_type_name(other)
             ));
         }
@@ -48,6 +59,16 @@ fn onnx_type_name(code: i32) -> String {
         "complex64",
         "complex128",
         "bfloat16",
+        "float8e4m3fn",
+        "float8e4m3fnuz",
+        "float8e5m2",
+        "float8e5m2fnuz",
+        "uint4",
+        "int4",
+        "float4e2m1",
+        "float8e8m0",
+        "uint2",
+        "int2",
     ];
     usize::try_from(code).ok().and_then(|i| names.get(i)).map_or_else(|| format!("#{code}"), |s| s.to_string())
 }
@@ -103,12 +124,35 @@ pub(crate) fn decode(t: &TensorProto, external: Option<&[u8]>) -> Result<(Tensor
         DType::U32 => TensorData::U32(t.uint64_data.iter().map(|&v| v as u32).collect()),
         DType::U64 if has_raw => TensorData::U64(chunks::<8, _>(raw, u64::from_le_bytes)?),
         DType::U64 => TensorData::U64(t.uint64_data.clone()),
+        // float8: one bit pattern per byte of raw_data or per int32_data entry. The 4- and
+        // 2-bit types pack 2 / 4 elements per byte, low bits first (int32_data holds the
+        // packed bytes); they are unpacked to one element per byte.
+        d if d.is_low() => {
+            let bytes: Vec<u8> = if has_raw { raw.to_vec() } else { t.int32_data.iter().map(|&v| v as u8).collect() };
+            TensorData::Low(d, unpack_low(d, &bytes, count))
+        }
+        d => return Err(format!("element type {d} cannot be decoded")),
     };
     let ty = TensorType::new(dtype, shape);
     if data.len() != ty.len() {
         return Err(format!("holds {} elements but its shape {:?} needs {}", data.len(), ty.shape, ty.len()));
     }
     Ok((ty, data))
+}
+
+/// One byte per element of type `d` from ONNX's storage (`count` elements): float8 as is,
+/// 4- / 2-bit elements unpacked low bits first, int4 / int2 sign-extended.
+pub(crate) fn unpack_low(d: DType, bytes: &[u8], count: usize) -> Vec<u8> {
+    let Some(bits) = d.packed_bits() else { return bytes.to_vec() };
+    let per = (8 / bits) as usize;
+    let mask = (1u8 << bits) - 1;
+    let signed = matches!(d, DType::I4 | DType::I2);
+    (0..count.min(bytes.len() * per))
+        .map(|i| {
+            let v = (bytes[i / per] >> ((i % per) as u32 * bits)) & mask;
+            if signed && v & (1 << (bits - 1)) != 0 { v | !mask } else { v }
+        })
+        .collect()
 }
 
 /// Reads a serialized TensorProto file (the `input_0.pb` / `output_0.pb` of ONNX test sets).
@@ -118,4 +162,21 @@ pub fn read_tensor_file(path: &std::path::Path) -> crate::Result<(TensorType, Te
     let parse_err = |reason: String| crate::Error::Parse { path: path.into(), reason };
     let t = TensorProto::decode(bytes.as_slice()).map_err(|e| parse_err(e.to_string()))?;
     decode(&t, None).map_err(parse_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_types_unpack_low_bits_first() {
+        // int4 [-9..] as the ONNX test stores it: 0x87 = elements 7, -8.
+        assert_eq!(unpack_low(DType::I4, &[0x87, 0x0f], 3), [7, 0xf8, 0xff]);
+        assert_eq!(unpack_low(DType::U4, &[0x87], 2), [7, 8]);
+        // int2: 0x39 = 0b00_11_10_01 → 1, -2, -1, 0.
+        assert_eq!(unpack_low(DType::I2, &[0x39], 4), [1, 0xfe, 0xff, 0]);
+        assert_eq!(unpack_low(DType::U2, &[0x39], 3), [1, 2, 3]);
+        assert_eq!(unpack_low(DType::F4E2M1, &[0xe2], 2), [2, 0xe]);
+        assert_eq!(unpack_low(DType::F8E5M2, &[0x38, 0x7c], 2), [0x38, 0x7c]);
+    }
 }

@@ -274,6 +274,9 @@ pub(crate) fn ints(d: &TensorData) -> Result<Vec<i32>, String> {
         TensorData::I32(v) => Ok(v.clone()),
         TensorData::I16(v) => Ok(v.iter().map(|&x| x as i32).collect()),
         TensorData::U16(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        TensorData::Low(t, v) if t.is_subbyte_int() => {
+            Ok(v.iter().map(|&x| crate::ir::low_int(*t, x) as i32).collect())
+        }
         other => Err(format!("expected an int8, uint8, int16, uint16 or int32 tensor, got {}", other.dtype())),
     }
 }
@@ -286,6 +289,7 @@ pub(crate) fn from_ints(to: DType, v: Vec<i32>) -> Result<TensorData, String> {
         DType::I32 => TensorData::I32(v),
         DType::I16 => TensorData::I16(v.into_iter().map(|x| x as i16).collect()),
         DType::U16 => TensorData::U16(v.into_iter().map(|x| x as u16).collect()),
+        t if t.is_subbyte_int() => TensorData::I32(v).cast_to(t),
         other => return Err(format!("integer result of type {other}")),
     })
 }
@@ -308,8 +312,7 @@ pub(crate) fn from_wide(to: DType, v: Vec<i64>) -> Result<TensorData, String> {
         DType::U16 => TensorData::U16(v.into_iter().map(|x| x as u16).collect()),
         DType::U32 => TensorData::U32(v.into_iter().map(|x| x as u32).collect()),
         DType::U64 => TensorData::U64(v.into_iter().map(|x| x as u64).collect()),
-        DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
-            return Err(format!("integer result requested as {to}"));
-        }
+        t if t.is_subbyte_int() => TensorData::I64(v).cast_to(t),
+        _ => return Err(format!("integer result requested as {to}")),
     })
 }

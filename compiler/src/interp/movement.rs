@@ -43,6 +43,16 @@ fn join(parts: &[&TensorData]) -> R<TensorData> {
         TensorData::U64(_) => join_as!(U64),
         TensorData::F16(_) => join_as!(F16),
         TensorData::BF16(_) => join_as!(BF16),
+        TensorData::Low(t, _) => {
+            let mut all = vec![];
+            for p in parts {
+                match p {
+                    TensorData::Low(u, v) if u == t => all.extend_from_slice(v),
+                    other => return Err(format!("Concat of {} and {}", parts[0].dtype(), other.dtype()).into()),
+                }
+            }
+            TensorData::Low(*t, all)
+        }
     })
 }
 
@@ -83,6 +93,10 @@ fn gather_or(d: &TensorData, src: &[Option<usize>], value: f32) -> TensorData {
         TensorData::U64(v) => TensorData::U64(g(v, src, value as i64 as u64)),
         TensorData::F16(v) => TensorData::F16(g(v, src, modelless_rt::f32_to_f16(value))),
         TensorData::BF16(v) => TensorData::BF16(g(v, src, modelless_rt::f32_to_bf16(value))),
+        TensorData::Low(t, v) => {
+            let fill = TensorData::F32(vec![value]).cast_to(*t).to_le_bytes()[0];
+            TensorData::Low(*t, g(v, src, fill))
+        }
     }
 }
 
@@ -116,7 +130,7 @@ pub(super) fn pad(p: &Pad, a: &Args) -> R<TensorData> {
 /// Type conversion as in C: float → integer truncates, integer → narrower integer wraps,
 /// anything → bool is `!= 0`, 16-bit floats round to nearest even ([`TensorData::cast_to`]).
 pub(super) fn cast(c: &Cast, a: &Args) -> R<TensorData> {
-    Ok(a.get(0)?.1.cast_to(c.to))
+    Ok(a.get(0)?.1.cast_to_with(c.to, c.saturate, c.round_mode))
 }
 
 pub(super) fn not(a: &Args) -> R<TensorData> {

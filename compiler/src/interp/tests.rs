@@ -349,7 +349,7 @@ fn movement_ops() {
     let c = (TensorType::new(DType::Bool, vec![1, 3]), TensorData::Bool(vec![true, false, true]));
     let y = eval(Op::Where, vec![c, x.clone(), f32s(&[1], &[0.0])]);
     assert_eq!(y, TensorData::F32(vec![1.0, 0.0, 3.0, 4.0, 0.0, 6.0]));
-    let y = eval(Op::Cast(Cast { to: DType::I8 }), vec![f32s(&[3], &[-1.7, 2.9, 0.0])]);
+    let y = eval(Op::Cast(Cast::to(DType::I8)), vec![f32s(&[3], &[-1.7, 2.9, 0.0])]);
     assert_eq!(y, TensorData::I8(vec![-1, 2, 0]));
     let y = eval(Op::Reduce(Reduce { kind: ReduceKind::Sum, axes: vec![0], keepdims: false }), vec![x.clone()]);
     assert_eq!(y, TensorData::F32(vec![5.0, 7.0, 9.0]));

@@ -21,6 +21,21 @@ pub enum DType {
     F16,
     /// bfloat16 (the upper half of a float32), stored as its bit pattern.
     BF16,
+    /// 8-bit floats (OCP / "fnuz" variants), stored as their bit pattern, one per byte.
+    F8E4M3FN,
+    F8E4M3FNUZ,
+    F8E5M2,
+    F8E5M2FNUZ,
+    /// Power-of-two scale format (exponent only), stored as its bit pattern.
+    F8E8M0,
+    /// 4-bit float, stored as its bit pattern in the low nibble of a byte.
+    F4E2M1,
+    /// 4- and 2-bit integers, one per byte: signed ones sign-extended (`int8_t` / `i8`),
+    /// unsigned ones zero-extended (`uint8_t` / `u8`). Packed only in ONNX files.
+    I4,
+    U4,
+    I2,
+    U2,
 }
 
 impl DType {
@@ -29,6 +44,16 @@ impl DType {
         match self {
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ
+            | DType::F8E8M0
+            | DType::F4E2M1
+            | DType::I4
+            | DType::U4
+            | DType::I2
+            | DType::U2 => 1,
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
             DType::I64 | DType::F64 | DType::U64 => 8,
         }
@@ -42,6 +67,49 @@ impl DType {
     /// The 16-bit float formats, stored as bit patterns and computed in float32.
     pub fn is_half(self) -> bool {
         matches!(self, DType::F16 | DType::BF16)
+    }
+
+    /// The sub-16-bit float formats (8- and 4-bit), stored as bit patterns (`uint8_t`).
+    pub fn is_minifloat(self) -> bool {
+        matches!(
+            self,
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F8E8M0 | DType::F4E2M1
+        )
+    }
+
+    /// The `modelless_rt::MF_*` format code of a minifloat type.
+    pub fn minifloat_code(self) -> Option<u8> {
+        Some(match self {
+            DType::F8E4M3FN => modelless_rt::MF_E4M3FN,
+            DType::F8E4M3FNUZ => modelless_rt::MF_E4M3FNUZ,
+            DType::F8E5M2 => modelless_rt::MF_E5M2,
+            DType::F8E5M2FNUZ => modelless_rt::MF_E5M2FNUZ,
+            DType::F4E2M1 => modelless_rt::MF_E2M1,
+            DType::F8E8M0 => modelless_rt::MF_E8M0,
+            _ => return None,
+        })
+    }
+
+    /// Bits per element in ONNX's packed storage (4 for int4 / uint4 / float4, 2 for
+    /// int2 / uint2), `None` for byte-aligned types.
+    pub fn packed_bits(self) -> Option<u32> {
+        match self {
+            DType::I4 | DType::U4 | DType::F4E2M1 => Some(4),
+            DType::I2 | DType::U2 => Some(2),
+            _ => None,
+        }
+    }
+
+    /// 4- and 2-bit integers (stored one per byte).
+    pub fn is_subbyte_int(self) -> bool {
+        matches!(self, DType::I4 | DType::U4 | DType::I2 | DType::U2)
+    }
+
+    /// The low-precision types ([`DType::is_minifloat`] and [`DType::is_subbyte_int`]):
+    /// only conversions (Cast, QuantizeLinear / DequantizeLinear) and data movement
+    /// handle them.
+    pub fn is_low(self) -> bool {
+        self.is_minifloat() || self.is_subbyte_int()
     }
 
     /// Integer types (not bool).
@@ -72,6 +140,16 @@ impl DType {
             DType::U64 => "u64",
             DType::F16 => "f16",
             DType::BF16 => "bf16",
+            DType::F8E4M3FN => "f8e4m3fn",
+            DType::F8E4M3FNUZ => "f8e4m3fnuz",
+            DType::F8E5M2 => "f8e5m2",
+            DType::F8E5M2FNUZ => "f8e5m2fnuz",
+            DType::F8E8M0 => "f8e8m0",
+            DType::F4E2M1 => "f4e2m1",
+            DType::I4 => "i4",
+            DType::U4 => "u4",
+            DType::I2 => "i2",
+            DType::U2 => "u2",
         }
     }
 }

@@ -13,5 +13,5 @@ mod verify;
 pub use dtype::{DType, Quant};
 pub use graph::{Graph, Node, Value, ValueId};
 pub use print::print_graph;
-pub use tensor::{MAX_ELEMENTS, TensorData, TensorType, checked_len, shape_str};
+pub use tensor::{MAX_ELEMENTS, TensorData, TensorType, checked_len, low_int, low_to_f32, shape_str};
 pub use verify::verify;

@@ -54,7 +54,10 @@ pub fn shape_str(shape: &[usize]) -> String {
     shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
 }
 
-/// Constant tensor contents, row-major. `F16` / `BF16` hold bit patterns.
+/// Constant tensor contents, row-major. `F16` / `BF16` hold bit patterns; `Low` holds
+/// the one-byte-per-element storage of a low-precision type ([`DType::is_low`]): the bit
+/// pattern of a float8 / float4, the sign- or zero-extended value of an int4 / int2
+/// (`as i8 as u8` for the signed ones).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
     F32(Vec<f32>),
@@ -70,6 +73,7 @@ pub enum TensorData {
     U64(Vec<u64>),
     F16(Vec<u16>),
     BF16(Vec<u16>),
+    Low(DType, Vec<u8>),
 }
 
 /// Applies `$body` to the vector of any variant (bound as `$v`).
@@ -89,6 +93,7 @@ macro_rules! each {
             TensorData::U64($v) => $body,
             TensorData::F16($v) => $body,
             TensorData::BF16($v) => $body,
+            TensorData::Low(_, $v) => $body,
         }
     };
 }
@@ -110,8 +115,22 @@ macro_rules! map_each {
             TensorData::U64($v) => TensorData::U64($body),
             TensorData::F16($v) => TensorData::F16($body),
             TensorData::BF16($v) => TensorData::BF16($body),
+            TensorData::Low(t, $v) => TensorData::Low(*t, $body),
         }
     };
+}
+
+/// The integer value of a stored int4 / uint4 / int2 / uint2 byte.
+pub fn low_int(t: DType, b: u8) -> i64 {
+    if matches!(t, DType::I4 | DType::I2) { b as i8 as i64 } else { b as i64 }
+}
+
+/// The float32 value of a stored low-precision byte (exact).
+pub fn low_to_f32(t: DType, b: u8) -> f32 {
+    match t.minifloat_code() {
+        Some(fmt) => modelless_rt::minifloat_to_f32(b, fmt),
+        None => low_int(t, b) as f32,
+    }
 }
 
 fn le<const N: usize, T>(b: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
@@ -134,6 +153,7 @@ impl TensorData {
             TensorData::U64(_) => DType::U64,
             TensorData::F16(_) => DType::F16,
             TensorData::BF16(_) => DType::BF16,
+            TensorData::Low(t, _) => *t,
         }
     }
 
@@ -168,7 +188,12 @@ impl TensorData {
             TensorData::U32(v) => w(v),
             TensorData::U64(v) => v.iter().map(|&x| i64::try_from(x).ok()).collect(),
             TensorData::Bool(v) => Some(v.iter().map(|&x| x as i64).collect()),
-            TensorData::F32(_) | TensorData::F64(_) | TensorData::F16(_) | TensorData::BF16(_) => None,
+            TensorData::Low(t, v) if t.is_subbyte_int() => Some(v.iter().map(|&x| low_int(*t, x)).collect()),
+            TensorData::F32(_)
+            | TensorData::F64(_)
+            | TensorData::F16(_)
+            | TensorData::BF16(_)
+            | TensorData::Low(..) => None,
         }
     }
 
@@ -200,6 +225,7 @@ impl TensorData {
             TensorData::U64(v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::F16(v) => v.iter().map(|&x| modelless_rt::f16_to_f32(x)).collect(),
             TensorData::BF16(v) => v.iter().map(|&x| modelless_rt::bf16_to_f32(x)).collect(),
+            TensorData::Low(t, v) => v.iter().map(|&x| low_to_f32(*t, x)).collect(),
         }
     }
 
@@ -207,7 +233,7 @@ impl TensorData {
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {
             TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
-            TensorData::U8(v) => v.clone(),
+            TensorData::U8(v) | TensorData::Low(_, v) => v.clone(),
             TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -238,6 +264,16 @@ impl TensorData {
             DType::U64 => TensorData::U64(le(b, u64::from_le_bytes)),
             DType::F16 => TensorData::F16(le(b, u16::from_le_bytes)),
             DType::BF16 => TensorData::BF16(le(b, u16::from_le_bytes)),
+            DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ
+            | DType::F8E8M0
+            | DType::F4E2M1
+            | DType::I4
+            | DType::U4
+            | DType::I2
+            | DType::U2 => TensorData::Low(d, b.to_vec()),
         }
     }
 

@@ -54,6 +54,10 @@ pub fn type_range(t: DType) -> (i32, i32) {
         DType::U8 => (0, 255),
         DType::I16 => (i16::MIN as i32, i16::MAX as i32),
         DType::U16 => (0, u16::MAX as i32),
+        DType::I4 => (-8, 7),
+        DType::U4 => (0, 15),
+        DType::I2 => (-2, 1),
+        DType::U2 => (0, 3),
         _ => (i32::MIN, i32::MAX),
     }
 }
@@ -190,8 +194,10 @@ impl Quantize {
         if inputs[0].dtype != DType::F32 {
             return Err(format!("QuantizeLinear input must be float32, got {}", inputs[0].dtype));
         }
-        if !matches!(self.to, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
-            return Err(format!("QuantizeLinear to {} (int8, uint8, int16, uint16, int32 only)", self.to));
+        if !(matches!(self.to, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32)
+            || self.to.is_subbyte_int())
+        {
+            return Err(format!("QuantizeLinear to {} (int2/4/8/16/32, uint2/4/8/16 only)", self.to));
         }
         check_params(&self.q, self.block, &inputs[0].shape)?;
         let mut t = TensorType::new(self.to, inputs[0].shape.clone());
@@ -214,9 +220,10 @@ pub struct Dequantize {
 impl Dequantize {
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         expect_inputs(inputs, 1, 1)?;
-        if !matches!(inputs[0].dtype, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) {
+        let d = inputs[0].dtype;
+        if !(matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32) || d.is_subbyte_int()) {
             return Err(format!(
-                "DequantizeLinear input must be int8, uint8, int16, uint16 or int32, got {}",
+                "DequantizeLinear input must be int2/4/8/16/32 or uint2/4/8/16, got {}",
                 inputs[0].dtype
             ));
         }

@@ -51,8 +51,59 @@ fn type_limits_c(dt: DType) -> (String, String) {
         // Bit patterns of -inf / +inf (16-bit floats are legalised to float32 before kernels).
         DType::F16 => ("0xfc00u", "0x7c00u"),
         DType::BF16 => ("0xff80u", "0x7f80u"),
+        // Low-precision types reach only conversions and data movement (bit patterns).
+        DType::I4 => ("-8", "7"),
+        DType::I2 => ("-2", "1"),
+        DType::U4 => ("0u", "15u"),
+        DType::U2 => ("0u", "3u"),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F8E8M0 | DType::F4E2M1 => {
+            ("0u", "0u")
+        }
     };
     (lo.to_string(), hi.to_string())
+}
+
+/// The C name of a minifloat format code (`MLRT_MF_*`).
+fn mf_name_c(d: DType) -> &'static str {
+    match d {
+        DType::F8E4M3FN => "MLRT_MF_E4M3FN",
+        DType::F8E4M3FNUZ => "MLRT_MF_E4M3FNUZ",
+        DType::F8E5M2 => "MLRT_MF_E5M2",
+        DType::F8E5M2FNUZ => "MLRT_MF_E5M2FNUZ",
+        DType::F8E8M0 => "MLRT_MF_E8M0",
+        _ => "MLRT_MF_E2M1",
+    }
+}
+
+/// The C expression of element `x0[i]` cast as `c` where either side is a 16-bit float or
+/// a low-precision type: floats go through float32, integers through int64 (wrapped into
+/// int4 / int2).
+fn cast_low_c(from: DType, c: &crate::ops::Cast) -> String {
+    let floaty = from.is_float() || from.is_half() || from.is_minifloat();
+    let fv = match from {
+        DType::F16 => "mlrt_f16_to_f32(x0[i])".to_string(),
+        DType::BF16 => "mlrt_bf16_to_f32(x0[i])".to_string(),
+        DType::F32 => "x0[i]".to_string(),
+        f if f.is_minifloat() => format!("mlrt_minifloat_to_f32(x0[i], {})", mf_name_c(f)),
+        _ => "(float)x0[i]".to_string(),
+    };
+    let iv = if floaty && from != DType::F64 { format!("(int64_t){fv}") } else { "(int64_t)x0[i]".to_string() };
+    let sat = i32::from(c.saturate);
+    match c.to {
+        DType::F16 => format!("mlrt_f32_to_f16({fv})"),
+        DType::BF16 => format!("mlrt_f32_to_bf16({fv})"),
+        DType::F8E8M0 => format!("mlrt_f32_to_e8m0({fv}, {sat}, {})", c.round_mode),
+        t if t.is_minifloat() => format!("mlrt_f32_to_minifloat({fv}, {}, {sat})", mf_name_c(t)),
+        DType::I4 => format!("(int8_t)((({iv} & 15) ^ 8) - 8)"),
+        DType::U4 => format!("(uint8_t)({iv} & 15)"),
+        DType::I2 => format!("(int8_t)((({iv} & 3) ^ 2) - 2)"),
+        DType::U2 => format!("(uint8_t)({iv} & 3)"),
+        DType::Bool if floaty => format!("{fv} != 0.0f"),
+        DType::Bool => "x0[i] != 0".to_string(),
+        DType::F64 if from == DType::F64 => "x0[i]".to_string(),
+        to if floaty => format!("({}){fv}", crate::toolchain::c_type(to)),
+        to => format!("({})x0[i]", crate::toolchain::c_type(to)),
+    }
 }
 
 /// `a OP b` in C for inputs of element type `dt`.
@@ -283,20 +334,8 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Cast(c) => {
             let from = p.graph.ty(n.inputs[0]).dtype;
             let e = match (from, c.to) {
-                // 16-bit floats convert through float.
-                (f, to) if f.is_half() || to.is_half() => {
-                    let v = match f {
-                        DType::F16 => "mlrt_f16_to_f32(x0[i])",
-                        DType::BF16 => "mlrt_bf16_to_f32(x0[i])",
-                        _ => "(float)x0[i]",
-                    };
-                    match to {
-                        DType::F16 => format!("mlrt_f32_to_f16({v})"),
-                        DType::BF16 => format!("mlrt_f32_to_bf16({v})"),
-                        DType::Bool => format!("{v} != 0.0f"),
-                        to => format!("({}){v}", crate::toolchain::c_type(to)),
-                    }
-                }
+                // 16-bit floats, float8 and float4 convert through float; int4 / int2 wrap.
+                (f, to) if f.is_half() || to.is_half() || f.is_low() || to.is_low() => cast_low_c(f, c),
                 (_, DType::Bool) => "x0[i] != 0".to_string(),
                 _ => format!("({})x0[i]", crate::toolchain::c_type(c.to)),
             };

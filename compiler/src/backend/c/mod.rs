@@ -18,7 +18,7 @@ mod writer;
 
 use super::{OutFile, Program, float_repr, float_repr64};
 use crate::error::Result;
-use crate::ir::{TensorData, ValueId};
+use crate::ir::{DType, TensorData, ValueId};
 use crate::passes::Storage;
 use crate::toolchain::c_type;
 use writer::Writer;
@@ -119,6 +119,8 @@ fn c_literal(d: &TensorData, i: usize) -> String {
         TensorData::U32(v) => format!("{}u", v[i]),
         TensorData::U64(v) => format!("UINT64_C({})", v[i]),
         TensorData::F16(v) | TensorData::BF16(v) => format!("0x{:04x}u", v[i]),
+        TensorData::Low(DType::I4 | DType::I2, v) => (v[i] as i8).to_string(),
+        TensorData::Low(_, v) => format!("0x{:02x}u", v[i]),
     }
 }
 

@@ -12,6 +12,69 @@ use crate::ops::{Act, BinaryKind, Op, PadMode, PoolKind, ReduceKind, reduce_loop
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
+/// The Rust minifloat format constant (`rt::MF_*`) of a float8 / float4 type.
+fn mf_name_rs(d: DType) -> TokenStream {
+    match d {
+        DType::F8E4M3FN => quote!(rt::MF_E4M3FN),
+        DType::F8E4M3FNUZ => quote!(rt::MF_E4M3FNUZ),
+        DType::F8E5M2 => quote!(rt::MF_E5M2),
+        DType::F8E5M2FNUZ => quote!(rt::MF_E5M2FNUZ),
+        DType::F8E8M0 => quote!(rt::MF_E8M0),
+        _ => quote!(rt::MF_E2M1),
+    }
+}
+
+/// The expression of element `x` cast as `c` where either side is a 16-bit float or a
+/// low-precision type: floats go through f32, integers through i64 (wrapped into int4 /
+/// int2), as the C backend's `cast_low_c`.
+fn cast_low_rs(from: DType, c: &crate::ops::Cast) -> TokenStream {
+    let floaty = from.is_float() || from.is_half() || from.is_minifloat();
+    let fv = match from {
+        DType::F16 => quote!(rt::f16_to_f32(x)),
+        DType::BF16 => quote!(rt::bf16_to_f32(x)),
+        DType::F32 => quote!(x),
+        DType::Bool => quote!(x as u8 as f32),
+        f if f.is_minifloat() => {
+            let m = mf_name_rs(f);
+            quote!(rt::minifloat_to_f32(x, #m))
+        }
+        _ => quote!(x as f32),
+    };
+    let iv = match from {
+        DType::Bool => quote!(x as i64),
+        DType::F64 => quote!(x as i64),
+        _ if floaty => quote!(#fv as i64),
+        DType::I64 => quote!(x),
+        _ => quote!(x as i64),
+    };
+    let sat = c.saturate;
+    let t = super::elem(c.to);
+    match c.to {
+        DType::F16 => quote!(rt::f32_to_f16(#fv)),
+        DType::BF16 => quote!(rt::f32_to_bf16(#fv)),
+        DType::F8E8M0 => {
+            let mode = c.round_mode;
+            quote!(rt::f32_to_e8m0(#fv, #sat, #mode))
+        }
+        to if to.is_minifloat() => {
+            let m = mf_name_rs(to);
+            quote!(rt::f32_to_minifloat(#fv, #m, #sat))
+        }
+        DType::I4 => quote!(((((#iv) & 15) ^ 8) - 8) as i8),
+        DType::U4 => quote!(((#iv) & 15) as u8),
+        DType::I2 => quote!(((((#iv) & 3) ^ 2) - 2) as i8),
+        DType::U2 => quote!(((#iv) & 3) as u8),
+        DType::Bool if floaty => quote!(#fv != 0.0),
+        DType::Bool => quote!(x != 0),
+        DType::F32 if floaty => fv,
+        DType::F64 if from == DType::F64 => quote!(x),
+        _ if floaty => quote!(#fv as #t),
+        to if crate::toolchain::rust_type(to) == crate::toolchain::rust_type(from) => quote!(x),
+        _ if from == DType::Bool => quote!(x as u8 as #t),
+        _ => quote!(x as #t),
+    }
+}
+
 pub(super) use crate::backend::c::kernel_signature as signature;
 
 fn ilit(n: usize) -> Literal {
@@ -322,23 +385,8 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             let from = p.graph.ty(n.inputs[0]).dtype;
             let t = super::elem(c.to);
             let e = match (from, c.to) {
-                // 16-bit floats convert through float32.
-                (f, to) if f.is_half() || to.is_half() => {
-                    let v = match f {
-                        DType::F16 => quote!(rt::f16_to_f32(x)),
-                        DType::BF16 => quote!(rt::bf16_to_f32(x)),
-                        DType::F32 => quote!(x),
-                        DType::Bool => quote!(x as u8 as f32),
-                        _ => quote!(x as f32),
-                    };
-                    match to {
-                        DType::F16 => quote!(rt::f32_to_f16(#v)),
-                        DType::BF16 => quote!(rt::f32_to_bf16(#v)),
-                        DType::F32 => v,
-                        DType::Bool => quote!(#v != 0.0),
-                        _ => quote!(#v as #t),
-                    }
-                }
+                // 16-bit floats, float8 and float4 convert through float32; int4 / int2 wrap.
+                (f, to) if f.is_half() || to.is_half() || f.is_low() || to.is_low() => cast_low_rs(f, c),
                 (DType::Bool, DType::Bool) => quote!(x),
                 (f, DType::Bool) if f.is_float() => quote!(x != 0.0),
                 (_, DType::Bool) => quote!(x != 0),

@@ -99,6 +99,8 @@ fn literal(d: &TensorData, i: usize) -> TokenStream {
         TensorData::I16(v) => int_lit(v[i] as i64),
         TensorData::U16(v) | TensorData::F16(v) | TensorData::BF16(v) => int_lit(v[i] as i64),
         TensorData::U32(v) => int_lit(v[i] as i64),
+        TensorData::Low(DType::I4 | DType::I2, v) => int_lit(v[i] as i8 as i64),
+        TensorData::Low(_, v) => int_lit(v[i] as i64),
         TensorData::U64(v) => {
             let l = Literal::u64_unsuffixed(v[i]);
             quote!(#l)
@@ -395,8 +397,10 @@ fn call(p: &Program, i: usize, fname: &Ident, ins: &[Ident], outs: &[Ident], pac
 fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item> {
     let name = |it: &syn::Item| match it {
         syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+        syn::Item::Const(c) => Some(c.ident.to_string()),
         _ => None,
     };
+    let is_const = |n: &str| items.iter().any(|i| matches!(i, syn::Item::Const(c) if c.ident == n));
     let words = |ts: &str| ts.split(|c: char| !c.is_alphanumeric() && c != '_').map(str::to_string).collect::<Vec<_>>();
     let kernel_text: String = kernels.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
     let mut used: std::collections::BTreeSet<String> =
@@ -408,6 +412,16 @@ fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item
                 let text = quote!(#it).to_string();
                 for w in called(&text) {
                     if items.iter().any(|i| name(i).as_deref() == Some(w.as_str())) {
+                        used.insert(w);
+                    }
+                }
+                // Constants (`MF_E4M3FN`, ...) are named, not called (in code, not docs).
+                let mut bare = it.clone();
+                if let syn::Item::Fn(f) = &mut bare {
+                    f.attrs.clear();
+                }
+                for w in words(&quote!(#bare).to_string()) {
+                    if is_const(&w) {
                         used.insert(w);
                     }
                 }

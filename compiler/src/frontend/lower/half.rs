@@ -51,6 +51,6 @@ impl super::Ctx<'_> {
             let ty = TensorType::new(to, self.g.ty(v).shape.clone());
             return Ok(self.constant(&format!("{}/{to}", c.name), ty, data));
         }
-        self.emit(c, Op::Cast(Cast { to }), vec![v])
+        self.emit(c, Op::Cast(Cast::to(to)), vec![v])
     }
 }
