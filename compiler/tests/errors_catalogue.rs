@@ -287,7 +287,7 @@ fn cases(tmp: &Path) -> Vec<Case> {
                 out,
             ]),
             code: 1,
-            needles: &["target: arena 36,096 B exceeds the cortex-m0plus RAM of 16,384 B"],
+            needles: &["target: arena 38,048 B exceeds the cortex-m0plus RAM of 16,384 B"],
         },
         Case {
             id: "flash-exceeded",
