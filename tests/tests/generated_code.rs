@@ -32,16 +32,7 @@ fn rust_modules_are_no_std_and_clippy_clean() {
         let c = Config::new().lang(Lang::Rust).compile(model_dir(rel).join("model.onnx"), tmp.path()).unwrap();
         lib.push_str(&format!("#[path = \"{0}.rs\"]\npub mod {0};\n", c.name));
     }
-    let lib_rs = tmp.path().join("lib.rs");
-    std::fs::write(&lib_rs, lib).unwrap();
-    let out = Command::new("clippy-driver")
-        .args(["--edition", "2021", "--crate-type", "lib", "--emit=metadata", "-D", "warnings", "-D", "clippy::all"])
-        .arg("-o")
-        .arg(tmp.path().join("models.rmeta"))
-        .arg(&lib_rs)
-        .output()
-        .expect("clippy-driver must be installed (rustup component add clippy)");
-    assert!(out.status.success(), "generated Rust is not clippy-clean:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_clippy_clean(tmp.path(), &lib, "models");
 }
 
 #[test]
@@ -122,12 +113,17 @@ fn low_precision_conversions_are_clippy_clean_and_strict_c99() {
         let r = Config::new().lang(Lang::Rust).compile(&model, &dir).unwrap();
         lib.push_str(&format!("#[path = \"m{i}/{0}.rs\"]\npub mod m{i};\n", r.name));
     }
-    let lib_rs = tmp.path().join("lib.rs");
+    assert_clippy_clean(tmp.path(), &lib, "low");
+}
+
+/// Lints `lib` (a `lib.rs` of `#[path]` modules in `dir`) with clippy, denying all warnings.
+fn assert_clippy_clean(dir: &std::path::Path, lib: &str, name: &str) {
+    let lib_rs = dir.join("lib.rs");
     std::fs::write(&lib_rs, lib).unwrap();
     let out = Command::new("clippy-driver")
         .args(["--edition", "2021", "--crate-type", "lib", "--emit=metadata", "-D", "warnings", "-D", "clippy::all"])
         .arg("-o")
-        .arg(tmp.path().join("low.rmeta"))
+        .arg(dir.join(format!("{name}.rmeta")))
         .arg(&lib_rs)
         .output()
         .expect("clippy-driver must be installed (rustup component add clippy)");
