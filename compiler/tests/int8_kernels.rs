@@ -208,6 +208,42 @@ fn qconv_depthwise_uint8_dilated_relu() {
     check("qconv_dw", b.finish(op, vec![xv, wv]), bytes(DType::U8, &want));
 }
 
+/// Depthwise int8 with lanes across channels (`backend/c/dw_channels.rs`): 16 channels in
+/// two blocks of 8, short rows, a pixel tail, per-channel zero points and requantization.
+#[test]
+fn qconv_depthwise_channel_lanes() {
+    for (seed, dt, hw, stride, pads) in [
+        (11, DType::I8, [5, 5], 1, [1, 1, 1, 1]),
+        (12, DType::U8, [7, 6], 2, [1, 0, 1, 1]),
+        (13, DType::I8, [3, 4], 1, [0, 0, 0, 0]),
+    ] {
+        let mut r = Lcg(seed);
+        let (xs, m) = ([1, 16, hw[0], hw[1]], 16);
+        let x = r.range(16 * hw[0] * hw[1], dt);
+        let w = r.range(16 * 9, DType::I8);
+        let bias = r.ints(16, -3000, 3000);
+        let geom = conv([3, 3], [stride, stride], [1, 1], pads, 16);
+        let w_zp = r.ints(16, -3, 3);
+        let x_zp = if dt == DType::U8 { 131 } else { -7 };
+        let scales: Vec<f64> = (0..16).map(|i| 0.0004 + 0.0003 * i as f64).collect();
+        let out = Requant::new(&scales, if dt == DType::U8 { 120 } else { 3 }, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % 16);
+        let mut b = G::default();
+        let xv = b.int_input(dt, &xs, &x);
+        let wv = b.konst(DType::I8, &[16, 1, 3, 3], &w);
+        let bv = b.konst(DType::I32, &[16], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
+        let case = b.finish(op, vec![xv, wv, bv]);
+        let c = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "dwc").unwrap();
+        assert!(
+            c.files.iter().any(|f| f.contents.contains("mlrt_acc8_transpose(a)")),
+            "seed {seed}: the channel-lane depthwise kernel was not used"
+        );
+        check(&format!("qconv_dwc{seed}"), case, bytes(dt, &want));
+    }
+}
+
 #[test]
 fn qconv_grouped_int32_accumulators() {
     let mut r = Lcg(3);

@@ -565,6 +565,52 @@ static inline mlrt_acc8 mlrt_acc8_from_u8(const uint8_t *x, int32_t zp, int32_t 
 #endif
 }
 
+/* acc[i] + a[i] * b[i] (wrapping, as int32 accumulation does). */
+static inline mlrt_acc8 mlrt_acc8_mla(mlrt_acc8 acc, mlrt_acc8 a, mlrt_acc8 b)
+{
+#if defined(__AVX2__)
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(a, b));
+#elif defined(__ARM_NEON)
+    acc.lo = vmlaq_s32(acc.lo, a.lo, b.lo);
+    acc.hi = vmlaq_s32(acc.hi, a.hi, b.hi);
+    return acc;
+#else
+    int i;
+    for (i = 0; i < 8; ++i) acc.v[i] = (int32_t)((uint32_t)acc.v[i] + (uint32_t)a.v[i] * (uint32_t)b.v[i]);
+    return acc;
+#endif
+}
+/* Transposes the 8 × 8 matrix whose rows are r[0..8]: afterwards lane j of r[i] is what
+ * lane i of r[j] was. */
+static inline void mlrt_acc8_transpose(mlrt_acc8 *r)
+{
+#if defined(__AVX2__)
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i s0 = _mm256_unpacklo_epi64(t0, t2), s1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i s2 = _mm256_unpacklo_epi64(t1, t3), s3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i s4 = _mm256_unpacklo_epi64(t4, t6), s5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i s6 = _mm256_unpacklo_epi64(t5, t7), s7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(s0, s4, 0x20);
+    r[1] = _mm256_permute2x128_si256(s1, s5, 0x20);
+    r[2] = _mm256_permute2x128_si256(s2, s6, 0x20);
+    r[3] = _mm256_permute2x128_si256(s3, s7, 0x20);
+    r[4] = _mm256_permute2x128_si256(s0, s4, 0x31);
+    r[5] = _mm256_permute2x128_si256(s1, s5, 0x31);
+    r[6] = _mm256_permute2x128_si256(s2, s6, 0x31);
+    r[7] = _mm256_permute2x128_si256(s3, s7, 0x31);
+#else
+    int32_t t[64], c[8];
+    int i, j;
+    for (i = 0; i < 8; ++i) mlrt_acc8_store(t + 8 * i, r[i]);
+    for (i = 0; i < 8; ++i) {
+        for (j = 0; j < 8; ++j) c[j] = t[8 * j + i];
+        r[i] = mlrt_acc8_load32(c);
+    }
+#endif
+}
 /* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
 static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
 {

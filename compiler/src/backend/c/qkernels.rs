@@ -6,6 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
+use super::dw_channels::ChannelDw;
 use super::simd::{DotMatMul, DwConv, RowConv};
 use super::writer::Writer;
 use crate::backend::Program;
@@ -142,6 +143,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QConv(_) if ChannelDw::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if RowConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}

@@ -614,7 +614,7 @@ pub(crate) fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, n
 
 /// The multiplier and shift of channel `ch` as C expressions: literals when all channels
 /// share them, else `rq_mul[ch]` / `rq_shift[ch]` (tables declared here).
-fn requant_params(w: &mut Writer, r: &Requant, ch: &str) -> (String, String) {
+pub(crate) fn requant_params(w: &mut Writer, r: &Requant, ch: &str) -> (String, String) {
     let same = |v: &[i32]| v.windows(2).all(|p| p[0] == p[1]);
     if same(&r.multiplier) && same(&r.shift) {
         return (r.multiplier[0].to_string(), r.shift[0].to_string());
@@ -755,7 +755,7 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
     ChannelConv::of(g, n)
         .map(|_| "float")
         .or_else(|| RowConv::of(g, n).map(|c| c.scratch_type()))
-        .or_else(|| ChannelDw::of(g, n).map(|_| "float"))
+        .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_type()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
 
