@@ -24,5 +24,7 @@ pub mod target;
 pub mod toolchain;
 pub mod verify;
 
-pub use compile::{Builder, Compiled, Config, Int8Build, Int8Config, Lang, PruneSettings, default_name, write_files};
+pub use compile::{
+    Builder, Compiled, Config, Int8Build, Int8Config, Kernels, Lang, PruneSettings, default_name, write_files,
+};
 pub use error::{Error, Result};

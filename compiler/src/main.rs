@@ -643,7 +643,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
             println!("lower bound:  {} bytes live at once (liveness, this node order)", plan.live_peak());
             println!("in place:     {} nodes", plan.in_place.len());
-            let rust = modelless::passes::plan_memory(&g, plan.align, &Lang::Rust);
+            let rust = modelless::passes::plan_memory(
+                &g,
+                plan.align,
+                &modelless::Kernels { lang: Lang::Rust, isa: Default::default() },
+            );
             if rust.arena_bytes != plan.arena_bytes {
                 println!("arena (Rust): {} bytes (the Rust kernels do not run in place yet)", rust.arena_bytes);
             }

@@ -98,6 +98,13 @@ static inline int32_t mlrt_quantize(float x, float scale, int32_t zp, int32_t lo
 /* The vector helpers below pull in the ISA's intrinsics headers, which are slow to parse:
  * a generated source defines MLRT_SIMD before including this file only if it uses them. */
 #if defined(MLRT_SIMD)
+/* The requantizing stores sit in every int8 tile's epilogue, where GCC's size heuristics
+ * would call them out of line (8% of ResNet-8 int8). */
+#if defined(__GNUC__)
+#define MLRT_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define MLRT_ALWAYS_INLINE
+#endif
 /* ---- int8 kernels over int16 pairs ----
  * The dense int8 convolution and matrix product kernels multiply pairs of int16 values:
  * an `mlrt_acc8` holds 8 int32 sums (8 output pixels, or 8 output columns) and
@@ -611,6 +618,114 @@ static inline void mlrt_acc8_transpose(mlrt_acc8 *r)
     }
 #endif
 }
+/* ---- int8 dense kernels over quads of channels (targets with a byte dot product) ----
+ * An `mlrt_q8` is 8 pixels × 4 channels as unsigned bytes (int8 inputs stored as x + 128);
+ * `mlrt_dot4` adds to acc[i] the sum over k of x[4i + k] * w[k] (w int8): one VPDPBUSD on
+ * AVX-512 VNNI, plain C elsewhere. Sums wrap as int32 accumulation does. */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+typedef __m256i mlrt_q8;
+static inline mlrt_q8 mlrt_q8_load(const uint8_t *x) { return _mm256_loadu_si256((const __m256i *)(const void *)x); }
+static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+{
+    int32_t quad;
+    memcpy(&quad, w, 4);
+    return _mm256_dpbusd_epi32(acc, x, _mm256_set1_epi32(quad));
+}
+#else
+typedef struct { uint8_t v[32]; } mlrt_q8;
+static inline mlrt_q8 mlrt_q8_load(const uint8_t *x)
+{
+    mlrt_q8 r;
+    memcpy(r.v, x, sizeof r.v);
+    return r;
+}
+static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+{
+    int32_t a[8];
+    int i, k;
+    mlrt_acc8_store(a, acc);
+    for (i = 0; i < 8; ++i) {
+        uint32_t s = (uint32_t)a[i];
+        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[k]);
+        a[i] = (int32_t)s;
+    }
+    return mlrt_acc8_load32(a);
+}
+#endif
+/* 16 pixels of 4 channel rows `c0..c3` (bytes) interleaved into `dst[0..64]` as 16 quads,
+ * each byte XORed with `flip` (0x80 turns int8 into x + 128). `mlrt_quad16_s2` takes every
+ * other pixel (stride-2 column phases): bytes `odd, odd + 2, ..., odd + 30` of each row. */
+#if defined(__AVX2__)
+static inline void mlrt_quad_store16(uint8_t *dst, __m128i a, __m128i b, __m128i c, __m128i d)
+{
+    const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_unpacklo_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 16), _mm_unpackhi_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
+}
+/* Bytes `odd, odd + 2, ..., odd + 30` of `p`, XORed with `f`. */
+static inline __m128i mlrt_bytes16_s2(const void *p, int odd, __m128i f)
+{
+    const __m128i lo = _mm_loadu_si128((const __m128i *)p), hi = _mm_loadu_si128((const __m128i *)p + 1);
+    const __m128i m = _mm_set1_epi16(0xff);
+    if (odd) return _mm_xor_si128(_mm_packus_epi16(_mm_srli_epi16(lo, 8), _mm_srli_epi16(hi, 8)), f);
+    return _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(lo, m), _mm_and_si128(hi, m)), f);
+}
+#endif
+static inline void mlrt_quad16(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, uint8_t flip)
+{
+#if defined(__AVX2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    mlrt_quad_store16(dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)c0), f),
+                      _mm_xor_si128(_mm_loadu_si128((const __m128i *)c1), f),
+                      _mm_xor_si128(_mm_loadu_si128((const __m128i *)c2), f),
+                      _mm_xor_si128(_mm_loadu_si128((const __m128i *)c3), f));
+#elif defined(__ARM_NEON)
+    const uint8x16_t f = vdupq_n_u8(flip);
+    uint8x16x4_t v;
+    v.val[0] = veorq_u8(vld1q_u8((const uint8_t *)c0), f);
+    v.val[1] = veorq_u8(vld1q_u8((const uint8_t *)c1), f);
+    v.val[2] = veorq_u8(vld1q_u8((const uint8_t *)c2), f);
+    v.val[3] = veorq_u8(vld1q_u8((const uint8_t *)c3), f);
+    vst4q_u8(dst, v);
+#else
+    const uint8_t *r[4];
+    int i, k;
+    r[0] = (const uint8_t *)c0;
+    r[1] = (const uint8_t *)c1;
+    r[2] = (const uint8_t *)c2;
+    r[3] = (const uint8_t *)c3;
+    for (i = 0; i < 16; ++i)
+        for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][i] ^ flip);
+#endif
+}
+static inline void mlrt_quad16_s2(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int odd, uint8_t flip)
+{
+#if defined(__AVX2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    mlrt_quad_store16(dst, mlrt_bytes16_s2(c0, odd, f), mlrt_bytes16_s2(c1, odd, f), mlrt_bytes16_s2(c2, odd, f),
+                      mlrt_bytes16_s2(c3, odd, f));
+#elif defined(__ARM_NEON)
+    const uint8x16_t f = vdupq_n_u8(flip);
+    uint8x16x4_t v;
+    v.val[0] = veorq_u8(vld2q_u8((const uint8_t *)c0).val[odd], f);
+    v.val[1] = veorq_u8(vld2q_u8((const uint8_t *)c1).val[odd], f);
+    v.val[2] = veorq_u8(vld2q_u8((const uint8_t *)c2).val[odd], f);
+    v.val[3] = veorq_u8(vld2q_u8((const uint8_t *)c3).val[odd], f);
+    vst4q_u8(dst, v);
+#else
+    const uint8_t *r[4];
+    int i, k;
+    r[0] = (const uint8_t *)c0;
+    r[1] = (const uint8_t *)c1;
+    r[2] = (const uint8_t *)c2;
+    r[3] = (const uint8_t *)c3;
+    for (i = 0; i < 16; ++i)
+        for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][2 * i + odd] ^ flip);
+#endif
+}
 /* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
 static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
 {
@@ -627,7 +742,7 @@ static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
 #endif
 }
 /* `mlrt_requant` of each of the 8 sums, with the same parameters. */
-static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
 {
     int32_t v[8];
     int i;
@@ -703,11 +818,11 @@ static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8 v, int n)
 }
 /* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
  * parameters) to `dst`. */
-static inline void mlrt_requant8_s8(int8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+MLRT_ALWAYS_INLINE static inline void mlrt_requant8_s8(int8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
     mlrt_acc8_store_s8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
-static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
+MLRT_ALWAYS_INLINE static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
     mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }

@@ -14,10 +14,29 @@ use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::passes::{MemoryPlan, Storage};
 
+/// What the target's instruction set offers the C kernels (from [`TargetDesc::features`];
+/// emitters branch on these, never on a target's name). The default is the portable set.
+///
+/// [`TargetDesc::features`]: crate::target::TargetDesc::features
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Isa {
+    /// A 4-way unsigned × signed byte dot product accumulating into int32 lanes (AVX-512
+    /// VNNI `VPDPBUSD`): int8 dense convolutions take 4 input channels per multiply.
+    pub dot4: bool,
+}
+
+impl Isa {
+    pub fn of(target: &crate::target::TargetDesc) -> Isa {
+        Isa { dot4: target.features.iter().any(|f| f == "avx512vnni") }
+    }
+}
+
 /// A planned graph ready for emission.
 pub struct Program<'g> {
     pub graph: &'g Graph,
     pub plan: MemoryPlan,
+    /// The instruction set the kernels may use (the memory plan was made for the same).
+    pub isa: Isa,
     /// Symbol prefix / module name (a valid C and Rust identifier).
     pub name: String,
     /// First line of every emitted file.

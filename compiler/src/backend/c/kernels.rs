@@ -1218,7 +1218,7 @@ fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> boo
         k.emit(w, p, n);
         return true;
     }
-    if let Some(k) = super::simd::RowConv::of(p.graph, n) {
+    if let Some(k) = super::simd::RowConv::of(p.graph, n, p.isa) {
         k.emit(w, p, n);
         return true;
     }

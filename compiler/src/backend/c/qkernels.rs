@@ -145,7 +145,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         }
         Op::QConv(_) if ChannelDw::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
-        Op::QConv(_) if RowConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
+        Op::QConv(_) if RowConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;

@@ -23,7 +23,7 @@ use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
 use super::writer::Writer;
-use crate::backend::Program;
+use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
 use crate::ops::{Op, QMatMul, Requant};
 use crate::toolchain::c_type;
@@ -39,9 +39,10 @@ pub(crate) struct RowConv {
     g: ConvGeo,
     /// `Some(h·w)` when cut into chunks: the real plane size (the last row is partial).
     plane: Option<usize>,
-    /// Channel units per ring row: channel pairs (int8), or channels (float).
+    /// Channel units per ring row: channel quads or pairs (int8), or channels (float).
     icp: usize,
-    /// Values per unit and pixel: 2 (int16 pairs) or 1 (float).
+    /// Values per unit and pixel: 4 (byte quads for `mlrt_dot4`, [`Isa::dot4`]), 2 (int16
+    /// pairs) or 1 (float).
     pack: usize,
     /// Float convolution (`Conv`, f32) rather than int8 (`QConv`).
     float: bool,
@@ -63,7 +64,7 @@ pub(crate) struct RowConv {
 impl RowConv {
     /// The plan, when node `n` is a dense QConv (8-bit, requantized) or a dense float Conv
     /// with constant weights that this kernel handles.
-    pub(crate) fn of(g: &Graph, n: &Node) -> Option<RowConv> {
+    pub(crate) fn of(g: &Graph, n: &Node, isa: Isa) -> Option<RowConv> {
         let (c, float) = match &n.op {
             Op::QConv(qc) if qc.out.is_some() => (&qc.conv, false),
             Op::Conv(c) => (c, true),
@@ -90,13 +91,26 @@ impl RowConv {
             (flat, None)
         };
         let [kw, sw, dw] = [g2.k[1], g2.s[1], g2.d[1]];
+        // Byte quads need every `w − w_zp` to be an int8 (`mlrt_dot4`'s signed operand).
+        let quads = !float && isa.dot4 && geo.ci >= 2 && {
+            let Op::QConv(qc) = &n.op else { return None };
+            let per = geo.ci * c.kernel[0] * c.kernel[1];
+            (0..weights.len()).all(|i| {
+                let wzp = qc.w_zp[if qc.w_zp.len() > 1 { i / per } else { 0 }] as i64;
+                int_at(weights, i).is_some_and(|v| (-128..=127).contains(&(v - wzp)))
+            })
+        };
+        let (icp, pack) = match (float, quads) {
+            (true, _) => (geo.ci, 1),
+            (false, true) => (geo.ci.div_ceil(4), 4),
+            (false, false) => (geo.ci.div_ceil(2), 2),
+        };
+        let tap_pairs = !float && !quads && geo.ci == 1 && kw >= 2;
         let (ocb, pv) = if g2.ow >= 2 * LANES { (LANES / 2, 2) } else { (LANES, 1) };
         let tile = pv * LANES;
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
-        let (icp, pack) = if float { (geo.ci, 1) } else { (geo.ci.div_ceil(2), 2) };
-        let tap_pairs = !float && geo.ci == 1 && kw >= 2;
         Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tap_pairs })
     }
 
@@ -107,12 +121,16 @@ impl RowConv {
 
     /// C type of the ring's elements.
     fn elem(&self) -> &'static str {
-        if self.float { "float" } else { "int16_t" }
+        match self.pack {
+            1 => "float",
+            2 => "int16_t",
+            _ => "uint8_t",
+        }
     }
 
     /// Bytes of arena scratch (the ring).
     pub(crate) fn scratch_bytes(&self) -> usize {
-        self.ring * self.row() * if self.float { 4 } else { 2 }
+        self.ring * self.row() * [0, 4, 2, 0, 1][self.pack]
     }
 
     /// Writes the kernel of `n` (whose plan this is).
@@ -164,14 +182,24 @@ impl RowConv {
                 }
             }
         }
-        packed_array(w, et, "wq", &packed);
+        let quads = pack == 4;
+        let wt = if quads { "int8_t" } else { et };
+        packed_array(w, wt, "wq", &packed);
         w.packs_input(1);
         let plane_in = self.plane.unwrap_or(g.h * g.wd);
         let plane_out = self.plane.unwrap_or(g.oh * g.ow);
+        let x_zp = match &n.op {
+            Op::QConv(qc) => qc.x_zp,
+            _ => 0,
+        };
+        // Byte quads hold `x + off` unsigned (int8: x + 128, flipping the sign bit).
+        let off = if xt == "int8_t" { 128 } else { 0 };
         // Ring value of input element `e`.
         let val = |e: &str| -> String {
-            match &n.op {
-                Op::QConv(qc) => match qc.x_zp {
+            match (&n.op, quads) {
+                (Op::QConv(_), true) if off == 0 => e.to_string(),
+                (Op::QConv(_), true) => format!("(uint8_t)((int32_t){e} + {off})"),
+                (Op::QConv(_), false) => match x_zp {
                     0 => format!("(int16_t){e}"),
                     z if z > 0 => format!("(int16_t)((int32_t){e} - {z})"),
                     z => format!("(int16_t)((int32_t){e} + {})", -(z as i64)),
@@ -179,7 +207,14 @@ impl RowConv {
                 _ => e.to_string(),
             }
         };
-        let zero = if self.float { "0.0f" } else { "0" };
+        // The ring value of padding and missing channels: x = x_zp, which adds nothing
+        // (quads: its `(x_zp + off) · Σ w` is taken out of the bias below).
+        let quad_pad = (x_zp + off).to_string();
+        let zero = match pack {
+            1 => "0.0f",
+            2 => "0",
+            _ => quad_pad.as_str(),
+        };
 
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         w.line(&format!("const {xt} *xn = x0 + n * {};", g.ci * plane_in));
@@ -228,12 +263,49 @@ impl RowConv {
                     Some(_) => "valid".to_string(),
                     None => (g.wd + g.pl).saturating_sub(ph).div_ceil(sw).clamp(lo, wq).to_string(),
                 };
-                let cell = |e: usize| if pack == 1 { format!("e{ph}[q]") } else { format!("e{ph}[2 * q + {e}]") };
+                let cell = |e: usize| if pack == 1 { format!("e{ph}[q]") } else { format!("e{ph}[{pack} * q + {e}]") };
                 let clear: Vec<String> = (0..pack).map(|e| format!("{} = {zero};", cell(e))).collect();
                 w.line(&format!("{et} *e{ph} = slot + (pr * {sw} + {ph}) * {};", wq * pack));
                 w.line(&format!("for (int q = 0; q < {lo}; ++q) {{ {} }}", clear.join(" ")));
                 // Whole pairs of a contiguous row: 8 pixels per `mlrt_pair8_*`, then the rest.
                 match &n.op {
+                    Op::QConv(_) if whole && sw == 1 && quads => {
+                        let src: Vec<String> =
+                            (0..4).map(|e| format!("xa + q16 - {} + {}", g.pl, e * plane_in)).collect();
+                        w.line(&format!("int q16 = {lo};"));
+                        w.line(&format!(
+                            "for (; q16 + 16 <= {hi}; q16 += 16) mlrt_quad16(e{ph} + 4 * q16, {}, {});",
+                            src.join(", "),
+                            if off == 128 { "0x80" } else { "0" }
+                        ));
+                        w.open(&format!("for (int q = q16; q < {hi}; ++q)"));
+                    }
+                    // Stride 2: phase ph takes columns 2q + ph − pl, read as every other
+                    // byte from an even offset (`odd` picks the phase).
+                    Op::QConv(_) if whole && sw == 2 && quads && self.plane.is_none() => {
+                        let d = ph as isize - g.pl as isize;
+                        let odd = d.rem_euclid(2);
+                        let base = match d - odd {
+                            0 => String::new(),
+                            b if b > 0 => format!(" + {b}"),
+                            b => format!(" - {}", -b),
+                        };
+                        let src: Vec<String> = (0..4)
+                            .map(|e| match e * plane_in {
+                                0 => format!("xa + 2 * q{ph}{base}"),
+                                o => format!("xa + 2 * q{ph}{base} + {o}"),
+                            })
+                            .collect();
+                        w.line(&format!("int q{ph} = {lo};"));
+                        w.line(&format!(
+                            "for (; q{ph} + 16 <= {hi} && 2 * q{ph} + {} <= {}; q{ph} += 16) mlrt_quad16_s2(e{ph} + 4 * q{ph}, {}, {odd}, {});",
+                            d - odd + 32,
+                            g.wd,
+                            src.join(", "),
+                            if off == 128 { "0x80" } else { "0" }
+                        ));
+                        w.open(&format!("for (int q = q{ph}; q < {hi}; ++q)"));
+                    }
                     Op::QConv(qc) if whole && sw == 1 => {
                         let helper = if xt == "uint8_t" { "mlrt_pair8_u8" } else { "mlrt_pair8_s8" };
                         w.line(&format!("int q8 = {lo};"));
@@ -258,9 +330,13 @@ impl RowConv {
                 }
                 w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
                 w.line(&format!("{} = {};", cell(0), val("xa[iw]")));
-                if pack == 2 {
-                    let second = if whole { val(&format!("xa[iw + {plane_in}]")) } else { zero.to_string() };
-                    w.line(&format!("{} = {second};", cell(1)));
+                for e in 1..pack {
+                    let v = if whole || e < g.ci % pack {
+                        val(&format!("xa[iw + {}]", e * plane_in))
+                    } else {
+                        zero.to_string()
+                    };
+                    w.line(&format!("{} = {v};", cell(e)));
                 }
                 w.close();
                 w.line(&format!("for (int q = {hi}; q < {wq}; ++q) {{ {} }}", clear.join(" ")));
@@ -269,21 +345,38 @@ impl RowConv {
         }
         w.close();
 
-        let (acc_t, set1, load, mac) = if self.float {
-            ("mlrt_f8", "mlrt_f8_set1", "mlrt_f8_load", "mlrt_f8_fma")
-        } else {
-            ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8")
+        let (acc_t, set1, load, mac, xv_t) = match pack {
+            1 => ("mlrt_f8", "mlrt_f8_set1", "mlrt_f8_load", "mlrt_f8_fma", "mlrt_f8"),
+            2 => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8", "mlrt_px8"),
+            _ => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_q8_load", "mlrt_dot4", "mlrt_q8"),
         };
+        // Quads: per output channel, `−(x_zp + off) · Σ (w − w_zp)` (wrapping), which turns
+        // the sum over `x + off` into the sum over `x − x_zp`.
+        if quads {
+            let corr: Vec<String> = (0..ob * ocb)
+                .map(|oc| {
+                    let (b, j) = (oc / ocb, oc % ocb);
+                    let sum: i64 = (0..kh * kwu * icp)
+                        .flat_map(|t| (0..pack).map(move |e| (b * kh * kwu * icp + t) * ocb * pack + j * pack + e))
+                        .map(|i| packed[i].parse::<i64>().unwrap_or(0))
+                        .sum();
+                    ((-(x_zp as i64 + off as i64) * sum) as i32).to_string()
+                })
+                .collect();
+            w.line(&format!("static const int32_t zc[{}] = {{{}}};", corr.len(), corr.join(", ")));
+        }
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
-        w.line(&format!("const {et} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
+        w.line(&format!("const {wt} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
         w.open(&format!("for (int ow = 0; ow < {}; ow += {})", g.ow, pv * LANES));
         let bias = |j: usize| {
             let oc = format!("ob * {ocb} + {j}");
-            match (n.inputs.len() > 2, g.m.is_multiple_of(ocb)) {
+            let b = match (n.inputs.len() > 2, g.m.is_multiple_of(ocb)) {
+                (false, _) if quads => "0".to_string(),
                 (false, _) => zero.to_string(),
                 (true, true) => format!("x2[{oc}]"),
-                (true, false) => format!("({oc} < {} ? x2[{oc}] : {zero})", g.m),
-            }
+                (true, false) => format!("({oc} < {} ? x2[{oc}] : {})", g.m, if quads { "0" } else { zero }),
+            };
+            if quads { format!("(int32_t)((uint32_t){b} + (uint32_t)zc[{oc}])") } else { b }
         };
         let accs: Vec<String> = (0..ocb)
             .flat_map(|j| (0..pv).map(move |v| (j, v)))
@@ -302,13 +395,12 @@ impl RowConv {
             "const {et} *xp = xr + ((kw * {tdw}) % {sw}) * {} + (ow + (kw * {tdw}) / {sw}) * {pack};",
             wq * pack
         ));
-        w.line(&format!("const {et} *wk = wb + (kh * {kwu} + kw) * {};", icp * ocb * pack));
+        w.line(&format!("const {wt} *wk = wb + (kh * {kwu} + kw) * {};", icp * ocb * pack));
         w.open(&format!("for (int pr = 0; pr < {icp}; ++pr)"));
-        let xv_t = if self.float { "mlrt_f8" } else { "mlrt_px8" };
         for v in 0..pv {
             w.line(&format!("const {xv_t} xv{v} = {load}(xp + pr * {} + {});", sw * wq * pack, v * LANES * pack));
         }
-        w.line(&format!("const {et} *wv = wk + pr * {};", ocb * pack));
+        w.line(&format!("const {wt} *wv = wk + pr * {};", ocb * pack));
         for j in 0..ocb {
             for v in 0..pv {
                 w.line(&format!("a{j}{v} = {mac}(a{j}{v}, xv{v}, wv + {});", pack * j));
@@ -751,19 +843,19 @@ impl DotMatMul {
 }
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
-pub(crate) fn scratch_type(g: &Graph, n: &Node) -> Option<&'static str> {
+pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str> {
     ChannelConv::of(g, n)
         .map(|_| "float")
-        .or_else(|| RowConv::of(g, n).map(|c| c.scratch_type()))
+        .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_type()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_type()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
-pub(crate) fn scratch_bytes(g: &Graph, n: &Node) -> Option<usize> {
+pub(crate) fn scratch_bytes(g: &Graph, n: &Node, isa: Isa) -> Option<usize> {
     ChannelConv::of(g, n)
         .map(|c| c.scratch_bytes())
-        .or_else(|| RowConv::of(g, n).map(|c| c.scratch_bytes()))
+        .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
 }
