@@ -350,6 +350,26 @@ fn qadd_int8() {
     check("qadd", b.finish(Op::QAdd(q), vec![av, bv]), bytes(DType::I8, &want));
 }
 
+/// Every int8 value of both operands through the exact rescalings of the C QAdd
+/// (`QAdd::exact_shift`, `QAdd::split_multiplier`, at the ends of their ranges too).
+#[test]
+fn qadd_rescaling_is_exact_for_every_input() {
+    let a: Vec<i32> = (-128..128).collect();
+    let bb: Vec<i32> = (-128..128).map(|v: i32| (v * 37 + 11).rem_euclid(256) - 128).collect();
+    // Scale ratios sb/sa: ½ (exact shift) against 0.3, near 2^-12 and near ½ (t = 22 .. 12).
+    for (sa, sb, zp) in [(0.05, 0.015, 3), (0.05, 0.05 / 4000.0, -7), (0.013, 0.0129, 0), (0.002, 0.05, 100)] {
+        let q = QAdd::new(sa, -3, sb, 10, 0.06, zp, DType::I8);
+        let want: Vec<i32> = a.iter().zip(&bb).map(|(&x, &y)| q.apply(x, y)).collect();
+        let mut b = G::default();
+        let av = b.int_input(DType::I8, &[1, 1, 16, 16], &a);
+        let bv = b.int_input(DType::I8, &[1, 1, 16, 16], &bb);
+        let case = b.finish(Op::QAdd(q), vec![av, bv]);
+        let c = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "qadd").unwrap();
+        assert!(c.files.iter().any(|f| f.contents.contains("mlrt_acc8_mulsplit(")), "{sa} {sb}: no split rescaling");
+        check("qadd_all", case, bytes(DType::I8, &want));
+    }
+}
+
 #[test]
 fn qadd_uint8_same_scales() {
     let mut r = Lcg(8);

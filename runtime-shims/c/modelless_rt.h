@@ -572,6 +572,24 @@ static inline mlrt_acc8 mlrt_acc8_from_u8(const uint8_t *x, int32_t zp, int32_t 
 #endif
 }
 
+/* d[i] * hi + ((d[i] * lo + 2^(t - 1)) >> t), t in 1..31, for values that stay within int32
+ * (`QAdd::split_multiplier`): round(d * (hi * 2^t + lo) / 2^t), ties up. */
+static inline mlrt_acc8 mlrt_acc8_mulsplit(mlrt_acc8 d, int32_t hi, int32_t lo, int t)
+{
+#if defined(__AVX2__)
+    const __m256i r = _mm256_add_epi32(_mm256_mullo_epi32(d, _mm256_set1_epi32(lo)), _mm256_set1_epi32(1 << (t - 1)));
+    return _mm256_add_epi32(_mm256_mullo_epi32(d, _mm256_set1_epi32(hi)), _mm256_srai_epi32(r, t));
+#elif defined(__ARM_NEON)
+    const int32x4_t sh = vdupq_n_s32(-t), h = vdupq_n_s32(hi), l = vdupq_n_s32(lo), rnd = vdupq_n_s32(1 << (t - 1));
+    d.lo = vaddq_s32(vmulq_s32(d.lo, h), vshlq_s32(vaddq_s32(vmulq_s32(d.lo, l), rnd), sh));
+    d.hi = vaddq_s32(vmulq_s32(d.hi, h), vshlq_s32(vaddq_s32(vmulq_s32(d.hi, l), rnd), sh));
+    return d;
+#else
+    int i;
+    for (i = 0; i < 8; ++i) d.v[i] = d.v[i] * hi + ((d.v[i] * lo + (1 << (t - 1))) >> t);
+    return d;
+#endif
+}
 /* acc[i] + a[i] * b[i] (wrapping, as int32 accumulation does). */
 static inline mlrt_acc8 mlrt_acc8_mla(mlrt_acc8 acc, mlrt_acc8 a, mlrt_acc8 b)
 {

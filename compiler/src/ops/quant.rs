@@ -354,6 +354,25 @@ impl QAdd {
         Ok(self.out.out_type(inputs[0].shape.clone()))
     }
 
+    /// `k` when rescaling an operand (multiplier `m`, shift `s`) is the exact product
+    /// `(x − zp) · 2^k`: a multiplier of 2^30 (a ratio of ½, which the larger-scale operand
+    /// always has) and `left_shift + s − 1 ≥ 0`, so [`modelless_rt::requant`] rounds nothing;
+    /// `k ≤ 22` keeps `255 · 2^k` an int32, so its clamps never act.
+    pub fn exact_shift(&self, m: i32, s: i32) -> Option<u32> {
+        let k = self.left_shift + s - 1;
+        (m == 1 << 30 && (0..=22).contains(&k)).then_some(k as u32)
+    }
+
+    /// `(hi, lo, t)` when rescaling an operand (multiplier `m`, shift `s`) can be computed
+    /// exactly in int32 as `d · hi + ((d · lo + 2^(t−1)) >> t)` for `d = x − zp`, |d| ≤ 255:
+    /// with `t = 31 − s − left_shift` the rescaled value is `round(d · m / 2^t)` (ties up,
+    /// as [`modelless_rt::requant`]), and `m = hi · 2^t + lo` splits it into an exact
+    /// product and one rounding. `8 ≤ t ≤ 22` keeps both products within int32.
+    pub fn split_multiplier(&self, m: i32, s: i32) -> Option<(i32, i32, u32)> {
+        let t = 31 - s - self.left_shift;
+        (8..=22).contains(&t).then(|| (m >> t, m & ((1 << t) - 1), t as u32))
+    }
+
     /// One output element from raw inputs `a`, `b`.
     pub fn apply(&self, a: i32, b: i32) -> i32 {
         let scaled = |x: i32, zp: i32, m: i32, s: i32| {

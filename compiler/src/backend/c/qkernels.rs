@@ -245,26 +245,33 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         }
         Op::QAdd(qa) => {
             let ls = 1i64 << qa.left_shift;
-            let scaled = |x: &str, zp: i32, mul: i32, shift: i32| {
-                format!(
+            // 8-bit operands, where `QAdd::exact_shift`'s bound holds.
+            let eight = [ty(0).dtype, ty(1).dtype, out_ty.dtype].iter().all(|d| matches!(d, DType::I8 | DType::U8));
+            let scaled = |x: &str, zp: i32, mul: i32, shift: i32| match qa.exact_shift(mul, shift).filter(|_| eight) {
+                Some(k) => format!("{} * {}", sub_zp(x, zp), 1i64 << k),
+                None => format!(
                     "mlrt_requant({} * {ls}, {}, {}, 0, INT32_MIN, INT32_MAX)",
                     sub_zp(x, zp),
                     i32_lit(mul),
                     i32_lit(shift)
-                )
+                ),
             };
             let e = requant(w, &qa.out, "a + b", "0");
             // Vectors of 8 (`mlrt_requant8v`), then the tail one at a time.
             let x_ty = |k: usize| if ty(k).dtype == DType::U8 { "u8" } else { "s8" };
             let y_ty = if out_ty.dtype == DType::U8 { "u8" } else { "s8" };
-            let eight = [ty(0).dtype, ty(1).dtype, out_ty.dtype].iter().all(|d| matches!(d, DType::I8 | DType::U8));
             let body = total / 8 * 8;
             if eight && body > 0 {
-                let scaled = |k: usize, zp: i32, mul: i32, shift: i32| {
-                    format!(
+                let scaled = |k: usize, zp: i32, mul: i32, shift: i32| match qa.exact_shift(mul, shift) {
+                    Some(e) => format!("mlrt_acc8_from_{}(x{k} + i, {zp}, {})", x_ty(k), 1i64 << e),
+                    None if qa.split_multiplier(mul, shift).is_some() => {
+                        let (hi, lo, t) = qa.split_multiplier(mul, shift).unwrap_or_default();
+                        format!("mlrt_acc8_mulsplit(mlrt_acc8_from_{}(x{k} + i, {zp}, 1), {hi}, {lo}, {t})", x_ty(k))
+                    }
+                    None => format!(
                         "mlrt_requant8v(mlrt_acc8_from_{}(x{k} + i, {zp}, {ls}), {mul}, {shift}, 0, INT32_MIN, INT32_MAX)",
                         x_ty(k)
-                    )
+                    ),
                 };
                 w.open(&format!("for (int i = 0; i < {body}; i += 8)"));
                 w.line(&format!("const mlrt_acc8 a = {};", scaled(0, qa.a_zp, qa.a_mult, qa.a_shift)));
