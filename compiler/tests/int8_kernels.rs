@@ -212,17 +212,18 @@ fn qconv_depthwise_uint8_dilated_relu() {
 /// two blocks of 8, short rows, a pixel tail, per-channel zero points and requantization.
 #[test]
 fn qconv_depthwise_channel_lanes() {
-    for (seed, dt, hw, stride, pads) in [
-        (11, DType::I8, [5, 5], 1, [1, 1, 1, 1]),
-        (12, DType::U8, [7, 6], 2, [1, 0, 1, 1]),
-        (13, DType::I8, [3, 4], 1, [0, 0, 0, 0]),
+    for (seed, dt, hw, stride, dil, pads) in [
+        (11, DType::I8, [5, 5], 1, 1, [1, 1, 1, 1]),
+        (12, DType::U8, [7, 6], 2, 1, [1, 0, 1, 1]),
+        (13, DType::I8, [3, 4], 1, 1, [0, 0, 0, 0]),
+        (14, DType::I8, [6, 7], 1, 2, [2, 1, 2, 2]),
     ] {
         let mut r = Lcg(seed);
         let (xs, m) = ([1, 16, hw[0], hw[1]], 16);
         let x = r.range(16 * hw[0] * hw[1], dt);
         let w = r.range(16 * 9, DType::I8);
         let bias = r.ints(16, -3000, 3000);
-        let geom = conv([3, 3], [stride, stride], [1, 1], pads, 16);
+        let geom = conv([3, 3], [stride, stride], [dil, dil], pads, 16);
         let w_zp = r.ints(16, -3, 3);
         let x_zp = if dt == DType::U8 { 131 } else { -7 };
         let scales: Vec<f64> = (0..16).map(|i| 0.0004 + 0.0003 * i as f64).collect();
@@ -237,7 +238,9 @@ fn qconv_depthwise_channel_lanes() {
         let case = b.finish(op, vec![xv, wv, bv]);
         let c = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "dwc").unwrap();
         assert!(
-            c.files.iter().any(|f| f.contents.contains("mlrt_acc8_transpose(a)")),
+            c.files
+                .iter()
+                .any(|f| f.contents.contains("mlrt_acc8_transpose(a)") && f.contents.contains("mlrt_requant8_lanes(")),
             "seed {seed}: the channel-lane depthwise kernel was not used"
         );
         check(&format!("qconv_dwc{seed}"), case, bytes(dt, &want));

@@ -590,6 +590,27 @@ static inline mlrt_acc8 mlrt_acc8_mulsplit(mlrt_acc8 d, int32_t hi, int32_t lo, 
     return d;
 #endif
 }
+/* Joins 8 int32 at `a` (each within int16) with 8 at `b` into 8 int16 pairs (a[i], b[i])
+ * written over `a` (an `mlrt_px8` operand); `b` is read before `a` is written. */
+static inline void mlrt_pair8_join(int32_t *a, const int32_t *b)
+{
+#if defined(__AVX2__)
+    const __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
+    const __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+    _mm256_storeu_si256((__m256i *)(void *)a, _mm256_blend_epi16(va, _mm256_slli_epi32(vb, 16), 0xAA));
+#else
+    int32_t va[8], vb[8];
+    int16_t r[16];
+    int i;
+    memcpy(va, a, sizeof va);
+    memcpy(vb, b, sizeof vb);
+    for (i = 0; i < 8; ++i) {
+        r[2 * i] = (int16_t)va[i];
+        r[2 * i + 1] = (int16_t)vb[i];
+    }
+    memcpy(a, r, sizeof r);
+#endif
+}
 /* acc[i] + a[i] * b[i] (wrapping, as int32 accumulation does). */
 static inline mlrt_acc8 mlrt_acc8_mla(mlrt_acc8 acc, mlrt_acc8 a, mlrt_acc8 b)
 {
@@ -784,6 +805,58 @@ MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t
     mlrt_acc8_store(v, acc);
     for (i = 0; i < 8; ++i) v[i] = mlrt_requant(v[i], mul, shift, zp, lo, hi);
     return mlrt_acc8_load32(v);
+}
+/* Per-lane requantization (8 channels in the lanes), prepared once per block of channels:
+ * `mlrt_requant8_lanes` is `mlrt_requant` of lane i with mul[i], shift[i], for shifts in
+ * -31..-1 (the caller checks; the vector path needs the high halves, as `mlrt_requant8v`). */
+#if defined(__AVX2__)
+typedef struct { __m256i m_even, m_odd, r_even, r_odd, sh, lz, hz, zp; } mlrt_rq8;
+#else
+typedef struct { int32_t mul[8], shift[8], zp, lo, hi; } mlrt_rq8;
+#endif
+static inline mlrt_rq8 mlrt_rq8_prepare(const int32_t *mul, const int32_t *shift, int32_t zp, int32_t lo, int32_t hi)
+{
+    mlrt_rq8 q;
+#if defined(__AVX2__)
+    const int64_t lz = (int64_t)lo - zp, hz = (int64_t)hi - zp;
+    const __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)mul);
+    const __m256i s = _mm256_loadu_si256((const __m256i *)(const void *)shift);
+    /* total - 1 = 30 - shift per lane, as 64-bit counts for the even and the odd lanes. */
+    const __m256i t = _mm256_sub_epi32(_mm256_set1_epi32(30), s);
+    const __m256i one = _mm256_set1_epi64x(1);
+    q.m_even = m;
+    q.m_odd = _mm256_srli_epi64(m, 32);
+    q.r_even = _mm256_sllv_epi64(one, _mm256_and_si256(t, _mm256_set1_epi64x(0xffffffff)));
+    q.r_odd = _mm256_sllv_epi64(one, _mm256_srli_epi64(t, 32));
+    q.sh = _mm256_sub_epi32(_mm256_set1_epi32(-1), s);
+    q.lz = _mm256_set1_epi32(lz < INT32_MIN ? INT32_MIN : (int32_t)lz);
+    q.hz = _mm256_set1_epi32(hz > INT32_MAX ? INT32_MAX : (int32_t)hz);
+    q.zp = _mm256_set1_epi32(zp);
+#else
+    memcpy(q.mul, mul, sizeof q.mul);
+    memcpy(q.shift, shift, sizeof q.shift);
+    q.zp = zp;
+    q.lo = lo;
+    q.hi = hi;
+#endif
+    return q;
+}
+static inline mlrt_acc8 mlrt_requant8_lanes(mlrt_acc8 acc, const mlrt_rq8 *q)
+{
+#if defined(__AVX2__)
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, q->m_even), q->r_even);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->m_odd), q->r_odd);
+    __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
+    r = _mm256_srav_epi32(r, q->sh);
+    r = _mm256_min_epi32(_mm256_max_epi32(r, q->lz), q->hz);
+    return _mm256_add_epi32(r, q->zp);
+#else
+    int32_t v[8];
+    int i;
+    mlrt_acc8_store(v, acc);
+    for (i = 0; i < 8; ++i) v[i] = mlrt_requant(v[i], q->mul[i], q->shift[i], q->zp, q->lo, q->hi);
+    return mlrt_acc8_load32(v);
+#endif
 }
 /* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
 static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)

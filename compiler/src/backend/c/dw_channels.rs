@@ -4,9 +4,11 @@
 //! partial store per row).
 //!
 //! Per block of 8 channels, the input planes are transposed 8 × 8 at a time into a zero-padded
-//! scratch plane of 8-channel pixels (int8: `x − x_zp` as int32, so padding is 0 and adds
-//! nothing), so that every tap of an output pixel is one full vector load times the block's
-//! weight vector for that tap (`mlrt_f8_fmav`, int8 `mlrt_acc8_mla` over `w − w_zp`). Output
+//! scratch plane of 8-channel pixels, so that every tap of an output pixel is one full vector
+//! load times the block's weight vector for that tap (`mlrt_f8_fmav`). int8 planes hold
+//! `x − x_zp` (padding is 0 and adds nothing), first as int32, then joined in place into
+//! int16 pairs of horizontally neighbouring taps `(x[p], x[p + dw])`, so that `mlrt_dot8`
+//! (`vpmaddwd`, VNNI `vpdpwssd`, `smlal`) takes two taps per multiply over `w − w_zp` pairs. Output
 //! pixels are computed 8 at a time (8 independent accumulators), transposed back and stored
 //! as one 8-pixel vector per channel, where int8 sums are requantized with that channel's
 //! parameters (`mlrt_requant8_*`, bit-exact with `mlrt_requant`). The block's planes are
@@ -52,13 +54,14 @@ impl ChannelDw {
             && geo.m.is_multiple_of(LANES)
             && weights.len() == geo.m * c.kernel[0] * c.kernel[1]
             && geo.ow < 2 * LANES
-            && hp * wp * LANES * 4 <= MAX_SCRATCH;
+            && (hp * wp + geo.d[1]) * LANES * 4 <= MAX_SCRATCH;
         ok.then_some(ChannelDw { g: geo, hp, wp, int8 })
     }
 
-    /// Bytes of arena scratch (one padded plane of 8-channel pixels, float or int32).
+    /// Bytes of arena scratch: one padded plane of 8-channel pixels, float or int32 (int8:
+    /// and `dw` zero pixels after it, the partners of its last pixels).
     pub(crate) fn scratch_bytes(&self) -> usize {
-        self.hp * self.wp * LANES * 4
+        (self.hp * self.wp + if self.int8 { self.g.d[1] } else { 0 }) * LANES * 4
     }
 
     /// C type of the plane (the kernel's scratch parameter).
@@ -78,7 +81,10 @@ impl ChannelDw {
             Op::QConv(qc) => Some(qc),
             _ => None,
         };
-        // Weights `[m/8][tap][8]` (int8: `w − w_zp`).
+        // Weights `[m/8][tap][8]` (float), `[m/8][kh][kw/2][8][2]` (int8: `w − w_zp` pairs of
+        // horizontal taps, the missing tap of an odd width zero).
+        let [kh, kw] = g.k;
+        let kwp = kw.div_ceil(2);
         let weight = |oc: usize, t: usize| match int8 {
             Some(qc) => {
                 let wzp = qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
@@ -88,6 +94,19 @@ impl ChannelDw {
         };
         let mut packed = Vec::with_capacity(g.m * taps);
         for b in 0..blocks {
+            if int8.is_some() {
+                for ky in 0..kh {
+                    for kp in 0..kwp {
+                        for l in 0..LANES {
+                            for e in 0..2 {
+                                let kx = 2 * kp + e;
+                                packed.push(if kx < kw { weight(b * LANES + l, ky * kw + kx) } else { "0".into() });
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             for t in 0..taps {
                 for l in 0..LANES {
                     packed.push(weight(b * LANES + l, t));
@@ -95,7 +114,7 @@ impl ChannelDw {
             }
         }
         let et = self.scratch_type();
-        packed_array(w, et, "wd", &packed);
+        packed_array(w, if int8.is_some() { "int16_t" } else { et }, "wd", &packed);
         w.packs_input(1);
         let xt = crate::toolchain::c_type(p.graph.ty(n.inputs[0]).dtype);
         // Vector type and helpers: load, multiply-add, transpose.
@@ -105,9 +124,19 @@ impl ChannelDw {
             ("mlrt_f8", "mlrt_f8_load", "mlrt_f8_fmav", "mlrt_f8_transpose", "0.0f")
         };
         let x_zp = int8.map_or(0, |qc| qc.x_zp);
-        // Per-channel requantization tables (int8).
+        // int8 requantization: per lane before the transpose back (`mlrt_requant8_lanes`,
+        // parameters prepared once per block) where every shift allows it, else per channel
+        // after it.
+        let lanes_rq = int8.and_then(|qc| qc.out.as_ref()).filter(|rq| rq.shift.iter().all(|s| (-31..=-1).contains(s)));
+        if let Some(rq) = lanes_rq {
+            let table = |v: &[i32]| -> String {
+                (0..g.m).map(|c| v[if v.len() > 1 { c } else { 0 }].to_string()).collect::<Vec<_>>().join(", ")
+            };
+            w.line(&format!("static const int32_t rq_mul[{}] = {{{}}};", g.m, table(&rq.multiplier)));
+            w.line(&format!("static const int32_t rq_shift[{}] = {{{}}};", g.m, table(&rq.shift)));
+        }
         let requant = int8.and_then(|qc| qc.out.as_ref()).map(|rq| {
-            let (mul, shift) = requant_params(w, rq, "oc");
+            let (mul, shift) = if lanes_rq.is_some() { Default::default() } else { requant_params(w, rq, "oc") };
             let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
             (ty, mul, shift, rq.zero_point, rq.lo, rq.hi)
         });
@@ -115,8 +144,10 @@ impl ChannelDw {
             Op::Conv(c) => c.act,
             _ => None,
         };
-        // The padding cells are never written: zero them once.
-        w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = {zero};", hp * wp * LANES));
+        // The padding cells (and int8's trailing partners) are never written: zero them once.
+        // A joined padding cell holds the pair (0, ·), whose low half, all a later join
+        // reads of it, is still 0.
+        w.line(&format!("for (int i = 0; i < {}; ++i) rows[i] = {zero};", self.scratch_bytes() / 4));
         w.open(&format!("for (int nb = 0; nb < {}; ++nb)", g.nb * blocks));
         w.line(&format!("const {xt} *xc = x0 + nb * {};", LANES * hw));
         let yt = crate::toolchain::c_type(p.graph.ty(n.outputs[0]).dtype);
@@ -151,13 +182,28 @@ impl ChannelDw {
             w.line(&format!("for (int j = 0; j < {LANES}; ++j) cp[j] = {v};"));
             w.close();
         }
-        w.line(&format!("const {et} *wc = wd + (nb % {blocks}) * {};", taps * LANES));
+        if int8.is_some() {
+            w.line(&format!(
+                "for (int p = 0; p < {}; ++p) mlrt_pair8_join(rows + p * {LANES}, rows + (p + {}) * {LANES});",
+                hp * wp,
+                g.d[1]
+            ));
+        }
+        let wt = if int8.is_some() { "int16_t" } else { et };
+        let per_block = if int8.is_some() { kh * kwp * LANES * 2 } else { taps * LANES };
+        w.line(&format!("const {wt} *wc = wd + (nb % {blocks}) * {per_block};"));
         let bias = if n.inputs.len() > 2 {
             format!("{load}(x2 + (nb % {blocks}) * {LANES})")
         } else {
             format!("{vt}_set1({zero})")
         };
         w.line(&format!("const {vt} bias = {bias};"));
+        if let Some(rq) = lanes_rq {
+            w.line(&format!(
+                "const mlrt_rq8 rq = mlrt_rq8_prepare(rq_mul + (nb % {blocks}) * {LANES}, rq_shift + (nb % {blocks}) * {LANES}, {}, {}, {});",
+                rq.zero_point, rq.lo, rq.hi
+            ));
+        }
         // Output pixels `o .. o + count` (count ≤ 8): accumulate, transpose, store per channel.
         let group = |w: &mut Writer, o: &str, count: usize| {
             // Unrolled over the pixels: constant indices keep `a` in registers.
@@ -168,14 +214,28 @@ impl ChannelDw {
                 w.line(&format!("const int oh = ({o} + {k}) / {}, ow = ({o} + {k}) % {};", g.ow, g.ow));
                 w.line(&format!("const {et} *rp = rows + (oh * {} * {wp} + ow * {}) * {LANES};", g.s[0], g.s[1]));
                 w.line(&format!("{vt} acc = bias;"));
-                for ky in 0..g.k[0] {
-                    for kx in 0..g.k[1] {
+                for ky in 0..kh {
+                    if int8.is_some() {
+                        for kp in 0..kwp {
+                            let off = (ky * g.d[0] * wp + 2 * kp * g.d[1]) * LANES;
+                            w.line(&format!(
+                                "acc = mlrt_dot8(acc, mlrt_px8_load((const int16_t *)(const void *)(rp + {off})), mlrt_px8_load(wc + {}));",
+                                (ky * kwp + kp) * LANES * 2
+                            ));
+                        }
+                        continue;
+                    }
+                    for kx in 0..kw {
                         let off = (ky * g.d[0] * wp + kx * g.d[1]) * LANES;
-                        let t = ky * g.k[1] + kx;
+                        let t = ky * kw + kx;
                         w.line(&format!("acc = {mla}(acc, {load}(rp + {off}), {load}(wc + {}));", t * LANES));
                     }
                 }
-                w.line(&format!("a[{k}] = acc;"));
+                if lanes_rq.is_some() {
+                    w.line(&format!("a[{k}] = mlrt_requant8_lanes(acc, &rq);"));
+                } else {
+                    w.line(&format!("a[{k}] = acc;"));
+                }
                 w.close();
             }
             if count < LANES {
@@ -185,6 +245,9 @@ impl ChannelDw {
             for j in 0..LANES {
                 let dst = format!("yc + {} + {o}", j * ohw);
                 match &requant {
+                    Some((ty, ..)) if lanes_rq.is_some() => {
+                        w.line(&format!("mlrt_acc8_store_{ty}({dst}, a[{j}], {count});"));
+                    }
                     Some((ty, mul, shift, zp, lo, hi)) => w.line(&format!(
                         "{{ const int oc = (nb % {blocks}) * {LANES} + {j}; mlrt_requant8_{ty}({dst}, a[{j}], {mul}, {shift}, {zp}, {lo}, {hi}, {count}); }}"
                     )),
