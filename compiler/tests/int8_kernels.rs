@@ -113,6 +113,66 @@ fn check(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>) {
     }
 }
 
+/// The C code generated for x86_64-avx512 (byte-quad kernels, `mlrt_dot4`), built with the
+/// host's flags (the helpers' portable paths) and, where the host has AVX-512 VNNI, with the
+/// target's own (VPDPBUSD): both must equal `want`; `marker` must be in the code.
+fn check_quads(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>, marker: &str) {
+    let quads = TargetDesc::load("x86_64-avx512").unwrap();
+    let c = Config::new().lang(Lang::C).target(quads.clone()).compile_graph(g.clone(), name).unwrap();
+    assert!(c.files.iter().any(|f| f.contents.contains(marker)), "{name}: no `{marker}` in the code");
+    let vnni = std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl");
+    let mut builds = vec![TargetDesc::host()];
+    if vnni {
+        builds.push(quads);
+    }
+    for target in builds {
+        let dir = tempfile::tempdir().unwrap();
+        let h = build_c(dir.path(), name, &c.files, &IoSig::of(&g), &target, &["-Wshadow"])
+            .unwrap_or_else(|e| panic!("{name} on {}: {e}", target.name));
+        let got = h.run_bytes(std::slice::from_ref(&inputs)).unwrap().remove(0).remove(0);
+        if got != want {
+            let diff: Vec<usize> = (0..got.len().min(want.len())).filter(|&i| got[i] != want[i]).take(10).collect();
+            panic!("{name} on {}: output differs from the reference at bytes {diff:?}", target.name);
+        }
+    }
+}
+
+/// Dense int8 convolutions over byte quads (x86_64-avx512): channel quads with a partial
+/// last quad, stride 2 with both column phases, uint8, and single-channel tap quads.
+#[test]
+fn qconv_byte_quads() {
+    // (seed, input type, [ci, h, w], m, kernel, stride, dilation, pads, marker)
+    let cases: [(u64, DType, [usize; 3], usize, [usize; 2], usize, usize, [usize; 4], &str); 4] = [
+        (21, DType::I8, [7, 9, 20], 16, [3, 3], 1, 1, [1, 1, 1, 1], "mlrt_quad16(e0"),
+        (22, DType::U8, [8, 11, 40], 8, [3, 3], 2, 1, [1, 1, 1, 1], "mlrt_quad16_s2(e1"),
+        (23, DType::I8, [1, 15, 10], 16, [5, 3], 2, 1, [2, 1, 2, 1], "e1[4 * q + 3]"),
+        (24, DType::I8, [1, 12, 19], 8, [3, 5], 1, 2, [0, 2, 1, 3], "e0[4 * q + 3]"),
+    ];
+    for (seed, dt, [ci, h, wd], m, kernel, stride, dil, pads, marker) in cases {
+        let mut r = Lcg(seed);
+        let xs = [1, ci, h, wd];
+        let x = r.range(ci * h * wd, dt);
+        let taps = kernel[0] * kernel[1];
+        let w = r.ints(m * ci * taps, -120, 120);
+        let bias = r.ints(m, -5000, 5000);
+        let geom = conv(kernel, [stride, stride], [dil, dil], pads, 1);
+        let w_zp = r.ints(m, -5, 5);
+        let x_zp = if dt == DType::U8 { 140 } else { -9 };
+        let scales: Vec<f64> = (0..m).map(|i| 0.0002 + 0.0001 * i as f64).collect();
+        let out = Requant::new(&scales, if dt == DType::U8 { 128 } else { -4 }, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % m);
+        let mut b = G::default();
+        let xv = b.int_input(dt, &xs, &x);
+        let wv = b.konst(DType::I8, &[m, ci, kernel[0], kernel[1]], &w);
+        let bv = b.konst(DType::I32, &[m], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
+        let case = b.finish(op, vec![xv, wv, bv]);
+        check(&format!("qconv_pairs{seed}"), (case.0.clone(), case.1.clone()), bytes(dt, &want));
+        check_quads(&format!("qconv_quads{seed}"), case, bytes(dt, &want), marker);
+    }
+}
+
 /// Reference integer convolution: int32 accumulators `[N,M,OH,OW]`.
 #[allow(clippy::too_many_arguments)]
 fn conv_ref(

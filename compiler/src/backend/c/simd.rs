@@ -55,10 +55,13 @@ pub(crate) struct RowConv {
     /// 8 × 1 (9 loads per 8, no lanes wasted on a second vector).
     ocb: usize,
     pv: usize,
-    /// int8 with a single input channel: a unit pairs horizontal taps `kx, kx + 1` (ring
-    /// entries `(x[c], x[c + dw])`) instead of two channels, so no multiply is wasted on a
-    /// zero channel.
-    tap_pairs: bool,
+    /// int8 with a single input channel: a unit holds `pack` horizontal taps `kx, kx + 1, ..`
+    /// (ring entries `(x[c], x[c + dw], ..)`) instead of channels, so no multiply is wasted
+    /// on a zero channel.
+    tap_units: bool,
+    /// Quads whose padding value `x_zp + off` is not 0: a row of it after the ring stands
+    /// for the rows above and below the input.
+    pad_row: bool,
 }
 
 impl RowConv {
@@ -92,7 +95,8 @@ impl RowConv {
         };
         let [kw, sw, dw] = [g2.k[1], g2.s[1], g2.d[1]];
         // Byte quads need every `w − w_zp` to be an int8 (`mlrt_dot4`'s signed operand).
-        let quads = !float && isa.dot4 && geo.ci >= 2 && {
+        let tap_units = !float && geo.ci == 1 && kw >= 2;
+        let quads = !float && isa.dot4 && (if tap_units { kw >= 3 } else { geo.ci >= 2 }) && {
             let Op::QConv(qc) = &n.op else { return None };
             let per = geo.ci * c.kernel[0] * c.kernel[1];
             (0..weights.len()).all(|i| {
@@ -105,13 +109,14 @@ impl RowConv {
             (false, true) => (geo.ci.div_ceil(4), 4),
             (false, false) => (geo.ci.div_ceil(2), 2),
         };
-        let tap_pairs = !float && !quads && geo.ci == 1 && kw >= 2;
         let (ocb, pv) = if g2.ow >= 2 * LANES { (LANES / 2, 2) } else { (LANES, 1) };
         let tile = pv * LANES;
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
-        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tap_pairs })
+        let off = if g.ty(n.inputs[0]).dtype == DType::I8 { 128 } else { 0 };
+        let pad_row = quads && matches!(&n.op, Op::QConv(qc) if qc.x_zp + off != 0);
+        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tap_units, pad_row })
     }
 
     /// Elements of one ring row (all channel units and phases).
@@ -130,7 +135,7 @@ impl RowConv {
 
     /// Bytes of arena scratch (the ring).
     pub(crate) fn scratch_bytes(&self) -> usize {
-        self.ring * self.row() * [0, 4, 2, 0, 1][self.pack]
+        (self.ring + usize::from(self.pad_row)) * self.row() * [0, 4, 2, 0, 1][self.pack]
     }
 
     /// Writes the kernel of `n` (whose plan this is).
@@ -147,7 +152,7 @@ impl RowConv {
         let Some(d) = const_data(p, n.inputs[1]) else { return };
         let taps = kh * kw;
         // Tap units per kernel row, and the columns between units (tap pairs: 2).
-        let (kwu, tstep) = if self.tap_pairs { (kw.div_ceil(2), 2) } else { (kw, 1) };
+        let (kwu, tstep) = if self.tap_units { (kw.div_ceil(pack), pack) } else { (kw, 1) };
         // Weights `[oc/ocb][kh][kwu][unit][ocb][pack]`, missing channels and taps zero.
         let weight = |oc: usize, ic: usize, t: usize| -> String {
             let inside = oc < g.m && ic < g.ci;
@@ -169,10 +174,10 @@ impl RowConv {
                     for u in 0..icp {
                         for j in 0..ocb {
                             for e in 0..pack {
-                                packed.push(if !self.tap_pairs {
+                                packed.push(if !self.tap_units {
                                     weight(b * ocb + j, u * pack + e, ky * kw + ku)
-                                } else if ku * 2 + e < kw {
-                                    weight(b * ocb + j, 0, ky * kw + ku * 2 + e)
+                                } else if ku * pack + e < kw {
+                                    weight(b * ocb + j, 0, ky * kw + ku * pack + e)
                                 } else {
                                     "0".to_string()
                                 });
@@ -216,6 +221,24 @@ impl RowConv {
             _ => quad_pad.as_str(),
         };
 
+        // Quads: per output channel, `−(x_zp + off) · Σ (w − w_zp)` (wrapping), which turns
+        // the sum over `x + off` into the sum over `x − x_zp`.
+        if quads {
+            let corr: Vec<String> = (0..ob * ocb)
+                .map(|oc| {
+                    let (b, j) = (oc / ocb, oc % ocb);
+                    let sum: i64 = (0..kh * kwu * icp)
+                        .flat_map(|t| (0..pack).map(move |e| (b * kh * kwu * icp + t) * ocb * pack + j * pack + e))
+                        .map(|i| packed[i].parse::<i64>().unwrap_or(0))
+                        .sum();
+                    ((-(x_zp as i64 + off as i64) * sum) as i32).to_string()
+                })
+                .collect();
+            w.line(&format!("static const int32_t zc[{}] = {{{}}};", corr.len(), corr.join(", ")));
+        }
+        if self.pad_row {
+            w.line(&format!("for (int i = 0; i < {row}; ++i) rows[{} + i] = {zero};", ring * row));
+        }
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         w.line(&format!("const {xt} *xn = x0 + n * {};", g.ci * plane_in));
         w.line("int next = 0;");
@@ -231,28 +254,26 @@ impl RowConv {
         }
         // Units of `pack` channels (an odd last channel pairs with zeros). Unit q of phase ph
         // holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
-        if self.tap_pairs {
+        if self.tap_units {
             for ph in 0..sw {
                 w.line(&format!("{et} *e{ph} = slot + {};", ph * wq * pack));
                 w.open(&format!("for (int q = 0; q < {wq}; ++q)"));
                 w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
-                w.line(&format!(
-                    "e{ph}[2 * q] = iw >= 0 && iw < {} ? {} : 0;",
-                    g.wd,
-                    val(&format!("xn[next * {} + iw]", g.wd))
-                ));
-                w.line(&format!(
-                    "e{ph}[2 * q + 1] = iw + {dw} >= 0 && iw + {dw} < {} ? {} : 0;",
-                    g.wd,
-                    val(&format!("xn[next * {} + iw + {dw}]", g.wd))
-                ));
+                for t in 0..pack {
+                    let at = if t == 0 { "iw".to_string() } else { format!("iw + {}", t * dw) };
+                    w.line(&format!(
+                        "e{ph}[{pack} * q + {t}] = {at} >= 0 && {at} < {} ? {} : {zero};",
+                        g.wd,
+                        val(&format!("xn[next * {} + {at}]", g.wd))
+                    ));
+                }
                 w.close();
             }
         }
         let full = g.ci / pack;
         for (lo_u, hi_u, whole) in [(0, full, true), (full, icp, false)] {
-            // Tap pairs were converted above.
-            if lo_u >= hi_u || self.tap_pairs {
+            // Tap units were converted above.
+            if lo_u >= hi_u || self.tap_units {
                 continue;
             }
             w.open(&format!("for (int pr = {lo_u}; pr < {hi_u}; ++pr)"));
@@ -350,21 +371,6 @@ impl RowConv {
             2 => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8", "mlrt_px8"),
             _ => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_q8_load", "mlrt_dot4", "mlrt_q8"),
         };
-        // Quads: per output channel, `−(x_zp + off) · Σ (w − w_zp)` (wrapping), which turns
-        // the sum over `x + off` into the sum over `x − x_zp`.
-        if quads {
-            let corr: Vec<String> = (0..ob * ocb)
-                .map(|oc| {
-                    let (b, j) = (oc / ocb, oc % ocb);
-                    let sum: i64 = (0..kh * kwu * icp)
-                        .flat_map(|t| (0..pack).map(move |e| (b * kh * kwu * icp + t) * ocb * pack + j * pack + e))
-                        .map(|i| packed[i].parse::<i64>().unwrap_or(0))
-                        .sum();
-                    ((-(x_zp as i64 + off as i64) * sum) as i32).to_string()
-                })
-                .collect();
-            w.line(&format!("static const int32_t zc[{}] = {{{}}};", corr.len(), corr.join(", ")));
-        }
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
         w.line(&format!("const {wt} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
         w.open(&format!("for (int ow = 0; ow < {}; ow += {})", g.ow, pv * LANES));
@@ -385,8 +391,17 @@ impl RowConv {
         w.line(&format!("{acc_t} {};", accs.join(", ")));
         w.open(&format!("for (int kh = 0; kh < {kh}; ++kh)"));
         w.line(&format!("const int ih = ih0 + kh * {dh};"));
-        w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
-        w.line(&format!("const {et} *xr = rows + (ih % {ring}) * {row};"));
+        if self.pad_row {
+            // Quads take the padding rows' `x_zp` out of the bias: they must be summed too.
+            w.line(&format!(
+                "const {et} *xr = ih < 0 || ih >= {} ? rows + {} : rows + (ih % {ring}) * {row};",
+                g.h,
+                ring * row
+            ));
+        } else {
+            w.line(&format!("if (ih < 0 || ih >= {}) continue;", g.h));
+            w.line(&format!("const {et} *xr = rows + (ih % {ring}) * {row};"));
+        }
         w.open(&format!("for (int kw = 0; kw < {kwu}; ++kw)"));
         // Tap unit kw of pixel ow reads padded column ow·sw + kw·tstep·dw: phase (kw·tstep·dw)
         // mod sw.
