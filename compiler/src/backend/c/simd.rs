@@ -239,6 +239,10 @@ impl RowConv {
         if self.pad_row {
             w.line(&format!("for (int i = 0; i < {row}; ++i) rows[{} + i] = {zero};", ring * row));
         }
+        if quads && !self.tap_units && g.ci % 4 != 0 {
+            // The missing channels of the last quad: 32 input bytes of value x_zp.
+            w.line(&format!("static const {xt} zrow[32] = {{{}}};", vec![x_zp.to_string(); 32].join(", ")));
+        }
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         w.line(&format!("const {xt} *xn = x0 + n * {};", g.ci * plane_in));
         w.line("int next = 0;");
@@ -290,9 +294,14 @@ impl RowConv {
                 w.line(&format!("for (int q = 0; q < {lo}; ++q) {{ {} }}", clear.join(" ")));
                 // Whole pairs of a contiguous row: 8 pixels per `mlrt_pair8_*`, then the rest.
                 match &n.op {
-                    Op::QConv(_) if whole && sw == 1 && quads => {
-                        let src: Vec<String> =
-                            (0..4).map(|e| format!("xa + q16 - {} + {}", g.pl, e * plane_in)).collect();
+                    // A partial last quad reads its missing channels from `zrow`.
+                    Op::QConv(_) if sw == 1 && quads => {
+                        let src: Vec<String> = (0..4)
+                            .map(|e| match whole || e < g.ci % 4 {
+                                true => format!("xa + q16 - {} + {}", g.pl, e * plane_in),
+                                false => "zrow".to_string(),
+                            })
+                            .collect();
                         w.line(&format!("int q16 = {lo};"));
                         w.line(&format!(
                             "for (; q16 + 16 <= {hi}; q16 += 16) mlrt_quad16(e{ph} + 4 * q16, {}, {});",
@@ -303,7 +312,7 @@ impl RowConv {
                     }
                     // Stride 2: phase ph takes columns 2q + ph − pl, read as every other
                     // byte from an even offset (`odd` picks the phase).
-                    Op::QConv(_) if whole && sw == 2 && quads && self.plane.is_none() => {
+                    Op::QConv(_) if sw == 2 && quads && self.plane.is_none() => {
                         let d = ph as isize - g.pl as isize;
                         let odd = d.rem_euclid(2);
                         let base = match d - odd {
@@ -313,6 +322,7 @@ impl RowConv {
                         };
                         let src: Vec<String> = (0..4)
                             .map(|e| match e * plane_in {
+                                _ if !whole && e >= g.ci % 4 => "zrow".to_string(),
                                 0 => format!("xa + 2 * q{ph}{base}"),
                                 o => format!("xa + 2 * q{ph}{base} + {o}"),
                             })
