@@ -307,6 +307,43 @@ fn qconv_depthwise_channel_lanes() {
     }
 }
 
+/// Depthwise int8 with lanes across pixels (`simd::DwConv`, rows of 16 pixels and more):
+/// stride-2 phase planes, odd kernel widths, dilation, tails.
+#[test]
+fn qconv_depthwise_pixel_lanes() {
+    for (seed, dt, [c, h, wd], kernel, stride, dil, pads) in [
+        (31, DType::I8, [8, 9, 37], [3, 3], 2, [1, 1], [1, 1, 1, 1]),
+        (32, DType::U8, [4, 7, 20], [3, 5], 1, [1, 2], [1, 4, 1, 3]),
+        (33, DType::I8, [3, 5, 33], [2, 4], 2, [2, 1], [0, 0, 1, 2]),
+    ] {
+        let mut r = Lcg(seed);
+        let xs = [1, c, h, wd];
+        let taps = kernel[0] * kernel[1];
+        let x = r.range(c * h * wd, dt);
+        let w = r.range(c * taps, DType::I8);
+        let bias = r.ints(c, -3000, 3000);
+        let geom = conv(kernel, [stride, stride], dil, pads, c);
+        let w_zp = r.ints(c, -3, 3);
+        let x_zp = if dt == DType::U8 { 125 } else { 6 };
+        let scales: Vec<f64> = (0..c).map(|i| 0.0005 + 0.0002 * i as f64).collect();
+        let out = Requant::new(&scales, if dt == DType::U8 { 130 } else { -2 }, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, c, Some(&bias), &geom, x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % c);
+        let mut b = G::default();
+        let xv = b.int_input(dt, &xs, &x);
+        let wv = b.konst(DType::I8, &[c, 1, kernel[0], kernel[1]], &w);
+        let bv = b.konst(DType::I32, &[c], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
+        let case = b.finish(op, vec![xv, wv, bv]);
+        let code = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "dwp").unwrap();
+        assert!(
+            code.files.iter().any(|f| f.contents.contains("mlrt_mac8(a, rp")),
+            "seed {seed}: the pixel-lane depthwise kernel was not used"
+        );
+        check(&format!("qconv_dwp{seed}"), case, bytes(dt, &want));
+    }
+}
+
 #[test]
 fn qconv_grouped_int32_accumulators() {
     let mut r = Lcg(3);
