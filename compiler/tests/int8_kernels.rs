@@ -173,6 +173,38 @@ fn qconv_byte_quads() {
     }
 }
 
+/// Depthwise int8 over byte quads (x86_64-avx512, `dw_quads.rs`): wide and short rows,
+/// stride 2, dilation, kernels of 1 to 4 columns, padding with a nonzero zero point.
+#[test]
+fn qconv_depthwise_byte_quads() {
+    for (seed, dt, [c, h, wd], kernel, stride, dil, pads) in [
+        (41, DType::I8, [8, 9, 37], [3, 3], 1, [1, 1], [1, 1, 1, 1]),
+        (42, DType::U8, [4, 11, 40], [3, 3], 2, [1, 1], [0, 1, 1, 1]),
+        (43, DType::I8, [3, 7, 21], [2, 4], 1, [2, 2], [1, 3, 2, 2]),
+        (44, DType::I8, [5, 6, 6], [5, 1], 2, [1, 1], [2, 0, 2, 0]),
+    ] {
+        let mut r = Lcg(seed);
+        let xs = [1, c, h, wd];
+        let taps = kernel[0] * kernel[1];
+        let x = r.range(c * h * wd, dt);
+        let w = r.ints(c * taps, -120, 120);
+        let bias = r.ints(c, -3000, 3000);
+        let geom = conv(kernel, [stride, stride], dil, pads, c);
+        let w_zp = r.ints(c, -3, 3);
+        let x_zp = if dt == DType::U8 { 125 } else { 6 };
+        let scales: Vec<f64> = (0..c).map(|i| 0.0005 + 0.0002 * i as f64).collect();
+        let out = Requant::new(&scales, if dt == DType::U8 { 130 } else { -2 }, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, c, Some(&bias), &geom, x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % c);
+        let mut b = G::default();
+        let xv = b.int_input(dt, &xs, &x);
+        let wv = b.konst(DType::I8, &[c, 1, kernel[0], kernel[1]], &w);
+        let bv = b.konst(DType::I32, &[c], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
+        check_quads(&format!("qconv_dwq{seed}"), b.finish(op, vec![xv, wv, bv]), bytes(dt, &want), "mlrt_q8_taps(rp");
+    }
+}
+
 /// Reference integer convolution: int32 accumulators `[N,M,OH,OW]`.
 #[allow(clippy::too_many_arguments)]
 fn conv_ref(

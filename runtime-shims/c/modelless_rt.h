@@ -670,6 +670,16 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     memcpy(&quad, w, 4);
     return _mm256_dpbusd_epi32(acc, x, _mm256_set1_epi32(quad));
 }
+/* Lane i (< 8) holds bytes p[s*i + d*k], k = 0..3 (3s + 3d < 16; reads p[0..4s + 16)). */
+static inline mlrt_q8 mlrt_q8_taps(const uint8_t *p, int s, int d)
+{
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p)),
+                                              _mm_loadu_si128((const __m128i *)(const void *)(p + 4 * s)), 1);
+    const __m128i h = _mm_setr_epi8((char)0, (char)d, (char)(2 * d), (char)(3 * d), (char)s, (char)(s + d), (char)(s + 2 * d),
+                                    (char)(s + 3 * d), (char)(2 * s), (char)(2 * s + d), (char)(2 * s + 2 * d), (char)(2 * s + 3 * d),
+                                    (char)(3 * s), (char)(3 * s + d), (char)(3 * s + 2 * d), (char)(3 * s + 3 * d));
+    return _mm256_shuffle_epi8(v, _mm256_inserti128_si256(_mm256_castsi128_si256(h), h, 1));
+}
 #else
 typedef struct { uint8_t v[32]; } mlrt_q8;
 static inline mlrt_q8 mlrt_q8_load(const uint8_t *x)
@@ -690,7 +700,27 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     }
     return mlrt_acc8_load32(a);
 }
+static inline mlrt_q8 mlrt_q8_taps(const uint8_t *p, int s, int d)
+{
+    mlrt_q8 r;
+    int i, k;
+    for (i = 0; i < 8; ++i)
+        for (k = 0; k < 4; ++k) r.v[4 * i + k] = p[s * i + d * k];
+    return r;
+}
 #endif
+/* `n` bytes of `src` XORed with `flip` to `dst`. */
+static inline void mlrt_bytes_flip(uint8_t *dst, const void *src, int n, uint8_t flip)
+{
+    const uint8_t *s = (const uint8_t *)src;
+    int i = 0;
+#if defined(__AVX2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + i)), f));
+#endif
+    for (; i < n; ++i) dst[i] = (uint8_t)(s[i] ^ flip);
+}
 /* 16 pixels of 4 channel rows `c0..c3` (bytes) interleaved into `dst[0..64]` as 16 quads,
  * each byte XORed with `flip` (0x80 turns int8 into x + 128). `mlrt_quad16_s2` takes every
  * other pixel (stride-2 column phases): bytes `odd, odd + 2, ..., odd + 30` of each row. */

@@ -7,6 +7,7 @@
 
 mod conv_channels;
 mod dw_channels;
+mod dw_quads;
 mod kernels;
 mod qkernels;
 mod simd;

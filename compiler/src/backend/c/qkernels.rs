@@ -7,6 +7,7 @@
 
 use super::c_float;
 use super::dw_channels::ChannelDw;
+use super::dw_quads::QuadDw;
 use super::simd::{DotMatMul, DwConv, RowConv};
 use super::writer::Writer;
 use crate::backend::Program;
@@ -143,6 +144,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
+        Op::QConv(_) if QuadDw::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if ChannelDw::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if RowConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}

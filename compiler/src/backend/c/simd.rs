@@ -21,6 +21,7 @@
 
 use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
+use super::dw_quads::QuadDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
@@ -872,6 +873,7 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str
     ChannelConv::of(g, n)
         .map(|_| "float")
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_type()))
+        .or_else(|| QuadDw::of(g, n, isa).map(|_| "uint8_t"))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_type()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
 }
@@ -881,6 +883,7 @@ pub(crate) fn scratch_bytes(g: &Graph, n: &Node, isa: Isa) -> Option<usize> {
     ChannelConv::of(g, n)
         .map(|c| c.scratch_bytes())
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_bytes()))
+        .or_else(|| QuadDw::of(g, n, isa).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
 }
