@@ -439,6 +439,30 @@ fn qmatmul_vector_bias_per_column_requant() {
     check("qmatmul_vec", b.finish(op, vec![av, wv, bv]), bytes(DType::I8, &want));
 }
 
+/// int8 MatMul over byte quads (x86_64-avx512, `DotMatMul`): reduction tails past the last
+/// 32, column groups of 8 and single columns, per-column zero points, uint8 rows.
+#[test]
+fn qmatmul_byte_quads() {
+    for (seed, dt, m, k, n) in [(51, DType::I8, 2, 70, 19), (52, DType::U8, 1, 64, 8), (53, DType::I8, 3, 33, 5)] {
+        let mut r = Lcg(seed);
+        let a = r.range(m * k, dt);
+        let w = r.ints(k * n, -120, 120);
+        let bias = r.ints(n, -3000, 3000);
+        let b_zp = r.ints(n, -4, 4);
+        let a_zp = if dt == DType::U8 { 131 } else { -11 };
+        let reals: Vec<f64> = (0..n).map(|j| 0.0003 + 0.0001 * j as f64).collect();
+        let out = Requant::new(&reals, 7, dt);
+        let acc = matmul_ref(&a, &w, 1, (m, k, n), |_| 0, |_| 0, Some(&bias), a_zp, &b_zp);
+        let want = requant_all(&out, &acc, |i| i % n);
+        let mut b = G::default();
+        let av = b.int_input(dt, &[m, k], &a);
+        let wv = b.konst(DType::I8, &[k, n], &w);
+        let bv = b.konst(DType::I32, &[n], &bias);
+        let op = Op::QMatMul(QMatMul { a_zp, b_zp, out: Some(out) });
+        check_quads(&format!("qmatmul_quads{seed}"), b.finish(op, vec![av, wv, bv]), bytes(dt, &want), "mlrt_dot4v(");
+    }
+}
+
 #[test]
 fn qmatmul_batched_broadcast_requant_uint8() {
     // [2,1,3,5] x [4,5,2] -> [2,4,3,2]

@@ -670,6 +670,16 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     memcpy(&quad, w, 4);
     return _mm256_dpbusd_epi32(acc, x, _mm256_set1_epi32(quad));
 }
+/* 32 bytes at `p` XORed with `flip`. */
+static inline mlrt_q8 mlrt_q8_load_flip(const void *p, uint8_t flip)
+{
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8((char)flip));
+}
+/* acc[i] += sum over k of x[4i + k] * w[4i + k] (w: 32 int8). */
+static inline mlrt_acc8 mlrt_dot4v(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+{
+    return _mm256_dpbusd_epi32(acc, x, _mm256_loadu_si256((const __m256i *)(const void *)w));
+}
 /* Lane i (< 8) holds bytes p[s*i + d*k], k = 0..3 (3s + 3d < 16; reads p[0..4s + 16)). */
 static inline mlrt_q8 mlrt_q8_taps(const uint8_t *p, int s, int d)
 {
@@ -696,6 +706,26 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     for (i = 0; i < 8; ++i) {
         uint32_t s = (uint32_t)a[i];
         for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[k]);
+        a[i] = (int32_t)s;
+    }
+    return mlrt_acc8_load32(a);
+}
+static inline mlrt_q8 mlrt_q8_load_flip(const void *p, uint8_t flip)
+{
+    mlrt_q8 r;
+    int i;
+    memcpy(r.v, p, sizeof r.v);
+    for (i = 0; i < 32; ++i) r.v[i] = (uint8_t)(r.v[i] ^ flip);
+    return r;
+}
+static inline mlrt_acc8 mlrt_dot4v(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+{
+    int32_t a[8];
+    int i, k;
+    mlrt_acc8_store(a, acc);
+    for (i = 0; i < 8; ++i) {
+        uint32_t s = (uint32_t)a[i];
+        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[4 * i + k]);
         a[i] = (int32_t)s;
     }
     return mlrt_acc8_load32(a);

@@ -209,7 +209,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
-        Op::QMatMul(qm) if DotMatMul::of(p.graph, n).map(|k| k.emit(w, p, n, qm)).is_some() => {}
+        Op::QMatMul(qm) if DotMatMul::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n, qm)).is_some() => {}
         Op::QMatMul(qm) if fast_qmatmul(w, p, n, qm) => {}
         Op::QMatMul(qm) => {
             let Ok(d) = crate::ops::MatMul::dims(ty(0), ty(1)) else { return };

@@ -756,12 +756,16 @@ pub(crate) struct DotMatMul {
     n: usize,
     /// `b − b_zp`, `[n][k]`.
     cols: Vec<i64>,
-    /// `−a_zp · Σₖ (b − b_zp)` per column.
+    /// `−a_zp · Σₖ (b − b_zp)` per column; with quads also `− off · Σ` over the steps that
+    /// read `a + off`.
     corr: Vec<i64>,
+    /// [`Isa::dot4`]: 32 reduction steps per `mlrt_dot4v` over `a + off` (bytes) and
+    /// `b − b_zp` (int8) instead of 16 per `mlrt_dot8` over int16.
+    quads: bool,
 }
 
 impl DotMatMul {
-    pub(crate) fn of(g: &Graph, n: &Node) -> Option<DotMatMul> {
+    pub(crate) fn of(g: &Graph, n: &Node, isa: Isa) -> Option<DotMatMul> {
         let Op::QMatMul(qm) = &n.op else { return None };
         let (ta, tb) = (g.ty(n.inputs[0]), g.ty(n.inputs[1]));
         let d = crate::ops::MatMul::dims(ta, tb).ok()?;
@@ -773,12 +777,19 @@ impl DotMatMul {
         let bzp = |j: usize| qm.b_zp[if qm.b_zp.len() > 1 { j } else { 0 }] as i64;
         let cols: Vec<i64> =
             (0..d.n * d.k).map(|i| int_at(b, (i % d.k) * d.n + i / d.k).unwrap_or(0) - bzp(i / d.k)).collect();
-        let corr: Vec<i64> = cols.chunks(d.k).map(|c| -(qm.a_zp as i64) * c.iter().sum::<i64>()).collect();
+        // Quads: int8 `b − b_zp`, and sums of up to 255 · 128 · k that stay within int32.
+        let quads = isa.dot4 && d.k >= 32 && d.k <= 43_000 && cols.iter().all(|v| (-128..=127).contains(v));
+        let off: i64 = if quads && ta.dtype == DType::I8 { 128 } else { 0 };
+        let k32 = if quads { d.k / 32 * 32 } else { 0 };
+        let corr: Vec<i64> = cols
+            .chunks(d.k)
+            .map(|c| -(qm.a_zp as i64) * c.iter().sum::<i64>() - off * c[..k32].iter().sum::<i64>())
+            .collect();
         if corr.iter().any(|&c| i32::try_from(c).is_err()) {
             return None;
         }
         let rows = d.batch.iter().product::<usize>() * d.m;
-        Some(DotMatMul { rows, k: d.k, n: d.n, cols, corr })
+        Some(DotMatMul { rows, k: d.k, n: d.n, cols, corr, quads })
     }
 
     pub(crate) fn emit(&self, w: &mut Writer, p: &Program, n: &Node, qm: &QMatMul) {
@@ -806,7 +817,14 @@ impl DotMatMul {
             }
             None => "v".to_string(),
         };
-        let k16 = k / 16 * 16;
+        // Reduction steps per vector: 32 bytes (quads) or 16 int16.
+        let (step, load_a, dot, load_b) = if self.quads {
+            let flip = if a_ty == DType::I8 { "0x80" } else { "0" };
+            (32, format!("mlrt_q8_load_flip(a + t, {flip})"), "mlrt_dot4v", "")
+        } else {
+            (16, format!("{load_a}(a + t)"), "mlrt_dot8", load_b)
+        };
+        let k16 = k / step * step;
         w.open(&format!("for (int i = 0; i < {}; ++i)", self.rows));
         w.line(&format!("const {at} *a = x0 + i * {k};"));
         w.line("int j = 0;");
@@ -824,10 +842,10 @@ impl DotMatMul {
             w.line(&format!("const {bt} *bj = bq + j * {k};"));
             w.line(&format!("mlrt_acc8 s[{cols}];"));
             w.line(&format!("for (int c = 0; c < {cols}; ++c) s[c] = mlrt_acc8_set1(0);"));
-            w.open(&format!("for (int t = 0; t < {k16}; t += 16)"));
-            w.line(&format!("const mlrt_px8 av = {load_a}(a + t);"));
+            w.open(&format!("for (int t = 0; t < {k16}; t += {step})"));
+            w.line(&format!("const {} av = {load_a};", if self.quads { "mlrt_q8" } else { "mlrt_px8" }));
             for c in 0..cols {
-                w.line(&format!("s[{c}] = mlrt_dot8(s[{c}], av, {load_b}(bj + {} + t));", c * k));
+                w.line(&format!("s[{c}] = {dot}(s[{c}], av, {load_b}(bj + {} + t));", c * k));
             }
             w.close();
             w.line(&format!("int32_t sv[{cols}];"));
