@@ -142,7 +142,8 @@ fn check_quads(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>, ma
 #[test]
 fn qconv_byte_quads() {
     // (seed, input type, [ci, h, w], m, kernel, stride, dilation, pads, marker)
-    let cases: [(u64, DType, [usize; 3], usize, [usize; 2], usize, usize, [usize; 4], &str); 4] = [
+    type Case = (u64, DType, [usize; 3], usize, [usize; 2], usize, usize, [usize; 4], &'static str);
+    let cases: [Case; 4] = [
         (21, DType::I8, [7, 9, 20], 16, [3, 3], 1, 1, [1, 1, 1, 1], ", zrow, 0x80);"),
         (22, DType::U8, [6, 11, 40], 8, [3, 3], 2, 1, [1, 1, 1, 1], "mlrt_quad16_s2(e1"),
         (23, DType::I8, [1, 15, 10], 16, [5, 3], 2, 1, [2, 1, 2, 1], "e1[4 * q + 3]"),

@@ -240,7 +240,7 @@ impl RowConv {
         if self.pad_row {
             w.line(&format!("for (int i = 0; i < {row}; ++i) rows[{} + i] = {zero};", ring * row));
         }
-        if quads && !self.tap_units && g.ci % 4 != 0 {
+        if quads && !self.tap_units && !g.ci.is_multiple_of(4) {
             // The missing channels of the last quad: 32 input bytes of value x_zp.
             w.line(&format!("static const {xt} zrow[32] = {{{}}};", vec![x_zp.to_string(); 32].join(", ")));
         }
