@@ -146,7 +146,7 @@ fn qconv_byte_quads() {
     let cases: [Case; 4] = [
         (21, DType::I8, [7, 9, 20], 16, [3, 3], 1, 1, [1, 1, 1, 1], ", zrow, 0x80);"),
         (22, DType::U8, [6, 11, 40], 8, [3, 3], 2, 1, [1, 1, 1, 1], "mlrt_quad16_s2(e1"),
-        (23, DType::I8, [1, 15, 10], 16, [5, 3], 2, 1, [2, 1, 2, 1], "e1[4 * q + 3]"),
+        (23, DType::I8, [1, 15, 64], 16, [5, 3], 2, 1, [2, 1, 2, 1], "e1[4 * q + 3]"),
         (24, DType::I8, [1, 12, 19], 8, [3, 5], 1, 2, [0, 2, 1, 3], "e0[4 * q + 3]"),
     ];
     for (seed, dt, [ci, h, wd], m, kernel, stride, dil, pads, marker) in cases {
@@ -171,6 +171,39 @@ fn qconv_byte_quads() {
         let case = b.finish(op, vec![xv, wv, bv]);
         check(&format!("qconv_pairs{seed}"), (case.0.clone(), case.1.clone()), bytes(dt, &want));
         check_quads(&format!("qconv_quads{seed}"), case, bytes(dt, &want), marker);
+    }
+}
+
+/// Dense int8 of few input channels with lanes across output channels, over byte quads
+/// (x86_64-avx512, `conv_channel_quads.rs`): KWS-like 10×4 stride 2, RGB-like 3×3, a kernel
+/// wider than one quad, uint8, a pixel tail.
+#[test]
+fn qconv_channel_lane_byte_quads() {
+    type Case = (u64, DType, [usize; 3], usize, [usize; 2], usize, [usize; 4]);
+    let cases: [Case; 3] = [
+        (61, DType::I8, [1, 15, 10], 16, [10, 4], 2, [4, 1, 5, 1]),
+        (62, DType::U8, [3, 6, 5], 8, [3, 3], 1, [1, 1, 1, 1]),
+        (63, DType::I8, [2, 7, 9], 24, [2, 6], 1, [0, 2, 1, 2]),
+    ];
+    for (seed, dt, [ci, h, wd], m, kernel, stride, pads) in cases {
+        let mut r = Lcg(seed);
+        let xs = [1, ci, h, wd];
+        let x = r.range(ci * h * wd, dt);
+        let w = r.ints(m * ci * kernel[0] * kernel[1], -120, 120);
+        let bias = r.ints(m, -5000, 5000);
+        let geom = conv(kernel, [stride, stride], [1, 1], pads, 1);
+        let w_zp = r.ints(m, -5, 5);
+        let x_zp = if dt == DType::U8 { 140 } else { -9 };
+        let scales: Vec<f64> = (0..m).map(|i| 0.0002 + 0.0001 * i as f64).collect();
+        let out = Requant::new(&scales, if dt == DType::U8 { 128 } else { -4 }, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % m);
+        let mut b = G::default();
+        let xv = b.int_input(dt, &xs, &x);
+        let wv = b.konst(DType::I8, &[m, ci, kernel[0], kernel[1]], &w);
+        let bv = b.konst(DType::I32, &[m], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
+        check_quads(&format!("qconv_cq{seed}"), b.finish(op, vec![xv, wv, bv]), bytes(dt, &want), "mlrt_dot4_bcast(");
     }
 }
 

@@ -670,6 +670,14 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     memcpy(&quad, w, 4);
     return _mm256_dpbusd_epi32(acc, x, _mm256_set1_epi32(quad));
 }
+/* acc[i] += sum over k of x[k] * w[4i + k]: the 4 bytes at `x` in every lane, times 8
+ * lanes of int8 weight quads. */
+static inline mlrt_acc8 mlrt_dot4_bcast(mlrt_acc8 acc, const uint8_t *x, mlrt_q8 w)
+{
+    int32_t quad;
+    memcpy(&quad, x, 4);
+    return _mm256_dpbusd_epi32(acc, _mm256_set1_epi32(quad), w);
+}
 /* 32 bytes at `p` XORed with `flip`. */
 static inline mlrt_q8 mlrt_q8_load_flip(const void *p, uint8_t flip)
 {
@@ -706,6 +714,18 @@ static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
     for (i = 0; i < 8; ++i) {
         uint32_t s = (uint32_t)a[i];
         for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[k]);
+        a[i] = (int32_t)s;
+    }
+    return mlrt_acc8_load32(a);
+}
+static inline mlrt_acc8 mlrt_dot4_bcast(mlrt_acc8 acc, const uint8_t *x, mlrt_q8 w)
+{
+    int32_t a[8];
+    int i, k;
+    mlrt_acc8_store(a, acc);
+    for (i = 0; i < 8; ++i) {
+        uint32_t s = (uint32_t)a[i];
+        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x[k] * (int8_t)w.v[4 * i + k]);
         a[i] = (int32_t)s;
     }
     return mlrt_acc8_load32(a);

@@ -5,6 +5,7 @@
 //! and declares `int NAME_run(const float *input, float *output, void *arena);`.
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
+mod conv_channel_quads;
 mod conv_channels;
 mod dw_channels;
 mod dw_quads;

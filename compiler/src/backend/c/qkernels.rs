@@ -6,6 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
+use super::conv_channel_quads::QuadChannelConv;
 use super::dw_channels::ChannelDw;
 use super::dw_quads::QuadDw;
 use super::simd::{DotMatMul, DwConv, RowConv};
@@ -147,6 +148,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::QConv(_) if QuadDw::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if ChannelDw::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
+        Op::QConv(_) if QuadChannelConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(_) if RowConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {

@@ -19,6 +19,7 @@
 //! The int8 kernels compute exactly the reference's int32 sums (reordered) and requantize
 //! them with `mlrt_requant`'s arithmetic: bit-exact.
 
+use super::conv_channel_quads::QuadChannelConv;
 use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::dw_quads::QuadDw;
@@ -888,8 +889,9 @@ impl DotMatMul {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str> {
-    ChannelConv::of(g, n)
-        .map(|_| "float")
+    QuadChannelConv::of(g, n, isa)
+        .map(|_| "uint8_t")
+        .or_else(|| ChannelConv::of(g, n).map(|_| "float"))
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_type()))
         .or_else(|| QuadDw::of(g, n, isa).map(|_| "uint8_t"))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_type()))
@@ -898,8 +900,9 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node, isa: Isa) -> Option<usize> {
-    ChannelConv::of(g, n)
+    QuadChannelConv::of(g, n, isa)
         .map(|c| c.scratch_bytes())
+        .or_else(|| ChannelConv::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_bytes()))
         .or_else(|| QuadDw::of(g, n, isa).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
