@@ -248,6 +248,11 @@ pub struct QConv {
 }
 
 impl QConv {
+    /// The weight zero point of output channel `oc`.
+    pub fn w_zp_of(&self, oc: usize) -> i32 {
+        self.w_zp[if self.w_zp.len() > 1 { oc } else { 0 }]
+    }
+
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         expect_inputs(inputs, 2, 3)?;
         expect_int(inputs[0], "input")?;

@@ -13,7 +13,8 @@
 //! share `(x_zp + off) · Σ (w − w_zp)` is taken out of the bias at compile time. All input is
 //! copied before any output is written: the kernel also runs in place.
 
-use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array};
+use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
+use super::simd::{lanes_requant, lanes_requant_tables};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
@@ -39,31 +40,19 @@ pub(crate) struct QuadChannelConv {
 
 impl QuadChannelConv {
     pub(crate) fn of(g: &Graph, n: &Node, isa: Isa) -> Option<QuadChannelConv> {
-        let Op::QConv(qc) = &n.op else { return None };
+        let (qc, geo) = quad_qconv(g, n, isa)?;
         let c = &qc.conv;
-        let geo = ConvGeo::of_graph(g, n, c, false)?;
-        let bytes = [n.inputs[0], n.outputs[0]].iter().all(|&v| matches!(g.ty(v).dtype, DType::I8 | DType::U8));
-        let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
-        let per = geo.ci * c.kernel[0] * c.kernel[1];
-        let fits = weights.len() == geo.m * per
-            && (0..weights.len()).all(|i| {
-                let wzp = qc.w_zp[if qc.w_zp.len() > 1 { i / per } else { 0 }] as i64;
-                int_at(weights, i).is_some_and(|v| (-128..=127).contains(&(v - wzp)))
-            });
         let (hp, wp) = (geo.h + c.pads[0] + c.pads[2], geo.wd + c.pads[1] + c.pads[3]);
         let kq = c.kernel[1].div_ceil(4);
         let plan = QuadChannelConv { g: geo, hp, wp, kq };
         // `mlrt_requant8_lanes` takes shifts in -31..-1.
-        let lanes_rq = qc.out.as_ref().is_some_and(|r| r.shift.iter().all(|s| (-31..=-1).contains(s)));
+        let lanes_rq = qc.out.as_ref().is_some_and(lanes_requant);
         // Rows the pixel-lane kernel fills well (tiles of 16, or 8 under 16) stay there.
         let tile = if geo.ow >= 2 * LANES { 2 * LANES } else { LANES };
         let pixel_lanes_idle = geo.ow * 5 < geo.ow.div_ceil(tile) * tile * 4;
-        let ok = isa.dot4
-            && pixel_lanes_idle
+        let ok = pixel_lanes_idle
             && lanes_rq
             && c.group == 1
-            && bytes
-            && fits
             && geo.ci <= MAX_CI
             && geo.m.is_multiple_of(LANES)
             && geo.d[1] == 1
@@ -89,7 +78,7 @@ impl QuadChannelConv {
         let off: i32 = if xt == "int8_t" { 128 } else { 0 };
         let pad = qc.x_zp + off;
         // Weights `[m/8][ci][kh][kq][8][4]`, and per channel the padding value's share.
-        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+        let wzp = |oc: usize| qc.w_zp_of(oc) as i64;
         let wv = |oc: usize, ic: usize, ky: usize, kx: usize| {
             if kx < kw { int_at(d, ((oc * g.ci + ic) * kh + ky) * kw + kx).unwrap_or(0) - wzp(oc) } else { 0 }
         };
@@ -120,9 +109,7 @@ impl QuadChannelConv {
         packed_array(w, "int8_t", "wd", &packed);
         w.packs_input(1);
         w.line(&format!("static const int32_t zc[{}] = {{{}}};", g.m, corr.join(", ")));
-        let table = |v: &[i32]| (0..g.m).map(|c| v[if v.len() > 1 { c } else { 0 }].to_string()).collect::<Vec<_>>();
-        w.line(&format!("static const int32_t rq_mul[{}] = {{{}}};", g.m, table(&rq.multiplier).join(", ")));
-        w.line(&format!("static const int32_t rq_shift[{}] = {{{}}};", g.m, table(&rq.shift).join(", ")));
+        lanes_requant_tables(w, rq, g.m);
         let flip = if off == 128 { "0x80" } else { "0" };
         let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));

@@ -15,7 +15,7 @@
 //! copied before any of its outputs is written, so it runs in place.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array};
-use super::simd::{float_store, requant_params};
+use super::simd::{float_store, lanes_requant, lanes_requant_tables, requant_params};
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
@@ -86,10 +86,7 @@ impl ChannelDw {
         let [kh, kw] = g.k;
         let kwp = kw.div_ceil(2);
         let weight = |oc: usize, t: usize| match int8 {
-            Some(qc) => {
-                let wzp = qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
-                (int_at(d, oc * taps + t).unwrap_or(0) - wzp).to_string()
-            }
+            Some(qc) => (int_at(d, oc * taps + t).unwrap_or(0) - qc.w_zp_of(oc) as i64).to_string(),
             None => super::c_float(super::kernels::f32_at(d, oc * taps + t).unwrap_or(0.0)),
         };
         let mut packed = Vec::with_capacity(g.m * taps);
@@ -127,13 +124,9 @@ impl ChannelDw {
         // int8 requantization: per lane before the transpose back (`mlrt_requant8_lanes`,
         // parameters prepared once per block) where every shift allows it, else per channel
         // after it.
-        let lanes_rq = int8.and_then(|qc| qc.out.as_ref()).filter(|rq| rq.shift.iter().all(|s| (-31..=-1).contains(s)));
+        let lanes_rq = int8.and_then(|qc| qc.out.as_ref()).filter(|rq| lanes_requant(rq));
         if let Some(rq) = lanes_rq {
-            let table = |v: &[i32]| -> String {
-                (0..g.m).map(|c| v[if v.len() > 1 { c } else { 0 }].to_string()).collect::<Vec<_>>().join(", ")
-            };
-            w.line(&format!("static const int32_t rq_mul[{}] = {{{}}};", g.m, table(&rq.multiplier)));
-            w.line(&format!("static const int32_t rq_shift[{}] = {{{}}};", g.m, table(&rq.shift)));
+            lanes_requant_tables(w, rq, g.m);
         }
         let requant = int8.and_then(|qc| qc.out.as_ref()).map(|rq| {
             let (mul, shift) = if lanes_rq.is_some() { Default::default() } else { requant_params(w, rq, "oc") };

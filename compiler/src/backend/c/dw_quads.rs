@@ -11,7 +11,7 @@
 //! reference's exactly (int32, wrapping); requantization is `mlrt_requant8_*`. The whole
 //! channel is copied before its outputs are written: the kernel also runs in place.
 
-use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array};
+use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
 use super::simd::requant_params;
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
@@ -35,23 +35,13 @@ pub(crate) struct QuadDw {
 
 impl QuadDw {
     pub(crate) fn of(g: &Graph, n: &Node, isa: Isa) -> Option<QuadDw> {
-        let Op::QConv(qc) = &n.op else { return None };
+        let (qc, geo) = quad_qconv(g, n, isa)?;
         let c = &qc.conv;
-        let geo = ConvGeo::of_graph(g, n, c, false)?;
-        let bytes = [n.inputs[0], n.outputs[0]].iter().all(|&v| matches!(g.ty(v).dtype, DType::I8 | DType::U8));
-        let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
         let depthwise = c.group == geo.ci && c.group == geo.m && g.ty(n.inputs[1]).shape[1] == 1;
-        let taps = c.kernel[0] * c.kernel[1];
-        let fits = weights.len() == geo.m * taps
-            && (0..weights.len()).all(|i| {
-                let wzp = qc.w_zp[if qc.w_zp.len() > 1 { i / taps } else { 0 }] as i64;
-                int_at(weights, i).is_some_and(|v| (-128..=127).contains(&(v - wzp)))
-            });
         let [sw, dw] = [geo.s[1], geo.d[1]];
         // Lanes 0..4 read bytes sw·i + dw·k (i, k < 4) of one 16-byte window.
         let window = 3 * sw + 3 * dw < 16;
-        let ok =
-            isa.dot4 && geo.ow >= LANES && qc.out.is_some() && bytes && depthwise && fits && c.kernel[1] <= 4 && window;
+        let ok = geo.ow >= LANES && depthwise && c.kernel[1] <= 4 && window;
         let (hp, wp) = (geo.h + c.pads[0] + c.pads[2], geo.wd + c.pads[1] + c.pads[3]);
         ok.then_some(QuadDw { g: geo, hp, wp })
     }
@@ -78,7 +68,7 @@ impl QuadDw {
         let pad = qc.x_zp + off;
         // Weights `[c][kh][4]` (`w − w_zp`, taps past the kernel's width zero), and per
         // channel the padding value's share, taken out of the bias (wrapping).
-        let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+        let wzp = |oc: usize| qc.w_zp_of(oc) as i64;
         let mut packed = vec![];
         let mut corr = vec![];
         for oc in 0..g.m {

@@ -831,6 +831,30 @@ pub(crate) fn int_at(d: &crate::ir::TensorData, i: usize) -> Option<i64> {
     })
 }
 
+/// What every byte-quad kernel ([`crate::backend::Isa::dot4`]) needs of a node: a QConv with
+/// 8-bit input and requantized 8-bit output whose constant weights all have an int8
+/// `w − w_zp`. Its QConv and geometry.
+pub(crate) fn quad_qconv<'g>(
+    g: &'g crate::ir::Graph,
+    n: &'g Node,
+    isa: crate::backend::Isa,
+) -> Option<(&'g crate::ops::QConv, ConvGeo)> {
+    let Op::QConv(qc) = &n.op else { return None };
+    let geo = ConvGeo::of_graph(g, n, &qc.conv, false)?;
+    let bytes = [n.inputs[0], n.outputs[0]].iter().all(|&v| matches!(g.ty(v).dtype, DType::I8 | DType::U8));
+    let weights = g.value(n.inputs[1]).data.as_ref().filter(|_| g.is_const(n.inputs[1]))?;
+    let per = geo.ci / qc.conv.group * qc.conv.kernel[0] * qc.conv.kernel[1];
+    let ok = isa.dot4 && qc.out.is_some() && bytes && weights.len() == geo.m * per && weights_fit_i8(qc, weights, per);
+    ok.then_some((qc, geo))
+}
+
+/// Whether every `w − w_zp` of `qc`'s constant weights (`per` values per output channel) is an
+/// int8: the signed operand of the byte-quad dot products (`mlrt_dot4`).
+pub(crate) fn weights_fit_i8(qc: &crate::ops::QConv, weights: &crate::ir::TensorData, per: usize) -> bool {
+    (0..weights.len())
+        .all(|i| int_at(weights, i).is_some_and(|v| (-128..=127).contains(&(v - qc.w_zp_of(i / per) as i64))))
+}
+
 /// Accumulator flavour of a lane kernel, and the C type its packed weights are stored in
 /// (narrower than the accumulator for int8 models: flash stays at one byte per weight).
 #[derive(Clone, Copy)]

@@ -23,7 +23,7 @@ use super::conv_channel_quads::QuadChannelConv;
 use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::dw_quads::QuadDw;
-use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array};
+use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array, weights_fit_i8};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
@@ -100,11 +100,7 @@ impl RowConv {
         let tap_units = !float && geo.ci == 1 && kw >= 2;
         let quads = !float && isa.dot4 && (if tap_units { kw >= 3 } else { geo.ci >= 2 }) && {
             let Op::QConv(qc) = &n.op else { return None };
-            let per = geo.ci * c.kernel[0] * c.kernel[1];
-            (0..weights.len()).all(|i| {
-                let wzp = qc.w_zp[if qc.w_zp.len() > 1 { i / per } else { 0 }] as i64;
-                int_at(weights, i).is_some_and(|v| (-128..=127).contains(&(v - wzp)))
-            })
+            weights_fit_i8(qc, weights, geo.ci * c.kernel[0] * c.kernel[1])
         };
         let (icp, pack) = match (float, quads) {
             (true, _) => (geo.ci, 1),
@@ -160,10 +156,7 @@ impl RowConv {
             let inside = oc < g.m && ic < g.ci;
             let at = (oc * g.ci + ic) * taps + t;
             match &n.op {
-                Op::QConv(qc) if inside => {
-                    let wzp = qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
-                    (int_at(d, at).unwrap_or(0) - wzp).to_string()
-                }
+                Op::QConv(qc) if inside => (int_at(d, at).unwrap_or(0) - qc.w_zp_of(oc) as i64).to_string(),
                 _ if inside => super::c_float(super::kernels::f32_at(d, at).unwrap_or(0.0)),
                 _ if self.float => "0.0f".into(),
                 _ => "0".into(),
@@ -568,7 +561,7 @@ impl DwConv {
         let (zp, out) = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
-                let wzp = |oc: usize| qc.w_zp[if qc.w_zp.len() > 1 { oc } else { 0 }] as i64;
+                let wzp = |oc: usize| qc.w_zp_of(oc) as i64;
                 let vals: Vec<String> =
                     (0..g.m * taps).map(|i| (int_at(d, i).unwrap_or(0) - wzp(i / taps)).to_string()).collect();
                 packed_array(w, "int16_t", "wd", &vals);
@@ -729,6 +722,20 @@ pub(crate) fn float_store(act: &Option<crate::ops::Act>, acc: &str, dst: &str, n
             )
         }
     }
+}
+
+/// Whether `mlrt_requant8_lanes` (channels in the lanes) can requantize `r`: every shift in
+/// −31..−1.
+pub(crate) fn lanes_requant(r: &Requant) -> bool {
+    r.shift.iter().all(|s| (-31..=-1).contains(s))
+}
+
+/// `rq_mul[m]` / `rq_shift[m]`, one entry per channel, for `mlrt_rq8_prepare`.
+pub(crate) fn lanes_requant_tables(w: &mut Writer, r: &Requant, m: usize) {
+    let table =
+        |v: &[i32]| (0..m).map(|c| v[if v.len() > 1 { c } else { 0 }].to_string()).collect::<Vec<_>>().join(", ");
+    w.line(&format!("static const int32_t rq_mul[{m}] = {{{}}};", table(&r.multiplier)));
+    w.line(&format!("static const int32_t rq_shift[{m}] = {{{}}};", table(&r.shift)));
 }
 
 /// The multiplier and shift of channel `ch` as C expressions: literals when all channels
