@@ -706,29 +706,35 @@ static inline mlrt_q8 mlrt_q8_load(const uint8_t *x)
     memcpy(r.v, x, sizeof r.v);
     return r;
 }
-static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+/* acc[i] += sum over k of x[4i + k] * w[4i + k]: the one portable byte dot product, which
+ * every helper below reduces to. */
+static inline mlrt_acc8 mlrt_dot4_lanes(mlrt_acc8 acc, const uint8_t *x, const int8_t *w)
 {
     int32_t a[8];
     int i, k;
     mlrt_acc8_store(a, acc);
     for (i = 0; i < 8; ++i) {
         uint32_t s = (uint32_t)a[i];
-        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[k]);
+        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x[4 * i + k] * w[4 * i + k]);
         a[i] = (int32_t)s;
     }
     return mlrt_acc8_load32(a);
 }
+static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
+{
+    int8_t q[32];
+    int i;
+    for (i = 0; i < 8; ++i) memcpy(q + 4 * i, w, 4);
+    return mlrt_dot4_lanes(acc, x.v, q);
+}
 static inline mlrt_acc8 mlrt_dot4_bcast(mlrt_acc8 acc, const uint8_t *x, mlrt_q8 w)
 {
-    int32_t a[8];
-    int i, k;
-    mlrt_acc8_store(a, acc);
-    for (i = 0; i < 8; ++i) {
-        uint32_t s = (uint32_t)a[i];
-        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x[k] * (int8_t)w.v[4 * i + k]);
-        a[i] = (int32_t)s;
-    }
-    return mlrt_acc8_load32(a);
+    uint8_t q[32];
+    int8_t wv[32];
+    int i;
+    for (i = 0; i < 8; ++i) memcpy(q + 4 * i, x, 4);
+    memcpy(wv, w.v, sizeof wv);
+    return mlrt_dot4_lanes(acc, q, wv);
 }
 static inline mlrt_q8 mlrt_q8_load_flip(const void *p, uint8_t flip)
 {
@@ -738,18 +744,7 @@ static inline mlrt_q8 mlrt_q8_load_flip(const void *p, uint8_t flip)
     for (i = 0; i < 32; ++i) r.v[i] = (uint8_t)(r.v[i] ^ flip);
     return r;
 }
-static inline mlrt_acc8 mlrt_dot4v(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
-{
-    int32_t a[8];
-    int i, k;
-    mlrt_acc8_store(a, acc);
-    for (i = 0; i < 8; ++i) {
-        uint32_t s = (uint32_t)a[i];
-        for (k = 0; k < 4; ++k) s += (uint32_t)((int32_t)x.v[4 * i + k] * w[4 * i + k]);
-        a[i] = (int32_t)s;
-    }
-    return mlrt_acc8_load32(a);
-}
+static inline mlrt_acc8 mlrt_dot4v(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w) { return mlrt_dot4_lanes(acc, x.v, w); }
 static inline mlrt_q8 mlrt_q8_taps(const uint8_t *p, int s, int d)
 {
     mlrt_q8 r;
@@ -774,6 +769,21 @@ static inline void mlrt_bytes_flip(uint8_t *dst, const void *src, int n, uint8_t
 /* 16 pixels of 4 channel rows `c0..c3` (bytes) interleaved into `dst[0..64]` as 16 quads,
  * each byte XORed with `flip` (0x80 turns int8 into x + 128). `mlrt_quad16_s2` takes every
  * other pixel (stride-2 column phases): bytes `odd, odd + 2, ..., odd + 30` of each row. */
+#if !defined(__AVX2__) && !defined(__ARM_NEON)
+/* Byte `first + step * i` of rows c0..c3 to quad i (the portable path of both). */
+static inline void mlrt_quad16_scalar(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int step, int first,
+                                      uint8_t flip)
+{
+    const uint8_t *r[4];
+    int i, k;
+    r[0] = (const uint8_t *)c0;
+    r[1] = (const uint8_t *)c1;
+    r[2] = (const uint8_t *)c2;
+    r[3] = (const uint8_t *)c3;
+    for (i = 0; i < 16; ++i)
+        for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][first + step * i] ^ flip);
+}
+#endif
 #if defined(__AVX2__)
 static inline void mlrt_quad_store16(uint8_t *dst, __m128i a, __m128i b, __m128i c, __m128i d)
 {
@@ -810,14 +820,7 @@ static inline void mlrt_quad16(uint8_t *dst, const void *c0, const void *c1, con
     v.val[3] = veorq_u8(vld1q_u8((const uint8_t *)c3), f);
     vst4q_u8(dst, v);
 #else
-    const uint8_t *r[4];
-    int i, k;
-    r[0] = (const uint8_t *)c0;
-    r[1] = (const uint8_t *)c1;
-    r[2] = (const uint8_t *)c2;
-    r[3] = (const uint8_t *)c3;
-    for (i = 0; i < 16; ++i)
-        for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][i] ^ flip);
+    mlrt_quad16_scalar(dst, c0, c1, c2, c3, 1, 0, flip);
 #endif
 }
 static inline void mlrt_quad16_s2(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int odd, uint8_t flip)
@@ -835,14 +838,7 @@ static inline void mlrt_quad16_s2(uint8_t *dst, const void *c0, const void *c1, 
     v.val[3] = veorq_u8(vld2q_u8((const uint8_t *)c3).val[odd], f);
     vst4q_u8(dst, v);
 #else
-    const uint8_t *r[4];
-    int i, k;
-    r[0] = (const uint8_t *)c0;
-    r[1] = (const uint8_t *)c1;
-    r[2] = (const uint8_t *)c2;
-    r[3] = (const uint8_t *)c3;
-    for (i = 0; i < 16; ++i)
-        for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][2 * i + odd] ^ flip);
+    mlrt_quad16_scalar(dst, c0, c1, c2, c3, 2, odd, flip);
 #endif
 }
 /* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
