@@ -150,27 +150,41 @@ fn qconv_byte_quads() {
         (24, DType::I8, [1, 12, 19], 8, [3, 5], 1, 2, [0, 2, 1, 3], "e0[4 * q + 3]"),
     ];
     for (seed, dt, [ci, h, wd], m, kernel, stride, dil, pads, marker) in cases {
-        let mut r = Lcg(seed);
-        let xs = [1, ci, h, wd];
-        let x = r.range(ci * h * wd, dt);
-        let taps = kernel[0] * kernel[1];
-        let w = r.ints(m * ci * taps, -120, 120);
-        let bias = r.ints(m, -5000, 5000);
-        let geom = conv(kernel, [stride, stride], [dil, dil], pads, 1);
-        let w_zp = r.ints(m, -5, 5);
-        let x_zp = if dt == DType::U8 { 140 } else { -9 };
-        let scales: Vec<f64> = (0..m).map(|i| 0.0002 + 0.0001 * i as f64).collect();
-        let out = Requant::new(&scales, if dt == DType::U8 { 128 } else { -4 }, dt);
-        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
-        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % m);
-        let mut b = G::default();
-        let xv = b.int_input(dt, &xs, &x);
-        let wv = b.konst(DType::I8, &[m, ci, kernel[0], kernel[1]], &w);
-        let bv = b.konst(DType::I32, &[m], &bias);
-        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
-        let case = b.finish(op, vec![xv, wv, bv]);
-        check(&format!("qconv_pairs{seed}"), (case.0.clone(), case.1.clone()), bytes(dt, &want));
-        check_quads(&format!("qconv_quads{seed}"), case, bytes(dt, &want), marker);
+        let (case, want) = dense_case(seed, dt, [ci, h, wd], m, kernel, stride, dil, pads).build();
+        check(&format!("qconv_pairs{seed}"), (case.0.clone(), case.1.clone()), want.clone());
+        check_quads(&format!("qconv_quads{seed}"), case, want, marker);
+    }
+}
+
+/// The dense cases of [`qconv_byte_quads`] and [`qconv_channel_lane_byte_quads`].
+#[allow(clippy::too_many_arguments)]
+fn dense_case(
+    seed: u64,
+    dt: DType,
+    [ci, h, wd]: [usize; 3],
+    m: usize,
+    kernel: [usize; 2],
+    stride: usize,
+    dil: usize,
+    pads: [usize; 4],
+) -> QConvCase {
+    let u8 = dt == DType::U8;
+    QConvCase {
+        seed,
+        dt,
+        xs: [1, ci, h, wd],
+        m,
+        kernel,
+        stride,
+        dil: [dil, dil],
+        pads,
+        group: 1,
+        w: (-120, 120),
+        bias: 5000,
+        w_zp: 5,
+        x_zp: if u8 { 140 } else { -9 },
+        scale: (0.0002, 0.0001),
+        y_zp: if u8 { 128 } else { -4 },
     }
 }
 
@@ -186,24 +200,8 @@ fn qconv_channel_lane_byte_quads() {
         (63, DType::I8, [2, 7, 9], 24, [2, 6], 1, [0, 2, 1, 2]),
     ];
     for (seed, dt, [ci, h, wd], m, kernel, stride, pads) in cases {
-        let mut r = Lcg(seed);
-        let xs = [1, ci, h, wd];
-        let x = r.range(ci * h * wd, dt);
-        let w = r.ints(m * ci * kernel[0] * kernel[1], -120, 120);
-        let bias = r.ints(m, -5000, 5000);
-        let geom = conv(kernel, [stride, stride], [1, 1], pads, 1);
-        let w_zp = r.ints(m, -5, 5);
-        let x_zp = if dt == DType::U8 { 140 } else { -9 };
-        let scales: Vec<f64> = (0..m).map(|i| 0.0002 + 0.0001 * i as f64).collect();
-        let out = Requant::new(&scales, if dt == DType::U8 { 128 } else { -4 }, dt);
-        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
-        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % m);
-        let mut b = G::default();
-        let xv = b.int_input(dt, &xs, &x);
-        let wv = b.konst(DType::I8, &[m, ci, kernel[0], kernel[1]], &w);
-        let bv = b.konst(DType::I32, &[m], &bias);
-        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
-        check_quads(&format!("qconv_cq{seed}"), b.finish(op, vec![xv, wv, bv]), bytes(dt, &want), "mlrt_dot4_bcast(");
+        let (case, want) = dense_case(seed, dt, [ci, h, wd], m, kernel, stride, 1, pads).build();
+        check_quads(&format!("qconv_cq{seed}"), case, want, "mlrt_dot4_bcast(");
     }
 }
 
@@ -217,26 +215,92 @@ fn qconv_depthwise_byte_quads() {
         (43, DType::I8, [3, 7, 21], [2, 4], 1, [2, 2], [1, 3, 2, 2]),
         (44, DType::I8, [5, 6, 17], [5, 1], 2, [1, 1], [2, 0, 2, 0]),
     ] {
-        let mut r = Lcg(seed);
-        let xs = [1, c, h, wd];
-        let taps = kernel[0] * kernel[1];
-        let x = r.range(c * h * wd, dt);
-        let w = r.ints(c * taps, -120, 120);
-        let bias = r.ints(c, -3000, 3000);
-        let geom = conv(kernel, [stride, stride], dil, pads, c);
-        let w_zp = r.ints(c, -3, 3);
-        let x_zp = if dt == DType::U8 { 125 } else { 6 };
-        let scales: Vec<f64> = (0..c).map(|i| 0.0005 + 0.0002 * i as f64).collect();
-        let out = Requant::new(&scales, if dt == DType::U8 { 130 } else { -2 }, dt);
-        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, c, Some(&bias), &geom, x_zp, &w_zp);
-        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % c);
+        let (case, want) = depthwise_case(seed, dt, [c, h, wd], kernel, stride, dil, pads, (-120, 120)).build();
+        check_quads(&format!("qconv_dwq{seed}"), case, want, "mlrt_q8_taps(rp");
+    }
+}
+
+/// The depthwise cases of [`qconv_depthwise_byte_quads`] and [`qconv_depthwise_pixel_lanes`].
+#[allow(clippy::too_many_arguments)]
+fn depthwise_case(
+    seed: u64,
+    dt: DType,
+    [c, h, wd]: [usize; 3],
+    kernel: [usize; 2],
+    stride: usize,
+    dil: [usize; 2],
+    pads: [usize; 4],
+    w: (i32, i32),
+) -> QConvCase {
+    let u8 = dt == DType::U8;
+    QConvCase {
+        seed,
+        dt,
+        xs: [1, c, h, wd],
+        m: c,
+        kernel,
+        stride,
+        dil,
+        pads,
+        group: c,
+        w,
+        bias: 3000,
+        w_zp: 3,
+        x_zp: if u8 { 125 } else { 6 },
+        scale: (0.0005, 0.0002),
+        y_zp: if u8 { 130 } else { -2 },
+    }
+}
+
+/// A random requantized int8 QConv with bias (drawn in this order from `Lcg(seed)`: input,
+/// weights, bias, per-channel weight zero points) and the reference's output bytes.
+struct QConvCase {
+    seed: u64,
+    dt: DType,
+    xs: [usize; 4],
+    m: usize,
+    kernel: [usize; 2],
+    stride: usize,
+    dil: [usize; 2],
+    pads: [usize; 4],
+    group: usize,
+    /// Weight value range, bias magnitude, weight zero point magnitude.
+    w: (i32, i32),
+    bias: i32,
+    w_zp: i32,
+    x_zp: i32,
+    /// Output scale of channel `i`: `base + step · i`; output zero point.
+    scale: (f64, f64),
+    y_zp: i32,
+}
+
+impl QConvCase {
+    fn build(&self) -> ((Graph, Vec<Vec<u8>>), Vec<u8>) {
+        let (dt, xs, m, kernel) = (self.dt, self.xs, self.m, self.kernel);
+        let mut r = Lcg(self.seed);
+        let cg = xs[1] / self.group;
+        let x = r.range(xs.iter().product(), dt);
+        let w = r.ints(m * cg * kernel[0] * kernel[1], self.w.0, self.w.1);
+        let bias = r.ints(m, -self.bias, self.bias);
+        let geom = conv(kernel, [self.stride, self.stride], self.dil, self.pads, self.group);
+        let w_zp = r.ints(m, -self.w_zp, self.w_zp);
+        let scales: Vec<f64> = (0..m).map(|i| self.scale.0 + self.scale.1 * i as f64).collect();
+        let out = Requant::new(&scales, self.y_zp, dt);
+        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, self.x_zp, &w_zp);
+        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % m);
         let mut b = G::default();
         let xv = b.int_input(dt, &xs, &x);
-        let wv = b.konst(DType::I8, &[c, 1, kernel[0], kernel[1]], &w);
-        let bv = b.konst(DType::I32, &[c], &bias);
-        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
-        check_quads(&format!("qconv_dwq{seed}"), b.finish(op, vec![xv, wv, bv]), bytes(dt, &want), "mlrt_q8_taps(rp");
+        let wv = b.konst(DType::I8, &[m, cg, kernel[0], kernel[1]], &w);
+        let bv = b.konst(DType::I32, &[m], &bias);
+        let op = Op::QConv(QConv { conv: geom, x_zp: self.x_zp, w_zp, out: Some(out) });
+        (b.finish(op, vec![xv, wv, bv]), bytes(dt, &want))
     }
+}
+
+/// Asserts that the C code generated for x86_64 from `case` contains every marker.
+fn assert_uses(case: &(Graph, Vec<Vec<u8>>), markers: &[&str], what: &str) {
+    let c = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "uses").unwrap();
+    assert!(markers.iter().all(|m| c.files.iter().any(|f| f.contents.contains(m))), "{what}: the kernel was not used");
 }
 
 /// Reference integer convolution: int32 accumulators `[N,M,OH,OW]`.
@@ -344,32 +408,31 @@ fn qconv_depthwise_channel_lanes() {
         (13, DType::I8, [3, 4], 1, 1, [0, 0, 0, 0]),
         (14, DType::I8, [6, 7], 1, 2, [2, 1, 2, 2]),
     ] {
-        let mut r = Lcg(seed);
-        let (xs, m) = ([1, 16, hw[0], hw[1]], 16);
-        let x = r.range(16 * hw[0] * hw[1], dt);
-        let w = r.range(16 * 9, DType::I8);
-        let bias = r.ints(16, -3000, 3000);
-        let geom = conv([3, 3], [stride, stride], [dil, dil], pads, 16);
-        let w_zp = r.ints(16, -3, 3);
-        let x_zp = if dt == DType::U8 { 131 } else { -7 };
-        let scales: Vec<f64> = (0..16).map(|i| 0.0004 + 0.0003 * i as f64).collect();
-        let out = Requant::new(&scales, if dt == DType::U8 { 120 } else { 3 }, dt);
-        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, m, Some(&bias), &geom, x_zp, &w_zp);
-        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % 16);
-        let mut b = G::default();
-        let xv = b.int_input(dt, &xs, &x);
-        let wv = b.konst(DType::I8, &[16, 1, 3, 3], &w);
-        let bv = b.konst(DType::I32, &[16], &bias);
-        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
-        let case = b.finish(op, vec![xv, wv, bv]);
-        let c = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "dwc").unwrap();
-        assert!(
-            c.files
-                .iter()
-                .any(|f| f.contents.contains("mlrt_acc8_transpose(a)") && f.contents.contains("mlrt_requant8_lanes(")),
-            "seed {seed}: the channel-lane depthwise kernel was not used"
+        let u8 = dt == DType::U8;
+        let (case, want) = QConvCase {
+            seed,
+            dt,
+            xs: [1, 16, hw[0], hw[1]],
+            m: 16,
+            kernel: [3, 3],
+            stride,
+            dil: [dil, dil],
+            pads,
+            group: 16,
+            w: (-128, 127),
+            bias: 3000,
+            w_zp: 3,
+            x_zp: if u8 { 131 } else { -7 },
+            scale: (0.0004, 0.0003),
+            y_zp: if u8 { 120 } else { 3 },
+        }
+        .build();
+        assert_uses(
+            &case,
+            &["mlrt_acc8_transpose(a)", "mlrt_requant8_lanes("],
+            &format!("seed {seed}: channel-lane depthwise"),
         );
-        check(&format!("qconv_dwc{seed}"), case, bytes(dt, &want));
+        check(&format!("qconv_dwc{seed}"), case, want);
     }
 }
 
@@ -382,31 +445,9 @@ fn qconv_depthwise_pixel_lanes() {
         (32, DType::U8, [4, 7, 20], [3, 5], 1, [1, 2], [1, 4, 1, 3]),
         (33, DType::I8, [3, 5, 33], [2, 4], 2, [2, 1], [0, 0, 1, 2]),
     ] {
-        let mut r = Lcg(seed);
-        let xs = [1, c, h, wd];
-        let taps = kernel[0] * kernel[1];
-        let x = r.range(c * h * wd, dt);
-        let w = r.range(c * taps, DType::I8);
-        let bias = r.ints(c, -3000, 3000);
-        let geom = conv(kernel, [stride, stride], dil, pads, c);
-        let w_zp = r.ints(c, -3, 3);
-        let x_zp = if dt == DType::U8 { 125 } else { 6 };
-        let scales: Vec<f64> = (0..c).map(|i| 0.0005 + 0.0002 * i as f64).collect();
-        let out = Requant::new(&scales, if dt == DType::U8 { 130 } else { -2 }, dt);
-        let (acc, [_, _, oh, ow]) = conv_ref(&x, xs, &w, c, Some(&bias), &geom, x_zp, &w_zp);
-        let want = requant_all(&out, &acc, |i| (i / (oh * ow)) % c);
-        let mut b = G::default();
-        let xv = b.int_input(dt, &xs, &x);
-        let wv = b.konst(DType::I8, &[c, 1, kernel[0], kernel[1]], &w);
-        let bv = b.konst(DType::I32, &[c], &bias);
-        let op = Op::QConv(QConv { conv: geom, x_zp, w_zp, out: Some(out) });
-        let case = b.finish(op, vec![xv, wv, bv]);
-        let code = Config::new().lang(Lang::C).compile_graph(case.0.clone(), "dwp").unwrap();
-        assert!(
-            code.files.iter().any(|f| f.contents.contains("mlrt_mac8(a, rp")),
-            "seed {seed}: the pixel-lane depthwise kernel was not used"
-        );
-        check(&format!("qconv_dwp{seed}"), case, bytes(dt, &want));
+        let (case, want) = depthwise_case(seed, dt, [c, h, wd], kernel, stride, dil, pads, (-128, 127)).build();
+        assert_uses(&case, &["mlrt_mac8(a, rp"], &format!("seed {seed}: pixel-lane depthwise"));
+        check(&format!("qconv_dwp{seed}"), case, want);
     }
 }
 

@@ -44,24 +44,19 @@ fn c_sources_are_strict_c99_without_libc_beyond_math() {
         for banned in ["malloc", "free(", "<stdio.h>", "<string.h>", "<stdlib.h>", "memcpy"] {
             assert!(!src.contents.contains(banned), "{rel}: generated C uses {banned}");
         }
-        let out = Command::new("cc")
-            .args([
-                "-std=c99",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-pedantic",
-                "-Wshadow",
-                "-Wstrict-prototypes",
-                "-c",
-                "-o",
-            ])
-            .arg(tmp.path().join(format!("{}.o", c.name)))
-            .arg(tmp.path().join(&src.name))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{rel}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_strict_c99(&tmp.path().join(&src.name), &tmp.path().join(format!("{}.o", c.name)), rel);
     }
+}
+
+/// Compiles `src` to `obj` as strict C99 with every warning an error.
+fn assert_strict_c99(src: &std::path::Path, obj: &std::path::Path, what: &str) {
+    let out = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wstrict-prototypes", "-c", "-o"])
+        .arg(obj)
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// ONNX node tests converting to and from the low-precision types (float8, float4, E8M0,
@@ -93,23 +88,7 @@ fn low_precision_conversions_are_clippy_clean_and_strict_c99() {
         let model = node.join(t).join("model.onnx");
         let c = Config::new().lang(Lang::C).compile(&model, &dir).unwrap();
         let src = c.files.iter().find(|f| f.name.ends_with(".c")).unwrap();
-        let out = Command::new("cc")
-            .args([
-                "-std=c99",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-pedantic",
-                "-Wshadow",
-                "-Wstrict-prototypes",
-                "-c",
-                "-o",
-            ])
-            .arg(dir.join("m.o"))
-            .arg(dir.join(&src.name))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{t}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_strict_c99(&dir.join(&src.name), &dir.join("m.o"), t);
         let r = Config::new().lang(Lang::Rust).compile(&model, &dir).unwrap();
         lib.push_str(&format!("#[path = \"m{i}/{0}.rs\"]\npub mod m{i};\n", r.name));
     }
