@@ -543,12 +543,14 @@ pub fn bench_model(model: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str))
         std::fs::create_dir_all(&dir).map_err(|e| Error::Write { path: dir.clone(), msg: e.to_string() })?;
         let sig = toolchain::IoSig::of(&c.graph);
         if lang == Lang::C {
-            let flash = toolchain::c_object_size(&dir, &c.name, &c.files, &opts.config.target);
+            let flash = toolchain::c_object_size(&dir, &c.name, &c.files, &opts.config.target, opts.config.opt);
             c_footprint = flash.ok().map(|f| Footprint { arena_bytes: c.plan.arena_bytes, flash_bytes: f.flash() });
         }
         let h = match lang {
-            Lang::C => toolchain::build_c_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
-            Lang::Rust => toolchain::build_rust_timing(&dir, &c.name, &c.files, &sig, &opts.config.target),
+            Lang::C => toolchain::build_c_timing(&dir, &c.name, &c.files, &sig, &opts.config.target, opts.config.opt),
+            Lang::Rust => {
+                toolchain::build_rust_timing(&dir, &c.name, &c.files, &sig, &opts.config.target, opts.config.opt)
+            }
         };
         // A language that does not build is a row saying why, not the end of the bench.
         rows.push((h.map_err(|e| first_lines(&e.to_string())), system));
@@ -774,7 +776,7 @@ int main(void)
 "#;
 
 /// Measures the single-core peak with [`PEAK_C`] built by the target's C compiler and flags
-/// plus [`toolchain::C_BENCH_FLAGS`].
+/// plus full optimisation (the speed build's [`toolchain::c_bench_flags`]).
 pub fn measure_peak(target: &TargetDesc) -> Result<Peak> {
     toolchain::require_c(target)?;
     let work = tempfile::tempdir().map_err(io_err("cannot create a temp dir"))?;
@@ -785,7 +787,7 @@ pub fn measure_peak(target: &TargetDesc) -> Result<Peak> {
         .try_get_compiler()
         .map_err(|e| Error::Toolchain(format!("no C compiler for target {}: {e}", target.name)))?;
     let mut cmd = tool.to_command();
-    cmd.args(toolchain::C_BENCH_FLAGS).arg(&src).arg("-o").arg(&exe);
+    cmd.args(toolchain::c_bench_flags(crate::backend::Opt::Speed)).arg(&src).arg("-o").arg(&exe);
     toolchain::run_checked(cmd, "C compiler (peak kernel)")?;
     let o = Command::new(&exe).output().map_err(io_err("cannot run the peak kernel"))?;
     let text = String::from_utf8_lossy(&o.stdout);
@@ -854,8 +856,8 @@ pub fn today() -> String {
 }
 
 /// The compile flags a timing build uses, for reports.
-pub fn flags_note(target: &TargetDesc) -> String {
-    let mut rust: Vec<String> = toolchain::RUST_BENCH_FLAGS.iter().map(|s| s.to_string()).collect();
+pub fn flags_note(target: &TargetDesc, opt: crate::backend::Opt) -> String {
+    let mut rust: Vec<String> = toolchain::rust_bench_flags(opt).iter().map(|s| s.to_string()).collect();
     if !target.rust.target_features.is_empty() {
         rust.push(format!("-C target-feature={}", target.rust.target_features.join(",")));
     }
@@ -863,7 +865,7 @@ pub fn flags_note(target: &TargetDesc) -> String {
         "C: `{} -std=c99 {} {}`; Rust: `rustc {}`",
         target.c.compiler,
         target.c.flags.join(" "),
-        toolchain::C_BENCH_FLAGS.join(" "),
+        toolchain::c_bench_flags(opt).join(" "),
         rust.join(" ")
     )
 }
@@ -887,7 +889,7 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
         opts.iters,
         opts.warmup
     );
-    let _ = writeln!(s, "- Flags: {}.", flags_note(&opts.config.target));
+    let _ = writeln!(s, "- Flags: {}.", flags_note(&opts.config.target, opts.config.opt));
     let _ = writeln!(
         s,
         "- Machine peak, measured in the same run by an FMA-throughput kernel built with the same C flags \

@@ -24,6 +24,7 @@ pub mod target;
 pub mod toolchain;
 pub mod verify;
 
+pub use backend::Opt;
 pub use compile::{
     Builder, Compiled, Config, Int8Build, Int8Config, Kernels, Lang, PruneSettings, default_name, write_files,
 };

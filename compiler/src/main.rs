@@ -36,6 +36,10 @@ struct ModelArgs {
     /// Print the IR after the named pass (`import`, a pass name, or `all`) to stderr.
     #[arg(long = "dump-ir-after", value_name = "PASS")]
     dump_ir_after: Vec<String>,
+    /// `speed`: the target's fastest kernels. `size`: compact loop kernels only (less
+    /// flash; `bench` and `verify` then build with -Os / opt-level="s").
+    #[arg(long, value_enum, default_value_t = modelless::Opt::Speed)]
+    opt: modelless::Opt,
     #[command(flatten)]
     int8: Int8Args,
     #[command(flatten)]
@@ -360,7 +364,23 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
             None => None,
         },
         dense: m.sparse.dense,
+        opt: m.opt,
     })
+}
+
+/// The generated C's flash (weights + code: text + data of `NAME.c` built as `bench` builds
+/// it), or why it could not be measured.
+fn c_flash(cfg: &Config, model: &std::path::Path) -> String {
+    let measure = || -> Result<u64, Error> {
+        let c = cfg.compile_to_memory(model)?;
+        let dir = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("cannot create a temp dir: {e}")))?;
+        Ok(modelless::toolchain::c_object_size(dir.path(), &c.name, &c.files, &cfg.target, cfg.opt)?.flash())
+    };
+    let flags = modelless::toolchain::c_bench_flags(cfg.opt).join(" ");
+    match measure() {
+        Ok(b) => format!("{b} bytes (weights + code: the C object at {flags}, --opt {})", cfg.opt.name()),
+        Err(e) => format!("not measured ({e})"),
+    }
 }
 
 /// Gives `--sparsity --max-drop` the guard data of `--data` / `--labels`.
@@ -609,7 +629,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { m, memory_plot } => {
-            let (g, plan) = config(&m)?.lower(&m.model)?;
+            let cfg = config(&m)?;
+            let (g, plan) = cfg.lower(&m.model)?;
             println!("{:<4} {:<12} {:<28} {:<18} {:>10} {:>9}  params", "#", "op", "node", "output", "MACs", "live B");
             let mut total = 0u64;
             for (i, n) in g.nodes.iter().enumerate() {
@@ -640,13 +661,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("nodes:        {}", g.nodes.len());
             println!("MACs:         {total}");
             println!("weights:      {} bytes", g.weight_bytes());
+            println!("flash:        {}", c_flash(&cfg, &m.model));
             println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
             println!("lower bound:  {} bytes live at once (liveness, this node order)", plan.live_peak());
             println!("in place:     {} nodes", plan.in_place.len());
             let rust = modelless::passes::plan_memory(
                 &g,
                 plan.align,
-                &modelless::Kernels { lang: Lang::Rust, isa: Default::default() },
+                &modelless::Kernels { lang: Lang::Rust, isa: Default::default(), opt: Default::default() },
             );
             if rust.arena_bytes != plan.arena_bytes {
                 println!("arena (Rust): {} bytes (the Rust kernels do not run in place yet)", rust.arena_bytes);

@@ -6,7 +6,7 @@
 //! bytes in order) and writes every output the same way, until stdin ends: one process runs
 //! many samples.
 
-use crate::backend::OutFile;
+use crate::backend::{Opt, OutFile};
 use crate::error::{Error, Result};
 use crate::ir::{DType, Graph};
 use crate::target::TargetDesc;
@@ -285,12 +285,13 @@ fn compile_c_harness(
 }
 
 /// Flash of the generated C (text + data of `NAME.c`, weights and code) compiled to an
-/// object with the target's flags plus [`C_BENCH_FLAGS`].
+/// object with the target's flags plus [`c_bench_flags`].
 pub fn c_object_size(
     dir: &Path,
     name: &str,
     files: &[OutFile],
     target: &TargetDesc,
+    opt: Opt,
 ) -> Result<crate::cross::SizeReport> {
     require_c(target)?;
     write_all(dir, files)?;
@@ -299,17 +300,28 @@ pub fn c_object_size(
         .map_err(|e| Error::Toolchain(format!("no C compiler for target {}: {e}", target.name)))?;
     let mut cmd = tool.to_command();
     let obj = dir.join(format!("{name}.o"));
-    cmd.args(C_BENCH_FLAGS).arg("-c").arg(dir.join(format!("{name}.c"))).arg("-o").arg(&obj);
+    cmd.args(c_bench_flags(opt)).arg("-c").arg(dir.join(format!("{name}.c"))).arg("-o").arg(&obj);
     run_checked(cmd, "C compiler")?;
     crate::cross::size_of(target, &obj)
 }
 
-/// C flags a timing build adds after the target's own: full optimisation.
-pub const C_BENCH_FLAGS: &[&str] = &["-O3"];
+/// C flags a timing (and flash) build adds after the target's own: full optimisation, or
+/// optimisation for size with `--opt size`.
+pub fn c_bench_flags(opt: Opt) -> &'static [&'static str] {
+    match opt {
+        Opt::Speed => &["-O3"],
+        Opt::Size => &["-Os"],
+    }
+}
 
 /// rustc flags of a timing build (the target's `-C target-feature` comes on top). Warnings in
 /// the generated code are the test harness's business (`-D warnings` there), not the timer's.
-pub const RUST_BENCH_FLAGS: &[&str] = &["-C", "opt-level=3", "-C", "codegen-units=1"];
+pub fn rust_bench_flags(opt: Opt) -> &'static [&'static str] {
+    match opt {
+        Opt::Speed => &["-C", "opt-level=3", "-C", "codegen-units=1"],
+        Opt::Size => &["-C", "opt-level=s", "-C", "codegen-units=1"],
+    }
+}
 
 /// C source of a timing harness `main` for model `name`: reads one sample (every input's
 /// raw bytes, as [`c_harness_source`]) from stdin, runs the model `argv[1]` times untimed
@@ -360,15 +372,17 @@ pub fn c_timing_harness_source(name: &str, sig: &IoSig) -> String {
 }
 
 /// Writes `files` and a C timing harness ([`c_timing_harness_source`]) into `dir` and
-/// builds it for `target` with its flags plus [`C_BENCH_FLAGS`].
+/// builds it for `target` with its flags plus [`c_bench_flags`].
 pub fn build_c_timing(
     dir: &Path,
     name: &str,
     files: &[OutFile],
     sig: &IoSig,
     target: &TargetDesc,
+    opt: Opt,
 ) -> Result<TimingHarness> {
-    let exe = compile_c_harness(dir, files, &c_timing_harness_source(name, sig), "timing_c", target, C_BENCH_FLAGS)?;
+    let exe =
+        compile_c_harness(dir, files, &c_timing_harness_source(name, sig), "timing_c", target, c_bench_flags(opt))?;
     Ok(TimingHarness(Harness { exe, runner: target.runner.clone(), sig: sig.clone() }))
 }
 
@@ -517,16 +531,17 @@ pub fn rust_timing_harness_source(module_file: &str, sig: &IoSig) -> String {
 }
 
 /// Writes `files` and a Rust timing harness ([`rust_timing_harness_source`]) into `dir` and
-/// builds it with rustc, the target's features and [`RUST_BENCH_FLAGS`].
+/// builds it with rustc, the target's features and [`rust_bench_flags`].
 pub fn build_rust_timing(
     dir: &Path,
     name: &str,
     files: &[OutFile],
     sig: &IoSig,
     target: &TargetDesc,
+    opt: Opt,
 ) -> Result<TimingHarness> {
     let src = rust_timing_harness_source(&format!("{name}.rs"), sig);
-    let exe = compile_rust_harness(dir, files, &src, "timing_rust", target, RUST_BENCH_FLAGS)?;
+    let exe = compile_rust_harness(dir, files, &src, "timing_rust", target, rust_bench_flags(opt))?;
     Ok(TimingHarness(Harness { exe, runner: target.runner.clone(), sig: sig.clone() }))
 }
 

@@ -9,7 +9,7 @@ use modelless::cross;
 use modelless::ir::TensorData;
 use modelless::target::TargetDesc;
 use modelless::toolchain::{self, IoSig};
-use modelless::{Config, Lang, interp};
+use modelless::{Config, Lang, Opt, interp};
 use modelless_e2e::{assert_close, model_dir, test_sets};
 use std::time::Duration;
 
@@ -82,11 +82,17 @@ fn qemu_user_ad_fc_autoencoder() {
 /// Builds the model into a Cortex-M4 firmware image with every test set's inputs baked in,
 /// boots it in qemu-system-arm (mps2-an386, semihosting) and compares the printed outputs.
 fn firmware_check(rel: &str, lang: Lang, target: &str) -> modelless::cross::SizeReport {
+    firmware_check_opt(rel, lang, target, Opt::Speed)
+}
+
+/// [`firmware_check`] with the speed or the size kernels.
+fn firmware_check_opt(rel: &str, lang: Lang, target: &str, opt: Opt) -> modelless::cross::SizeReport {
     let dir = model_dir(rel);
     let sets = test_sets(&dir);
     let samples: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.inputs.iter().map(|(_, d)| d.clone()).collect()).collect();
     let target = TargetDesc::load(target).unwrap();
-    let compiled = Config::new().lang(lang).target(target.clone()).compile_to_memory(&dir.join("model.onnx")).unwrap();
+    let compiled =
+        Config::new().lang(lang).target(target.clone()).opt(opt).compile_to_memory(&dir.join("model.onnx")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let img = match lang {
         Lang::C => cross::build_firmware(tmp.path(), &compiled, &samples, &target),
@@ -106,7 +112,7 @@ fn firmware_check(rel: &str, lang: Lang, target: &str) -> modelless::cross::Size
     // Weights are const: they must sit in flash, not be copied to RAM.
     assert!(img.size.data < 8 * 1024, "{rel}: {} bytes of .data", img.size.data);
     assert!(img.size.bss >= compiled.plan.arena_bytes as u64, "{rel}: the arena lives in .bss");
-    eprintln!("{rel} {} {lang:?} firmware: {}", target.name, img.size);
+    eprintln!("{rel} {} {lang:?} --opt {} firmware: {}", target.name, opt.name(), img.size);
     img.size
 }
 
@@ -116,9 +122,16 @@ fn cortex_m4_firmware_digits_cnn() {
     assert!(size.flash() < 256 * 1024, "{size}");
 }
 
+/// With `--opt size` too: the same outputs from less flash.
 #[test]
 fn cortex_m4_firmware_kws_dscnn() {
-    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::C, "cortex-m4");
+    speed_and_size_firmware("mlperf-tiny/kws_dscnn_fp32", Lang::C);
+}
+
+fn speed_and_size_firmware(rel: &str, lang: Lang) {
+    let speed = firmware_check_opt(rel, lang, "cortex-m4", Opt::Speed);
+    let size = firmware_check_opt(rel, lang, "cortex-m4", Opt::Size);
+    assert!(size.flash() < speed.flash(), "{rel} {lang:?}: size build {size}, speed build {speed}");
 }
 
 /// The same with the Rust backend: a `#![no_std]` `#![no_main]` firmware crate (own vector
@@ -131,7 +144,7 @@ fn cortex_m4_rust_firmware_digits_cnn() {
 
 #[test]
 fn cortex_m4_rust_firmware_kws_dscnn() {
-    firmware_check("mlperf-tiny/kws_dscnn_fp32", Lang::Rust, "cortex-m4");
+    speed_and_size_firmware("mlperf-tiny/kws_dscnn_fp32", Lang::Rust);
 }
 
 /// Soft-float images for ARMv6-M (thumbv6m: no FPU, no SIMD), booted on QEMU's micro:bit

@@ -45,6 +45,14 @@ fn compare_set(rel: &str, label: &str, set: &TestSet, outs: &[Vec<f32>], tract: 
     }
 }
 
+/// `--opt size`: the compact kernels on the conv models (and the plain Rust loops).
+#[test]
+fn size_builds_of_the_conv_models() {
+    for m in ["digits/digits_cnn", "mlperf-tiny/kws_dscnn_fp32", "mlperf-tiny/ic_resnet8_fp32"] {
+        check(m, "model.onnx", Config::new().opt(modelless::Opt::Size));
+    }
+}
+
 #[test]
 fn digits_cnn() {
     check("digits/digits_cnn", "model.onnx", Config::new());

@@ -6,7 +6,7 @@
 
 use modelless::frontend::read_tensor_file;
 use modelless::ir::{Graph, TensorData};
-use modelless::{Config, Lang, interp};
+use modelless::{Config, Lang, Opt, interp};
 use modelless_e2e::model_dir;
 use std::path::{Path, PathBuf};
 
@@ -260,6 +260,16 @@ fn c_rust_and_simulation_are_bit_exact_on_prequantized_models() {
         let dir = model_dir(&format!("mlperf-tiny/{m}"));
         let samples: Vec<Vec<TensorData>> = cases(&dir).into_iter().map(|c| c.inputs).collect();
         assert_bit_exact(m, &dir.join("model.onnx"), &Config::new(), &samples);
+    }
+}
+
+/// The compact kernels of `--opt size` compute the same integers.
+#[test]
+fn size_builds_are_bit_exact_on_prequantized_models() {
+    for m in ["kws_dscnn_int8", "vww_mobilenetv1_025_int8", "ic_resnet8_int8", "ad_fc_autoencoder_int8"] {
+        let dir = model_dir(&format!("mlperf-tiny/{m}"));
+        let samples: Vec<Vec<TensorData>> = cases(&dir).into_iter().map(|c| c.inputs).collect();
+        assert_bit_exact(&format!("{m} --opt size"), &dir.join("model.onnx"), &Config::new().opt(Opt::Size), &samples);
     }
 }
 

@@ -31,12 +31,43 @@ impl Isa {
     }
 }
 
+/// What the emitted kernels are optimized for (`--opt`). The generated API, the arithmetic and
+/// therefore the results are the same either way; only the kernels and their flash differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Opt {
+    /// The fastest kernels for the target: register-blocked and SIMD kernels with unrolled,
+    /// per-layer code (more flash; int8 weights may be widened to the kernel's lane type).
+    #[default]
+    Speed,
+    /// Compact loop kernels only: no per-instruction-set kernels, weights in their own type
+    /// where the kernel allows; timing and size builds use `-Os` / `opt-level="s"`.
+    Size,
+}
+
+impl Opt {
+    /// Whether the instruction-set kernels (`c/simd.rs` and the kernels it dispatches, and
+    /// the Rust backend's packed panels) may be emitted.
+    pub fn simd(self) -> bool {
+        self == Opt::Speed
+    }
+
+    /// The `--opt` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Opt::Speed => "speed",
+            Opt::Size => "size",
+        }
+    }
+}
+
 /// A planned graph ready for emission.
 pub struct Program<'g> {
     pub graph: &'g Graph,
     pub plan: MemoryPlan,
     /// The instruction set the kernels may use (the memory plan was made for the same).
     pub isa: Isa,
+    /// Speed or size kernels (the memory plan was made for the same).
+    pub opt: Opt,
     /// Symbol prefix / module name (a valid C and Rust identifier).
     pub name: String,
     /// First line of every emitted file.

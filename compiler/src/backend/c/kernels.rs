@@ -883,6 +883,10 @@ impl Lane {
     fn load(self, ptr: &str) -> String {
         if self.wt == self.scalar() {
             format!("*(const v8u *)({ptr})")
+        } else if self.wt == "int8_t" {
+            // GCC 12 widens 8 bytes straight to int32 lanes one scalar at a time; through
+            // int16 it emits vector sign extensions (vpmovsx on x86, sxtl on NEON).
+            format!("__builtin_convertvector(__builtin_convertvector(*(const v8w *)({ptr}), v8h), v8)")
         } else {
             format!("__builtin_convertvector(*(const v8w *)({ptr}), v8)")
         }
@@ -903,6 +907,9 @@ impl Lane {
                 "typedef {} v8w __attribute__((vector_size(8 * sizeof({})), aligned(1)));",
                 self.wt, self.wt
             ));
+        }
+        if self.wt == "int8_t" {
+            w.line("typedef int16_t v8h __attribute__((vector_size(16)));");
         }
     }
 }
@@ -1238,20 +1245,7 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
-    if let Some(k) = super::conv_channels::ChannelConv::of(p.graph, n) {
-        k.emit(w, p, n);
-        return true;
-    }
-    if let Some(k) = super::simd::RowConv::of(p.graph, n, p.isa) {
-        k.emit(w, p, n);
-        return true;
-    }
-    if let Some(k) = super::dw_channels::ChannelDw::of(p.graph, n) {
-        k.emit(w, p, n);
-        return true;
-    }
-    if let Some(k) = super::simd::DwConv::of(p.graph, n) {
-        k.emit(w, p, n);
+    if p.opt.simd() && super::simd::emit_conv(w, p, n) {
         return true;
     }
     let wsh = &p.graph.ty(n.inputs[1]).shape;

@@ -255,25 +255,33 @@ fn kernels(p: &Program) -> (String, Packed) {
 }
 
 /// Bytes of arena scratch the kernel of `n` needs ([`crate::passes::KernelNeeds`]): the
-/// rows of the SIMD kernels (`simd.rs`), else the input ring of a convolution running in place.
+/// rows of the SIMD kernels (`simd.rs`, speed builds), else the input ring of a convolution
+/// running in place.
 pub fn scratch_bytes(
     g: &crate::ir::Graph,
     n: &crate::ir::Node,
     in_place: Option<crate::ops::InPlace>,
     isa: crate::backend::Isa,
+    opt: crate::backend::Opt,
 ) -> usize {
-    simd::scratch_bytes(g, n, isa)
+    opt.simd()
+        .then(|| simd::scratch_bytes(g, n, isa))
+        .flatten()
         .unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
 }
 
 /// Element type of a node's scratch (the rows of the SIMD kernels, else its output type).
 fn scratch_type(p: &Program, n: &crate::ir::Node) -> &'static str {
-    simd::scratch_type(p.graph, n, p.isa).unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
+    p.opt
+        .simd()
+        .then(|| simd::scratch_type(p.graph, n, p.isa))
+        .flatten()
+        .unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
 }
 
 /// The kernel parameter naming the scratch.
 fn scratch_name(p: &Program, n: &crate::ir::Node) -> &'static str {
-    if simd::scratch_bytes(p.graph, n, p.isa).is_some() { "rows" } else { "ring" }
+    if p.opt.simd() && simd::scratch_bytes(p.graph, n, p.isa).is_some() { "rows" } else { "ring" }
 }
 
 fn body(p: &Program, packed: &Packed) -> String {

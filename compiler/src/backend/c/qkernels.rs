@@ -6,10 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
-use super::conv_channel_quads::QuadChannelConv;
-use super::dw_channels::ChannelDw;
-use super::dw_quads::QuadDw;
-use super::simd::{DotMatMul, DwConv, RowConv};
+use super::simd::DotMatMul;
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::backend::lin::c_lin;
@@ -145,11 +142,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
-        Op::QConv(_) if QuadDw::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
-        Op::QConv(_) if ChannelDw::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
-        Op::QConv(_) if DwConv::of(p.graph, n).map(|k| k.emit(w, p, n)).is_some() => {}
-        Op::QConv(_) if QuadChannelConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
-        Op::QConv(_) if RowConv::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n)).is_some() => {}
+        Op::QConv(_) if p.opt.simd() && super::simd::emit_conv(w, p, n) => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;
@@ -211,7 +204,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
-        Op::QMatMul(qm) if DotMatMul::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n, qm)).is_some() => {}
+        Op::QMatMul(qm) if p.opt.simd() && DotMatMul::of(p.graph, n, p.isa).map(|k| k.emit(w, p, n, qm)).is_some() => {}
         Op::QMatMul(qm) if fast_qmatmul(w, p, n, qm) => {}
         Op::QMatMul(qm) => {
             let Ok(d) = crate::ops::MatMul::dims(ty(0), ty(1)) else { return };

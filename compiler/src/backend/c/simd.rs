@@ -894,6 +894,21 @@ impl DotMatMul {
     }
 }
 
+/// Writes `n`'s kernel if one of the convolution kernels here (or in `conv_channels.rs`,
+/// `conv_channel_quads.rs`, `dw_channels.rs`, `dw_quads.rs`) takes it, in the order
+/// [`scratch_bytes`] plans for: the first whose `of` accepts the node.
+pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
+    let (g, isa) = (p.graph, p.isa);
+    let emitted = QuadChannelConv::of(g, n, isa)
+        .map(|k| k.emit(w, p, n))
+        .or_else(|| ChannelConv::of(g, n).map(|k| k.emit(w, p, n)))
+        .or_else(|| RowConv::of(g, n, isa).map(|k| k.emit(w, p, n)))
+        .or_else(|| QuadDw::of(g, n, isa).map(|k| k.emit(w, p, n)))
+        .or_else(|| ChannelDw::of(g, n).map(|k| k.emit(w, p, n)))
+        .or_else(|| DwConv::of(g, n).map(|k| k.emit(w, p, n)));
+    emitted.is_some()
+}
+
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str> {
     QuadChannelConv::of(g, n, isa)

@@ -199,7 +199,7 @@ fn nested(shape: &[usize], inner: TokenStream) -> TokenStream {
 
 /// The body of node `n`'s kernel function.
 pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
-    if let Some(body) = super::packed::emit(p, n) {
+    if let Some(body) = p.opt.simd().then(|| super::packed::emit(p, n)).flatten() {
         return body;
     }
     let shape = |i: usize| p.graph.ty(n.inputs[i]).shape.clone();

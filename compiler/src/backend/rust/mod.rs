@@ -141,8 +141,13 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     });
 
     // Per node: the input its kernel reads from a compile-time packed copy, and that copy.
-    let packs: Vec<Option<(usize, TensorData)>> =
-        p.graph.nodes.iter().enumerate().map(|(i, n)| if p.runs(i) { packed::pack(p, n) } else { None }).collect();
+    let packs: Vec<Option<(usize, TensorData)>> = p
+        .graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| if p.runs(i) && p.opt.simd() { packed::pack(p, n) } else { None })
+        .collect();
     // A constant every reader (that runs) takes packed is not emitted itself.
     let only_packed = |v: ValueId| {
         !p.graph.outputs.contains(&v)
