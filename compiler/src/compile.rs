@@ -320,7 +320,7 @@ impl Config {
 
     /// Sparse code generation (unless `--dense`): the `sparsify` pass, then `dce`.
     fn sparsify(&self, graph: &mut Graph) -> Result<()> {
-        if !self.dense && passes::sparsify(graph) {
+        if !self.dense && passes::sparsify(graph, self.kernels().isa) {
             passes::dce(graph);
             verify(graph).map_err(|e| Error::Model(format!("internal error after pass sparsify: {e}")))?;
         }

@@ -272,3 +272,27 @@ fn sparse_code_is_clippy_clean_and_strict_c99() {
         .expect("clippy-driver must be installed");
     assert!(out.status.success(), "generated Rust is not clippy-clean:\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The cost model weighs sparse code against the target's dense kernels: VWW int8's
+/// trained-sparse 1×1 layers go sparse on `x86_64` (int16 pairs) below 60% density, but on
+/// `x86_64-avx512` (byte quads, about twice as fast dense) only below 30%.
+#[test]
+fn sparse_choice_follows_the_dense_kernels_of_the_target() {
+    let model = model_dir("mlperf-tiny/vww_mobilenetv1_025_int8/model.onnx");
+    let densities = |target: &str| -> Vec<f64> {
+        let cfg = Config::new().target(modelless::target::TargetDesc::load(target).unwrap());
+        let g = cfg.lower(&model).unwrap().0;
+        g.nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Sparse(s) => Some(s.csr.density()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (pairs, quads) = (densities("x86_64"), densities("x86_64-avx512"));
+    assert!(pairs.iter().all(|&d| d <= modelless::passes::sparsify::MAX_DENSITY), "{pairs:?}");
+    assert!(quads.iter().all(|&d| d <= modelless::passes::sparsify::MAX_DENSITY_DOT4), "{quads:?}");
+    assert!(pairs.iter().any(|&d| d > modelless::passes::sparsify::MAX_DENSITY_DOT4), "{pairs:?}");
+    assert_eq!(quads.len() + 1, pairs.len(), "one layer (36% dense) changes sides: {pairs:?} / {quads:?}");
+}

@@ -105,7 +105,7 @@ pub struct AuditReport {
 /// Flash bytes and MACs executed of `g` with sparse code generation.
 fn size_of(g: &Graph) -> (usize, u64) {
     let mut s = g.clone();
-    if crate::passes::sparsify(&mut s) {
+    if crate::passes::sparsify(&mut s, Default::default()) {
         crate::passes::dce(&mut s);
     }
     (crate::passes::sparsify::flash_bytes(&s), crate::passes::sparsify::layer_stats(&s).iter().map(|l| l.macs).sum())

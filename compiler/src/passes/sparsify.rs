@@ -11,16 +11,22 @@
 //!   in the narrowest of u8/u16/u32); its time is one multiply-add per kept weight and output
 //!   plus a small per-entry decode.
 //! - Sparse is chosen when it saves at least 20% of the weight flash and density ≤
-//!   [`MAX_DENSITY`] (above that, the dense kernels' regular loops win on time).
+//!   [`MAX_DENSITY`] (above that, the dense kernels' regular loops win on time). Where the
+//!   instruction set multiplies int8 in byte quads ([`Isa::dot4`]), dense int8 layers run
+//!   about twice as fast as with int16 pairs, so an int8 layer must be twice as sparse
+//!   ([`MAX_DENSITY_DOT4`]).
 //! - Among sparse forms, layers with at most [`UNROLL_FC`] (Gemm/MatMul) or [`UNROLL_CONV`]
 //!   (Conv) kept weights are fully unrolled: no index streams at all, the weights become
 //!   immediates, and every loop bound is a constant.
 
-use crate::ir::{Graph, Node, TensorData};
+use crate::backend::Isa;
+use crate::ir::{DType, Graph, Node, TensorData};
 use crate::ops::{Csr, Op, Sparse, SparseFormat};
 
 /// Above this density a layer stays dense.
 pub const MAX_DENSITY: f64 = 0.6;
+/// Above this density an int8 layer stays dense where the dense kernels use byte quads.
+pub const MAX_DENSITY_DOT4: f64 = 0.3;
 /// Largest Gemm/MatMul (kept weights) emitted fully unrolled.
 pub const UNROLL_FC: usize = 64;
 /// Largest convolution (kept weights) emitted fully unrolled (one plane loop per weight).
@@ -55,20 +61,22 @@ pub fn compress(g: &Graph, n: &Node) -> Option<Csr> {
 }
 
 /// The cost model's choice for a compressed weight (`None`: stay dense).
-pub fn choose(csr: &Csr, elem_bytes: usize, conv: bool) -> Option<SparseFormat> {
+/// `max_density`: [`MAX_DENSITY`], or [`MAX_DENSITY_DOT4`] for int8 on byte-quad targets.
+pub fn choose(csr: &Csr, elem_bytes: usize, conv: bool, max_density: f64) -> Option<SparseFormat> {
     let dense = csr.rows * csr.row_len * elem_bytes;
     let nnz = csr.nnz();
     let csr_bytes = nnz * (elem_bytes + csr.col_bytes()) + (csr.rows + 1) * csr.ptr_bytes();
-    if csr.density() > MAX_DENSITY || csr_bytes * 5 > dense * 4 {
+    if csr.density() > max_density || csr_bytes * 5 > dense * 4 {
         return None;
     }
     let unroll = if conv { UNROLL_CONV } else { UNROLL_FC };
     Some(if nnz <= unroll { SparseFormat::Unrolled } else { SparseFormat::Csr })
 }
 
-/// Replaces every eligible weighted node by its sparse form when the cost model prefers it.
-/// Returns whether the graph changed (the dense weights become dead; run `dce` after).
-pub fn sparsify(g: &mut Graph) -> bool {
+/// Replaces every eligible weighted node by its sparse form when the cost model prefers it
+/// against the dense kernels of `isa`. Returns whether the graph changed (the dense
+/// weights become dead; run `dce` after).
+pub fn sparsify(g: &mut Graph, isa: Isa) -> bool {
     let mut changed = false;
     for i in 0..g.nodes.len() {
         let n = &g.nodes[i];
@@ -76,7 +84,9 @@ pub fn sparsify(g: &mut Graph) -> bool {
         let w = n.inputs[1];
         let wty = g.ty(w).clone();
         let conv = matches!(n.op, Op::Conv(_) | Op::QConv(_));
-        let Some(format) = choose(&csr, wty.dtype.size(), conv) else { continue };
+        let int8 = matches!(wty.dtype, DType::I8 | DType::U8);
+        let max_density = if int8 && isa.dot4 { MAX_DENSITY_DOT4 } else { MAX_DENSITY };
+        let Some(format) = choose(&csr, wty.dtype.size(), conv, max_density) else { continue };
         let sparse =
             Sparse { dense: Box::new(n.op.clone()), weight: wty, weight_name: g.value(w).name.clone(), csr, format };
         let node = &mut g.nodes[i];
