@@ -668,7 +668,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let rust = modelless::passes::plan_memory(
                 &g,
                 plan.align,
-                &modelless::Kernels { lang: Lang::Rust, isa: Default::default(), opt: Default::default() },
+                &modelless::Kernels {
+                    lang: Lang::Rust,
+                    isa: Default::default(),
+                    opt: Default::default(),
+                    direct_convs: Default::default(),
+                },
             );
             if rust.arena_bytes != plan.arena_bytes {
                 println!("arena (Rust): {} bytes (the Rust kernels do not run in place yet)", rust.arena_bytes);

@@ -374,6 +374,34 @@ static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
 {
     return _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x));
 }
+static inline mlrt_f8 mlrt_f8_add(mlrt_f8 a, mlrt_f8 b) { return _mm256_add_ps(a, b); }
+static inline mlrt_f8 mlrt_f8_sub(mlrt_f8 a, mlrt_f8 b) { return _mm256_sub_ps(a, b); }
+/* Interleaves a and b: lo = a0 b0 a1 b1 a2 b2 a3 b3, hi = a4 b4 .. a7 b7. */
+static inline void mlrt_f8_zip(mlrt_f8 a, mlrt_f8 b, mlrt_f8 *lo, mlrt_f8 *hi)
+{
+    const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+#if defined(__AVX2__)
+/* The even and the odd elements of src[0..16]. */
+static inline void mlrt_f8_unzip(const float *src, mlrt_f8 *even, mlrt_f8 *odd)
+{
+    const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8);
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+/* x v0 .. v6, and v1 .. v7 x. */
+static inline mlrt_f8 mlrt_f8_shift_in(mlrt_f8 v, float x)
+{
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6)), _mm256_set1_ps(x), 0x01);
+}
+static inline mlrt_f8 mlrt_f8_shift_out(mlrt_f8 v, float x)
+{
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)), _mm256_set1_ps(x), 0x80);
+}
+#define MLRT_F8_SHUFFLES 1
+#endif
 #elif defined(__ARM_NEON)
 #include <arm_neon.h>
 typedef struct { float32x4_t lo, hi; } mlrt_f8;
@@ -438,6 +466,49 @@ static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
     x.hi = mlrt_f4_clip(x.hi, l, h);
     return x;
 }
+static inline mlrt_f8 mlrt_f8_add(mlrt_f8 a, mlrt_f8 b)
+{
+    a.lo = vaddq_f32(a.lo, b.lo);
+    a.hi = vaddq_f32(a.hi, b.hi);
+    return a;
+}
+static inline mlrt_f8 mlrt_f8_sub(mlrt_f8 a, mlrt_f8 b)
+{
+    a.lo = vsubq_f32(a.lo, b.lo);
+    a.hi = vsubq_f32(a.hi, b.hi);
+    return a;
+}
+static inline void mlrt_f8_zip(mlrt_f8 a, mlrt_f8 b, mlrt_f8 *lo, mlrt_f8 *hi)
+{
+    const float32x4x2_t l = vzipq_f32(a.lo, b.lo), h = vzipq_f32(a.hi, b.hi);
+    lo->lo = l.val[0];
+    lo->hi = l.val[1];
+    hi->lo = h.val[0];
+    hi->hi = h.val[1];
+}
+static inline void mlrt_f8_unzip(const float *src, mlrt_f8 *even, mlrt_f8 *odd)
+{
+    const float32x4x2_t a = vld2q_f32(src), b = vld2q_f32(src + 8);
+    even->lo = a.val[0];
+    even->hi = b.val[0];
+    odd->lo = a.val[1];
+    odd->hi = b.val[1];
+}
+static inline mlrt_f8 mlrt_f8_shift_in(mlrt_f8 v, float x)
+{
+    mlrt_f8 r;
+    r.lo = vextq_f32(vdupq_n_f32(x), v.lo, 3);
+    r.hi = vextq_f32(v.lo, v.hi, 3);
+    return r;
+}
+static inline mlrt_f8 mlrt_f8_shift_out(mlrt_f8 v, float x)
+{
+    mlrt_f8 r;
+    r.lo = vextq_f32(v.lo, v.hi, 1);
+    r.hi = vextq_f32(v.hi, vdupq_n_f32(x), 1);
+    return r;
+}
+#define MLRT_F8_SHUFFLES 1
 #else
 typedef struct { float v[8]; } mlrt_f8;
 static inline mlrt_f8 mlrt_f8_set1(float v)
@@ -478,8 +549,59 @@ static inline mlrt_f8 mlrt_f8_clip(mlrt_f8 x, float lo, float hi)
     for (i = 0; i < 8; ++i) x.v[i] = mlrt_clip(x.v[i], lo, hi);
     return x;
 }
+static inline mlrt_f8 mlrt_f8_add(mlrt_f8 a, mlrt_f8 b)
+{
+    int i;
+    for (i = 0; i < 8; ++i) a.v[i] += b.v[i];
+    return a;
+}
+static inline mlrt_f8 mlrt_f8_sub(mlrt_f8 a, mlrt_f8 b)
+{
+    int i;
+    for (i = 0; i < 8; ++i) a.v[i] -= b.v[i];
+    return a;
+}
+static inline void mlrt_f8_zip(mlrt_f8 a, mlrt_f8 b, mlrt_f8 *lo, mlrt_f8 *hi)
+{
+    int i;
+    for (i = 0; i < 4; ++i) {
+        lo->v[2 * i] = a.v[i];
+        lo->v[2 * i + 1] = b.v[i];
+        hi->v[2 * i] = a.v[4 + i];
+        hi->v[2 * i + 1] = b.v[4 + i];
+    }
+}
 #endif
 
+#if !defined(MLRT_F8_SHUFFLES)
+/* The even and the odd elements of src[0..16]. */
+static inline void mlrt_f8_unzip(const float *src, mlrt_f8 *even, mlrt_f8 *odd)
+{
+    float e[8], o[8];
+    int i;
+    for (i = 0; i < 8; ++i) {
+        e[i] = src[2 * i];
+        o[i] = src[2 * i + 1];
+    }
+    *even = mlrt_f8_load(e);
+    *odd = mlrt_f8_load(o);
+}
+/* x v0 .. v6, and v1 .. v7 x. */
+static inline mlrt_f8 mlrt_f8_shift_in(mlrt_f8 v, float x)
+{
+    float t[9];
+    mlrt_f8_store(t + 1, v);
+    t[0] = x;
+    return mlrt_f8_load(t);
+}
+static inline mlrt_f8 mlrt_f8_shift_out(mlrt_f8 v, float x)
+{
+    float t[9];
+    mlrt_f8_store(t, v);
+    t[8] = x;
+    return mlrt_f8_load(t + 1);
+}
+#endif
 #if !defined(__AVX__)
 /* Transposes the 8 × 8 matrix whose rows are r[0..8] (through memory). */
 static inline void mlrt_f8_transpose(mlrt_f8 *r)

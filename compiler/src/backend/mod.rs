@@ -60,6 +60,16 @@ impl Opt {
     }
 }
 
+/// The kernel choices for one node: what its scratch is planned for and what is emitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Choice {
+    pub isa: Isa,
+    pub opt: Opt,
+    /// A 3×3 convolution may use the Winograd kernel (speed builds, unless the memory plan
+    /// kept it direct: [`MemoryPlan::direct_convs`]).
+    pub winograd: bool,
+}
+
 /// A planned graph ready for emission.
 pub struct Program<'g> {
     pub graph: &'g Graph,
@@ -138,6 +148,13 @@ impl<'g> Program<'g> {
             }
         }
         seen
+    }
+
+    /// The kernel choices for node `n` (as the memory plan made them).
+    pub fn choice(&self, n: &crate::ir::Node) -> Choice {
+        let idx = self.graph.nodes.iter().position(|m| std::ptr::eq(m, n));
+        let winograd = self.opt.simd() && !idx.is_some_and(|i| self.plan.direct_convs.contains(&i));
+        Choice { isa: self.isa, opt: self.opt, winograd }
     }
 
     /// Arena size as emitted: never zero, so the caller can always declare it.

@@ -38,6 +38,10 @@ pub struct MemoryPlan {
     /// Per node, the arena bytes of the values and scratch live while it runs: the largest
     /// entry is the lower bound any placement of these lifetimes needs.
     pub live_bytes: Vec<usize>,
+    /// Convolutions that keep a direct kernel although a transform kernel (Winograd) could
+    /// run them, because its scratch would raise the arena (set by the caller that chose the
+    /// kernels; the scratch above was planned for that choice).
+    pub direct_convs: std::collections::BTreeSet<usize>,
 }
 
 /// A node planned to run in place.
@@ -272,7 +276,17 @@ pub fn plan_memory(g: &Graph, align: usize, kernels: &dyn KernelNeeds) -> Memory
         .collect();
     let in_place = runs.into_iter().map(|(idx, ip)| (idx, InPlaceRun { input: ip.input })).collect();
     let scratch = scratch_nodes.into_iter().map(|idx| (idx, offsets[&(nv + idx)])).collect();
-    MemoryPlan { storage, arena_bytes: base, align, copies, pools, in_place, scratch, live_bytes }
+    MemoryPlan {
+        storage,
+        arena_bytes: base,
+        align,
+        copies,
+        pools,
+        in_place,
+        scratch,
+        live_bytes,
+        direct_convs: Default::default(),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod qkernels;
 mod simd;
 mod sparse;
 mod topk;
+mod winograd;
 
 pub(crate) use kernels::{batch_offsets, kernel_signature};
 mod writer;
@@ -261,27 +262,32 @@ pub fn scratch_bytes(
     g: &crate::ir::Graph,
     n: &crate::ir::Node,
     in_place: Option<crate::ops::InPlace>,
-    isa: crate::backend::Isa,
-    opt: crate::backend::Opt,
+    k: crate::backend::Choice,
 ) -> usize {
-    opt.simd()
-        .then(|| simd::scratch_bytes(g, n, isa))
+    k.opt
+        .simd()
+        .then(|| simd::scratch_bytes(g, n, k))
         .flatten()
         .unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
+}
+
+/// Whether the Winograd kernel can run `n` (speed builds, memory permitting).
+pub fn winograd_eligible(g: &crate::ir::Graph, n: &crate::ir::Node) -> bool {
+    winograd::WinogradConv::of(g, n).is_some()
 }
 
 /// Element type of a node's scratch (the rows of the SIMD kernels, else its output type).
 fn scratch_type(p: &Program, n: &crate::ir::Node) -> &'static str {
     p.opt
         .simd()
-        .then(|| simd::scratch_type(p.graph, n, p.isa))
+        .then(|| simd::scratch_type(p.graph, n, p.choice(n)))
         .flatten()
         .unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
 }
 
 /// The kernel parameter naming the scratch.
 fn scratch_name(p: &Program, n: &crate::ir::Node) -> &'static str {
-    if p.opt.simd() && simd::scratch_bytes(p.graph, n, p.isa).is_some() { "rows" } else { "ring" }
+    if p.opt.simd() && simd::scratch_bytes(p.graph, n, p.choice(n)).is_some() { "rows" } else { "ring" }
 }
 
 fn body(p: &Program, packed: &Packed) -> String {

@@ -24,8 +24,9 @@ use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::dw_quads::QuadDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array, weights_fit_i8};
+use super::winograd::WinogradConv;
 use super::writer::Writer;
-use crate::backend::{Isa, Program};
+use crate::backend::{Choice, Isa, Program};
 use crate::ir::{DType, Graph, Node};
 use crate::ops::{Op, QMatMul, Requant};
 use crate::toolchain::c_type;
@@ -898,9 +899,10 @@ impl DotMatMul {
 /// `conv_channel_quads.rs`, `dw_channels.rs`, `dw_quads.rs`) takes it, in the order
 /// [`scratch_bytes`] plans for: the first whose `of` accepts the node.
 pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
-    let (g, isa) = (p.graph, p.isa);
+    let (g, isa, winograd) = (p.graph, p.isa, p.choice(n).winograd);
     let emitted = QuadChannelConv::of(g, n, isa)
         .map(|k| k.emit(w, p, n))
+        .or_else(|| WinogradConv::of(g, n).filter(|_| winograd).map(|k| k.emit(w, p, n)))
         .or_else(|| ChannelConv::of(g, n).map(|k| k.emit(w, p, n)))
         .or_else(|| RowConv::of(g, n, isa).map(|k| k.emit(w, p, n)))
         .or_else(|| QuadDw::of(g, n, isa).map(|k| k.emit(w, p, n)))
@@ -910,9 +912,11 @@ pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
 }
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
-pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str> {
+pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static str> {
+    let isa = k.isa;
     QuadChannelConv::of(g, n, isa)
         .map(|_| "uint8_t")
+        .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(|_| "float"))
         .or_else(|| ChannelConv::of(g, n).map(|_| "float"))
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_type()))
         .or_else(|| QuadDw::of(g, n, isa).map(|_| "uint8_t"))
@@ -921,9 +925,11 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node, isa: Isa) -> Option<&'static str
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
-pub(crate) fn scratch_bytes(g: &Graph, n: &Node, isa: Isa) -> Option<usize> {
+pub(crate) fn scratch_bytes(g: &Graph, n: &Node, k: Choice) -> Option<usize> {
+    let isa = k.isa;
     QuadChannelConv::of(g, n, isa)
         .map(|c| c.scratch_bytes())
+        .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(|c| c.scratch_bytes()))
         .or_else(|| ChannelConv::of(g, n).map(|c| c.scratch_bytes()))
         .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_bytes()))
         .or_else(|| QuadDw::of(g, n, isa).map(|c| c.scratch_bytes()))
