@@ -145,9 +145,15 @@ impl ChannelDw {
         w.line(&format!("const {xt} *xc = x0 + nb * {};", LANES * hw));
         let yt = crate::toolchain::c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yc = y + nb * {};", LANES * ohw));
-        // Input pixel `i` of the plane goes to padded cell `(i / W + pt, i % W + pl)`.
-        let cell =
-            |i: &str| format!("rows + (({i} / {} + {}) * {wp} + {i} % {} + {}) * {LANES}", g.wd, g.pt, g.wd, g.pl);
+        // Input pixel `i` of the plane goes to padded cell `cin[i]` = `(i / W + pt, i % W + pl)`;
+        // output pixel `o` reads its window from cell `cout[o]` (tables: no divisions per pixel).
+        let idx = if hp * wp < 1 << 16 { "unsigned short" } else { "unsigned" };
+        let cin: Vec<String> = (0..hw).map(|i| ((i / g.wd + g.pt) * wp + i % g.wd + g.pl).to_string()).collect();
+        let cout: Vec<String> =
+            (0..ohw).map(|o| ((o / g.ow) * g.s[0] * wp + (o % g.ow) * g.s[1]).to_string()).collect();
+        packed_array(w, idx, "cin", &cin);
+        packed_array(w, idx, "cout", &cout);
+        let cell = |i: &str| format!("rows + cin[{i}] * {LANES}");
         w.open(&format!("for (int i = 0; i + {LANES} <= {hw}; i += {LANES})"));
         let loads: Vec<String> = (0..LANES)
             .map(|j| match int8 {
@@ -204,8 +210,7 @@ impl ChannelDw {
             for k in 0..count {
                 w.line("{");
                 w.indent();
-                w.line(&format!("const int oh = ({o} + {k}) / {}, ow = ({o} + {k}) % {};", g.ow, g.ow));
-                w.line(&format!("const {et} *rp = rows + (oh * {} * {wp} + ow * {}) * {LANES};", g.s[0], g.s[1]));
+                w.line(&format!("const {et} *rp = rows + cout[{o} + {k}] * {LANES};"));
                 w.line(&format!("{vt} acc = bias;"));
                 for ky in 0..kh {
                     if int8.is_some() {
