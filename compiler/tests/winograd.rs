@@ -128,3 +128,17 @@ fn winograd_never_raises_the_arena() {
         assert!(c.plan.arena_bytes <= base.arena_bytes, "{} > {}", c.plan.arena_bytes, base.arena_bytes);
     }
 }
+
+/// A float convolution whose weights are all whole numbers stands for an integer one
+/// (ConvInteger with a run-time zero point) and keeps the direct kernel: its sums of
+/// integers stay exact up to 2^24, which Winograd's quarter-valued weights would narrow.
+#[test]
+fn integer_valued_convolutions_stay_direct() {
+    let mut g = graph(16, 16, 16, 16, None, true, Tail::Expand);
+    let w = g.values.iter_mut().find(|v| v.name == "w").unwrap();
+    let Some(TensorData::F32(d)) = &mut w.data else { panic!("weights") };
+    d.iter_mut().for_each(|v| *v = (*v * 100.0).round());
+    let c = Config::new().compile_graph(g, "wino").unwrap();
+    let src = &c.files.iter().find(|f| f.name == "wino.c").unwrap().contents;
+    assert!(!src.contains("mlrt_f8_zip"), "integer-valued weights went through Winograd");
+}

@@ -31,6 +31,13 @@ const OCB: usize = 4;
 /// `G` of F(2×2, 3×3): the 4×3 weight transform.
 const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 
+/// Whether every weight is a whole number: the float convolution stands for an integer one
+/// (ConvInteger with a run-time zero point), whose sums must stay exact. `G g Gᵀ` has
+/// quarters, which would narrow the range in which float sums of integers are exact.
+fn integral(weights: &crate::ir::TensorData) -> bool {
+    (0..weights.len()).all(|i| f32_at(weights, i).is_some_and(|v| v.fract() == 0.0))
+}
+
 /// The plan for a float Conv this kernel handles.
 #[derive(Clone, Copy)]
 pub(crate) struct WinogradConv {
@@ -43,8 +50,8 @@ pub(crate) struct WinogradConv {
 
 impl WinogradConv {
     /// Dense float32 Conv, 3×3, stride and dilation 1, padding 1 on every side, constant
-    /// weights, at least 8 input channels, output channels a multiple of [`OCB`], width 8,
-    /// 16 or 32 and height a multiple of a step's rows.
+    /// weights (not all whole numbers), at least 8 input channels, output channels a multiple
+    /// of [`OCB`], width 8, 16 or 32 and height a multiple of a step's rows.
     pub(crate) fn of(g: &Graph, n: &Node) -> Option<WinogradConv> {
         let Op::Conv(c) = &n.op else { return None };
         let geo = ConvGeo::of_graph(g, n, c, false)?;
@@ -61,7 +68,8 @@ impl WinogradConv {
             && weights.len() == geo.m * geo.ci * 9
             && matches!(t, 4 | 8 | 16)
             && geo.m.is_multiple_of(OCB)
-            && geo.ci >= 8;
+            && geo.ci >= 8
+            && !integral(weights);
         let r = STEP / t.max(1);
         (ok && geo.oh.is_multiple_of(2 * r)).then_some(WinogradConv { g: geo, t, r })
     }
