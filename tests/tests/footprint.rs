@@ -56,7 +56,9 @@ fn c_arena_is_below_tflm() {
 fn size_builds_are_smaller_and_keep_the_arena_goals() {
     let target = modelless::target::TargetDesc::host();
     let mut table = String::new();
-    for (model, total, activations) in TFLM.iter().copied().chain([("ad_fc_autoencoder_fp32", usize::MAX, None)]) {
+    // AD float has no TFLM figure; it is checked against its speed build only.
+    let models = TFLM.iter().map(|&(m, t, a)| (m, Some(t), a)).chain([("ad_fc_autoencoder_fp32", None, None)]);
+    for (model, total, activations) in models {
         let path = model_dir(&format!("mlperf-tiny/{model}/model.onnx"));
         let build = |opt: Opt| {
             let c = Config::default().opt(opt).compile_to_memory(&path).unwrap();
@@ -72,7 +74,9 @@ fn size_builds_are_smaller_and_keep_the_arena_goals() {
         );
         assert!(flash <= speed_flash, "{model}: the size build's flash exceeds the speed build's\n{table}");
         assert!(arena <= speed_arena, "{model}: the size build's arena exceeds the speed build's\n{table}");
-        assert!(10 * arena <= 7 * total, "{model}: size-build arena {arena} B is more than 0.7× TFLM's\n{table}");
+        if let Some(total) = total {
+            assert!(10 * arena <= 7 * total, "{model}: size-build arena {arena} B is more than 0.7× TFLM's\n{table}");
+        }
         if let Some(a) = activations {
             assert!(arena < a, "{model}: size-build arena {arena} B is not below TFLM's activations {a} B\n{table}");
         }
