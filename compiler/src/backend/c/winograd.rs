@@ -111,6 +111,7 @@ impl WinogradConv {
                 }
             }
         }
+        w.line("/* Winograd F(2x2, 3x3): wu = G g G^T per output and input channel, 16 positions. */");
         packed_array(w, "float", "wu", &u);
         w.packs_input(1);
         let [vv, mm, xg, _] = self.parts();
