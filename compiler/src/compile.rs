@@ -52,9 +52,7 @@ impl passes::KernelNeeds for Kernels {
 impl Kernels {
     /// The kernel choices for node `n` of `g`.
     pub fn choice(&self, g: &Graph, n: &crate::ir::Node) -> backend::Choice {
-        let idx = g.nodes.iter().position(|m| std::ptr::eq(m, n));
-        let winograd = self.opt.simd() && !idx.is_some_and(|i| self.direct_convs.contains(&i));
-        backend::Choice { isa: self.isa, opt: self.opt, winograd }
+        backend::Choice::of(g, n, self.isa, self.opt, &self.direct_convs)
     }
 
     /// Plans `g`'s memory for these kernels; where a Winograd convolution's scratch would

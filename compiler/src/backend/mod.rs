@@ -13,6 +13,7 @@ pub use float_lit::{float_repr, float_repr64};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::passes::{MemoryPlan, Storage};
+use std::collections::BTreeSet;
 
 /// What the target's instruction set offers the C kernels (from [`TargetDesc::features`];
 /// emitters branch on these, never on a target's name). The default is the portable set.
@@ -68,6 +69,16 @@ pub struct Choice {
     /// A 3×3 convolution may use the Winograd kernel (speed builds, unless the memory plan
     /// kept it direct: [`MemoryPlan::direct_convs`]).
     pub winograd: bool,
+}
+
+impl Choice {
+    /// The choices for node `n` of `g`: speed builds may use Winograd unless `direct_convs`
+    /// (node indices, [`MemoryPlan::direct_convs`]) keeps `n` direct.
+    pub fn of(g: &Graph, n: &crate::ir::Node, isa: Isa, opt: Opt, direct_convs: &BTreeSet<usize>) -> Choice {
+        let kept = !direct_convs.is_empty()
+            && g.nodes.iter().position(|m| std::ptr::eq(m, n)).is_some_and(|i| direct_convs.contains(&i));
+        Choice { isa, opt, winograd: opt.simd() && !kept }
+    }
 }
 
 /// A planned graph ready for emission.
@@ -152,9 +163,7 @@ impl<'g> Program<'g> {
 
     /// The kernel choices for node `n` (as the memory plan made them).
     pub fn choice(&self, n: &crate::ir::Node) -> Choice {
-        let idx = self.graph.nodes.iter().position(|m| std::ptr::eq(m, n));
-        let winograd = self.opt.simd() && !idx.is_some_and(|i| self.plan.direct_convs.contains(&i));
-        Choice { isa: self.isa, opt: self.opt, winograd }
+        Choice::of(self.graph, n, self.isa, self.opt, &self.plan.direct_convs)
     }
 
     /// Arena size as emitted: never zero, so the caller can always declare it.

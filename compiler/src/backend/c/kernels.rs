@@ -1245,7 +1245,7 @@ pub(crate) fn emit_lane_gemm(
 
 /// Float Conv through the lane kernels: depthwise, or dense with constant weights.
 fn fast_conv(w: &mut Writer, p: &Program, n: &Node, c: &crate::ops::Conv) -> bool {
-    if p.opt.simd() && super::simd::emit_conv(w, p, n) {
+    if super::simd::emit_conv(w, p, n) {
         return true;
     }
     let wsh = &p.graph.ty(n.inputs[1]).shape;

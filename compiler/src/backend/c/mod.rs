@@ -264,10 +264,7 @@ pub fn scratch_bytes(
     in_place: Option<crate::ops::InPlace>,
     k: crate::backend::Choice,
 ) -> usize {
-    k.opt
-        .simd()
-        .then(|| simd::scratch_bytes(g, n, k))
-        .flatten()
+    simd::scratch_bytes(g, n, k)
         .unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
 }
 
@@ -278,16 +275,12 @@ pub fn winograd_eligible(g: &crate::ir::Graph, n: &crate::ir::Node) -> bool {
 
 /// Element type of a node's scratch (the rows of the SIMD kernels, else its output type).
 fn scratch_type(p: &Program, n: &crate::ir::Node) -> &'static str {
-    p.opt
-        .simd()
-        .then(|| simd::scratch_type(p.graph, n, p.choice(n)))
-        .flatten()
-        .unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
+    simd::scratch_type(p.graph, n, p.choice(n)).unwrap_or_else(|| c_type(p.graph.ty(n.outputs[0]).dtype))
 }
 
 /// The kernel parameter naming the scratch.
 fn scratch_name(p: &Program, n: &crate::ir::Node) -> &'static str {
-    if p.opt.simd() && simd::scratch_bytes(p.graph, n, p.choice(n)).is_some() { "rows" } else { "ring" }
+    if simd::scratch_bytes(p.graph, n, p.choice(n)).is_some() { "rows" } else { "ring" }
 }
 
 fn body(p: &Program, packed: &Packed) -> String {

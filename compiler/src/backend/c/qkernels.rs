@@ -142,7 +142,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             w.close();
             w.close();
         }
-        Op::QConv(_) if p.opt.simd() && super::simd::emit_conv(w, p, n) => {}
+        Op::QConv(_) if super::simd::emit_conv(w, p, n) => {}
         Op::QConv(qc) if fast_qconv(w, p, n, qc) => {}
         Op::QConv(qc) => {
             let c = &qc.conv;

@@ -896,9 +896,13 @@ impl DotMatMul {
 }
 
 /// Writes `n`'s kernel if one of the convolution kernels here (or in `conv_channels.rs`,
-/// `conv_channel_quads.rs`, `dw_channels.rs`, `dw_quads.rs`) takes it, in the order
-/// [`scratch_bytes`] plans for: the first whose `of` accepts the node.
+/// `conv_channel_quads.rs`, `dw_channels.rs`, `dw_quads.rs`, `winograd.rs`) takes it, in the
+/// order [`scratch_bytes`] plans for: the first whose `of` accepts the node. None of them in
+/// size builds ([`crate::backend::Opt::simd`]).
 pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
+    if !p.opt.simd() {
+        return false;
+    }
     let (g, isa, winograd) = (p.graph, p.isa, p.choice(n).winograd);
     let emitted = QuadChannelConv::of(g, n, isa)
         .map(|k| k.emit(w, p, n))
@@ -913,6 +917,9 @@ pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static str> {
+    if !k.opt.simd() {
+        return None;
+    }
     let isa = k.isa;
     QuadChannelConv::of(g, n, isa)
         .map(|_| "uint8_t")
@@ -926,6 +933,9 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static st
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node, k: Choice) -> Option<usize> {
+    if !k.opt.simd() {
+        return None;
+    }
     let isa = k.isa;
     QuadChannelConv::of(g, n, isa)
         .map(|c| c.scratch_bytes())
