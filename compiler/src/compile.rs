@@ -67,16 +67,16 @@ impl Kernels {
             return passes::plan_memory(g, align, self);
         }
         let direct = Kernels { direct_convs: eligible.clone(), ..self.clone() };
+        let fast = Kernels { direct_convs: Default::default(), ..self.clone() };
         let mut base = passes::plan_memory(g, align, &direct);
         base.direct_convs = eligible.clone();
+        let aligned = |b: usize| b.div_ceil(align.max(1)) * align.max(1);
         let vetoed: std::collections::BTreeSet<usize> = eligible
             .iter()
             .copied()
             .filter(|&i| {
                 let n = &g.nodes[i];
                 let ip = base.in_place(i).and_then(|_| n.op.in_place(g, n));
-                let aligned = |b: usize| b.div_ceil(align.max(1)) * align.max(1);
-                let fast = Kernels { direct_convs: Default::default(), ..self.clone() };
                 let live = base.live_bytes[i] - aligned(direct.scratch_bytes(g, n, ip))
                     + aligned(fast.scratch_bytes(g, n, ip));
                 live > base.arena_bytes
