@@ -370,9 +370,8 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
 
 /// The generated C's flash (weights + code: text + data of `NAME.c` built as `bench` builds
 /// it), or why it could not be measured.
-fn c_flash(cfg: &Config, model: &std::path::Path) -> String {
+fn c_flash(cfg: &Config, c: &modelless::Compiled) -> String {
     let measure = || -> Result<u64, Error> {
-        let c = cfg.compile_to_memory(model)?;
         let dir = tempfile::tempdir().map_err(|e| Error::Toolchain(format!("cannot create a temp dir: {e}")))?;
         Ok(modelless::toolchain::c_object_size(dir.path(), &c.name, &c.files, &cfg.target, cfg.opt)?.flash())
     };
@@ -630,7 +629,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Cmd::Inspect { m, memory_plot } => {
             let cfg = config(&m)?;
-            let (g, plan) = cfg.lower(&m.model)?;
+            // One compilation gives the graph, the plan and the C whose flash is reported.
+            let (g, plan, flash) = match cfg.compile_to_memory(&m.model) {
+                Ok(c) => {
+                    let flash = c_flash(&cfg, &c);
+                    (c.graph, c.plan, flash)
+                }
+                Err(e) => {
+                    let (g, plan) = cfg.lower(&m.model)?;
+                    (g, plan, format!("not measured ({e})"))
+                }
+            };
             println!("{:<4} {:<12} {:<28} {:<18} {:>10} {:>9}  params", "#", "op", "node", "output", "MACs", "live B");
             let mut total = 0u64;
             for (i, n) in g.nodes.iter().enumerate() {
@@ -661,7 +670,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             println!("nodes:        {}", g.nodes.len());
             println!("MACs:         {total}");
             println!("weights:      {} bytes", g.weight_bytes());
-            println!("flash:        {}", c_flash(&cfg, &m.model));
+            println!("flash:        {flash}");
             println!("arena:        {} bytes (align {})", plan.arena_bytes, plan.align);
             println!("lower bound:  {} bytes live at once (liveness, this node order)", plan.live_peak());
             println!("in place:     {} nodes", plan.in_place.len());
