@@ -367,7 +367,11 @@ impl Config {
 
     /// Sparse code generation (unless `--dense`): the `sparsify` pass, then `dce`.
     fn sparsify(&self, graph: &mut Graph) -> Result<()> {
-        if !self.dense && passes::sparsify(graph, self.kernels().isa) {
+        // Sparse code is weighed against the dense kernels actually emitted: size builds use
+        // none of the instruction set's kernels.
+        let k = self.kernels();
+        let dense_isa = if k.opt.simd() { k.isa } else { backend::Isa::default() };
+        if !self.dense && passes::sparsify(graph, dense_isa) {
             passes::dce(graph);
             verify(graph).map_err(|e| Error::Model(format!("internal error after pass sparsify: {e}")))?;
         }
