@@ -83,3 +83,20 @@ fn size_builds_are_smaller_and_keep_the_arena_goals() {
     }
     eprintln!("{table}");
 }
+
+/// Winograd on a real model without RAM cost: ResNet-8 float's 16×16 and 8×8 3×3 layers take
+/// the Winograd kernel, its 32×32 ones stay direct (there the kernel's scratch would raise
+/// the peak), and the arena equals the plan with direct convolutions only.
+#[test]
+fn winograd_on_resnet8_keeps_the_arena() {
+    let path = model_dir("mlperf-tiny/ic_resnet8_fp32/model.onnx");
+    let c = Config::default().compile_to_memory(&path).unwrap();
+    let src = &c.files.iter().find(|f| f.name.ends_with(".c")).unwrap().contents;
+    let winograd = src.matches("Winograd F(2x2, 3x3)").count();
+    assert_eq!(winograd, 2, "Winograd kernels in ResNet-8 float");
+    assert_eq!(c.plan.direct_convs.len(), 2, "the 32x32 layers stay direct");
+    let all_direct: std::collections::BTreeSet<usize> = (0..c.graph.nodes.len()).collect();
+    let direct = modelless::Kernels { direct_convs: all_direct, ..Config::default().kernels() };
+    let base = modelless::passes::plan_memory(&c.graph, c.plan.align, &direct);
+    assert_eq!(c.plan.arena_bytes, base.arena_bytes);
+}
