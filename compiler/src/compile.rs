@@ -31,8 +31,8 @@ pub struct Kernels {
     pub lang: Lang,
     pub isa: backend::Isa,
     pub opt: backend::Opt,
-    /// Convolutions kept on direct kernels ([`MemoryPlan::direct_convs`]).
-    pub direct_convs: std::collections::BTreeSet<usize>,
+    /// Per-node decisions beyond the target ([`passes::Layouts`]).
+    pub layouts: passes::Layouts,
 }
 
 /// What each backend's kernels need from the memory plan (the arena size depends on it).
@@ -52,24 +52,36 @@ impl passes::KernelNeeds for Kernels {
 impl Kernels {
     /// The kernel choices for node `n` of `g`.
     pub fn choice(&self, g: &Graph, n: &crate::ir::Node) -> backend::Choice {
-        backend::Choice::of(g, n, self.isa, self.opt, &self.direct_convs)
+        backend::Choice::of(g, n, self.isa, self.opt, &self.layouts)
     }
 
-    /// Plans `g`'s memory for these kernels; where a Winograd convolution's scratch would
-    /// raise the arena above the plan with direct convolutions only, that node keeps its
-    /// direct kernel ([`MemoryPlan::direct_convs`]): the transform never costs RAM.
+    /// Plans `g`'s memory for these kernels. The C speed kernels hold the tensors between
+    /// channel-lane kernels in channel blocks ([`passes::Layouts::blocked`]). Where a
+    /// Winograd convolution's scratch would raise the arena above the plan with direct
+    /// convolutions only, that node keeps its direct kernel ([`passes::Layouts::direct_convs`]):
+    /// the transform never costs RAM.
     pub fn plan(&self, g: &Graph, align: usize) -> MemoryPlan {
-        let eligible: std::collections::BTreeSet<usize> = match (self.lang, self.opt.simd()) {
-            (Lang::C, true) => (0..g.nodes.len()).filter(|&i| backend::c::winograd_eligible(g, &g.nodes[i])).collect(),
-            _ => Default::default(),
+        let simd_c = self.lang == Lang::C && self.opt.simd();
+        let blocked = if simd_c { backend::c::blocked_values(g) } else { Default::default() };
+        let with = |direct_convs: std::collections::BTreeSet<usize>| Kernels {
+            layouts: passes::Layouts { direct_convs, blocked: blocked.clone() },
+            ..self.clone()
+        };
+        let planned = |k: &Kernels| {
+            let mut plan = passes::plan_memory(g, align, k);
+            plan.layouts = k.layouts.clone();
+            plan
+        };
+        let eligible: std::collections::BTreeSet<usize> = match simd_c {
+            true => (0..g.nodes.len()).filter(|&i| backend::c::winograd_eligible(g, &g.nodes[i])).collect(),
+            false => Default::default(),
         };
         if eligible.is_empty() {
-            return passes::plan_memory(g, align, self);
+            return planned(&with(eligible));
         }
-        let direct = Kernels { direct_convs: eligible.clone(), ..self.clone() };
-        let fast = Kernels { direct_convs: Default::default(), ..self.clone() };
-        let mut base = passes::plan_memory(g, align, &direct);
-        base.direct_convs = eligible.clone();
+        let direct = with(eligible.clone());
+        let fast = with(Default::default());
+        let base = planned(&direct);
         let aligned = |b: usize| b.div_ceil(align.max(1)) * align.max(1);
         let vetoed: std::collections::BTreeSet<usize> = eligible
             .iter()
@@ -82,9 +94,7 @@ impl Kernels {
                 live > base.arena_bytes
             })
             .collect();
-        let chosen = Kernels { direct_convs: vetoed.clone(), ..self.clone() };
-        let mut plan = passes::plan_memory(g, align, &chosen);
-        plan.direct_convs = vetoed;
+        let plan = planned(&with(vetoed));
         if plan.arena_bytes > base.arena_bytes { base } else { plan }
     }
 }
@@ -348,12 +358,7 @@ impl Config {
 
     /// The kernels this configuration emits: its language on its target's instruction set.
     pub fn kernels(&self) -> Kernels {
-        Kernels {
-            lang: self.lang,
-            isa: backend::Isa::of(&self.target),
-            opt: self.opt,
-            direct_convs: Default::default(),
-        }
+        Kernels { lang: self.lang, isa: backend::Isa::of(&self.target), opt: self.opt, layouts: Default::default() }
     }
 
     /// The program the backends emit, with this configuration's kernels.

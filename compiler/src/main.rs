@@ -681,7 +681,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     lang: Lang::Rust,
                     isa: Default::default(),
                     opt: Default::default(),
-                    direct_convs: Default::default(),
+                    layouts: Default::default(),
                 },
             );
             if rust.arena_bytes != plan.arena_bytes {

@@ -120,10 +120,16 @@ fn winograd_never_raises_the_arena() {
         let g = graph(16, 16, 16, 16, None, true, tail);
         let c = Config::new().compile_graph(g.clone(), "wino").unwrap();
         let conv = conv_node(&c.graph);
-        assert_eq!(!c.plan.direct_convs.contains(&conv), winograd);
+        assert_eq!(!c.plan.layouts.direct_convs.contains(&conv), winograd);
         let src = &c.files.iter().find(|f| f.name == "wino.c").unwrap().contents;
         assert_eq!(src.contains("mlrt_f8_zip"), winograd);
-        let direct = modelless::Kernels { direct_convs: [conv].into_iter().collect(), ..Config::new().kernels() };
+        let direct = modelless::Kernels {
+            layouts: modelless::passes::Layouts {
+                direct_convs: [conv].into_iter().collect(),
+                ..c.plan.layouts.clone()
+            },
+            ..Config::new().kernels()
+        };
         let base = modelless::passes::plan_memory(&c.graph, c.plan.align, &direct);
         assert!(c.plan.arena_bytes <= base.arena_bytes, "{} > {}", c.plan.arena_bytes, base.arena_bytes);
     }

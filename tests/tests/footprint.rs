@@ -94,9 +94,12 @@ fn winograd_on_resnet8_keeps_the_arena() {
     let src = &c.files.iter().find(|f| f.name.ends_with(".c")).unwrap().contents;
     let winograd = src.matches("Winograd F(2x2, 3x3)").count();
     assert_eq!(winograd, 2, "Winograd kernels in ResNet-8 float");
-    assert_eq!(c.plan.direct_convs.len(), 2, "the 32x32 layers stay direct");
+    assert_eq!(c.plan.layouts.direct_convs.len(), 2, "the 32x32 layers stay direct");
     let all_direct: std::collections::BTreeSet<usize> = (0..c.graph.nodes.len()).collect();
-    let direct = modelless::Kernels { direct_convs: all_direct, ..Config::default().kernels() };
+    let direct = modelless::Kernels {
+        layouts: modelless::passes::Layouts { direct_convs: all_direct, ..c.plan.layouts.clone() },
+        ..Config::default().kernels()
+    };
     let base = modelless::passes::plan_memory(&c.graph, c.plan.align, &direct);
     assert_eq!(c.plan.arena_bytes, base.arena_bytes);
 }

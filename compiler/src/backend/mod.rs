@@ -12,8 +12,7 @@ pub use float_lit::{float_repr, float_repr64};
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::passes::{MemoryPlan, Storage};
-use std::collections::BTreeSet;
+use crate::passes::{Layouts, MemoryPlan, Storage};
 
 /// What the target's instruction set offers the C kernels (from [`TargetDesc::features`];
 /// emitters branch on these, never on a target's name). The default is the portable set.
@@ -67,17 +66,34 @@ pub struct Choice {
     pub isa: Isa,
     pub opt: Opt,
     /// A 3×3 convolution may use the Winograd kernel (speed builds, unless the memory plan
-    /// kept it direct: [`MemoryPlan::direct_convs`]).
+    /// kept it direct: [`Layouts::direct_convs`]).
     pub winograd: bool,
+    /// The node reads its first input, or writes its output, in channel blocks
+    /// ([`crate::passes::Layouts::blocked`]) rather than in the model's NCHW layout.
+    pub x_blocked: bool,
+    pub y_blocked: bool,
 }
 
 impl Choice {
     /// The choices for node `n` of `g`: speed builds may use Winograd unless `direct_convs`
-    /// (node indices, [`MemoryPlan::direct_convs`]) keeps `n` direct.
-    pub fn of(g: &Graph, n: &crate::ir::Node, isa: Isa, opt: Opt, direct_convs: &BTreeSet<usize>) -> Choice {
-        let kept = !direct_convs.is_empty()
-            && g.nodes.iter().position(|m| std::ptr::eq(m, n)).is_some_and(|i| direct_convs.contains(&i));
-        Choice { isa, opt, winograd: opt.simd() && !kept }
+    /// (node indices, [`Layouts::direct_convs`]) keeps `n` direct; `blocked` values
+    /// ([`crate::passes::Layouts::blocked`]) are read and written in channel blocks.
+    pub fn of(g: &Graph, n: &crate::ir::Node, isa: Isa, opt: Opt, kept: &Layouts) -> Choice {
+        let direct = !kept.direct_convs.is_empty()
+            && g.nodes.iter().position(|m| std::ptr::eq(m, n)).is_some_and(|i| kept.direct_convs.contains(&i));
+        let blocked = |v: Option<&ValueId>| v.is_some_and(|v| kept.blocked.contains(v));
+        Choice {
+            isa,
+            opt,
+            winograd: opt.simd() && !direct,
+            x_blocked: blocked(n.inputs.first()),
+            y_blocked: blocked(n.outputs.first()),
+        }
+    }
+
+    /// Whether the node reads or writes channel blocks.
+    pub fn blocked(&self) -> bool {
+        self.x_blocked || self.y_blocked
     }
 }
 
@@ -163,7 +179,7 @@ impl<'g> Program<'g> {
 
     /// The kernel choices for node `n` (as the memory plan made them).
     pub fn choice(&self, n: &crate::ir::Node) -> Choice {
-        Choice::of(self.graph, n, self.isa, self.opt, &self.plan.direct_convs)
+        Choice::of(self.graph, n, self.isa, self.opt, &self.plan.layouts)
     }
 
     /// Arena size as emitted: never zero, so the caller can always declare it.

@@ -21,7 +21,7 @@ pub use fuse_activation::fuse_activation;
 pub use fuse_bias::fuse_bias;
 pub use legalize::legalize;
 pub use lower_qdq::lower_qdq;
-pub use plan_memory::{InPlaceRun, KernelNeeds, MemoryPlan, Pool, Storage, plan_memory};
+pub use plan_memory::{InPlaceRun, KernelNeeds, Layouts, MemoryPlan, Pool, Storage, plan_memory};
 pub use prune::{Guard, PruneConfig, PruneMode, PruneReport, prune};
 pub use sparsify::sparsify;
 

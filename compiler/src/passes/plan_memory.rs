@@ -38,10 +38,20 @@ pub struct MemoryPlan {
     /// Per node, the arena bytes of the values and scratch live while it runs: the largest
     /// entry is the lower bound any placement of these lifetimes needs.
     pub live_bytes: Vec<usize>,
+    /// The kernel decisions the scratch above was planned for (set by the caller that chose
+    /// the kernels).
+    pub layouts: Layouts,
+}
+
+/// Per-node kernel decisions a memory plan is made for, beyond the target and `--opt`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layouts {
     /// Convolutions that keep a direct kernel although a transform kernel (Winograd) could
-    /// run them, because its scratch would raise the arena (set by the caller that chose the
-    /// kernels; the scratch above was planned for that choice).
+    /// run them, because its scratch would raise the arena.
     pub direct_convs: std::collections::BTreeSet<usize>,
+    /// Float tensors the C kernels hold in channel blocks, `[n][c/8][h][w][8]`, instead of
+    /// NCHW: the values between channel-lane kernels (same bytes, no transposes).
+    pub blocked: std::collections::BTreeSet<crate::ir::ValueId>,
 }
 
 /// A node planned to run in place.
@@ -285,7 +295,7 @@ pub fn plan_memory(g: &Graph, align: usize, kernels: &dyn KernelNeeds) -> Memory
         in_place,
         scratch,
         live_bytes,
-        direct_convs: Default::default(),
+        layouts: Default::default(),
     }
 }
 

@@ -20,8 +20,9 @@ use crate::ops::Op;
 const PIXELS: usize = 3;
 
 /// The plan for a float32 dense convolution (constant weights, output channels a multiple of
-/// 8) whose rows would leave a fifth or more of the pixel lanes idle. Convolutions that are
-/// planned in place ([`Op::in_place`]) qualify only when 1×1.
+/// 8) whose rows would leave a fifth or more of the pixel lanes idle, or (`blocked`) that
+/// reads or writes channel blocks (`blocks.rs`). Convolutions that are planned in place
+/// ([`Op::in_place`]) qualify only when 1×1.
 pub(crate) struct ChannelConv {
     g: ConvGeo,
     /// Rows and columns of the zero-padded input planes (unused by a 1×1 convolution).
@@ -31,7 +32,7 @@ pub(crate) struct ChannelConv {
 }
 
 impl ChannelConv {
-    pub(crate) fn of(g: &Graph, n: &Node) -> Option<ChannelConv> {
+    pub(crate) fn of(g: &Graph, n: &Node, blocked: bool) -> Option<ChannelConv> {
         let Op::Conv(c) = &n.op else { return None };
         let geo = ConvGeo::of_graph(g, n, c, false)?.flattened();
         let f32s = [n.inputs[0], n.inputs[1], n.outputs[0]].iter().all(|&v| g.ty(v).dtype == DType::F32);
@@ -45,7 +46,7 @@ impl ChannelConv {
             && f32s
             && geo.m.is_multiple_of(LANES)
             && weights.len() == geo.m * taps
-            && pixel_lanes_idle
+            && (pixel_lanes_idle || blocked)
             && (geo.k == [1, 1] || n.op.in_place(g, n).is_none());
         let ocv = [4, 2, 1].into_iter().find(|v| geo.m.is_multiple_of(v * LANES))?;
         let padded = [geo.h + c.pads[0] + c.pads[2], geo.wd + c.pads[1] + c.pads[3]];
@@ -71,6 +72,8 @@ impl ChannelConv {
         let taps = g.ci * kh * kw;
         let (plane_in, plane_out) = (g.h * g.wd, g.oh * g.ow);
         let width = ocv * LANES;
+        let choice = p.choice(n);
+        let (xb, yb) = (choice.x_blocked, choice.y_blocked);
         let mut packed = Vec::with_capacity(m * taps);
         for b in 0..m / width {
             for t in 0..taps {
@@ -98,9 +101,19 @@ impl ChannelConv {
         w.line(&format!("const float *xn = x0 + n * {};", g.ci * plane_in));
         w.line(&format!("float *yn = y + n * {};", m * plane_out));
         if !pointwise {
+            // Input row `r` (channel r / h, row r % h), element `q`.
+            let x = if xb {
+                format!(
+                    "xn[((r / {h} / {LANES} * {plane_in} + r % {h} * {wd} + q) * {LANES}) + r / {h} % {LANES}]",
+                    h = g.h,
+                    wd = g.wd
+                )
+            } else {
+                format!("xn[r * {} + q]", g.wd)
+            };
             w.open(&format!("for (int r = 0; r < {}; ++r)", g.ci * g.h));
             w.line(&format!(
-                "for (int q = 0; q < {wd}; ++q) rows[(r / {h} * {hp} + r % {h} + {pt}) * {wp} + {pl} + q] = xn[r * {wd} + q];",
+                "for (int q = 0; q < {wd}; ++q) rows[(r / {h} * {hp} + r % {h} + {pt}) * {wp} + {pl} + q] = {x};",
                 wd = g.wd,
                 h = g.h,
                 pt = g.pt,
@@ -110,7 +123,13 @@ impl ChannelConv {
         }
         // Output pixels `p0 .. p0 + count` (flat over the output plane).
         let block = |w: &mut Writer, p0: &str, count: usize| {
-            if pointwise {
+            if pointwise && xb {
+                // `rows[ic / 8][k][ic % 8]`: the pixels' channel vectors.
+                w.line(&format!(
+                    "for (int b = 0; b < {}; ++b) for (int k = 0; k < {count}; ++k) mlrt_f8_store(rows + (b * {count} + k) * {LANES}, mlrt_f8_load(xn + (b * {plane_in} + {p0} + k) * {LANES}));",
+                    g.ci / LANES
+                ));
+            } else if pointwise {
                 w.line(&format!(
                     "for (int ic = 0; ic < {}; ++ic) for (int k = 0; k < {count}; ++k) rows[ic * {count} + k] = xn[ic * {plane_in} + {p0} + k];",
                     g.ci
@@ -140,21 +159,38 @@ impl ChannelConv {
                 .collect();
             w.line(&format!("mlrt_f8 {};", accs.join(", ")));
             w.line(&format!("const float *wb = wp + ob * {};", taps * width));
-            w.open(&format!("for (int t = 0; t < {taps}; ++t)"));
-            for v in 0..ocv {
-                w.line(&format!("const mlrt_f8 wv{v} = mlrt_f8_load(wb + t * {width} + {});", v * LANES));
+            // Blocked pointwise input: tap `t = 8·tb + l` of pixel k is `rows[tb][k][l]`.
+            let lanes = if pointwise && xb { LANES } else { 1 };
+            if lanes > 1 {
+                w.open(&format!("for (int tb = 0; tb < {}; ++tb)", taps / LANES));
+            } else {
+                w.open(&format!("for (int t = 0; t < {taps}; ++t)"));
             }
-            for k in 0..count {
+            for l in 0..lanes {
+                let t = if lanes > 1 { format!("(tb * {LANES} + {l})") } else { "t".to_string() };
                 for v in 0..ocv {
-                    let x =
-                        if pointwise { format!("rows + t * {count} + {k}") } else { format!("rows + b{k} + off[t]") };
-                    w.line(&format!("a{v}{k} = mlrt_f8_fma(a{v}{k}, wv{v}, {x});"));
+                    w.line(&format!("const mlrt_f8 wv{v}{l} = mlrt_f8_load(wb + {t} * {width} + {});", v * LANES));
+                }
+                for k in 0..count {
+                    for v in 0..ocv {
+                        let x = match (pointwise, lanes > 1) {
+                            (true, true) => format!("rows + (tb * {count} + {k}) * {LANES} + {l}"),
+                            (true, false) => format!("rows + t * {count} + {k}"),
+                            _ => format!("rows + b{k} + off[t]"),
+                        };
+                        w.line(&format!("a{v}{k} = mlrt_f8_fma(a{v}{k}, wv{v}{l}, {x});"));
+                    }
                 }
             }
             w.close();
             // Lane l of a{v}{k} is channel ob·width + 8v + l at pixel p0 + k.
             for v in 0..ocv {
                 for k in 0..count {
+                    if yb {
+                        let dst = format!("yn + ((ob * {ocv} + {v}) * {plane_out} + {p0} + {k}) * {LANES}");
+                        w.line(&float_store(&c.act, &format!("a{v}{k}"), &dst, &LANES.to_string()));
+                        continue;
+                    }
                     w.line("{");
                     w.indent();
                     w.line(&format!("float lanes[{LANES}];"));

@@ -120,7 +120,6 @@ impl ChannelDw {
         } else {
             ("mlrt_f8", "mlrt_f8_load", "mlrt_f8_fmav", "mlrt_f8_transpose", "0.0f")
         };
-        let x_zp = int8.map_or(0, |qc| qc.x_zp);
         // int8 requantization: per lane before the transpose back (`mlrt_requant8_lanes`,
         // parameters prepared once per block) where every shift allows it, else per channel
         // after it.
@@ -154,32 +153,15 @@ impl ChannelDw {
         packed_array(w, idx, "cin", &cin);
         packed_array(w, idx, "cout", &cout);
         let cell = |i: &str| format!("rows + cin[{i}] * {LANES}");
-        w.open(&format!("for (int i = 0; i + {LANES} <= {hw}; i += {LANES})"));
-        let loads: Vec<String> = (0..LANES)
-            .map(|j| match int8 {
-                Some(_) => {
-                    let from = if xt == "uint8_t" { "mlrt_acc8_from_u8" } else { "mlrt_acc8_from_s8" };
-                    format!("{from}(xc + {} + i, {x_zp}, 1)", j * hw)
-                }
-                None => format!("mlrt_f8_load(xc + {} + i)", j * hw),
-            })
-            .collect();
-        w.line(&format!("{vt} t[{LANES}] = {{ {} }};", loads.join(", ")));
-        w.line(&format!("{transpose}(t);"));
-        let store = if int8.is_some() { "mlrt_acc8_store" } else { "mlrt_f8_store" };
-        w.line(&format!("for (int k = 0; k < {LANES}; ++k) {store}({}, t[k]);", cell("(i + k)")));
-        w.close();
-        let full_in = hw / LANES * LANES;
-        if full_in < hw {
-            w.open(&format!("for (int i = {full_in}; i < {hw}; ++i)"));
-            w.line(&format!("{et} *cp = {};", cell("i")));
-            let v = if int8.is_some() {
-                format!("(int32_t)xc[j * {hw} + i] - {x_zp}")
-            } else {
-                format!("xc[j * {hw} + i]")
-            };
-            w.line(&format!("for (int j = 0; j < {LANES}; ++j) cp[j] = {v};"));
-            w.close();
+        let choice = p.choice(n);
+        if choice.x_blocked {
+            // Channel blocks (float only): each pixel's vector goes to its padded cell as is.
+            w.line(&format!(
+                "for (int i = 0; i < {hw}; ++i) mlrt_f8_store({}, mlrt_f8_load(xc + i * {LANES}));",
+                cell("i")
+            ));
+        } else {
+            self.transpose_in(w, xt, int8.map(|qc| qc.x_zp));
         }
         if int8.is_some() {
             w.line(&format!(
@@ -236,6 +218,13 @@ impl ChannelDw {
                 }
                 w.close();
             }
+            if choice.y_blocked {
+                // Channel blocks (float only): pixel k's vector is stored as is.
+                for k in 0..count {
+                    w.line(&float_store(&act, &format!("a[{k}]"), &format!("yc + ({o} + {k}) * {LANES}"), "8"));
+                }
+                return;
+            }
             if count < LANES {
                 w.line(&format!("for (int k = {count}; k < {LANES}; ++k) a[k] = bias;"));
             }
@@ -264,5 +253,41 @@ impl ChannelDw {
             w.close();
         }
         w.close();
+    }
+
+    /// Writes the copy of block `xc`'s NCHW planes (8 channels) into the padded cells
+    /// `rows + cin[i] * 8`, transposed 8 × 8 (int8: `x − x_zp` as int32).
+    fn transpose_in(&self, w: &mut Writer, xt: &str, x_zp: Option<i32>) {
+        let hw = self.g.h * self.g.wd;
+        let cell = |i: &str| format!("rows + cin[{i}] * {LANES}");
+        let (vt, transpose, store, et) = match x_zp {
+            Some(_) => ("mlrt_acc8", "mlrt_acc8_transpose", "mlrt_acc8_store", "int32_t"),
+            None => ("mlrt_f8", "mlrt_f8_transpose", "mlrt_f8_store", "float"),
+        };
+        w.open(&format!("for (int i = 0; i + {LANES} <= {hw}; i += {LANES})"));
+        let loads: Vec<String> = (0..LANES)
+            .map(|j| match x_zp {
+                Some(zp) => {
+                    let from = if xt == "uint8_t" { "mlrt_acc8_from_u8" } else { "mlrt_acc8_from_s8" };
+                    format!("{from}(xc + {} + i, {zp}, 1)", j * hw)
+                }
+                None => format!("mlrt_f8_load(xc + {} + i)", j * hw),
+            })
+            .collect();
+        w.line(&format!("{vt} t[{LANES}] = {{ {} }};", loads.join(", ")));
+        w.line(&format!("{transpose}(t);"));
+        w.line(&format!("for (int k = 0; k < {LANES}; ++k) {store}({}, t[k]);", cell("(i + k)")));
+        w.close();
+        let full_in = hw / LANES * LANES;
+        if full_in < hw {
+            w.open(&format!("for (int i = {full_in}; i < {hw}; ++i)"));
+            w.line(&format!("{et} *cp = {};", cell("i")));
+            let v = match x_zp {
+                Some(zp) => format!("(int32_t)xc[j * {hw} + i] - {zp}"),
+                None => format!("xc[j * {hw} + i]"),
+            };
+            w.line(&format!("for (int j = 0; j < {LANES}; ++j) cp[j] = {v};"));
+            w.close();
+        }
     }
 }

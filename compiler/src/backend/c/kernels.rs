@@ -631,6 +631,10 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let dt = p.graph.ty(n.inputs[0]).dtype;
             let t = crate::toolchain::c_type(dt);
             let global = [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4];
+            if p.choice(n).x_blocked {
+                super::blocks::emit_global_avg(w, planes / LANES, h * wd);
+                return;
+            }
             if pl.kind == PoolKind::Avg && dt == crate::ir::DType::F32 && global {
                 // Global average: 8 partial sums per plane (one serial chain would be latency-bound).
                 let hw = h * wd;

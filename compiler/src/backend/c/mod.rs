@@ -5,6 +5,7 @@
 //! and declares `int NAME_run(const float *input, float *output, void *arena);`.
 //! Weights are `static const`; no malloc, no mutable globals, only math.h from libc.
 
+mod blocks;
 mod conv_channel_quads;
 mod conv_channels;
 mod dw_channels;
@@ -267,6 +268,8 @@ pub fn scratch_bytes(
     simd::scratch_bytes(g, n, k)
         .unwrap_or_else(|| in_place.map_or(0, |ip| ip.scratch * g.ty(n.outputs[0]).dtype.size()))
 }
+
+pub use blocks::blocked_values;
 
 /// Whether the Winograd kernel can run `n` (speed builds, memory permitting).
 pub fn winograd_eligible(g: &crate::ir::Graph, n: &crate::ir::Node) -> bool {

@@ -895,54 +895,76 @@ impl DotMatMul {
     }
 }
 
-/// Writes `n`'s kernel if one of the convolution kernels here (or in `conv_channels.rs`,
-/// `conv_channel_quads.rs`, `dw_channels.rs`, `dw_quads.rs`, `winograd.rs`) takes it, in the
-/// order [`scratch_bytes`] plans for: the first whose `of` accepts the node. None of them in
-/// size builds ([`crate::backend::Opt::simd`]).
-pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
-    if !p.opt.simd() {
-        return false;
+/// The convolution kernels here and in `conv_channels.rs`, `conv_channel_quads.rs`,
+/// `dw_channels.rs`, `dw_quads.rs` and `winograd.rs`: the plan of the one that runs a node.
+enum ConvKernel {
+    QuadChannel(QuadChannelConv),
+    Winograd(WinogradConv),
+    Channel(ChannelConv),
+    Row(RowConv),
+    QuadDw(QuadDw),
+    ChannelDw(ChannelDw),
+    Dw(DwConv),
+}
+
+impl ConvKernel {
+    /// The first kernel whose `of` accepts `n` under choices `k`; none in size builds
+    /// ([`crate::backend::Opt::simd`]). A node reading or writing channel blocks runs a
+    /// channel-lane kernel (`blocks.rs` chose the blocked tensors so that one accepts it).
+    fn of(g: &Graph, n: &Node, k: Choice) -> Option<ConvKernel> {
+        if !k.opt.simd() {
+            return None;
+        }
+        let isa = k.isa;
+        if k.blocked() {
+            return (ChannelConv::of(g, n, true).map(ConvKernel::Channel))
+                .or_else(|| ChannelDw::of(g, n).map(ConvKernel::ChannelDw));
+        }
+        (QuadChannelConv::of(g, n, isa).map(ConvKernel::QuadChannel))
+            .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(ConvKernel::Winograd))
+            .or_else(|| ChannelConv::of(g, n, false).map(ConvKernel::Channel))
+            .or_else(|| RowConv::of(g, n, isa).map(ConvKernel::Row))
+            .or_else(|| QuadDw::of(g, n, isa).map(ConvKernel::QuadDw))
+            .or_else(|| ChannelDw::of(g, n).map(ConvKernel::ChannelDw))
+            .or_else(|| DwConv::of(g, n).map(ConvKernel::Dw))
     }
-    let (g, isa, winograd) = (p.graph, p.isa, p.choice(n).winograd);
-    let emitted = QuadChannelConv::of(g, n, isa)
-        .map(|k| k.emit(w, p, n))
-        .or_else(|| WinogradConv::of(g, n).filter(|_| winograd).map(|k| k.emit(w, p, n)))
-        .or_else(|| ChannelConv::of(g, n).map(|k| k.emit(w, p, n)))
-        .or_else(|| RowConv::of(g, n, isa).map(|k| k.emit(w, p, n)))
-        .or_else(|| QuadDw::of(g, n, isa).map(|k| k.emit(w, p, n)))
-        .or_else(|| ChannelDw::of(g, n).map(|k| k.emit(w, p, n)))
-        .or_else(|| DwConv::of(g, n).map(|k| k.emit(w, p, n)));
-    emitted.is_some()
+}
+
+/// Writes `n`'s kernel if one of the convolution kernels ([`ConvKernel`]) takes it.
+pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
+    let Some(kernel) = ConvKernel::of(p.graph, n, p.choice(n)) else { return false };
+    match kernel {
+        ConvKernel::QuadChannel(k) => k.emit(w, p, n),
+        ConvKernel::Winograd(k) => k.emit(w, p, n),
+        ConvKernel::Channel(k) => k.emit(w, p, n),
+        ConvKernel::Row(k) => k.emit(w, p, n),
+        ConvKernel::QuadDw(k) => k.emit(w, p, n),
+        ConvKernel::ChannelDw(k) => k.emit(w, p, n),
+        ConvKernel::Dw(k) => k.emit(w, p, n),
+    }
+    true
 }
 
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static str> {
-    if !k.opt.simd() {
-        return None;
-    }
-    let isa = k.isa;
-    QuadChannelConv::of(g, n, isa)
-        .map(|_| "uint8_t")
-        .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(|_| "float"))
-        .or_else(|| ChannelConv::of(g, n).map(|_| "float"))
-        .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_type()))
-        .or_else(|| QuadDw::of(g, n, isa).map(|_| "uint8_t"))
-        .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_type()))
-        .or_else(|| DwConv::of(g, n).map(|c| c.scratch_type()))
+    Some(match ConvKernel::of(g, n, k)? {
+        ConvKernel::QuadChannel(_) | ConvKernel::QuadDw(_) => "uint8_t",
+        ConvKernel::Winograd(_) | ConvKernel::Channel(_) => "float",
+        ConvKernel::Row(c) => c.scratch_type(),
+        ConvKernel::ChannelDw(c) => c.scratch_type(),
+        ConvKernel::Dw(c) => c.scratch_type(),
+    })
 }
 
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node, k: Choice) -> Option<usize> {
-    if !k.opt.simd() {
-        return None;
-    }
-    let isa = k.isa;
-    QuadChannelConv::of(g, n, isa)
-        .map(|c| c.scratch_bytes())
-        .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(|c| c.scratch_bytes()))
-        .or_else(|| ChannelConv::of(g, n).map(|c| c.scratch_bytes()))
-        .or_else(|| RowConv::of(g, n, isa).map(|c| c.scratch_bytes()))
-        .or_else(|| QuadDw::of(g, n, isa).map(|c| c.scratch_bytes()))
-        .or_else(|| ChannelDw::of(g, n).map(|c| c.scratch_bytes()))
-        .or_else(|| DwConv::of(g, n).map(|c| c.scratch_bytes()))
+    Some(match ConvKernel::of(g, n, k)? {
+        ConvKernel::QuadChannel(c) => c.scratch_bytes(),
+        ConvKernel::Winograd(c) => c.scratch_bytes(),
+        ConvKernel::Channel(c) => c.scratch_bytes(),
+        ConvKernel::Row(c) => c.scratch_bytes(),
+        ConvKernel::QuadDw(c) => c.scratch_bytes(),
+        ConvKernel::ChannelDw(c) => c.scratch_bytes(),
+        ConvKernel::Dw(c) => c.scratch_bytes(),
+    })
 }
