@@ -62,7 +62,7 @@ impl Kernels {
     /// the transform never costs RAM.
     pub fn plan(&self, g: &Graph, align: usize) -> MemoryPlan {
         let simd_c = self.lang == Lang::C && self.opt.simd();
-        let blocked = if simd_c { backend::c::blocked_values(g) } else { Default::default() };
+        let blocked = if simd_c { backend::c::blocked_values(g, self.isa) } else { Default::default() };
         let with = |direct_convs: std::collections::BTreeSet<usize>| Kernels {
             layouts: passes::Layouts { direct_convs, blocked: blocked.clone() },
             ..self.clone()

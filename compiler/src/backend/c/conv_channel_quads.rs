@@ -9,7 +9,8 @@
 //! every lane, times the quad's weights `w − w_zp` of 8 output channels (`mlrt_dot4`; taps
 //! past the kernel's width have weight 0). Eight output pixels accumulate at once, each in its
 //! own register; they are requantized per lane (`mlrt_requant8_lanes`), transposed, and
-//! stored as 8 pixels per output channel. Padding taps are summed like the others, so their
+//! stored as 8 pixels per output channel (or, into channel blocks, `blocks.rs`, stored as
+//! they are). Padding taps are summed like the others, so their
 //! share `(x_zp + off) · Σ (w − w_zp)` is taken out of the bias at compile time. All input is
 //! copied before any output is written: the kernel also runs in place.
 
@@ -111,6 +112,7 @@ impl QuadChannelConv {
         w.line(&format!("static const int32_t zc[{}] = {{{}}};", g.m, corr.join(", ")));
         lanes_requant_tables(w, rq, g.m);
         let flip = if off == 128 { "0x80" } else { "0" };
+        let blocked_out = p.choice(n).y_blocked;
         let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         // The whole input, before any output is written (in place).
@@ -170,6 +172,13 @@ impl QuadChannelConv {
             w.close();
             for k in 0..count {
                 w.line(&format!("a[{k}] = mlrt_requant8_lanes(a[{k}], &rq);"));
+            }
+            if blocked_out {
+                // Channel blocks (`blocks.rs`): pixel k's 8 channels as they are.
+                for k in 0..count {
+                    w.line(&format!("{store}(yb + ({o} + {k}) * {LANES}, a[{k}], {LANES});"));
+                }
+                return;
             }
             if count < LANES {
                 w.line(&format!("for (int k = {count}; k < {LANES}; ++k) a[k] = b0;"));

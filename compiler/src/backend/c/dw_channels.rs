@@ -144,26 +144,38 @@ impl ChannelDw {
         w.line(&format!("const {xt} *xc = x0 + nb * {};", LANES * hw));
         let yt = crate::toolchain::c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yc = y + nb * {};", LANES * ohw));
-        // Input pixel `i` of the plane goes to padded cell `cin[i]` = `(i / W + pt, i % W + pl)`;
-        // output pixel `o` reads its window from cell `cout[o]` (tables: no divisions per pixel).
+        // Input pixel `i` of an NCHW plane goes to padded cell `cin[i]` = `(i / W + pt, i % W +
+        // pl)`; output pixel `o` reads its window from cell `cout[o]` (tables: no divisions per
+        // pixel).
         let idx = if hp * wp < 1 << 16 { "unsigned short" } else { "unsigned" };
         let cin: Vec<String> = (0..hw).map(|i| ((i / g.wd + g.pt) * wp + i % g.wd + g.pl).to_string()).collect();
         let cout: Vec<String> =
             (0..ohw).map(|o| ((o / g.ow) * g.s[0] * wp + (o % g.ow) * g.s[1]).to_string()).collect();
-        packed_array(w, idx, "cin", &cin);
-        packed_array(w, idx, "cout", &cout);
-        let cell = |i: &str| format!("rows + cin[{i}] * {LANES}");
         let choice = p.choice(n);
-        if choice.x_blocked {
-            // Channel blocks (float only): each pixel's vector goes to its padded cell as is.
+        if !choice.x_blocked {
+            packed_array(w, idx, "cin", &cin);
+        }
+        packed_array(w, idx, "cout", &cout);
+        if let (true, Some(qc)) = (choice.x_blocked, int8) {
+            self.pairs_from_blocks(w, xt, qc.x_zp);
+        } else if choice.x_blocked {
+            // Channel blocks (`blocks.rs`): each pixel's vector goes to its padded cell as is,
+            // row by row.
+            let at = format!("xc + (r * {} + q) * {LANES}", g.wd);
+            let v = match int8 {
+                Some(qc) if xt == "uint8_t" => format!("mlrt_acc8_from_u8({at}, {}, 1)", qc.x_zp),
+                Some(qc) => format!("mlrt_acc8_from_s8({at}, {}, 1)", qc.x_zp),
+                None => format!("mlrt_f8_load({at})"),
+            };
+            let store = if int8.is_some() { "mlrt_acc8_store" } else { "mlrt_f8_store" };
             w.line(&format!(
-                "for (int i = 0; i < {hw}; ++i) mlrt_f8_store({}, mlrt_f8_load(xc + i * {LANES}));",
-                cell("i")
+                "for (int r = 0; r < {}; ++r) for (int q = 0; q < {}; ++q) {store}(rows + ((r + {}) * {wp} + {} + q) * {LANES}, {v});",
+                g.h, g.wd, g.pt, g.pl
             ));
         } else {
             self.transpose_in(w, xt, int8.map(|qc| qc.x_zp));
         }
-        if int8.is_some() {
+        if int8.is_some() && !choice.x_blocked {
             w.line(&format!(
                 "for (int p = 0; p < {}; ++p) mlrt_pair8_join(rows + p * {LANES}, rows + (p + {}) * {LANES});",
                 hp * wp,
@@ -219,9 +231,14 @@ impl ChannelDw {
                 w.close();
             }
             if choice.y_blocked {
-                // Channel blocks (float only): pixel k's vector is stored as is.
+                // Channel blocks (`blocks.rs`; int8: requantized per lane): pixel k's vector
+                // is stored as is.
                 for k in 0..count {
-                    w.line(&float_store(&act, &format!("a[{k}]"), &format!("yc + ({o} + {k}) * {LANES}"), "8"));
+                    let dst = format!("yc + ({o} + {k}) * {LANES}");
+                    match &requant {
+                        Some((ty, ..)) => w.line(&format!("mlrt_acc8_store_{ty}({dst}, a[{k}], {LANES});")),
+                        None => w.line(&float_store(&act, &format!("a[{k}]"), &dst, "8")),
+                    }
                 }
                 return;
             }
@@ -251,6 +268,36 @@ impl ChannelDw {
             w.indent();
             group(w, &full_out.to_string(), ohw - full_out);
             w.close();
+        }
+        w.close();
+    }
+
+    /// Writes the int16 pairs `(v[c] − x_zp, v[c + dw] − x_zp)` of horizontally neighbouring
+    /// padded cells straight from block `xc` in channel blocks (what the NCHW path gets by
+    /// its copy and `mlrt_pair8_join`). Cells whose pair is all padding stay 0.
+    fn pairs_from_blocks(&self, w: &mut Writer, xt: &str, x_zp: i32) {
+        let g = &self.g;
+        let (wd, dw) = (g.wd as i64, g.d[1] as i64);
+        let pair = if xt == "uint8_t" { "mlrt_pair8_cell_u8" } else { "mlrt_pair8_cell_s8" };
+        let px = |q: i64| if (0..wd).contains(&q) { format!("xr + {}", q * LANES as i64) } else { "NULL".into() };
+        w.open(&format!("for (int r = 0; r < {}; ++r)", g.h));
+        // Cell of the row's first pixel, and the row's pixels.
+        w.line(&format!("int32_t *cr = rows + ((r + {}) * {} + {}) * {LANES};", g.pt, self.wp, g.pl));
+        w.line(&format!("const {xt} *xr = xc + r * {};", g.wd * LANES));
+        let single = |w: &mut Writer, q: i64| {
+            w.line(&format!("{pair}(cr + ({}), {}, {}, {x_zp});", q * LANES as i64, px(q), px(q + dw)));
+        };
+        for q in (-dw).max(-(g.pl as i64))..0 {
+            single(w, q);
+        }
+        if wd > dw {
+            w.line(&format!(
+                "for (int q = 0; q < {}; ++q) {pair}(cr + q * {LANES}, xr + q * {LANES}, xr + (q + {dw}) * {LANES}, {x_zp});",
+                wd - dw
+            ));
+        }
+        for q in (wd - dw).max(0)..wd {
+            single(w, q);
         }
         w.close();
     }

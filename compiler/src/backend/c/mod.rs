@@ -11,6 +11,7 @@ mod conv_channels;
 mod dw_channels;
 mod dw_quads;
 mod kernels;
+mod pw_block_quads;
 mod qkernels;
 mod simd;
 mod sparse;

@@ -6,6 +6,7 @@
 //! wraps, as `interp` does).
 
 use super::c_float;
+use super::kernels::LANES;
 use super::simd::DotMatMul;
 use super::writer::Writer;
 use crate::backend::Program;
@@ -306,6 +307,11 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let [pt, pleft, _, _] = pl.pads;
             let planes = out[0] * out[1];
             let store = requant(w, &qp.out, "acc", "0");
+            if p.choice(n).x_blocked {
+                // Channel blocks: `blocks.rs` reads them into global average pools only.
+                super::blocks::emit_global_avg_int8(w, planes / LANES, h * wd, xt, qp.x_zp, &store);
+                return;
+            }
             w.open(&format!("for (int c = 0; c < {planes}; ++c)"));
             w.line(&format!("const {xt} *xc = x0 + {};", c_lin(&[("c", h * wd)], 0)));
             w.open(&format!("for (int oh = 0; oh < {oh}; ++oh)"));

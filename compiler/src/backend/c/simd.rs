@@ -24,6 +24,7 @@ use super::conv_channels::ChannelConv;
 use super::dw_channels::ChannelDw;
 use super::dw_quads::QuadDw;
 use super::kernels::{ConvGeo, LANES, const_data, int_at, pack_pays, packed_array, weights_fit_i8};
+use super::pw_block_quads::BlockPw;
 use super::winograd::WinogradConv;
 use super::writer::Writer;
 use crate::backend::{Choice, Isa, Program};
@@ -896,8 +897,10 @@ impl DotMatMul {
 }
 
 /// The convolution kernels here and in `conv_channels.rs`, `conv_channel_quads.rs`,
-/// `dw_channels.rs`, `dw_quads.rs` and `winograd.rs`: the plan of the one that runs a node.
+/// `dw_channels.rs`, `dw_quads.rs`, `pw_block_quads.rs` and `winograd.rs`: the plan of the
+/// one that runs a node.
 enum ConvKernel {
+    BlockPw(BlockPw),
     QuadChannel(QuadChannelConv),
     Winograd(WinogradConv),
     Channel(ChannelConv),
@@ -917,7 +920,9 @@ impl ConvKernel {
         }
         let isa = k.isa;
         if k.blocked() {
-            return (ChannelConv::of(g, n, true).map(ConvKernel::Channel))
+            return (BlockPw::of(g, n, isa).map(ConvKernel::BlockPw))
+                .or_else(|| QuadChannelConv::of(g, n, isa).map(ConvKernel::QuadChannel))
+                .or_else(|| ChannelConv::of(g, n, true).map(ConvKernel::Channel))
                 .or_else(|| ChannelDw::of(g, n).map(ConvKernel::ChannelDw));
         }
         (QuadChannelConv::of(g, n, isa).map(ConvKernel::QuadChannel))
@@ -934,6 +939,7 @@ impl ConvKernel {
 pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
     let Some(kernel) = ConvKernel::of(p.graph, n, p.choice(n)) else { return false };
     match kernel {
+        ConvKernel::BlockPw(k) => k.emit(w, p, n),
         ConvKernel::QuadChannel(k) => k.emit(w, p, n),
         ConvKernel::Winograd(k) => k.emit(w, p, n),
         ConvKernel::Channel(k) => k.emit(w, p, n),
@@ -948,7 +954,7 @@ pub(crate) fn emit_conv(w: &mut Writer, p: &Program, n: &Node) -> bool {
 /// C element type of the scratch of `n`'s kernel, if it is one of these kernels.
 pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static str> {
     Some(match ConvKernel::of(g, n, k)? {
-        ConvKernel::QuadChannel(_) | ConvKernel::QuadDw(_) => "uint8_t",
+        ConvKernel::BlockPw(_) | ConvKernel::QuadChannel(_) | ConvKernel::QuadDw(_) => "uint8_t",
         ConvKernel::Winograd(_) | ConvKernel::Channel(_) => "float",
         ConvKernel::Row(c) => c.scratch_type(),
         ConvKernel::ChannelDw(c) => c.scratch_type(),
@@ -959,6 +965,7 @@ pub(crate) fn scratch_type(g: &Graph, n: &Node, k: Choice) -> Option<&'static st
 /// Bytes of scratch the C kernel of `n` needs ([`crate::passes::KernelNeeds`]).
 pub(crate) fn scratch_bytes(g: &Graph, n: &Node, k: Choice) -> Option<usize> {
     Some(match ConvKernel::of(g, n, k)? {
+        ConvKernel::BlockPw(c) => c.scratch_bytes(),
         ConvKernel::QuadChannel(c) => c.scratch_bytes(),
         ConvKernel::Winograd(c) => c.scratch_bytes(),
         ConvKernel::Channel(c) => c.scratch_bytes(),
