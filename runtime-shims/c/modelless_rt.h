@@ -1093,6 +1093,52 @@ static inline mlrt_acc8 mlrt_requant8_lanes(mlrt_acc8 acc, const mlrt_rq8 *q)
     return mlrt_acc8_load32(v);
 #endif
 }
+/* `mlrt_requant8_lanes` without the clamp, for outputs whose clamp is their type's range:
+ * the saturating `mlrt_acc8_store4_*` clamps (the unclamped sum plus zp stays within int32,
+ * as shifts in -31..-1 leave |result| < 2^30). */
+MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8_lanes_sat(mlrt_acc8 acc, const mlrt_rq8 *q)
+{
+#if defined(__AVX2__)
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, q->m_even), q->r_even);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->m_odd), q->r_odd);
+    const __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
+    return _mm256_add_epi32(_mm256_srav_epi32(r, q->sh), q->zp);
+#else
+    return mlrt_requant8_lanes(acc, q);
+#endif
+}
+/* Four vectors of 8 values saturated to int8 / uint8, stored as 32 consecutive bytes: a0's
+ * 8, then a1's, a2's and a3's. */
+MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_s8(int8_t *dst, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3)
+{
+#if defined(__AVX2__)
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+#else
+    int32_t v[32];
+    int i;
+    mlrt_acc8_store(v, a0);
+    mlrt_acc8_store(v + 8, a1);
+    mlrt_acc8_store(v + 16, a2);
+    mlrt_acc8_store(v + 24, a3);
+    for (i = 0; i < 32; ++i) dst[i] = (int8_t)(v[i] < -128 ? -128 : (v[i] > 127 ? 127 : v[i]));
+#endif
+}
+MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_u8(uint8_t *dst, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3)
+{
+#if defined(__AVX2__)
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+#else
+    int32_t v[32];
+    int i;
+    mlrt_acc8_store(v, a0);
+    mlrt_acc8_store(v + 8, a1);
+    mlrt_acc8_store(v + 16, a2);
+    mlrt_acc8_store(v + 24, a3);
+    for (i = 0; i < 32; ++i) dst[i] = (uint8_t)(v[i] < 0 ? 0 : (v[i] > 255 ? 255 : v[i]));
+#endif
+}
 /* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
 static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
 {

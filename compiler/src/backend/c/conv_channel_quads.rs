@@ -15,7 +15,7 @@
 //! copied before any output is written: the kernel also runs in place.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
-use super::simd::{lanes_requant, lanes_requant_tables};
+use super::simd::{lanes_requant, lanes_requant_tables, store4};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
@@ -170,15 +170,21 @@ impl QuadChannelConv {
             }
             w.close();
             w.close();
-            for k in 0..count {
-                w.line(&format!("a[{k}] = mlrt_requant8_lanes(a[{k}], &rq);"));
-            }
             if blocked_out {
-                // Channel blocks (`blocks.rs`): pixel k's 8 channels as they are.
-                for k in 0..count {
-                    w.line(&format!("{store}(yb + ({o} + {k}) * {LANES}, a[{k}], {LANES});"));
+                // Channel blocks (`blocks.rs`): pixel k's 8 channels as they are, 4 pixels per
+                // store where whole.
+                let whole = count / 4 * 4;
+                for k in (0..whole).step_by(4) {
+                    let accs: Vec<String> = (k..k + 4).map(|j| format!("a[{j}]")).collect();
+                    w.line(&store4(rq, &format!("yb + ({o} + {k}) * {LANES}"), &accs, "rq"));
+                }
+                for k in whole..count {
+                    w.line(&format!("{store}(yb + ({o} + {k}) * {LANES}, mlrt_requant8_lanes(a[{k}], &rq), {LANES});"));
                 }
                 return;
+            }
+            for k in 0..count {
+                w.line(&format!("a[{k}] = mlrt_requant8_lanes(a[{k}], &rq);"));
             }
             if count < LANES {
                 w.line(&format!("for (int k = {count}; k < {LANES}; ++k) a[k] = b0;"));

@@ -15,7 +15,7 @@
 //! copied before any of its outputs is written, so it runs in place.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array};
-use super::simd::{float_store, lanes_requant, lanes_requant_tables, requant_params};
+use super::simd::{float_store, lanes_requant, lanes_requant_tables, requant_params, store4};
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
@@ -223,7 +223,7 @@ impl ChannelDw {
                         w.line(&format!("acc = {mla}(acc, {load}(rp + {off}), {load}(wc + {}));", t * LANES));
                     }
                 }
-                if lanes_rq.is_some() {
+                if lanes_rq.is_some() && !choice.y_blocked {
                     w.line(&format!("a[{k}] = mlrt_requant8_lanes(acc, &rq);"));
                 } else {
                     w.line(&format!("a[{k}] = acc;"));
@@ -231,13 +231,23 @@ impl ChannelDw {
                 w.close();
             }
             if choice.y_blocked {
-                // Channel blocks (`blocks.rs`; int8: requantized per lane): pixel k's vector
-                // is stored as is.
-                for k in 0..count {
-                    let dst = format!("yc + ({o} + {k}) * {LANES}");
+                // Channel blocks (`blocks.rs`; int8: requantized per lane, 4 pixels per store
+                // where whole): pixel k's vector is stored as is.
+                let dst = |k: usize| format!("yc + ({o} + {k}) * {LANES}");
+                let whole = if lanes_rq.is_some() { count / 4 * 4 } else { 0 };
+                if let Some(rq) = lanes_rq {
+                    for k in (0..whole).step_by(4) {
+                        let accs: Vec<String> = (k..k + 4).map(|j| format!("a[{j}]")).collect();
+                        w.line(&store4(rq, &dst(k), &accs, "rq"));
+                    }
+                }
+                for k in whole..count {
                     match &requant {
-                        Some((ty, ..)) => w.line(&format!("mlrt_acc8_store_{ty}({dst}, a[{k}], {LANES});")),
-                        None => w.line(&float_store(&act, &format!("a[{k}]"), &dst, "8")),
+                        Some((ty, ..)) => w.line(&format!(
+                            "mlrt_acc8_store_{ty}({}, mlrt_requant8_lanes(a[{k}], &rq), {LANES});",
+                            dst(k)
+                        )),
+                        None => w.line(&float_store(&act, &format!("a[{k}]"), &dst(k), "8")),
                     }
                 }
                 return;

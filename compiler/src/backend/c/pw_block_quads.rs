@@ -12,7 +12,7 @@
 //! and stored as its pixel's 8 bytes of the output block.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
-use super::simd::{lanes_requant, lanes_requant_tables};
+use super::simd::{lanes_requant, lanes_requant_tables, store4};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
@@ -130,9 +130,16 @@ impl BlockPw {
                     rq.hi,
                     o = v * LANES
                 ));
+                let dst = format!("yn + ((ob * {ocv} + {v}) * {hw} + {p0}) * {LANES}");
+                if count == 4 {
+                    let accs: Vec<String> = (0..4).map(|k| format!("a{v}{k}")).collect();
+                    w.line(&store4(rq, &dst, &accs, &format!("rq{v}")));
+                    continue;
+                }
                 for k in 0..count {
                     w.line(&format!(
-                        "{store}(yn + ((ob * {ocv} + {v}) * {hw} + {p0} + {k}) * {LANES}, mlrt_requant8_lanes(a{v}{k}, &rq{v}), {LANES});"
+                        "{store}({dst} + {}, mlrt_requant8_lanes(a{v}{k}, &rq{v}), {LANES});",
+                        k * LANES
                     ));
                 }
             }

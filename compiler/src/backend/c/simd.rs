@@ -732,6 +732,17 @@ pub(crate) fn lanes_requant(r: &Requant) -> bool {
     r.shift.iter().all(|s| (-31..=-1).contains(s))
 }
 
+/// A statement requantizing four vectors `accs` per lane (prepared parameters `q`) and
+/// storing them as 32 consecutive bytes at `dst` (`mlrt_acc8_store4_*`, saturating). Where
+/// `r` clamps to exactly its output type's range, the saturation is the clamp
+/// (`mlrt_requant8_lanes_sat`).
+pub(crate) fn store4(r: &Requant, dst: &str, accs: &[String], q: &str) -> String {
+    let (ty, range) = if r.to == DType::U8 { ("u8", (0, 255)) } else { ("s8", (-128, 127)) };
+    let f = if (r.lo, r.hi) == range { "mlrt_requant8_lanes_sat" } else { "mlrt_requant8_lanes" };
+    let vals: Vec<String> = accs.iter().map(|a| format!("{f}({a}, &{q})")).collect();
+    format!("mlrt_acc8_store4_{ty}({dst}, {});", vals.join(", "))
+}
+
 /// `rq_mul[m]` / `rq_shift[m]`, one entry per channel, for `mlrt_rq8_prepare`.
 pub(crate) fn lanes_requant_tables(w: &mut Writer, r: &Requant, m: usize) {
     let table =
