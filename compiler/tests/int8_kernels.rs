@@ -80,6 +80,16 @@ impl G {
         self.g.add_const(name, TensorType::new(dt, shape.to_vec()), data(dt, v))
     }
 
+    /// Adds a node inside the graph and returns its output.
+    fn node(&mut self, op: Op, inputs: Vec<ValueId>) -> ValueId {
+        let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
+        let t = op.infer(&tys).unwrap();
+        let y = self.g.add_value(format!("v{}", self.g.values.len()), t);
+        let name = format!("n{}", self.g.nodes.len() + 1);
+        self.g.nodes.push(Node { name, onnx_op: op.name().into(), op, inputs, outputs: vec![y] });
+        y
+    }
+
     /// Adds the node and makes its output the graph output.
     fn finish(mut self, op: Op, inputs: Vec<ValueId>) -> (Graph, Vec<Vec<u8>>) {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.g.ty(v)).collect();
@@ -964,4 +974,67 @@ fn generated_code_is_no_std_clippy_clean_and_strict_c99() {
         .output()
         .expect("clippy-driver must be installed (rustup component add clippy)");
     assert!(out.status.success(), "generated Rust is not clippy-clean:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A chain of int8 layers whose inner tensors `blocks.rs` keeps in channel blocks on
+/// x86_64-avx512: a first layer of few channels (`conv_channel_quads.rs`, blocked output),
+/// depthwise (`dw_channels.rs`, pairs straight from blocks), pointwise (`pw_block_quads.rs`)
+/// and a global average pool, on planes whose pixel counts leave tails of every size; int8
+/// with full-range outputs (saturating stores) and uint8 with a ReLU-like clamp. The result
+/// must equal the compiler's int8 simulation (`interp`).
+#[test]
+fn int8_chains_over_channel_blocks() {
+    // (seed, type, [ci, h, w], channels of the two blocks, depthwise stride, clamp at zp)
+    type Case = (u64, DType, [usize; 3], [usize; 2], usize, bool);
+    let cases: [Case; 3] = [
+        (71, DType::I8, [3, 7, 9], [16, 24], 2, false),
+        (72, DType::U8, [2, 5, 6], [8, 16], 1, true),
+        (73, DType::I8, [1, 9, 11], [24, 8], 1, true),
+    ];
+    for (seed, dt, [ci, h, wd], [c1, c2], stride, relu) in cases {
+        let mut r = Lcg(seed);
+        let (x_zp, y_zp) = if dt == DType::U8 { (131, 120) } else { (-7, -3) };
+        let mut b = G::default();
+        let xs = [1, ci, h, wd];
+        let x = r.range(xs.iter().product(), dt);
+        let mut v = b.int_input(dt, &xs, &x);
+        // (output channels, kernel, stride, pads, group: 0 = depthwise)
+        let layers = [(c1, 3, 1, 1, 1), (c1, 3, 1, 1, 0), (c2, 1, 1, 0, 1), (c2, 3, stride, 1, 0), (c1, 1, 1, 0, 1)];
+        for (i, &(m, k, s, pad, group)) in layers.iter().enumerate() {
+            let c = b.g.ty(v).shape[1];
+            let group = if group == 0 { c } else { 1 };
+            let w = b.konst(DType::I8, &[m, c / group, k, k], &r.ints(m * c / group * k * k, -120, 120));
+            let bias = b.konst(DType::I32, &[m], &r.ints(m, -3000, 3000));
+            let scales: Vec<f64> = (0..m).map(|o| 0.003 + 0.0001 * o as f64).collect();
+            let mut out = Requant::new(&scales, y_zp, dt);
+            if relu && i % 2 == 1 {
+                out.lo = y_zp;
+            }
+            let geom = conv([k, k], [s, s], [1, 1], [pad; 4], group);
+            let op = Op::QConv(QConv { conv: geom, x_zp, w_zp: r.ints(m, -5, 5), out: Some(out) });
+            v = b.node(op, vec![v, w, bias]);
+        }
+        let [_, _, ph, pw] = b.g.ty(v).shape[..] else { unreachable!() };
+        let p = pool(PoolKind::Avg, [ph, pw], [1, 1], [0; 4], false);
+        let out = Requant::new(&[1.0 / (ph * pw) as f64], y_zp, dt);
+        let (g, inputs) = b.finish(Op::QPool(QPool { pool: p, x_zp, out }), vec![v]);
+        let input = TensorData::from_le_bytes(dt, &inputs[0]);
+        let want = modelless::interp::run(&g, &[input]).unwrap().remove(0).to_le_bytes();
+        let (ty, xt) = if dt == DType::U8 { ("u8", "uint8_t") } else { ("s8", "int8_t") };
+        let markers = [
+            format!("mlrt_acc8_store4_{ty}(yn + "),
+            format!("mlrt_acc8_store4_{ty}(yc + "),
+            format!("mlrt_acc8_store4_{ty}(yb + "),
+            "mlrt_dot4_bcast(a00, rows + (qb * ".to_string(),
+            format!("mlrt_pair8_cell_{ty}(cr + "),
+            format!("const {xt} *xb = x0 + b * "),
+        ];
+        let quads = TargetDesc::load("x86_64-avx512").unwrap();
+        let c = Config::new().lang(Lang::C).target(quads).compile_graph(g.clone(), "blocks").unwrap();
+        let src = &c.files.iter().find(|f| f.name == "blocks.c").unwrap().contents;
+        for marker in &markers {
+            assert!(src.contains(marker.as_str()), "int8_blocks{seed}: no `{marker}` in the code");
+        }
+        check_quads(&format!("int8_blocks{seed}"), (g, inputs), want, &markers[0]);
+    }
 }

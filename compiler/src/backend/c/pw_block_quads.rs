@@ -108,14 +108,14 @@ impl BlockPw {
             for h in 0..2 {
                 for v in 0..ocv {
                     w.line(&format!(
-                        "const mlrt_q8 w{v}{h} = mlrt_q8_load((const uint8_t *)(const void *)(wb + ((2 * qb + {h}) * {ocv} + {v}) * {}));",
+                        "const mlrt_q8 wq{v}{h} = mlrt_q8_load((const uint8_t *)(const void *)(wb + ((2 * qb + {h}) * {ocv} + {v}) * {}));",
                         LANES * 4
                     ));
                 }
                 for k in 0..count {
                     for v in 0..ocv {
                         w.line(&format!(
-                            "a{v}{k} = mlrt_dot4_bcast(a{v}{k}, rows + (qb * {count} + {k}) * {LANES} + {}, w{v}{h});",
+                            "a{v}{k} = mlrt_dot4_bcast(a{v}{k}, rows + (qb * {count} + {k}) * {LANES} + {}, wq{v}{h});",
                             4 * h
                         ));
                     }
@@ -137,10 +137,7 @@ impl BlockPw {
                     continue;
                 }
                 for k in 0..count {
-                    w.line(&format!(
-                        "{store}({dst} + {}, mlrt_requant8_lanes(a{v}{k}, &rq{v}), {LANES});",
-                        k * LANES
-                    ));
+                    w.line(&format!("{store}({dst} + {}, mlrt_requant8_lanes(a{v}{k}, &rq{v}), {LANES});", k * LANES));
                 }
             }
             w.close();
