@@ -1140,7 +1140,7 @@ MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_u8(uint8_t *dst, mlrt_acc
 #endif
 }
 /* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
-static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
+MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
 {
     int8_t t[16];
 #if defined(__AVX2__)
@@ -1164,7 +1164,7 @@ static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
 #endif
     memcpy(dst, t, (size_t)n);
 }
-static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8 v, int n)
+MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8 v, int n)
 {
     uint8_t t[16];
 #if defined(__AVX2__)

@@ -697,6 +697,19 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
         Op::Reshape(_) => {
             w.line(&format!("for (int i = 0; i < {total}; ++i) y[i] = x0[i];"));
         }
+        Op::Transpose(t) if t.perm == [0, 3, 1, 2] && shape(0)[3] <= 4 => {
+            // NHWC to NCHW with few channels (an image input): one pass over the input, each
+            // pixel's channels to their planes (the generic nest reads it once per channel).
+            let [nb, h, wd, c] = [shape(0)[0], shape(0)[1], shape(0)[2], shape(0)[3]];
+            let hw = h * wd;
+            w.open(&format!("for (int n = 0; n < {nb}; ++n)"));
+            w.open(&format!("for (int p = 0; p < {hw}; ++p)"));
+            for k in 0..c {
+                w.line(&format!("y[n * {} + {} + p] = x0[(n * {hw} + p) * {c} + {k}];", c * hw, k * hw));
+            }
+            w.close();
+            w.close();
+        }
         Op::Transpose(t) => {
             let xs = strides_of(&shape(0));
             let st: Vec<usize> = t.perm.iter().map(|&a| xs[a]).collect();

@@ -260,29 +260,42 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let y_ty = if out_ty.dtype == DType::U8 { "u8" } else { "s8" };
             let body = total / 8 * 8;
             if eight && body > 0 {
-                let scaled = |k: usize, zp: i32, mul: i32, shift: i32| match qa.exact_shift(mul, shift) {
-                    Some(e) => format!("mlrt_acc8_from_{}(x{k} + i, {zp}, {})", x_ty(k), 1i64 << e),
+                let scaled = |k: usize, at: &str, zp: i32, mul: i32, shift: i32| match qa.exact_shift(mul, shift) {
+                    Some(e) => format!("mlrt_acc8_from_{}(x{k} + {at}, {zp}, {})", x_ty(k), 1i64 << e),
                     None if qa.split_multiplier(mul, shift).is_some() => {
                         let (hi, lo, t) = qa.split_multiplier(mul, shift).unwrap_or_default();
-                        format!("mlrt_acc8_mulsplit(mlrt_acc8_from_{}(x{k} + i, {zp}, 1), {hi}, {lo}, {t})", x_ty(k))
+                        format!("mlrt_acc8_mulsplit(mlrt_acc8_from_{}(x{k} + {at}, {zp}, 1), {hi}, {lo}, {t})", x_ty(k))
                     }
                     None => format!(
-                        "mlrt_requant8v(mlrt_acc8_from_{}(x{k} + i, {zp}, {ls}), {mul}, {shift}, 0, INT32_MIN, INT32_MAX)",
+                        "mlrt_requant8v(mlrt_acc8_from_{}(x{k} + {at}, {zp}, {ls}), {mul}, {shift}, 0, INT32_MIN, INT32_MAX)",
                         x_ty(k)
                     ),
                 };
-                w.open(&format!("for (int i = 0; i < {body}; i += 8)"));
-                w.line(&format!("const mlrt_acc8 a = {};", scaled(0, qa.a_zp, qa.a_mult, qa.a_shift)));
-                w.line(&format!("const mlrt_acc8 b = {};", scaled(1, qa.b_zp, qa.b_mult, qa.b_shift)));
-                w.line(&format!(
-                    "mlrt_acc8_store_{y_ty}(y + i, mlrt_requant8v(mlrt_acc8_add(a, b), {}, {}, {}, {}, {}), 8);",
-                    i32_lit(qa.out.multiplier[0]),
-                    i32_lit(qa.out.shift[0]),
-                    i32_lit(qa.out.zero_point),
-                    i32_lit(qa.out.lo),
-                    i32_lit(qa.out.hi)
-                ));
-                w.close();
+                let rq = |v: &str| {
+                    let o = &qa.out;
+                    let p = [o.multiplier[0], o.shift[0], o.zero_point, o.lo, o.hi].map(i32_lit);
+                    format!("mlrt_requant8v({v}, {}, {}, {}, {}, {})", p[0], p[1], p[2], p[3], p[4])
+                };
+                // 32 values per step (one 32-byte store), then 8.
+                let body32 = total / 32 * 32;
+                if body32 > 0 {
+                    w.open(&format!("for (int i = 0; i < {body32}; i += 32)"));
+                    for k in 0..4 {
+                        let at = format!("i + {}", 8 * k);
+                        w.line(&format!("const mlrt_acc8 a{k} = {};", scaled(0, &at, qa.a_zp, qa.a_mult, qa.a_shift)));
+                        w.line(&format!("const mlrt_acc8 b{k} = {};", scaled(1, &at, qa.b_zp, qa.b_mult, qa.b_shift)));
+                    }
+                    let sums: Vec<String> = (0..4).map(|k| rq(&format!("mlrt_acc8_add(a{k}, b{k})"))).collect();
+                    w.line(&format!("mlrt_acc8_store4_{y_ty}(y + i, {});", sums.join(", ")));
+                    w.close();
+                }
+                if body32 < body {
+                    w.open(&format!("for (int i = {body32}; i < {body}; i += 8)"));
+                    w.line(&format!("const mlrt_acc8 a = {};", scaled(0, "i", qa.a_zp, qa.a_mult, qa.a_shift)));
+                    w.line(&format!("const mlrt_acc8 b = {};", scaled(1, "i", qa.b_zp, qa.b_mult, qa.b_shift)));
+                    w.line(&format!("mlrt_acc8_store_{y_ty}(y + i, {}, 8);", rq("mlrt_acc8_add(a, b)")));
+                    w.close();
+                }
             }
             let start = if eight { body } else { 0 };
             w.open(&format!("for (int i = {start}; i < {total}; ++i)"));

@@ -109,7 +109,7 @@ impl RowConv {
             (false, true) => (geo.ci.div_ceil(4), 4),
             (false, false) => (geo.ci.div_ceil(2), 2),
         };
-        let (ocb, pv) = if g2.ow >= 2 * LANES { (LANES / 2, 2) } else { (LANES, 1) };
+        let (ocb, pv) = if g2.ow >= 2 * LANES { (if quads { LANES } else { LANES / 2 }, 2) } else { (LANES, 1) };
         let tile = pv * LANES;
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
