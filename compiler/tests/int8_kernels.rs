@@ -1026,7 +1026,7 @@ fn int8_chains_over_channel_blocks() {
             format!("mlrt_acc8_store4_{ty}(yc + "),
             format!("mlrt_acc8_store4_{ty}(yb + "),
             "mlrt_dot4_bcast(a00, rows + (qb * ".to_string(),
-            format!("mlrt_pair8_cell_{ty}(cr + "),
+            format!("mlrt_pair8_cell(cr + q * 8, mlrt_h8_{ty}("),
             format!("const {xt} *xb = x0 + b * "),
         ];
         let quads = TargetDesc::load("x86_64-avx512").unwrap();

@@ -733,43 +733,52 @@ static inline void mlrt_pair8_join(int32_t *a, const int32_t *b)
     memcpy(a, r, sizeof r);
 #endif
 }
-/* `mlrt_pair8_s8` into an int32 cell, as `mlrt_pair8_join` makes them: 8 int16 pairs
- * (a[i] - zp, b[i] - zp) at `dst` (an `mlrt_px8` operand); a missing side (NULL: a padding
- * pixel) is 0. */
-static inline void mlrt_pair8_cell_s8(int32_t *dst, const int8_t *a, const int8_t *b, int32_t zp)
-{
+/* Pair cells straight from 8-bit pixels, as `mlrt_pair8_join` makes them: `mlrt_h8_s8` /
+ * `mlrt_h8_u8` widen 8 values to int16 `x[i] - zp` (NULL, a padding pixel: 0), and
+ * `mlrt_pair8_cell` writes the 8 int16 pairs (a[i], b[i]) at `dst` (an `mlrt_px8` operand). */
 #if defined(__AVX2__)
-    const __m128i z = _mm_set1_epi16((short)zp);
-    const __m128i va = a ? _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)a)), z) : _mm_setzero_si128();
-    const __m128i vb = b ? _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)b)), z) : _mm_setzero_si128();
-    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_set_m128i(_mm_unpackhi_epi16(va, vb), _mm_unpacklo_epi16(va, vb)));
+typedef __m128i mlrt_h8;
+static inline mlrt_h8 mlrt_h8_s8(const int8_t *x, int32_t zp)
+{
+    return x ? _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)x)), _mm_set1_epi16((short)zp))
+             : _mm_setzero_si128();
+}
+static inline mlrt_h8 mlrt_h8_u8(const uint8_t *x, int32_t zp)
+{
+    return x ? _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)x)), _mm_set1_epi16((short)zp))
+             : _mm_setzero_si128();
+}
+static inline void mlrt_pair8_cell(int32_t *dst, mlrt_h8 a, mlrt_h8 b)
+{
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b)));
+}
 #else
+typedef struct { int16_t v[8]; } mlrt_h8;
+static inline mlrt_h8 mlrt_h8_s8(const int8_t *x, int32_t zp)
+{
+    mlrt_h8 r;
+    int i;
+    for (i = 0; i < 8; ++i) r.v[i] = (int16_t)(x ? (int32_t)x[i] - zp : 0);
+    return r;
+}
+static inline mlrt_h8 mlrt_h8_u8(const uint8_t *x, int32_t zp)
+{
+    mlrt_h8 r;
+    int i;
+    for (i = 0; i < 8; ++i) r.v[i] = (int16_t)(x ? (int32_t)x[i] - zp : 0);
+    return r;
+}
+static inline void mlrt_pair8_cell(int32_t *dst, mlrt_h8 a, mlrt_h8 b)
+{
     int16_t r[16];
     int i;
     for (i = 0; i < 8; ++i) {
-        r[2 * i] = (int16_t)(a ? (int32_t)a[i] - zp : 0);
-        r[2 * i + 1] = (int16_t)(b ? (int32_t)b[i] - zp : 0);
+        r[2 * i] = a.v[i];
+        r[2 * i + 1] = b.v[i];
     }
     memcpy(dst, r, sizeof r);
-#endif
 }
-static inline void mlrt_pair8_cell_u8(int32_t *dst, const uint8_t *a, const uint8_t *b, int32_t zp)
-{
-#if defined(__AVX2__)
-    const __m128i z = _mm_set1_epi16((short)zp);
-    const __m128i va = a ? _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)a)), z) : _mm_setzero_si128();
-    const __m128i vb = b ? _mm_sub_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)b)), z) : _mm_setzero_si128();
-    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_set_m128i(_mm_unpackhi_epi16(va, vb), _mm_unpacklo_epi16(va, vb)));
-#else
-    int16_t r[16];
-    int i;
-    for (i = 0; i < 8; ++i) {
-        r[2 * i] = (int16_t)(a ? (int32_t)a[i] - zp : 0);
-        r[2 * i + 1] = (int16_t)(b ? (int32_t)b[i] - zp : 0);
-    }
-    memcpy(dst, r, sizeof r);
 #endif
-}
 /* acc[i] + a[i] * b[i] (wrapping, as int32 accumulation does). */
 static inline mlrt_acc8 mlrt_acc8_mla(mlrt_acc8 acc, mlrt_acc8 a, mlrt_acc8 b)
 {

@@ -288,21 +288,22 @@ impl ChannelDw {
     fn pairs_from_blocks(&self, w: &mut Writer, xt: &str, x_zp: i32) {
         let g = &self.g;
         let (wd, dw) = (g.wd as i64, g.d[1] as i64);
-        let pair = if xt == "uint8_t" { "mlrt_pair8_cell_u8" } else { "mlrt_pair8_cell_s8" };
+        let h8 = if xt == "uint8_t" { "mlrt_h8_u8" } else { "mlrt_h8_s8" };
         let px = |q: i64| if (0..wd).contains(&q) { format!("xr + {}", q * LANES as i64) } else { "NULL".into() };
         w.open(&format!("for (int r = 0; r < {}; ++r)", g.h));
         // Cell of the row's first pixel, and the row's pixels.
         w.line(&format!("int32_t *cr = rows + ((r + {}) * {} + {}) * {LANES};", g.pt, self.wp, g.pl));
         w.line(&format!("const {xt} *xr = xc + r * {};", g.wd * LANES));
         let single = |w: &mut Writer, q: i64| {
-            w.line(&format!("{pair}(cr + ({}), {}, {}, {x_zp});", q * LANES as i64, px(q), px(q + dw)));
+            let (a, b) = (px(q), px(q + dw));
+            w.line(&format!("mlrt_pair8_cell(cr + ({}), {h8}({a}, {x_zp}), {h8}({b}, {x_zp}));", q * LANES as i64));
         };
         for q in (-dw).max(-(g.pl as i64))..0 {
             single(w, q);
         }
         if wd > dw {
             w.line(&format!(
-                "for (int q = 0; q < {}; ++q) {pair}(cr + q * {LANES}, xr + q * {LANES}, xr + (q + {dw}) * {LANES}, {x_zp});",
+                "for (int q = 0; q < {}; ++q) mlrt_pair8_cell(cr + q * {LANES}, {h8}(xr + q * {LANES}, {x_zp}), {h8}(xr + (q + {dw}) * {LANES}, {x_zp}));",
                 wd - dw
             ));
         }
