@@ -29,7 +29,7 @@ fn channel_lane_kernels_match_the_reference_on_ragged_planes() {
     // gathered per pixel) or channel blocks (`backend/c/blocks.rs`, one vector per pixel).
     let dw_in = "mlrt_f8_transpose(t)";
     let dw_out = "mlrt_f8_transpose(a)";
-    let dw_in_blocks = "mlrt_f8_load(xc + i * 8)";
+    let dw_in_blocks = "mlrt_f8_load(xc + (r * ";
     let dw_out_blocks = "yc + (o + 0) * 8";
     let pw_in = "rows + t * 3 + 0";
     let pw_in_blocks = "rows + (tb * 3 + 0) * 8 + 0";
