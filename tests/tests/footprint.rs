@@ -103,3 +103,23 @@ fn winograd_on_resnet8_keeps_the_arena() {
     let base = modelless::passes::plan_memory(&c.graph, c.plan.align, &direct);
     assert_eq!(c.plan.arena_bytes, base.arena_bytes);
 }
+
+/// Channel blocks on a real model: KWS's first layer, its four depthwise and four pointwise
+/// layers pass their 9 inner tensors in channel blocks (float on x86_64; int8 where the target
+/// has byte quads, x86_64-avx512), at the same arena as a plan without them (`blocks.rs`:
+/// the layout changes no size). Their results are checked elsewhere: float against ONNX
+/// Runtime and tract (`differential.rs`), int8 bit for bit (`cross.rs`, `int8.rs`).
+#[test]
+fn kws_runs_its_depthwise_chain_in_channel_blocks() {
+    for (model, target) in [("kws_dscnn_fp32", "x86_64"), ("kws_dscnn_int8", "x86_64-avx512")] {
+        let path = model_dir(&format!("mlperf-tiny/{model}/model.onnx"));
+        let cfg = Config::default().target(modelless::target::TargetDesc::load(target).unwrap());
+        let c = cfg.compile_to_memory(&path).unwrap();
+        assert_eq!(c.plan.layouts.blocked.len(), 9, "{model}: blocked tensors");
+        let plain = modelless::Kernels { layouts: Default::default(), ..cfg.kernels() };
+        let base = modelless::passes::plan_memory(&c.graph, c.plan.align, &plain);
+        assert_eq!(c.plan.arena_bytes, base.arena_bytes, "{model}: arena");
+        let src = &c.files.iter().find(|f| f.name.ends_with(".c")).unwrap().contents;
+        assert!(!src.contains("mlrt_f8_transpose(a)") && !src.contains("mlrt_acc8_transpose(a)"), "{model}");
+    }
+}
