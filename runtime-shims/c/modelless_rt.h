@@ -1118,34 +1118,46 @@ MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8_lanes_sat(mlrt_acc8 acc
 }
 /* Four vectors of 8 values saturated to int8 / uint8, stored as 32 consecutive bytes: a0's
  * 8, then a1's, a2's and a3's. */
-MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_s8(int8_t *dst, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3)
-{
 #if defined(__AVX2__)
-    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
-    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+static inline __m256i mlrt_bytes4_order(__m256i b)
+{
+    /* packs work within 128-bit halves: dwords [a0 lo, a1 lo, a2 lo, a3 lo, a0 hi, ...]. */
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
 #else
-    int32_t v[32];
+/* The 32 values, clamped to [lo, hi]. */
+static inline void mlrt_acc8_clamp4(int32_t *v, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3, int32_t lo, int32_t hi)
+{
     int i;
     mlrt_acc8_store(v, a0);
     mlrt_acc8_store(v + 8, a1);
     mlrt_acc8_store(v + 16, a2);
     mlrt_acc8_store(v + 24, a3);
-    for (i = 0; i < 32; ++i) dst[i] = (int8_t)(v[i] < -128 ? -128 : (v[i] > 127 ? 127 : v[i]));
+    for (i = 0; i < 32; ++i) v[i] = v[i] < lo ? lo : (v[i] > hi ? hi : v[i]);
+}
+#endif
+MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_s8(int8_t *dst, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3)
+{
+#if defined(__AVX2__)
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+    _mm256_storeu_si256((__m256i *)(void *)dst, mlrt_bytes4_order(b));
+#else
+    int32_t v[32];
+    int i;
+    mlrt_acc8_clamp4(v, a0, a1, a2, a3, -128, 127);
+    for (i = 0; i < 32; ++i) dst[i] = (int8_t)v[i];
 #endif
 }
 MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_u8(uint8_t *dst, mlrt_acc8 a0, mlrt_acc8 a1, mlrt_acc8 a2, mlrt_acc8 a3)
 {
 #if defined(__AVX2__)
     const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
-    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    _mm256_storeu_si256((__m256i *)(void *)dst, mlrt_bytes4_order(b));
 #else
     int32_t v[32];
     int i;
-    mlrt_acc8_store(v, a0);
-    mlrt_acc8_store(v + 8, a1);
-    mlrt_acc8_store(v + 16, a2);
-    mlrt_acc8_store(v + 24, a3);
-    for (i = 0; i < 32; ++i) dst[i] = (uint8_t)(v[i] < 0 ? 0 : (v[i] > 255 ? 255 : v[i]));
+    mlrt_acc8_clamp4(v, a0, a1, a2, a3, 0, 255);
+    for (i = 0; i < 32; ++i) dst[i] = (uint8_t)v[i];
 #endif
 }
 /* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
