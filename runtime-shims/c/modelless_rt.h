@@ -1085,15 +1085,19 @@ static inline mlrt_rq8 mlrt_rq8_prepare(const int32_t *mul, const int32_t *shift
 #endif
     return q;
 }
+#if defined(__AVX2__)
+/* round(acc[i] * mul[i] * 2^(shift[i] - 31)) per lane, before the clamp and zp. */
+MLRT_ALWAYS_INLINE static inline __m256i mlrt_rq8_round(mlrt_acc8 acc, const mlrt_rq8 *q)
+{
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, q->m_even), q->r_even);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->m_odd), q->r_odd);
+    return _mm256_srav_epi32(_mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA), q->sh);
+}
+#endif
 static inline mlrt_acc8 mlrt_requant8_lanes(mlrt_acc8 acc, const mlrt_rq8 *q)
 {
 #if defined(__AVX2__)
-    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, q->m_even), q->r_even);
-    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->m_odd), q->r_odd);
-    __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
-    r = _mm256_srav_epi32(r, q->sh);
-    r = _mm256_min_epi32(_mm256_max_epi32(r, q->lz), q->hz);
-    return _mm256_add_epi32(r, q->zp);
+    return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(mlrt_rq8_round(acc, q), q->lz), q->hz), q->zp);
 #else
     int32_t v[8];
     int i;
@@ -1108,10 +1112,7 @@ static inline mlrt_acc8 mlrt_requant8_lanes(mlrt_acc8 acc, const mlrt_rq8 *q)
 MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8_lanes_sat(mlrt_acc8 acc, const mlrt_rq8 *q)
 {
 #if defined(__AVX2__)
-    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, q->m_even), q->r_even);
-    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->m_odd), q->r_odd);
-    const __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
-    return _mm256_add_epi32(_mm256_srav_epi32(r, q->sh), q->zp);
+    return _mm256_add_epi32(mlrt_rq8_round(acc, q), q->zp);
 #else
     return mlrt_requant8_lanes(acc, q);
 #endif

@@ -35,8 +35,16 @@ use std::collections::BTreeSet;
 /// kernel even where pixel lanes would be full; a pointwise layer reads and writes the same
 /// layout (it may run in place, and the int8 one has no NCHW side).
 pub fn blocked_values(g: &Graph, isa: Isa) -> BTreeSet<ValueId> {
+    // Per node, once: a channel-lane kernel runs it over blocks; it is depthwise; it must read
+    // and write one layout (a convolution that may run in place, [`Op::in_place`], overwrites
+    // the inputs of the pixels it has gathered; the int8 pointwise kernel has no NCHW side).
+    let dw: Vec<bool> = g.nodes.iter().map(|n| depthwise(g, n)).collect();
+    let lane: Vec<bool> = g.nodes.iter().zip(&dw).map(|(n, &d)| d || lane_conv(g, n, isa)).collect();
+    let same_layout: Vec<bool> = (g.nodes.iter().enumerate())
+        .map(|(i, n)| BlockPw::of(g, n, isa).is_some() || (lane[i] && !dw[i] && n.op.in_place(g, n).is_some()))
+        .collect();
     let mut blocked = BTreeSet::new();
-    for n in &g.nodes {
+    for (i, n) in g.nodes.iter().enumerate() {
         let v = n.outputs[0];
         let t = g.ty(v);
         let dtype_ok = match t.dtype {
@@ -45,33 +53,24 @@ pub fn blocked_values(g: &Graph, isa: Isa) -> BTreeSet<ValueId> {
             _ => false,
         };
         let shaped = dtype_ok && t.shape.len() == 4 && t.shape[1].is_multiple_of(LANES) && !t.is_empty();
-        if !shaped || g.outputs.contains(&v) || !lane_conv(g, n, isa) {
+        if !shaped || g.outputs.contains(&v) || !lane[i] {
             continue;
         }
         let consumers = g.consumers(v);
         let readers_ok = !consumers.is_empty()
             && consumers.iter().all(|&c| {
                 let m = &g.nodes[c];
-                m.inputs[0] == v && !m.inputs[1..].contains(&v) && (lane_conv(g, m, isa) || global_avg(g, m))
+                m.inputs[0] == v && !m.inputs[1..].contains(&v) && (lane[c] || global_avg(g, m))
             });
-        let next_to_dw = depthwise(g, n) || consumers.iter().any(|&c| depthwise(g, &g.nodes[c]));
+        let next_to_dw = dw[i] || consumers.iter().any(|&c| dw[c]);
         if readers_ok && (next_to_dw || blocked.contains(&n.inputs[0])) {
             blocked.insert(v);
         }
     }
-    // A convolution that may run in place ([`Op::in_place`]: 1×1) overwrites the inputs of
-    // the pixels it has gathered; that holds only when input and output share the layout.
-    // The int8 pointwise kernel reads and writes blocks only.
     loop {
-        let mixed: Vec<ValueId> = g
-            .nodes
-            .iter()
-            .filter(|n| {
-                let pointwise = BlockPw::of(g, n, isa).is_some();
-                pointwise || (lane_conv(g, n, isa) && n.op.in_place(g, n).is_some() && !depthwise(g, n))
-            })
-            .filter(|n| blocked.contains(&n.inputs[0]) != blocked.contains(&n.outputs[0]))
-            .flat_map(|n| [n.inputs[0], n.outputs[0]])
+        let mixed: Vec<ValueId> = (g.nodes.iter().zip(&same_layout))
+            .filter(|&(n, &same)| same && blocked.contains(&n.inputs[0]) != blocked.contains(&n.outputs[0]))
+            .flat_map(|(n, _)| [n.inputs[0], n.outputs[0]])
             .collect();
         if mixed.is_empty() {
             return blocked;
@@ -82,10 +81,9 @@ pub fn blocked_values(g: &Graph, isa: Isa) -> BTreeSet<ValueId> {
     }
 }
 
-/// Whether a channel-lane convolution runs `n` when it reads or writes blocks.
+/// Whether a dense channel-lane convolution runs `n` when it reads or writes blocks.
 fn lane_conv(g: &Graph, n: &Node, isa: Isa) -> bool {
-    depthwise(g, n)
-        || ChannelConv::of(g, n, true).is_some()
+    ChannelConv::of(g, n, true).is_some()
         || BlockPw::of(g, n, isa).is_some()
         || QuadChannelConv::of(g, n, isa).is_some()
 }

@@ -15,7 +15,7 @@
 //! copied before any output is written: the kernel also runs in place.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
-use super::simd::{lanes_requant, lanes_requant_tables, store4};
+use super::simd::{lanes_requant, lanes_requant_tables, lanes_stores};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
 use crate::ir::{DType, Graph, Node};
@@ -171,15 +171,10 @@ impl QuadChannelConv {
             w.close();
             w.close();
             if blocked_out {
-                // Channel blocks (`blocks.rs`): pixel k's 8 channels as they are, 4 pixels per
-                // store where whole.
-                let whole = count / 4 * 4;
-                for k in (0..whole).step_by(4) {
-                    let accs: Vec<String> = (k..k + 4).map(|j| format!("a[{j}]")).collect();
-                    w.line(&store4(rq, &format!("yb + ({o} + {k}) * {LANES}"), &accs, "rq"));
-                }
-                for k in whole..count {
-                    w.line(&format!("{store}(yb + ({o} + {k}) * {LANES}, mlrt_requant8_lanes(a[{k}], &rq), {LANES});"));
+                // Channel blocks (`blocks.rs`): pixel k's 8 channels as they are.
+                let accs: Vec<String> = (0..count).map(|k| format!("a[{k}]")).collect();
+                for line in lanes_stores(rq, &format!("yb + {o} * {LANES}"), &accs, "rq") {
+                    w.line(&line);
                 }
                 return;
             }

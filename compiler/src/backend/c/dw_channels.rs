@@ -15,7 +15,7 @@
 //! copied before any of its outputs is written, so it runs in place.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array};
-use super::simd::{float_store, lanes_requant, lanes_requant_tables, requant_params, store4};
+use super::simd::{float_store, lanes_requant, lanes_requant_tables, lanes_stores, requant_params};
 use super::writer::Writer;
 use crate::backend::Program;
 use crate::ir::{DType, Graph, Node};
@@ -148,29 +148,22 @@ impl ChannelDw {
         // pl)`; output pixel `o` reads its window from cell `cout[o]` (tables: no divisions per
         // pixel).
         let idx = if hp * wp < 1 << 16 { "unsigned short" } else { "unsigned" };
-        let cin: Vec<String> = (0..hw).map(|i| ((i / g.wd + g.pt) * wp + i % g.wd + g.pl).to_string()).collect();
         let cout: Vec<String> =
             (0..ohw).map(|o| ((o / g.ow) * g.s[0] * wp + (o % g.ow) * g.s[1]).to_string()).collect();
         let choice = p.choice(n);
         if !choice.x_blocked {
+            let cin: Vec<String> = (0..hw).map(|i| ((i / g.wd + g.pt) * wp + i % g.wd + g.pl).to_string()).collect();
             packed_array(w, idx, "cin", &cin);
         }
         packed_array(w, idx, "cout", &cout);
         if let (true, Some(qc)) = (choice.x_blocked, int8) {
             self.pairs_from_blocks(w, xt, qc.x_zp);
         } else if choice.x_blocked {
-            // Channel blocks (`blocks.rs`): each pixel's vector goes to its padded cell as is,
-            // row by row.
-            let at = format!("xc + (r * {} + q) * {LANES}", g.wd);
-            let v = match int8 {
-                Some(qc) if xt == "uint8_t" => format!("mlrt_acc8_from_u8({at}, {}, 1)", qc.x_zp),
-                Some(qc) => format!("mlrt_acc8_from_s8({at}, {}, 1)", qc.x_zp),
-                None => format!("mlrt_f8_load({at})"),
-            };
-            let store = if int8.is_some() { "mlrt_acc8_store" } else { "mlrt_f8_store" };
+            // Float channel blocks (`blocks.rs`): each pixel's vector goes to its padded cell as
+            // is, row by row.
             w.line(&format!(
-                "for (int r = 0; r < {}; ++r) for (int q = 0; q < {}; ++q) {store}(rows + ((r + {}) * {wp} + {} + q) * {LANES}, {v});",
-                g.h, g.wd, g.pt, g.pl
+                "for (int r = 0; r < {}; ++r) for (int q = 0; q < {}; ++q) mlrt_f8_store(rows + ((r + {}) * {wp} + {} + q) * {LANES}, mlrt_f8_load(xc + (r * {} + q) * {LANES}));",
+                g.h, g.wd, g.pt, g.pl, g.wd
             ));
         } else {
             self.transpose_in(w, xt, int8.map(|qc| qc.x_zp));
@@ -231,23 +224,19 @@ impl ChannelDw {
                 w.close();
             }
             if choice.y_blocked {
-                // Channel blocks (`blocks.rs`; int8: requantized per lane, 4 pixels per store
-                // where whole): pixel k's vector is stored as is.
-                let dst = |k: usize| format!("yc + ({o} + {k}) * {LANES}");
-                let whole = if lanes_rq.is_some() { count / 4 * 4 } else { 0 };
-                if let Some(rq) = lanes_rq {
-                    for k in (0..whole).step_by(4) {
-                        let accs: Vec<String> = (k..k + 4).map(|j| format!("a[{j}]")).collect();
-                        w.line(&store4(rq, &dst(k), &accs, "rq"));
+                // Channel blocks (`blocks.rs`; int8 only with the per-lane requantization):
+                // pixel k's vector is stored as is.
+                match lanes_rq {
+                    Some(rq) => {
+                        let accs: Vec<String> = (0..count).map(|k| format!("a[{k}]")).collect();
+                        for line in lanes_stores(rq, &format!("yc + {o} * {LANES}"), &accs, "rq") {
+                            w.line(&line);
+                        }
                     }
-                }
-                for k in whole..count {
-                    match &requant {
-                        Some((ty, ..)) => w.line(&format!(
-                            "mlrt_acc8_store_{ty}({}, mlrt_requant8_lanes(a[{k}], &rq), {LANES});",
-                            dst(k)
-                        )),
-                        None => w.line(&float_store(&act, &format!("a[{k}]"), &dst(k), "8")),
+                    None => {
+                        for k in 0..count {
+                            w.line(&float_store(&act, &format!("a[{k}]"), &format!("yc + ({o} + {k}) * {LANES}"), "8"));
+                        }
                     }
                 }
                 return;

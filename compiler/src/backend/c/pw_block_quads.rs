@@ -12,10 +12,10 @@
 //! and stored as its pixel's 8 bytes of the output block.
 
 use super::kernels::{ConvGeo, LANES, const_data, int_at, packed_array, quad_qconv};
-use super::simd::{lanes_requant, lanes_requant_tables, store4};
+use super::simd::{lanes_requant, lanes_requant_tables, lanes_stores};
 use super::writer::Writer;
 use crate::backend::{Isa, Program};
-use crate::ir::{DType, Graph, Node};
+use crate::ir::{Graph, Node};
 use crate::ops::Op;
 use crate::toolchain::c_type;
 
@@ -80,7 +80,6 @@ impl BlockPw {
         w.line(&format!("static const int32_t zc[{m}] = {{{}}};", corr.join(", ")));
         lanes_requant_tables(w, rq, m);
         let flip = if off == 128 { "0x80" } else { "0" };
-        let store = if rq.to == DType::U8 { "mlrt_acc8_store_u8" } else { "mlrt_acc8_store_s8" };
         w.open(&format!("for (int n = 0; n < {}; ++n)", g.nb));
         w.line(&format!("const {xt} *xn = x0 + n * {};", ci * hw));
         w.line(&format!("{yt} *yn = y + n * {};", m * hw));
@@ -131,13 +130,9 @@ impl BlockPw {
                     o = v * LANES
                 ));
                 let dst = format!("yn + ((ob * {ocv} + {v}) * {hw} + {p0}) * {LANES}");
-                if count == 4 {
-                    let accs: Vec<String> = (0..4).map(|k| format!("a{v}{k}")).collect();
-                    w.line(&store4(rq, &dst, &accs, &format!("rq{v}")));
-                    continue;
-                }
-                for k in 0..count {
-                    w.line(&format!("{store}({dst} + {}, mlrt_requant8_lanes(a{v}{k}, &rq{v}), {LANES});", k * LANES));
+                let accs: Vec<String> = (0..count).map(|k| format!("a{v}{k}")).collect();
+                for line in lanes_stores(rq, &dst, &accs, &format!("rq{v}")) {
+                    w.line(&line);
                 }
             }
             w.close();

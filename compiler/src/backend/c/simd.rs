@@ -732,15 +732,22 @@ pub(crate) fn lanes_requant(r: &Requant) -> bool {
     r.shift.iter().all(|s| (-31..=-1).contains(s))
 }
 
-/// A statement requantizing four vectors `accs` per lane (prepared parameters `q`) and
-/// storing them as 32 consecutive bytes at `dst` (`mlrt_acc8_store4_*`, saturating). Where
-/// `r` clamps to exactly its output type's range, the saturation is the clamp
-/// (`mlrt_requant8_lanes_sat`).
-pub(crate) fn store4(r: &Requant, dst: &str, accs: &[String], q: &str) -> String {
+/// Statements requantizing the vectors `accs` per lane (prepared parameters `q`) and storing
+/// them as consecutive pixels of 8 bytes from `base`: 4 at a time as one saturating 32-byte
+/// store (`mlrt_acc8_store4_*`; where `r` clamps to exactly its output type's range, the
+/// saturation is the clamp: `mlrt_requant8_lanes_sat`), the rest one by one.
+pub(crate) fn lanes_stores(r: &Requant, base: &str, accs: &[String], q: &str) -> Vec<String> {
     let (ty, range) = if r.to == DType::U8 { ("u8", (0, 255)) } else { ("s8", (-128, 127)) };
     let f = if (r.lo, r.hi) == range { "mlrt_requant8_lanes_sat" } else { "mlrt_requant8_lanes" };
-    let vals: Vec<String> = accs.iter().map(|a| format!("{f}({a}, &{q})")).collect();
-    format!("mlrt_acc8_store4_{ty}({dst}, {});", vals.join(", "))
+    let dst = |k: usize| if k == 0 { base.to_string() } else { format!("{base} + {}", k * LANES) };
+    let whole = accs.len() / 4 * 4;
+    let fours = (0..whole).step_by(4).map(|k| {
+        let vals: Vec<String> = accs[k..k + 4].iter().map(|a| format!("{f}({a}, &{q})")).collect();
+        format!("mlrt_acc8_store4_{ty}({}, {});", dst(k), vals.join(", "))
+    });
+    let ones = (whole..accs.len())
+        .map(|k| format!("mlrt_acc8_store_{ty}({}, mlrt_requant8_lanes({}, &{q}), {LANES});", dst(k), accs[k]));
+    fours.chain(ones).collect()
 }
 
 /// `rq_mul[m]` / `rq_shift[m]`, one entry per channel, for `mlrt_rq8_prepare`.
