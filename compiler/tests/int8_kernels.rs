@@ -148,7 +148,9 @@ fn check_quads(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>, ma
 }
 
 /// Dense int8 convolutions over byte quads (x86_64-avx512): channel quads with a partial
-/// last quad, stride 2 with both column phases, uint8, and single-channel tap quads.
+/// last quad, stride 2 with both column phases, uint8, and single-channel tap quads. The
+/// same cases in Rust run the channel-pair kernel (an odd last channel, 16 and 8 lanes,
+/// strided and border tiles, uint8) through the AVX2 helpers.
 #[test]
 fn qconv_byte_quads() {
     // (seed, input type, [ci, h, w], m, kernel, stride, dilation, pads, marker)
@@ -161,6 +163,11 @@ fn qconv_byte_quads() {
     ];
     for (seed, dt, [ci, h, wd], m, kernel, stride, dil, pads, marker) in cases {
         let (case, want) = dense_case(seed, dt, [ci, h, wd], m, kernel, stride, dil, pads).build();
+        // The Rust kernel runs on int16 channel pairs (`core::arch` helpers) from 2 channels.
+        let rust = Config::new().lang(Lang::Rust).compile_graph(case.0.clone(), "pairs").unwrap();
+        let pairs =
+            rust.files.iter().any(|f| f.contents.contains("rt::mac_pairs4(") && f.contents.contains("rt::requant8("));
+        assert_eq!(pairs, ci >= 2, "qconv_pairs{seed}: Rust channel-pair kernel");
         check(&format!("qconv_pairs{seed}"), (case.0.clone(), case.1.clone()), want.clone());
         check_quads(&format!("qconv_quads{seed}"), case, want, marker);
     }

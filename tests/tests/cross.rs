@@ -280,6 +280,37 @@ fn qemu_user_int8_c_is_bit_exact() {
     }
 }
 
+/// The Rust int8 kernels' `core::arch` helpers (`modelless_rt::simd`: AVX2 on x86_64,
+/// NEON on aarch64, the portable Rust on riscv64) give exactly the int8 simulation on the
+/// pre-quantized MLPerf Tiny models (channel-pair convolutions with vector requantization).
+#[test]
+fn qemu_user_int8_rust_is_bit_exact() {
+    for m in ["kws_dscnn_int8", "ic_resnet8_int8"] {
+        let dir = model_dir(&format!("mlperf-tiny/{m}"));
+        let code = Config::new().lang(Lang::Rust).compile_to_memory(&dir.join("model.onnx")).unwrap();
+        assert!(code.files.iter().any(|f| f.contents.contains("rt::mac_pairs4(")), "{m}: no channel-pair kernel");
+        let g = &code.graph;
+        let inputs = int8_inputs(&dir, g);
+        let want: Vec<Vec<Vec<u8>>> = inputs
+            .iter()
+            .map(|s| {
+                let tensors: Vec<TensorData> =
+                    s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
+                interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
+            })
+            .collect();
+        let sig = IoSig::of(g);
+        for t in ["x86_64"].into_iter().chain(LINUX_TARGETS) {
+            let target = TargetDesc::load(t).unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            let h = toolchain::build_rust(tmp.path(), &code.name, &code.files, &sig, &target)
+                .unwrap_or_else(|e| panic!("{m} Rust on {t}: {e}"));
+            let got = h.run_bytes(&inputs).unwrap_or_else(|e| panic!("{m} Rust on {t}: {e}"));
+            assert!(got == want, "{m}: the Rust code on {t} differs from the int8 simulation");
+        }
+    }
+}
+
 /// The same on Cortex-M4 (the DSP extension's `SMLAD` path): the digits CNN quantized by
 /// the compiler (float I/O, int8 inside) as firmware under QEMU prints exactly the
 /// simulation's outputs.

@@ -20,8 +20,10 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
 const MODULE_DOC: &str = include_str!("../../../../codegen-templates/rust/module.rs");
-/// Helper functions spliced into every module as `mod rt`.
+/// Helper functions spliced into every module as `mod rt` (the ones its kernels call).
 const RUNTIME_MATH: &str = include_str!("../../../../runtime-shims/src/math.rs");
+/// The integer SIMD helpers, spliced in the same way.
+const RUNTIME_SIMD: &str = include_str!("../../../../runtime-shims/src/simd.rs");
 
 pub(crate) fn ident(s: &str) -> Ident {
     Ident::new(s, Span::call_site())
@@ -211,9 +213,13 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
         calls.push(call(p, i, &fname, &param_in, &param_out, packed_input));
     }
 
-    let rt: syn::File = syn::parse_str(RUNTIME_MATH)
-        .map_err(|e| Error::Model(format!("internal error: runtime helpers do not parse: {e}")))?;
-    let rt_items = used_helpers(rt.items, &node_fns);
+    let mut rt_items = vec![];
+    for src in [RUNTIME_MATH, RUNTIME_SIMD] {
+        let rt: syn::File = syn::parse_str(src)
+            .map_err(|e| Error::Model(format!("internal error: runtime helpers do not parse: {e}")))?;
+        rt_items.extend(rt.items);
+    }
+    let rt_items = used_helpers(rt_items, &node_fns);
     // Models whose kernels call no helper get no `rt` module (nor an unused import).
     let (use_rt, rt_mod) = if rt_items.is_empty() {
         (quote!(), quote!())
@@ -403,9 +409,17 @@ fn used_helpers(items: Vec<syn::Item>, kernels: &[TokenStream]) -> Vec<syn::Item
     let name = |it: &syn::Item| match it {
         syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
         syn::Item::Const(c) => Some(c.ident.to_string()),
+        syn::Item::Type(t) => Some(t.ident.to_string()),
         _ => None,
     };
-    let is_const = |n: &str| items.iter().any(|i| matches!(i, syn::Item::Const(c) if c.ident == n));
+    // Items used by name: constants and type aliases (one per `cfg` of the SIMD helpers).
+    let is_const = |n: &str| {
+        items.iter().any(|i| match i {
+            syn::Item::Const(c) => c.ident == n,
+            syn::Item::Type(t) => t.ident == n,
+            _ => false,
+        })
+    };
     let words = |ts: &str| ts.split(|c: char| !c.is_alphanumeric() && c != '_').map(str::to_string).collect::<Vec<_>>();
     let kernel_text: String = kernels.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
     let mut used: std::collections::BTreeSet<String> =

@@ -19,7 +19,7 @@ use crate::ir::{DType, Node, TensorData, ValueId};
 use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{Conv, Op};
 use crate::passes::Storage;
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
 /// Output channels per Gemm / MatMul panel (one 256-bit vector of f32 / i32).
@@ -110,6 +110,41 @@ fn pack_conv<T: Copy>(g: &Geo, zero: T, wv: &dyn Fn(usize, usize, usize, usize) 
     out
 }
 
+/// Packs `wv(oc, ic, ky, kx)` for [`rt::mac_pairs4`](modelless_rt::mac_pairs4) as
+/// `[oc / lanes][ky][kx][ic / 2][lanes][2]`: each output channel's weights of two
+/// consecutive input channels side by side (missing channels zero).
+fn pack_conv_pairs(g: &Geo, wv: &dyn Fn(usize, usize, usize, usize) -> i64) -> Vec<i64> {
+    let lanes = g.lanes();
+    let mut out = Vec::with_capacity(g.m.div_ceil(lanes) * g.k[0] * g.k[1] * g.ci.div_ceil(2) * lanes * 2);
+    for b in 0..g.m.div_ceil(lanes) {
+        for ky in 0..g.k[0] {
+            for kx in 0..g.k[1] {
+                for pair in 0..g.ci.div_ceil(2) {
+                    for j in 0..lanes {
+                        for ic in [2 * pair, 2 * pair + 1] {
+                            let oc = b * lanes + j;
+                            out.push(if oc < g.m && ic < g.ci { wv(oc, ic, ky, kx) } else { 0 });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True when the dense QConv `n` runs on int16 channel pairs ([`rt::mac_pairs4`]
+/// (modelless_rt::mac_pairs4)): int8 / uint8 activations, and weights minus their zero
+/// point that fit int8 (the usual symmetric weights).
+fn pairs_apply(p: &Program, n: &Node, qc: &crate::ops::QConv) -> bool {
+    let Some((g, d)) = dense_conv_weights(p, n, &qc.conv) else { return false };
+    let wzp = |oc: usize| qc.w_zp.get(oc).or(qc.w_zp.first()).copied().unwrap_or(0) as i64;
+    let per_oc = g.ci * g.k[0] * g.k[1];
+    g.ci >= 2
+        && matches!(p.graph.ty(n.inputs[0]).dtype, DType::I8 | DType::U8)
+        && (0..d.len()).all(|i| i8::try_from(int_at(d, i) as i32 as i64 - wzp(i / per_oc)).is_ok())
+}
+
 /// Packs `b(kk, j)` of a `k × n` matrix as `[n / LANES][k][LANES]` (missing columns zero).
 fn pack_gemm<T: Copy>(k: usize, n: usize, zero: T, b: &dyn Fn(usize, usize) -> T) -> Vec<T> {
     let nb = n.div_ceil(LANES);
@@ -177,9 +212,14 @@ pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
             let [kh, kw] = g.k;
             let ci = g.ci;
             let wzp = |oc: usize| qc.w_zp.get(oc).or(qc.w_zp.first()).copied().unwrap_or(0) as i64;
-            let packed = pack_conv(&g, 0i64, &|oc, ic, ky, kx| {
+            let wv = |oc: usize, ic: usize, ky: usize, kx: usize| {
                 int_at(d, ((oc * ci + ic) * kh + ky) * kw + kx) as i32 as i64 - wzp(oc)
-            });
+            };
+            if pairs_apply(p, n, qc) {
+                let pairs = pack_conv_pairs(&g, &wv);
+                return Some((1, TensorData::I8(pairs.into_iter().map(|v| v as i8).collect())));
+            }
+            let packed = pack_conv(&g, 0i64, &wv);
             Some((1, int_panels(packed.into_iter().map(|v| v as i32 as i64).collect())))
         }
         Op::Gemm(gm) => {
@@ -275,6 +315,10 @@ struct ConvSpec {
     tables: TokenStream,
     /// The stored value from the accumulator `v` of channel `oc`.
     store: TokenStream,
+    /// Dense int8 kernels: the weights are packed by channel pairs ([`pack_conv_pairs`]).
+    pairs: bool,
+    /// Pair kernels: the vector requantization, where it applies.
+    rq8: Option<Rq8Spec>,
 }
 
 /// Float Conv through the fast kernels, if they apply.
@@ -291,6 +335,8 @@ fn conv(p: &Program, n: &Node, c: &Conv) -> Option<TokenStream> {
         w_elem: DType::F32,
         tables: quote!(),
         store: act_expr(&c.act, v),
+        pairs: false,
+        rq8: None,
     };
     if g.depthwise(c, &p.graph.ty(n.inputs[1]).shape) {
         return Some(depthwise(&g, &spec, Err(0)));
@@ -319,18 +365,82 @@ fn qconv(p: &Program, n: &Node, qc: &crate::ops::QConv) -> Option<TokenStream> {
         } else {
             (quote!(), None)
         };
-        let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem, tables: quote!(#zp_table #tables), store };
+        let spec = ConvSpec {
+            lane,
+            x_elem,
+            x_zp: qc.x_zp,
+            w_elem,
+            tables: quote!(#zp_table #tables),
+            store,
+            pairs: false,
+            rq8: None,
+        };
         let w0 = qc.w_zp.first().copied().unwrap_or(0);
         return Some(depthwise(&g, &spec, wzp.ok_or(w0)));
     }
     let (_, packed) = pack(p, n)?;
-    let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, store };
+    let pairs = pairs_apply(p, n, qc);
+    let rq8 = qc.out.as_ref().filter(|_| pairs).and_then(|r| Rq8Spec::of(r, g.m, n.inputs.len() > 2));
+    let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, store, pairs, rq8 };
     Some(dense_conv(g, &spec))
 }
 
 /// A weight element `w` (a value of the packed / weight type) as an accumulator operand.
 fn weight_val(lane: Lane, w_elem: DType, w: TokenStream) -> TokenStream {
     if lane.int && w_elem != DType::I32 { quote!(i32::from(#w)) } else { w }
+}
+
+/// The channel loop of the dense int8 kernel over channel pairs ([`pack_conv_pairs`]).
+struct PairMode {
+    /// `pairs4_s8` or `pairs4_u8`.
+    pairs4: Ident,
+    /// The input zero point as an input element (what padding reads).
+    zp_elem: TokenStream,
+    /// Input channels, and elements per input channel plane.
+    ci: usize,
+    hw: usize,
+    lanes: usize,
+}
+
+impl PairMode {
+    fn new(s: &ConvSpec, ci: usize, hw: usize, lanes: usize) -> PairMode {
+        let (name, zp_elem) = if s.x_elem == DType::U8 {
+            ("pairs4_u8", Literal::u8_suffixed(s.x_zp as u8))
+        } else {
+            ("pairs4_s8", Literal::i8_suffixed(s.x_zp as i8))
+        };
+        PairMode { pairs4: super::ident(name), zp_elem: quote!(#zp_elem), ci, hw, lanes }
+    }
+
+    /// Over the pairs of input planes `xc` (`2 · hw` elements from the pair's first channel)
+    /// and their weights `wv` (from `wk`, one tap's weights): `xpair(b)` is the pairs of the
+    /// tile, `b` the offset of the second plane in `xc`. An odd last channel pairs with
+    /// itself (its second weights are zero).
+    fn channel_loop(&self, xpair: &dyn Fn(usize) -> TokenStream) -> TokenStream {
+        let (x2, w2) = (lit(2 * self.hw), lit(2 * self.lanes));
+        let both = xpair(self.hw);
+        let mac = quote! {
+            for (av, wl) in acc.iter_mut().zip(wv.chunks_exact(16)) {
+                rt::mac_pairs4(av, xp, wl);
+            }
+        };
+        let tail = (self.ci % 2 == 1).then(|| {
+            let (last, wl) = (lit((self.ci - 1) * self.hw), lit((self.ci - 1) * self.lanes));
+            let alone = xpair(0);
+            quote! {
+                let (xc, wv) = (&xn[#last..], &wk[#wl..]);
+                let xp = #alone;
+                #mac
+            }
+        });
+        quote! {
+            for (xc, wv) in xn.chunks_exact(#x2).zip(wk.chunks_exact(#w2)) {
+                let xp = #both;
+                #mac
+            }
+            #tail
+        }
+    }
 }
 
 /// Dense convolution over packed weights `x1` (see [`pack_conv`]): tiles of [`TILE`]
@@ -346,23 +456,46 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     let [sh, sw] = g.s;
     let [dh, dw] = g.d;
     let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
-    let panel = kh * kw * g.ci * lanes;
+    // Weights per tap: one value per (input channel, lane), input channels rounded up to
+    // whole pairs in pair mode.
+    let tap_w = if s.pairs { g.ci.div_ceil(2) * 2 * lanes } else { g.ci * lanes };
+    let panel = kh * kw * tap_w;
     // Output columns whose taps are all inside the image: [owa, owb).
     let owa = g.pl.div_ceil(sw).min(g.ow);
     let last = (g.wd + g.pl) as isize - 1 - ((kw - 1) * dw) as isize;
     let owb = if last < 0 { owa } else { ((last as usize) / sw + 1).clamp(owa, g.ow) };
     let (t, zero) = (lane.ty(), lane.zero());
-    let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(TILE), lit(panel), lit(hw), lit(g.ci * lanes));
+    let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(TILE), lit(panel), lit(hw), lit(tap_w));
     let (ohl, owl, khl, kwl, hl, wl, wil) = (lit(g.oh), lit(g.ow), lit(kh), lit(kw), ilit(g.h), lit(g.wd), ilit(g.wd));
     let (xs, xe) = (rs_lin(&[(quote!(n), g.ci * hw)], 0), rs_lin(&[(quote!(n), g.ci * hw)], (g.ci * hw) as isize));
     let (ys, ye) = (rs_lin(&[(quote!(n), g.m * ohw)], 0), rs_lin(&[(quote!(n), g.m * ohw)], (g.m * ohw) as isize));
     let ih = rs_lin(&[(quote!(oh as isize), sh), (quote!(kh as isize), dh)], -(g.pt as isize));
     let row = rs_lin(&[(quote!(ih as usize), g.wd)], 0);
-    let wk_s = rs_lin(&[(quote!(kh), kw * g.ci * lanes), (quote!(kw), g.ci * lanes)], 0);
+    let wk_s = rs_lin(&[(quote!(kh), kw * tap_w), (quote!(kw), tap_w)], 0);
     let wv = weight_val(lane, s.w_elem, quote!(w));
     let mac = lane.mac(quote!(a), quote!(xv), wv);
     let accumulate = quote! {
         for (a, &w) in at.iter_mut().zip(wv) { #mac }
+    };
+    let pairs = s.pairs.then(|| PairMode::new(s, g.ci, hw, lanes));
+    let zp16 = Literal::i16_unsuffixed(s.x_zp as i16);
+    let (acc_init, acc_lanes) = match &pairs {
+        Some(_) => {
+            let vl = lit(lanes / 8);
+            (
+                quote!(let mut acc = [[rt::i32x8_zero(); #tile_l]; #vl];),
+                quote! {
+                    let acc: [[i32; #lanes_l]; #tile_l] = core::array::from_fn(|t| {
+                        let mut r = [0i32; #lanes_l];
+                        for (rv, av) in r.chunks_exact_mut(8).zip(&acc) {
+                            rv.copy_from_slice(&rt::i32x8_lanes(av[t]));
+                        }
+                        r
+                    });
+                },
+            )
+        }
+        None => (quote!(let mut acc = [[#zero; #lanes_l]; #tile_l];), quote!()),
     };
     let tap_rows = |body: TokenStream| {
         quote! {
@@ -380,10 +513,23 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
         let xt = if sw == 1 { quote!(xt[t]) } else { rs_lin(&[(quote!(t), sw)], 0) };
         let xt = if sw == 1 { xt } else { quote!(xt[#xt]) };
         let xv = widen_sub(lane, s.x_elem, xt, s.x_zp);
-        let body = tap_rows(quote! {
-            for kw in 0..#kwl {
-                let start = #start;
-                let wk = &wb[#wk_s..][..#ci_lanes];
+        let channels = match &pairs {
+            Some(pm) => pm.channel_loop(&|b| {
+                let pairs4 = &pm.pairs4;
+                if sw == 1 {
+                    let b = rs_lin(&[(quote!(start), 1)], b as isize);
+                    quote!(rt::#pairs4(&xc[start..], &xc[#b..], #zp16))
+                } else {
+                    let swl = lit(sw);
+                    let b = rs_lin(&[(quote!(start), 1), (quote!(t), sw)], b as isize);
+                    quote!(rt::#pairs4(
+                        &core::array::from_fn::<_, 4, _>(|t| xc[start + t * #swl]),
+                        &core::array::from_fn::<_, 4, _>(|t| xc[#b]),
+                        #zp16,
+                    ))
+                }
+            }),
+            None => quote! {
                 for (xc, wv) in xn.chunks_exact(#hw_l).zip(wk.chunks_exact(#lanes_l)) {
                     let xt = &xc[start..][..#spanl];
                     for (t, at) in acc.iter_mut().enumerate() {
@@ -391,6 +537,13 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
                         #accumulate
                     }
                 }
+            },
+        };
+        let body = tap_rows(quote! {
+            for kw in 0..#kwl {
+                let start = #start;
+                let wk = &wb[#wk_s..][..#ci_lanes];
+                #channels
             }
         });
         let hi = lit(owb - TILE);
@@ -411,6 +564,30 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
         } else {
             quote!(xr.get(c).copied().unwrap_or(0.0))
         };
+        let channels = match &pairs {
+            Some(pm) => pm.channel_loop(&|b| {
+                let (pairs4, zpe) = (&pm.pairs4, &pm.zp_elem);
+                let b = rs_lin(&[(quote!(xrow), 1)], b as isize);
+                quote! {{
+                    let (ra, rb) = (&xc[xrow..][..#wl], &xc[#b..][..#wl]);
+                    let get = |r: &[_], t: usize| r.get(col[t]).copied().unwrap_or(#zpe);
+                    rt::#pairs4(
+                        &core::array::from_fn::<_, 4, _>(|t| get(ra, t)),
+                        &core::array::from_fn::<_, 4, _>(|t| get(rb, t)),
+                        #zp16,
+                    )
+                }}
+            }),
+            None => quote! {
+                for (xc, wv) in xn.chunks_exact(#hw_l).zip(wk.chunks_exact(#lanes_l)) {
+                    let xr = &xc[xrow..][..#wl];
+                    for (at, &c) in acc.iter_mut().zip(&col) {
+                        let xv: #t = #xv;
+                        #accumulate
+                    }
+                }
+            },
+        };
         tap_rows(quote! {
             let xrow = #row;
             for kw in 0..#kwl {
@@ -419,13 +596,7 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
                     if ow + t < #owl && (0..#wil).contains(&iw) { iw as usize } else { usize::MAX }
                 });
                 let wk = &wb[#wk_s..][..#ci_lanes];
-                for (xc, wv) in xn.chunks_exact(#hw_l).zip(wk.chunks_exact(#lanes_l)) {
-                    let xr = &xc[xrow..][..#wl];
-                    for (at, &c) in acc.iter_mut().zip(&col) {
-                        let xv: #t = #xv;
-                        #accumulate
-                    }
-                }
+                #channels
             }
         })
     };
@@ -445,32 +616,114 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     };
     let oc = rs_lin(&[(quote!(ob), lanes), (quote!(j), 1)], 0);
     let ystart = rs_lin(&[(quote!(oc), ohw), (quote!(oh), g.ow), (quote!(ow), 1)], 0);
-    let (tables, store, nbl) = (&s.tables, &s.store, lit(g.nb));
+    let (mut tables, store, nbl) = (s.tables.clone(), &s.store, lit(g.nb));
+    let (panel_setup, stores) = match (&pairs, &s.rq8) {
+        (Some(_), Some(rq)) => {
+            tables = rq.tables(ob * lanes);
+            let (setup, stores) = rq.stores(lanes, g.m, ystart);
+            (setup, stores)
+        }
+        _ => (
+            quote!(),
+            quote! {
+                #acc_lanes
+                for j in 0..#jn {
+                    let oc = #oc;
+                    let yr = &mut yn[#ystart..][..nt];
+                    for (yv, a) in yr.iter_mut().zip(&acc) {
+                        let v = a[j];
+                        *yv = #store;
+                    }
+                }
+            },
+        ),
+    };
     quote! {
         #tables
         for n in 0..#nbl {
             let xn = &x0[#xs..#xe];
             let yn = &mut y[#ys..#ye];
             for (ob, wb) in x1.chunks_exact(#panel_l).enumerate() {
+                #panel_setup
                 for oh in 0..#ohl {
                     let mut ow = 0usize;
                     while ow < #owl {
-                        let mut acc = [[#zero; #lanes_l]; #tile_l];
+                        #acc_init
                         #taps
                         let nt = (#owl - ow).min(#tile_l);
-                        for j in 0..#jn {
-                            let oc = #oc;
-                            let yr = &mut yn[#ystart..][..nt];
-                            for (yv, a) in yr.iter_mut().zip(&acc) {
-                                let v = a[j];
-                                *yv = #store;
-                            }
-                        }
+                        #stores
                         ow += nt;
                     }
                 }
             }
         }
+    }
+}
+
+/// The vector requantization of the dense int8 kernel over channel pairs
+/// ([`rt::requant8`](modelless_rt::requant8)): 8 output channels per call.
+struct Rq8Spec {
+    /// Multiplier and shift per output channel (every shift in -31..=-1).
+    mul: Vec<i32>,
+    shift: Vec<i32>,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    to: DType,
+    /// Whether the node has a bias input (`x2`).
+    bias: bool,
+}
+
+impl Rq8Spec {
+    /// The vector form of `r` for `m` output channels, if its shifts allow it.
+    fn of(r: &crate::ops::Requant, m: usize, bias: bool) -> Option<Rq8Spec> {
+        let per = |v: &[i32]| (0..m).map(|c| *v.get(c).or(v.first()).unwrap_or(&0)).collect::<Vec<i32>>();
+        let shift = per(&r.shift);
+        let ok = matches!(r.to, DType::I8 | DType::U8) && shift.iter().all(|s| (-31..=-1).contains(s));
+        ok.then(|| Rq8Spec { mul: per(&r.multiplier), shift, zp: r.zero_point, lo: r.lo, hi: r.hi, to: r.to, bias })
+    }
+
+    /// `RQ_MUL` and `RQ_SHIFT` over `len` channels (whole panels; the padding requantizes
+    /// nothing that is stored).
+    fn tables(&self, len: usize) -> TokenStream {
+        let pad = |v: &[i32], fill: i32| (0..len).map(|c| *v.get(c).unwrap_or(&fill)).collect::<Vec<i32>>();
+        let m = super::qkernels::i32_array("RQ_MUL", &pad(&self.mul, 0));
+        let s = super::qkernels::i32_array("RQ_SHIFT", &pad(&self.shift, -1));
+        quote!(#m #s)
+    }
+
+    /// The per-panel preparation and the stores of a tile (`acc`, `nt` pixels from `ow`)
+    /// to output element `ystart + t` (an expression of `oc`, `oh`, `ow`).
+    fn stores(&self, lanes: usize, m: usize, ystart: TokenStream) -> (TokenStream, TokenStream) {
+        let (ll, vl, ml) = (lit(lanes), lit(lanes / 8), lit(m));
+        let (zp, lo, hi) =
+            (Literal::i32_unsuffixed(self.zp), Literal::i32_unsuffixed(self.lo), Literal::i32_unsuffixed(self.hi));
+        let bias = if self.bias {
+            quote!(core::array::from_fn(|l| x2.get(ob * #ll + v * 8 + l).copied().unwrap_or(0)))
+        } else {
+            quote!([0; 8])
+        };
+        let setup = quote! {
+            let rq: [rt::Rq8; #vl] = core::array::from_fn(|v| {
+                let c = ob * #ll + v * 8;
+                rt::rq8_prepare(&RQ_MUL[c..], &RQ_SHIFT[c..], #zp, #lo, #hi)
+            });
+            let bias: [[i32; 8]; #vl] = core::array::from_fn(|v| #bias);
+        };
+        let t = super::elem(self.to);
+        let guard = if m.is_multiple_of(8) { quote!() } else { quote!(if oc >= #ml { break; }) };
+        let stores = quote! {
+            for (v, (av, (q, b))) in acc.iter().zip(rq.iter().zip(&bias)).enumerate() {
+                for (t, &a) in av.iter().enumerate().take(nt) {
+                    for (l, &r) in rt::requant8(a, b, q).iter().enumerate() {
+                        let oc = ob * #ll + v * 8 + l;
+                        #guard
+                        yn[#ystart + t] = r as #t;
+                    }
+                }
+            }
+        };
+        (setup, stores)
     }
 }
 

@@ -338,6 +338,18 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             let hw = h * wd;
             let (xs, xe) = (rs_lin(&[(quote!(c), hw)], 0), rs_lin(&[(quote!(c), hw)], hw as isize));
+            if pl.kind == PoolKind::Avg && [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4] {
+                // Global average: one sum per plane (vectorized), the zero points folded.
+                let zps = i32_lit((hw as i64 * qp.x_zp as i64) as i32);
+                return quote! {
+                    #tables
+                    for (c, yv) in y.iter_mut().enumerate().take(#planes) {
+                        let xc = &x0[#xs..#xe];
+                        let acc = xc.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v))).wrapping_sub(#zps);
+                        *yv = #store;
+                    }
+                };
+            }
             quote! {
                 #tables
                 for c in 0..#planes {
