@@ -396,6 +396,29 @@ fn qconv_int8_per_channel_requant_pad_stride2() {
     check("qconv_s2", b.finish(op, vec![xv, wv, bv]), bytes(DType::I8, &want));
 }
 
+/// Asserts whether the Rust depthwise kernel of `case` runs over a padded stack plane
+/// (short rows) with the vector requantization.
+fn assert_rust_plane_depthwise(case: &(Graph, Vec<Vec<u8>>), plane: bool) {
+    let rust = Config::new().lang(Lang::Rust).compile_graph(case.0.clone(), "dw").unwrap();
+    let code: String = rust.files.iter().map(|f| f.contents.as_str()).collect();
+    assert_eq!(code.contains("let mut xp = [0i32;") && code.contains("rt::requant8("), plane, "Rust plane depthwise");
+}
+
+/// Rust depthwise of short rows over a padded plane: int8 with bias, asymmetric padding,
+/// a per-tensor weight zero point; and rows too wide for it (the row kernel).
+#[test]
+fn qconv_depthwise_short_rows_plane() {
+    for (seed, [c, h, wd], pads, plane) in [
+        (71, [5, 6, 9], [0, 1, 2, 1], true),
+        (72, [3, 4, 5], [1, 0, 0, 2], true),
+        (73, [2, 3, 40], [1, 1, 1, 1], false),
+    ] {
+        let (case, want) = depthwise_case(seed, DType::I8, [c, h, wd], [3, 3], 1, [1, 1], pads, (-120, 120)).build();
+        assert_rust_plane_depthwise(&case, plane);
+        check(&format!("qconv_dw_plane{seed}"), case, want);
+    }
+}
+
 #[test]
 fn qconv_depthwise_uint8_dilated_relu() {
     let mut r = Lcg(2);
@@ -412,7 +435,9 @@ fn qconv_depthwise_uint8_dilated_relu() {
     let xv = b.int_input(DType::U8, &xs, &x);
     let wv = b.konst(DType::U8, &[4, 1, 3, 3], &w);
     let op = Op::QConv(QConv { conv: geom, x_zp: 128, w_zp, out: Some(out) });
-    check("qconv_dw", b.finish(op, vec![xv, wv]), bytes(DType::U8, &want));
+    let case = b.finish(op, vec![xv, wv]);
+    assert_rust_plane_depthwise(&case, true);
+    check("qconv_dw", case, bytes(DType::U8, &want));
 }
 
 /// Depthwise int8 with lanes across channels (`backend/c/dw_channels.rs`): 16 channels in

@@ -89,6 +89,32 @@ pub fn i32x8_lanes(a: I32x8) -> [i32; 8] {
     a
 }
 
+/// Eight accumulators from `v[..8]`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub fn i32x8_load(v: &[i32]) -> I32x8 {
+    let v = &v[..8];
+    // SAFETY: AVX2 is enabled (cfg); `v` holds 32 bytes (unaligned load).
+    unsafe { core::arch::x86_64::_mm256_loadu_si256(v.as_ptr().cast()) }
+}
+/// Eight accumulators from `v[..8]`.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn i32x8_load(v: &[i32]) -> I32x8 {
+    let v = &v[..8];
+    // SAFETY: NEON is enabled (cfg); `v` holds 8 int32.
+    unsafe { core::arch::aarch64::int32x4x2_t(core::arch::aarch64::vld1q_s32(v.as_ptr()), core::arch::aarch64::vld1q_s32(v[4..].as_ptr())) }
+}
+/// Eight accumulators from `v[..8]`.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn i32x8_load(v: &[i32]) -> I32x8 {
+    core::array::from_fn(|l| v[l])
+}
+
 /// The pairs `(a[t] − zp, b[t] − zp)` of pixels `t = 0..4` of two int8 channel rows (`a` and
 /// `b` hold at least 4 values; `zp` in -128..=127, so every difference fits int16).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]

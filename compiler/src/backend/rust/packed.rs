@@ -311,8 +311,10 @@ struct ConvSpec {
     x_zp: i32,
     /// Element type of the packed / depthwise weights.
     w_elem: DType,
-    /// Tables emitted before the loops (requantization, zero points).
+    /// Tables emitted before the loops (scalar requantization).
     tables: TokenStream,
+    /// Depthwise: the per-channel weight zero points (`W_ZP`), if any.
+    zp_table: TokenStream,
     /// The stored value from the accumulator `v` of channel `oc`.
     store: TokenStream,
     /// Dense int8 kernels: the weights are packed by channel pairs ([`pack_conv_pairs`]).
@@ -334,6 +336,7 @@ fn conv(p: &Program, n: &Node, c: &Conv) -> Option<TokenStream> {
         x_zp: 0,
         w_elem: DType::F32,
         tables: quote!(),
+        zp_table: quote!(),
         store: act_expr(&c.act, v),
         pairs: false,
         rq8: None,
@@ -370,10 +373,11 @@ fn qconv(p: &Program, n: &Node, qc: &crate::ops::QConv) -> Option<TokenStream> {
             x_elem,
             x_zp: qc.x_zp,
             w_elem,
-            tables: quote!(#zp_table #tables),
+            tables,
+            zp_table,
             store,
             pairs: false,
-            rq8: None,
+            rq8: qc.out.as_ref().and_then(|r| Rq8Spec::of(r, g.m, n.inputs.len() > 2)),
         };
         let w0 = qc.w_zp.first().copied().unwrap_or(0);
         return Some(depthwise(&g, &spec, wzp.ok_or(w0)));
@@ -381,7 +385,8 @@ fn qconv(p: &Program, n: &Node, qc: &crate::ops::QConv) -> Option<TokenStream> {
     let (_, packed) = pack(p, n)?;
     let pairs = pairs_apply(p, n, qc);
     let rq8 = qc.out.as_ref().filter(|_| pairs).and_then(|r| Rq8Spec::of(r, g.m, n.inputs.len() > 2));
-    let spec = ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, store, pairs, rq8 };
+    let spec =
+        ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, zp_table: quote!(), store, pairs, rq8 };
     Some(dense_conv(g, &spec))
 }
 
@@ -683,12 +688,12 @@ impl Rq8Spec {
         ok.then(|| Rq8Spec { mul: per(&r.multiplier), shift, zp: r.zero_point, lo: r.lo, hi: r.hi, to: r.to, bias })
     }
 
-    /// `RQ_MUL` and `RQ_SHIFT` over `len` channels (whole panels; the padding requantizes
+    /// `RQ8_MUL` and `RQ8_SHIFT` over `len` channels (whole panels; the padding requantizes
     /// nothing that is stored).
     fn tables(&self, len: usize) -> TokenStream {
         let pad = |v: &[i32], fill: i32| (0..len).map(|c| *v.get(c).unwrap_or(&fill)).collect::<Vec<i32>>();
-        let m = super::qkernels::i32_array("RQ_MUL", &pad(&self.mul, 0));
-        let s = super::qkernels::i32_array("RQ_SHIFT", &pad(&self.shift, -1));
+        let m = super::qkernels::i32_array("RQ8_MUL", &pad(&self.mul, 0));
+        let s = super::qkernels::i32_array("RQ8_SHIFT", &pad(&self.shift, -1));
         quote!(#m #s)
     }
 
@@ -706,7 +711,7 @@ impl Rq8Spec {
         let setup = quote! {
             let rq: [rt::Rq8; #vl] = core::array::from_fn(|v| {
                 let c = ob * #ll + v * 8;
-                rt::rq8_prepare(&RQ_MUL[c..], &RQ_SHIFT[c..], #zp, #lo, #hi)
+                rt::rq8_prepare(&RQ8_MUL[c..], &RQ8_SHIFT[c..], #zp, #lo, #hi)
             });
             let bias: [[i32; 8]; #vl] = core::array::from_fn(|v| #bias);
         };
@@ -755,6 +760,9 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
             (quote!(), Box::new(move |e| widen_sub(lane, w_elem, e, z)))
         }
     };
+    if let Some(plane) = depthwise_plane(g, s, &wz_bind, &*wval) {
+        return plane;
+    }
     let mut taps = vec![];
     for kx in 0..kw {
         let off = (kx * dw) as isize - g.pl as isize;
@@ -796,8 +804,9 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
     }
     let (nbl, ml, ohl, owl, khl, hl) = (lit(g.nb), lit(g.m), lit(g.oh), lit(g.ow), lit(kh), ilit(g.h));
     let (hwl, kkl, wl, kwl) = (lit(hw), lit(kh * kw), lit(g.wd), lit(kw));
-    let (tables, store) = (&s.tables, &s.store);
+    let (zp_table, tables, store) = (&s.zp_table, &s.tables, &s.store);
     quote! {
+        #zp_table
         #tables
         for n in 0..#nbl {
             for oc in 0..#ml {
@@ -821,6 +830,104 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
             }
         }
     }
+}
+
+/// Stack bytes [`depthwise_plane`] may use (padded plane and accumulators): small enough
+/// for a microcontroller's stack.
+const PLANE_STACK_BYTES: usize = 4096;
+
+/// Integer depthwise convolution of short rows (stride 1, output rows under 16 pixels, a
+/// small plane), where vectorizing along a row does little: per channel, the input minus
+/// its zero point is copied into a zero-padded stack plane `pw = ow + (kw − 1)·dw` columns
+/// wide, and each tap is one multiply-add over the whole output plane computed `pw` columns
+/// wide (the columns past `ow` are computed and dropped), one long vectorized loop.
+fn depthwise_plane(
+    g: &Geo,
+    s: &ConvSpec,
+    wz_bind: &TokenStream,
+    wval: &dyn Fn(TokenStream) -> TokenStream,
+) -> Option<TokenStream> {
+    let [kh, kw] = g.k;
+    let [dh, dw] = g.d;
+    let (pw, ph) = (g.ow + (kw - 1) * dw, g.oh + (kh - 1) * dh);
+    let (plane, accs) = (ph * pw + (kw - 1) * dw, g.oh * pw);
+    let fits = g.pt + g.h <= ph && g.pl + g.wd <= pw && (plane + 2 * accs.next_multiple_of(8)) * 4 <= PLANE_STACK_BYTES;
+    if !s.lane.int || g.s != [1, 1] || g.ow >= 16 || !fits {
+        return None;
+    }
+    let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
+    let accs_l = lit(accs);
+    let taps = (0..kh).flat_map(|y| (0..kw).map(move |x| (y, x))).map(|(y, x)| {
+        let (off, k) = (lit(y * dh * pw + x * dw), lit(y * kw + x));
+        let w = wval(quote!(wk[#k]));
+        quote! {
+            let wv: i32 = #w;
+            for (a, &v) in acc.iter_mut().zip(&xp[#off..][..#accs_l]) {
+                *a = a.wrapping_add(v.wrapping_mul(wv));
+            }
+        }
+    });
+    let xv = widen_sub(s.lane, s.x_elem, quote!(v), s.x_zp);
+    let xc = rs_lin(&[(quote!(n), g.ci * hw), (quote!(oc), hw)], 0);
+    let dst = rs_lin(&[(quote!(ih), pw)], (g.pt * pw + g.pl) as isize);
+    let yr = rs_lin(&[(quote!(n), g.m * ohw), (quote!(oc), ohw), (quote!(oh), g.ow)], 0);
+    let (nbl, ml, ohl, owl, hwl, wl, kkl) =
+        (lit(g.nb), lit(g.m), lit(g.oh), lit(g.ow), lit(hw), lit(g.wd), lit(kh * kw));
+    let (planel, pwl) = (lit(plane), lit(pw));
+    let (zp_table, mut tables, store) = (&s.zp_table, s.tables.clone(), &s.store);
+    // Without the vector requantization: one value at a time from `acc`. With it: whole
+    // 8-lane chunks of `acc` (padded) into `rq`, read back per row.
+    let (accs_pad, requant, src) = match &s.rq8 {
+        Some(rq) => {
+            tables = rq.tables(g.m);
+            let (zp, lo, hi) =
+                (Literal::i32_unsuffixed(rq.zp), Literal::i32_unsuffixed(rq.lo), Literal::i32_unsuffixed(rq.hi));
+            let b = if rq.bias { quote!(x2[oc]) } else { quote!(0) };
+            let t = super::elem(rq.to);
+            let n8 = lit(accs.next_multiple_of(8));
+            let requant = quote! {
+                let q = rt::rq8_prepare(&[RQ8_MUL[oc]; 8], &[RQ8_SHIFT[oc]; 8], #zp, #lo, #hi);
+                let b = [#b; 8];
+                let mut rq = [0i32; #n8];
+                for (r, a) in rq.chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
+                    r.copy_from_slice(&rt::requant8(rt::i32x8_load(a), &b, &q));
+                }
+            };
+            (
+                accs.next_multiple_of(8),
+                requant,
+                quote!(for (yv, &v) in yr.iter_mut().zip(&rq[oh * #pwl..][..#owl]) { *yv = v as #t; }),
+            )
+        }
+        None => {
+            (accs, quote!(), quote!(for (yv, &v) in yr.iter_mut().zip(&acc[oh * #pwl..][..#owl]) { *yv = #store; }))
+        }
+    };
+    let accs_padl = lit(accs_pad);
+    Some(quote! {
+        #zp_table
+        #tables
+        for n in 0..#nbl {
+            for oc in 0..#ml {
+                let xc = &x0[#xc..][..#hwl];
+                let wk = &x1[oc * #kkl..][..#kkl];
+                #wz_bind
+                let mut xp = [0i32; #planel];
+                for (ih, xrow) in xc.chunks_exact(#wl).enumerate() {
+                    for (d, &v) in xp[#dst..][..#wl].iter_mut().zip(xrow) {
+                        *d = #xv;
+                    }
+                }
+                let mut acc = [0i32; #accs_padl];
+                #(#taps)*
+                #requant
+                for oh in 0..#ohl {
+                    let yr = &mut y[#yr..][..#owl];
+                    #src
+                }
+            }
+        }
+    })
 }
 
 /// `rows × k` by the packed `k × n` matrix `x1` (see [`pack_gemm`]), reading row `i` of
