@@ -3,7 +3,8 @@
 //! Contract (pinned by issue #2): `pub const INPUT_LEN`, `OUTPUT_LEN` (or `INPUT<i>_LEN` /
 //! `OUTPUT<i>_LEN`), `ARENA_BYTES`, `pub struct Arena` with `pub const fn new()`, and
 //! `pub fn run(input: &[f32; INPUT_LEN], output: &mut [f32; OUTPUT_LEN], arena: &mut Arena)`.
-//! `no_std`, no heap, no dependencies, no `unsafe`.
+//! `no_std`, no heap, no dependencies; `unsafe` only in the embedded `core::arch` helpers
+//! (`runtime-shims/src/simd.rs`), never in kernels.
 
 mod kernels;
 mod packed;
