@@ -231,6 +231,18 @@ fn int8_inputs(dir: &std::path::Path, g: &modelless::ir::Graph) -> Vec<Vec<Vec<u
         .collect()
 }
 
+/// The outputs of the compiler's int8 simulation of `g` on every set of `inputs` (raw bytes).
+fn simulate(g: &modelless::ir::Graph, inputs: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
+    inputs
+        .iter()
+        .map(|s| {
+            let tensors: Vec<TensorData> =
+                s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
+            interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
+        })
+        .collect()
+}
+
 /// The int8 kernels' SIMD helpers (`modelless_rt.h`: NEON on aarch64, the portable C on
 /// riscv64, VPDPWSSD and VPDPBUSD on x86_64-avx512 where the host has it) give exactly the
 /// compiler's int8 simulation on the pre-quantized MLPerf Tiny models: dense, strided,
@@ -242,14 +254,7 @@ fn qemu_user_int8_c_is_bit_exact() {
         let compiled = Config::new().lang(Lang::C).compile_to_memory(&dir.join("model.onnx")).unwrap();
         let g = &compiled.graph;
         let inputs = int8_inputs(&dir, g);
-        let want: Vec<Vec<Vec<u8>>> = inputs
-            .iter()
-            .map(|s| {
-                let tensors: Vec<TensorData> =
-                    s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
-                interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
-            })
-            .collect();
+        let want = simulate(g, &inputs);
         let sig = IoSig::of(g);
         // The AVX-512 VNNI build runs natively, where the host has the instructions.
         let vnni = std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl");
@@ -291,14 +296,7 @@ fn qemu_user_int8_rust_is_bit_exact() {
         assert!(code.files.iter().any(|f| f.contents.contains("rt::mac_pairs4(")), "{m}: no channel-pair kernel");
         let g = &code.graph;
         let inputs = int8_inputs(&dir, g);
-        let want: Vec<Vec<Vec<u8>>> = inputs
-            .iter()
-            .map(|s| {
-                let tensors: Vec<TensorData> =
-                    s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
-                interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
-            })
-            .collect();
+        let want = simulate(g, &inputs);
         let sig = IoSig::of(g);
         for t in ["x86_64"].into_iter().chain(LINUX_TARGETS) {
             let target = TargetDesc::load(t).unwrap();
