@@ -319,3 +319,162 @@ pub fn requant8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i32; 8] {
     let (a, bias) = (i32x8_lanes(acc), &bias[..8]);
     core::array::from_fn(|l| requant(a[l].wrapping_add(bias[l]), q.0[l], q.1[l], q.2, q.3, q.4))
 }
+
+/// Eight f32 accumulators: one 256-bit register on AVX2 with FMA.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+pub type F32x8 = core::arch::x86_64::__m256;
+/// Eight f32 accumulators: two 128-bit registers on NEON.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+pub type F32x8 = core::arch::aarch64::float32x4x2_t;
+/// Eight f32 accumulators.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+pub type F32x8 = [f32; 8];
+
+/// Eight zero accumulators.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+pub fn f32x8_zero() -> F32x8 {
+    // SAFETY: AVX is enabled (cfg).
+    unsafe { core::arch::x86_64::_mm256_setzero_ps() }
+}
+/// Eight zero accumulators.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn f32x8_zero() -> F32x8 {
+    use core::arch::aarch64::*;
+    // SAFETY: NEON is enabled (cfg).
+    unsafe { float32x4x2_t(vdupq_n_f32(0.0), vdupq_n_f32(0.0)) }
+}
+/// Eight zero accumulators.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn f32x8_zero() -> F32x8 {
+    [0.0; 8]
+}
+
+/// The eight accumulators, lane 0 first.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+pub fn f32x8_lanes(a: F32x8) -> [f32; 8] {
+    let mut r = [0.0f32; 8];
+    // SAFETY: AVX is enabled (cfg); `r` holds 32 bytes (unaligned store).
+    unsafe { core::arch::x86_64::_mm256_storeu_ps(r.as_mut_ptr(), a) };
+    r
+}
+/// The eight accumulators, lane 0 first.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn f32x8_lanes(a: F32x8) -> [f32; 8] {
+    let mut r = [0.0f32; 8];
+    // SAFETY: NEON is enabled (cfg); `r` holds 8 f32.
+    unsafe {
+        core::arch::aarch64::vst1q_f32(r.as_mut_ptr(), a.0);
+        core::arch::aarch64::vst1q_f32(r.as_mut_ptr().add(4), a.1);
+    }
+    r
+}
+/// The eight accumulators, lane 0 first.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn f32x8_lanes(a: F32x8) -> [f32; 8] {
+    a
+}
+
+/// `acc[l] + x · w[l]` for the 8 lanes (`w` holds at least 8 values), fused (one rounding)
+/// where the target has FMA: Rust never contracts `a + x * w` by itself.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+pub fn fma8(acc: F32x8, x: f32, w: &[f32]) -> F32x8 {
+    use core::arch::x86_64::*;
+    let w = &w[..8];
+    // SAFETY: AVX and FMA are enabled (cfg); `w` holds 32 bytes (unaligned load).
+    unsafe { _mm256_fmadd_ps(_mm256_set1_ps(x), _mm256_loadu_ps(w.as_ptr()), acc) }
+}
+/// `acc[l] + x · w[l]` for the 8 lanes (`w` holds at least 8 values), fused (one rounding)
+/// where the target has FMA: Rust never contracts `a + x * w` by itself.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn fma8(acc: F32x8, x: f32, w: &[f32]) -> F32x8 {
+    use core::arch::aarch64::*;
+    let w = &w[..8];
+    // SAFETY: NEON is enabled (cfg); `w` holds 8 f32.
+    unsafe {
+        float32x4x2_t(
+            vfmaq_n_f32(acc.0, vld1q_f32(w.as_ptr()), x),
+            vfmaq_n_f32(acc.1, vld1q_f32(w[4..].as_ptr()), x),
+        )
+    }
+}
+/// `acc[l] + x · w[l]` for the 8 lanes (`w` holds at least 8 values), fused (one rounding)
+/// where the target has FMA: Rust never contracts `a + x * w` by itself.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn fma8(acc: F32x8, x: f32, w: &[f32]) -> F32x8 {
+    let w = &w[..8];
+    core::array::from_fn(|l| acc[l] + x * w[l])
+}
+
+/// `y[i] + a · x[i]` into `y[i]` over `y.len()` values (`x` at least as long), fused in whole
+/// 8-lane chunks where the target has FMA (the tail as `y + a · x`).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    use core::arch::x86_64::*;
+    let x = &x[..y.len()];
+    let mut yc = y.chunks_exact_mut(8);
+    let mut xc = x.chunks_exact(8);
+    // SAFETY: AVX and FMA are enabled (cfg); every chunk holds 8 f32 (unaligned accesses).
+    unsafe {
+        let av = _mm256_set1_ps(a);
+        for (yv, xv) in (&mut yc).zip(&mut xc) {
+            let r = _mm256_fmadd_ps(av, _mm256_loadu_ps(xv.as_ptr()), _mm256_loadu_ps(yv.as_ptr()));
+            _mm256_storeu_ps(yv.as_mut_ptr(), r);
+        }
+    }
+    for (yv, &xv) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+        *yv += a * xv;
+    }
+}
+/// `y[i] + a · x[i]` into `y[i]` over `y.len()` values (`x` at least as long), fused in whole
+/// 8-lane chunks where the target has FMA (the tail as `y + a · x`).
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    use core::arch::aarch64::*;
+    let x = &x[..y.len()];
+    let mut yc = y.chunks_exact_mut(4);
+    let mut xc = x.chunks_exact(4);
+    // SAFETY: NEON is enabled (cfg); every chunk holds 4 f32.
+    unsafe {
+        for (yv, xv) in (&mut yc).zip(&mut xc) {
+            vst1q_f32(yv.as_mut_ptr(), vfmaq_n_f32(vld1q_f32(yv.as_ptr()), vld1q_f32(xv.as_ptr()), a));
+        }
+    }
+    for (yv, &xv) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+        *yv += a * xv;
+    }
+}
+/// `y[i] + a · x[i]` into `y[i]` over `y.len()` values (`x` at least as long), fused in whole
+/// 8-lane chunks where the target has FMA (the tail as `y + a · x`).
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv += a * xv;
+    }
+}

@@ -814,6 +814,25 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             let hw = h * wd;
             let (xs, xe) = (rs_lin(&[(quote!(c), hw)], 0), rs_lin(&[(quote!(c), hw)], hw as isize));
+            let global = pl.kind == PoolKind::Avg && [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4];
+            if global && p.graph.ty(n.inputs[0]).dtype == DType::F32 && hw > 0 {
+                // Global average: 8 partial sums per plane (one vector), then their sum.
+                let hwf = super::float(hw as f32);
+                return quote! {
+                    for (c, yv) in y.iter_mut().enumerate().take(#planes) {
+                        let xc = &x0[#xs..#xe];
+                        let mut part = [0.0f32; 8];
+                        let chunks = xc.chunks_exact(8);
+                        let tail: f32 = chunks.remainder().iter().sum();
+                        for ch in chunks {
+                            for (a, &v) in part.iter_mut().zip(ch) {
+                                *a += v;
+                            }
+                        }
+                        *yv = (part.iter().sum::<f32>() + tail) / #hwf;
+                    }
+                };
+            }
             quote! {
                 for c in 0..#planes {
                     let xc = &x0[#xs..#xe];

@@ -24,8 +24,11 @@ use quote::quote;
 
 /// Output channels per Gemm / MatMul panel (one 256-bit vector of f32 / i32).
 const LANES: usize = 8;
-/// Output pixels per register tile of the dense convolution.
+/// Output pixels per register tile of the dense convolution: 4 for integers (the pixels of
+/// `rt::mac_pairs4`), 6 for float (12 `rt::F32x8` accumulators of 16 channels, with the
+/// weights and a broadcast, fill AVX2's 16 vector registers).
 const TILE: usize = 4;
+const FLOAT_TILE: usize = 6;
 
 fn ilit(n: usize) -> Literal {
     Literal::isize_unsuffixed(n as isize)
@@ -319,7 +322,8 @@ struct ConvSpec {
     store: TokenStream,
     /// Dense int8 kernels: the weights are packed by channel pairs ([`pack_conv_pairs`]).
     pairs: bool,
-    /// Pair kernels: the vector requantization, where it applies.
+    /// Dense and short-row depthwise int8 kernels: the vector requantization, where it
+    /// applies.
     rq8: Option<Rq8Spec>,
 }
 
@@ -384,7 +388,7 @@ fn qconv(p: &Program, n: &Node, qc: &crate::ops::QConv) -> Option<TokenStream> {
     }
     let (_, packed) = pack(p, n)?;
     let pairs = pairs_apply(p, n, qc);
-    let rq8 = qc.out.as_ref().filter(|_| pairs).and_then(|r| Rq8Spec::of(r, g.m, n.inputs.len() > 2));
+    let rq8 = qc.out.as_ref().and_then(|r| Rq8Spec::of(r, g.m, n.inputs.len() > 2));
     let spec =
         ConvSpec { lane, x_elem, x_zp: qc.x_zp, w_elem: packed.dtype(), tables, zp_table: quote!(), store, pairs, rq8 };
     Some(dense_conv(g, &spec))
@@ -453,7 +457,12 @@ impl PairMode {
 /// the image read a window of each input row without further checks; border and partial
 /// tiles read padding (and pixels past the row end) as zero through `get`.
 fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
-    let g = g.flattened();
+    let g0 = g.flattened();
+    let in_hw = g0.ci * g0.h * g0.wd;
+    let (g, pad_copy) = match padded_input(&g0, s) {
+        Some((g, copy)) => (g, copy),
+        None => (g0, quote!()),
+    };
     let lane = s.lane;
     let lanes = g.lanes();
     let ob = g.m.div_ceil(lanes);
@@ -470,17 +479,22 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     let last = (g.wd + g.pl) as isize - 1 - ((kw - 1) * dw) as isize;
     let owb = if last < 0 { owa } else { ((last as usize) / sw + 1).clamp(owa, g.ow) };
     let (t, zero) = (lane.ty(), lane.zero());
-    let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(TILE), lit(panel), lit(hw), lit(tap_w));
+    let tile = if lane.int { TILE } else { FLOAT_TILE };
+    let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(tile), lit(panel), lit(hw), lit(tap_w));
     let (ohl, owl, khl, kwl, hl, wl, wil) = (lit(g.oh), lit(g.ow), lit(kh), lit(kw), ilit(g.h), lit(g.wd), ilit(g.wd));
-    let (xs, xe) = (rs_lin(&[(quote!(n), g.ci * hw)], 0), rs_lin(&[(quote!(n), g.ci * hw)], (g.ci * hw) as isize));
+    let (xs, xe) = (rs_lin(&[(quote!(n), in_hw)], 0), rs_lin(&[(quote!(n), in_hw)], in_hw as isize));
     let (ys, ye) = (rs_lin(&[(quote!(n), g.m * ohw)], 0), rs_lin(&[(quote!(n), g.m * ohw)], (g.m * ohw) as isize));
     let ih = rs_lin(&[(quote!(oh as isize), sh), (quote!(kh as isize), dh)], -(g.pt as isize));
     let row = rs_lin(&[(quote!(ih as usize), g.wd)], 0);
     let wk_s = rs_lin(&[(quote!(kh), kw * tap_w), (quote!(kw), tap_w)], 0);
     let wv = weight_val(lane, s.w_elem, quote!(w));
     let mac = lane.mac(quote!(a), quote!(xv), wv);
-    let accumulate = quote! {
-        for (a, &w) in at.iter_mut().zip(wv) { #mac }
+    // Float accumulates in `rt::F32x8` vectors through `rt::fma8` (Rust never fuses
+    // `a + x * w`); int32 in arrays LLVM vectorizes.
+    let accumulate = if lane.int {
+        quote! { for (a, &w) in at.iter_mut().zip(wv) { #mac } }
+    } else {
+        quote! { for (a, w) in at.iter_mut().zip(wv.chunks_exact(8)) { *a = rt::fma8(*a, xv, w); } }
     };
     let pairs = s.pairs.then(|| PairMode::new(s, g.ci, hw, lanes));
     let zp16 = Literal::i16_unsuffixed(s.x_zp as i16);
@@ -500,6 +514,21 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
                 },
             )
         }
+        None if !lane.int => {
+            let vl = lit(lanes / 8);
+            (
+                quote!(let mut acc = [[rt::f32x8_zero(); #vl]; #tile_l];),
+                quote! {
+                    let acc: [[f32; #lanes_l]; #tile_l] = core::array::from_fn(|t| {
+                        let mut r = [0.0f32; #lanes_l];
+                        for (rv, &av) in r.chunks_exact_mut(8).zip(&acc[t]) {
+                            rv.copy_from_slice(&rt::f32x8_lanes(av));
+                        }
+                        r
+                    });
+                },
+            )
+        }
         None => (quote!(let mut acc = [[#zero; #lanes_l]; #tile_l];), quote!()),
     };
     let tap_rows = |body: TokenStream| {
@@ -512,8 +541,8 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
         }
     };
     // Interior tiles: one window of the input row per channel, unchecked taps.
-    let interior = (owa + TILE <= owb).then(|| {
-        let spanl = lit((TILE - 1) * sw + 1);
+    let interior = (owa + tile <= owb).then(|| {
+        let spanl = lit((tile - 1) * sw + 1);
         let start = rs_lin(&[(quote!(ih as usize), g.wd), (quote!(ow), sw), (quote!(kw), dw)], -(g.pl as isize));
         let xt = if sw == 1 { quote!(xt[t]) } else { rs_lin(&[(quote!(t), sw)], 0) };
         let xt = if sw == 1 { xt } else { quote!(xt[#xt]) };
@@ -551,7 +580,7 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
                 #channels
             }
         });
-        let hi = lit(owb - TILE);
+        let hi = lit(owb - tile);
         let cond = if owa > 0 {
             let lo = lit(owa);
             quote!((#lo..=#hi).contains(&ow))
@@ -623,10 +652,18 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     let ystart = rs_lin(&[(quote!(oc), ohw), (quote!(oh), g.ow), (quote!(ow), 1)], 0);
     let (mut tables, store, nbl) = (s.tables.clone(), &s.store, lit(g.nb));
     let (panel_setup, stores) = match (&pairs, &s.rq8) {
-        (Some(_), Some(rq)) => {
+        (pm, Some(rq)) => {
             tables = rq.tables(ob * lanes);
             let (setup, stores) = rq.stores(lanes, g.m, ystart);
-            (setup, stores)
+            // The int32 arrays of the lane kernel as the vectors of the pair kernel.
+            let (vl, tl) = (lit(lanes / 8), lit(tile));
+            let regroup = pm.is_none().then(|| {
+                quote! {
+                    let acc: [[rt::I32x8; #tl]; #vl] =
+                        core::array::from_fn(|v| core::array::from_fn(|t| rt::i32x8_load(&acc[t][v * 8..])));
+                }
+            });
+            (setup, quote!(#regroup #stores))
         }
         _ => (
             quote!(),
@@ -647,6 +684,7 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
         #tables
         for n in 0..#nbl {
             let xn = &x0[#xs..#xe];
+            #pad_copy
             let yn = &mut y[#ys..#ye];
             for (ob, wb) in x1.chunks_exact(#panel_l).enumerate() {
                 #panel_setup
@@ -663,6 +701,53 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
             }
         }
     }
+}
+
+/// Stack bytes [`padded_input`] may use for the padded copy of a batch's input.
+const PADDED_INPUT_BYTES: usize = 4096;
+
+/// A zero-padded copy of a small padded input (at most [`PADDED_INPUT_BYTES`]), so that
+/// every whole tile of the dense convolution reads inside the image (no per-pixel checks):
+/// the geometry over the copy (no padding) and the statements rebinding `xn` to it. Padding
+/// holds the input's zero point (adds nothing); float weights are finite (see
+/// [`dense_conv_weights`]), so padding times a weight is zero as well.
+fn padded_input(g: &Geo, s: &ConvSpec) -> Option<(Geo, TokenStream)> {
+    let [kh, kw] = g.k;
+    let need = |o: usize, st: usize, k: usize, d: usize| (o - 1) * st + (k - 1) * d + 1;
+    let (hn, wn) = (need(g.oh, g.s[0], kh, g.d[0]), need(g.ow, g.s[1], kw, g.d[1]));
+    let (hp, wp) = (hn.max(g.pt + g.h), wn.max(g.pl + g.wd));
+    let padded = g.pt > 0 || g.pl > 0 || hn > g.h || wn > g.wd;
+    let size = match s.x_elem {
+        DType::F32 if !s.lane.int => 4,
+        DType::I8 | DType::U8 if s.lane.int => 1,
+        _ => return None,
+    };
+    if !padded || g.ci * hp * wp * size > PADDED_INPUT_BYTES {
+        return None;
+    }
+    let zero = match s.x_elem {
+        DType::F32 => quote!(0.0f32),
+        DType::U8 => {
+            let z = Literal::u8_suffixed(s.x_zp as u8);
+            quote!(#z)
+        }
+        _ => {
+            let z = Literal::i8_suffixed(s.x_zp as i8);
+            quote!(#z)
+        }
+    };
+    let (len, hw, wl) = (lit(g.ci * hp * wp), lit(g.h * g.wd), lit(g.wd));
+    let dst = rs_lin(&[(quote!(c), hp * wp), (quote!(ih), wp)], (g.pt * wp + g.pl) as isize);
+    let copy = quote! {
+        let mut xpad = [#zero; #len];
+        for (c, xc) in xn.chunks_exact(#hw).enumerate() {
+            for (ih, xr) in xc.chunks_exact(#wl).enumerate() {
+                xpad[#dst..][..#wl].copy_from_slice(xr);
+            }
+        }
+        let xn = &xpad[..];
+    };
+    Some((Geo { h: hp, wd: wp, pt: 0, pl: 0, ..g.clone() }, copy))
 }
 
 /// The vector requantization of the dense int8 kernel over channel pairs
@@ -793,6 +878,12 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
         };
         let kx_l = lit(kx);
         let w = wval(quote!(wr[#kx_l]));
+        if !lane.int && sw == 1 {
+            // Float rows through `rt::axpy` (fused multiply-adds).
+            let xs = if start_v == 0 { quote!(xr) } else { quote!(&xr[#start..]) };
+            taps.push(quote!(rt::axpy(&mut #rowr, #xs, #w);));
+            continue;
+        }
         let xv = widen_sub(lane, s.x_elem, quote!(xv), s.x_zp);
         let mac = lane.mac(quote!(r), xv, quote!(wv));
         taps.push(quote! {
@@ -857,6 +948,7 @@ fn depthwise_plane(
     }
     let (hw, ohw) = (g.h * g.wd, g.oh * g.ow);
     let accs_l = lit(accs);
+    let zero = s.lane.zero();
     let taps = (0..kh).flat_map(|y| (0..kw).map(move |x| (y, x))).map(|(y, x)| {
         let (off, k) = (lit(y * dh * pw + x * dw), lit(y * kw + x));
         let w = wval(quote!(wk[#k]));
@@ -912,13 +1004,13 @@ fn depthwise_plane(
                 let xc = &x0[#xc..][..#hwl];
                 let wk = &x1[oc * #kkl..][..#kkl];
                 #wz_bind
-                let mut xp = [0i32; #planel];
+                let mut xp = [#zero; #planel];
                 for (ih, xrow) in xc.chunks_exact(#wl).enumerate() {
                     for (d, &v) in xp[#dst..][..#wl].iter_mut().zip(xrow) {
                         *d = #xv;
                     }
                 }
-                let mut acc = [0i32; #accs_padl];
+                let mut acc = [#zero; #accs_padl];
                 #(#taps)*
                 #requant
                 for oh in 0..#ohl {
@@ -949,13 +1041,29 @@ fn lane_gemm(
     let (rl, lanes_l, kl, panel, chunk) = (lit(rows), lit(LANES), lit(k), lit(k * LANES), lit(4 * LANES));
     let mac = |w: TokenStream| lane.mac(quote!(s), quote!(xv), w);
     let main = mac(weight_val(lane, w_elem, quote!(w)));
+    // Float accumulates in `rt::F32x8` vectors through `rt::fma8`, int32 in arrays.
+    let (init, step, step0, lanes_of) = if lane.int {
+        (
+            quote!([[#zero; #lanes_l]; 4]),
+            quote!(for (s, &w) in s4.iter_mut().zip(wv) { #main }),
+            quote!(for (s, &w) in acc[0].iter_mut().zip(wv) { #main }),
+            quote!(),
+        )
+    } else {
+        (
+            quote!([rt::f32x8_zero(); 4]),
+            quote!(*s4 = rt::fma8(*s4, xv, wv);),
+            quote!(acc[0] = rt::fma8(acc[0], xv, wv);),
+            quote!(let acc = acc.map(rt::f32x8_lanes);),
+        )
+    };
     let tail = if k.is_multiple_of(4) {
         quote!()
     } else {
         quote! {
             for (&x, wv) in ar.iter().zip(wr.chunks_exact(#lanes_l)) {
                 let xv: #t = #aval;
-                for (s, &w) in acc[0].iter_mut().zip(wv) { #main }
+                #step0
             }
         }
     };
@@ -982,16 +1090,17 @@ fn lane_gemm(
             let a = #a;
             let a = &a[..#kl];
             for (jb, wb) in x1.chunks_exact(#panel).enumerate() {
-                let mut acc = [[#zero; #lanes_l]; 4];
+                let mut acc = #init;
                 let (a4, #ar) = a.as_chunks::<4>();
                 let (w4, #wr) = wb.as_chunks::<#chunk>();
                 for (xs, ws) in a4.iter().zip(w4) {
                     for ((s4, &x), wv) in acc.iter_mut().zip(xs).zip(ws.chunks_exact(#lanes_l)) {
                         let xv: #t = #aval;
-                        for (s, &w) in s4.iter_mut().zip(wv) { #main }
+                        #step
                     }
                 }
                 #tail
+                #lanes_of
                 let sum: [#t; #lanes_l] = core::array::from_fn(|l| #sum);
                 let yr = &mut #y[#ys..][..#jn];
                 #write
