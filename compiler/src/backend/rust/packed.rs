@@ -747,7 +747,7 @@ fn padded_input(g: &Geo, s: &ConvSpec) -> Option<(Geo, TokenStream)> {
         }
         let xn = &xpad[..];
     };
-    Some((Geo { h: hp, wd: wp, pt: 0, pl: 0, ..g.clone() }, copy))
+    Some((Geo { h: hp, wd: wp, pt: 0, pl: 0, ..*g }, copy))
 }
 
 /// The vector requantization of the dense int8 kernel over channel pairs
