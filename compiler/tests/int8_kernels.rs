@@ -405,13 +405,14 @@ fn assert_rust_plane_depthwise(case: &(Graph, Vec<Vec<u8>>), plane: bool) {
 }
 
 /// Rust depthwise of short rows over a padded plane: int8 with bias, asymmetric padding,
-/// a per-tensor weight zero point; and rows too wide for it (the row kernel).
+/// a per-tensor weight zero point; and rows too wide for it (the row kernel, requantizing
+/// 8 outputs at a time and a tail of 5).
 #[test]
 fn qconv_depthwise_short_rows_plane() {
     for (seed, [c, h, wd], pads, plane) in [
         (71, [5, 6, 9], [0, 1, 2, 1], true),
         (72, [3, 4, 5], [1, 0, 0, 2], true),
-        (73, [2, 3, 40], [1, 1, 1, 1], false),
+        (73, [2, 3, 21], [1, 1, 1, 1], false),
     ] {
         let (case, want) = depthwise_case(seed, DType::I8, [c, h, wd], [3, 3], 1, [1, 1], pads, (-120, 120)).build();
         assert_rust_plane_depthwise(&case, plane);

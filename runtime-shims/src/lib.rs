@@ -71,8 +71,8 @@ mod tests {
         }
     }
 
-    /// The float SIMD helpers of this build against their contracts: `fma8` and `axpy` round
-    /// once (fused) or twice, so each lane is within one rounding of the exact `f64` value.
+    /// The float SIMD helpers of this build against their contracts: `fma8` rounds once
+    /// (fused) or twice, so each lane is within one rounding of the exact `f64` value.
     #[test]
     fn simd_float_helpers_follow_their_contracts() {
         let near =
@@ -84,15 +84,6 @@ mod tests {
         for (l, &got) in f32x8_lanes(acc).iter().enumerate() {
             let exact = 1.5 * w[l] as f64 + -0.25 * w[l + 3] as f64;
             assert!(near(got, exact) || (got as f64 - exact).abs() < 1e-6, "fma8 lane {l}: {got} vs {exact}");
-        }
-        for len in [0, 1, 7, 8, 9, 16, 19] {
-            let mut y: [f32; 19] = core::array::from_fn(|i| i as f32 * 0.5 - 3.0);
-            let y0 = y;
-            axpy(&mut y[..len], &w, -1.75);
-            for i in 0..19 {
-                let exact = if i < len { y0[i] as f64 + -1.75 * w[i] as f64 } else { y0[i] as f64 };
-                assert!(near(y[i], exact) || (y[i] as f64 - exact).abs() < 1e-6, "axpy len {len} [{i}]");
-            }
         }
     }
 

@@ -24,11 +24,15 @@ use quote::quote;
 
 /// Output channels per Gemm / MatMul panel (one 256-bit vector of f32 / i32).
 const LANES: usize = 8;
-/// Output pixels per register tile of the dense convolution: 4 for integers (the pixels of
-/// `rt::mac_pairs4`), 6 for float (12 `rt::F32x8` accumulators of 16 channels, with the
-/// weights and a broadcast, fill AVX2's 16 vector registers).
+/// Output pixels per register tile of the dense convolution: 4 (the pixels of
+/// `rt::mac_pairs4`); [`LONG_ROW_TILE`] for float 1×1 convolutions over one long row; the
+/// whole row when it is at most [`LONG_ROW_TILE`] pixels (one border tile per row instead
+/// of two: KWS float 0.101 → 0.086 ms, its 5-pixel first layer).
 const TILE: usize = 4;
-const FLOAT_TILE: usize = 6;
+/// 12 `rt::F32x8` accumulators of 16 channels, with the weights and a broadcast, fill
+/// AVX2's 16 vector registers; with 3×3 taps the deeper tile measured slower (ResNet-8
+/// float: 0.41 → 0.53 ms).
+const LONG_ROW_TILE: usize = 6;
 
 fn ilit(n: usize) -> Literal {
     Literal::isize_unsuffixed(n as isize)
@@ -479,7 +483,15 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
     let last = (g.wd + g.pl) as isize - 1 - ((kw - 1) * dw) as isize;
     let owb = if last < 0 { owa } else { ((last as usize) / sw + 1).clamp(owa, g.ow) };
     let (t, zero) = (lane.ty(), lane.zero());
-    let tile = if lane.int { TILE } else { FLOAT_TILE };
+    let tile = if s.pairs {
+        TILE
+    } else if !lane.int && g.k == [1, 1] && g.h == 1 {
+        LONG_ROW_TILE
+    } else if g.ow <= LONG_ROW_TILE {
+        g.ow.max(1)
+    } else {
+        TILE
+    };
     let (lanes_l, tile_l, panel_l, hw_l, ci_lanes) = (lit(lanes), lit(tile), lit(panel), lit(hw), lit(tap_w));
     let (ohl, owl, khl, kwl, hl, wl, wil) = (lit(g.oh), lit(g.ow), lit(kh), lit(kw), ilit(g.h), lit(g.wd), ilit(g.wd));
     let (xs, xe) = (rs_lin(&[(quote!(n), in_hw)], 0), rs_lin(&[(quote!(n), in_hw)], in_hw as isize));
@@ -773,6 +785,18 @@ impl Rq8Spec {
         ok.then(|| Rq8Spec { mul: per(&r.multiplier), shift, zp: r.zero_point, lo: r.lo, hi: r.hi, to: r.to, bias })
     }
 
+    /// Depthwise: `q` and `b`, the requantization and the bias of channel `oc` in all 8
+    /// lanes.
+    fn channel_setup(&self) -> TokenStream {
+        let (zp, lo, hi) =
+            (Literal::i32_unsuffixed(self.zp), Literal::i32_unsuffixed(self.lo), Literal::i32_unsuffixed(self.hi));
+        let b = if self.bias { quote!(x2[oc]) } else { quote!(0) };
+        quote! {
+            let q = rt::rq8_prepare(&[RQ8_MUL[oc]; 8], &[RQ8_SHIFT[oc]; 8], #zp, #lo, #hi);
+            let b = [#b; 8];
+        }
+    }
+
     /// `RQ8_MUL` and `RQ8_SHIFT` over `len` channels (whole panels; the padding requantizes
     /// nothing that is stored).
     fn tables(&self, len: usize) -> TokenStream {
@@ -878,12 +902,6 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
         };
         let kx_l = lit(kx);
         let w = wval(quote!(wr[#kx_l]));
-        if !lane.int && sw == 1 {
-            // Float rows through `rt::axpy` (fused multiply-adds).
-            let xs = if start_v == 0 { quote!(xr) } else { quote!(&xr[#start..]) };
-            taps.push(quote!(rt::axpy(&mut #rowr, #xs, #w);));
-            continue;
-        }
         let xv = widen_sub(lane, s.x_elem, quote!(xv), s.x_zp);
         let mac = lane.mac(quote!(r), xv, quote!(wv));
         taps.push(quote! {
@@ -895,7 +913,36 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
     }
     let (nbl, ml, ohl, owl, khl, hl) = (lit(g.nb), lit(g.m), lit(g.oh), lit(g.ow), lit(kh), ilit(g.h));
     let (hwl, kkl, wl, kwl) = (lit(hw), lit(kh * kw), lit(g.wd), lit(kw));
-    let (zp_table, tables, store) = (&s.zp_table, &s.tables, &s.store);
+    let (zp_table, mut tables, store) = (&s.zp_table, s.tables.clone(), &s.store);
+    let mut chan_setup = quote!();
+    let mut row_store = quote! {
+        for (yv, &v) in yr.iter_mut().zip(&row) {
+            *yv = #store;
+        }
+    };
+    if let Some(rq) = &s.rq8 {
+        // 8 outputs of the row per `rt::requant8`; the tail through a padded chunk.
+        tables = rq.tables(g.m);
+        chan_setup = rq.channel_setup();
+        let t = super::elem(rq.to);
+        row_store = quote! {
+            let mut yc = yr.chunks_exact_mut(8);
+            let mut rc = row.chunks_exact(8);
+            for (yv, rv) in (&mut yc).zip(&mut rc) {
+                for (yo, &r) in yv.iter_mut().zip(&rt::requant8(rt::i32x8_load(rv), &b, &q)) {
+                    *yo = r as #t;
+                }
+            }
+            let (yt, rt_) = (yc.into_remainder(), rc.remainder());
+            if !rt_.is_empty() {
+                let mut pad = [0i32; 8];
+                pad[..rt_.len()].copy_from_slice(rt_);
+                for (yo, &r) in yt.iter_mut().zip(&rt::requant8(rt::i32x8_load(&pad), &b, &q)) {
+                    *yo = r as #t;
+                }
+            }
+        };
+    }
     quote! {
         #zp_table
         #tables
@@ -904,6 +951,7 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
                 let xc = &x0[#xc..][..#hwl];
                 let wk = &x1[#wk..][..#kkl];
                 #wz_bind
+                #chan_setup
                 for oh in 0..#ohl {
                     let mut row = [#zero; #owl];
                     for kh in 0..#khl {
@@ -914,9 +962,7 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
                         #(#taps)*
                     }
                     let yr = &mut y[#yr..][..#owl];
-                    for (yv, &v) in yr.iter_mut().zip(&row) {
-                        *yv = #store;
-                    }
+                    #row_store
                 }
             }
         }
@@ -972,14 +1018,11 @@ fn depthwise_plane(
     let (accs_pad, requant, src) = match &s.rq8 {
         Some(rq) => {
             tables = rq.tables(g.m);
-            let (zp, lo, hi) =
-                (Literal::i32_unsuffixed(rq.zp), Literal::i32_unsuffixed(rq.lo), Literal::i32_unsuffixed(rq.hi));
-            let b = if rq.bias { quote!(x2[oc]) } else { quote!(0) };
+            let setup = rq.channel_setup();
             let t = super::elem(rq.to);
             let n8 = lit(accs.next_multiple_of(8));
             let requant = quote! {
-                let q = rt::rq8_prepare(&[RQ8_MUL[oc]; 8], &[RQ8_SHIFT[oc]; 8], #zp, #lo, #hi);
-                let b = [#b; 8];
+                #setup
                 let mut rq = [0i32; #n8];
                 for (r, a) in rq.chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
                     r.copy_from_slice(&rt::requant8(rt::i32x8_load(a), &b, &q));
