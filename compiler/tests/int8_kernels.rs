@@ -401,7 +401,7 @@ fn qconv_int8_per_channel_requant_pad_stride2() {
 fn assert_rust_plane_depthwise(case: &(Graph, Vec<Vec<u8>>), plane: bool) {
     let rust = Config::new().lang(Lang::Rust).compile_graph(case.0.clone(), "dw").unwrap();
     let code: String = rust.files.iter().map(|f| f.contents.as_str()).collect();
-    assert_eq!(code.contains("let mut xp = [0i32;") && code.contains("rt::requant8("), plane, "Rust plane depthwise");
+    assert_eq!(code.contains("let mut xp = [0i32;") && code.contains("rt::requant8_"), plane, "Rust plane depthwise");
 }
 
 /// Rust depthwise of short rows over a padded plane: int8 with bias, asymmetric padding,
@@ -1069,5 +1069,38 @@ fn int8_chains_over_channel_blocks() {
             assert!(src.contains(marker.as_str()), "int8_blocks{seed}: no `{marker}` in the code");
         }
         check_quads(&format!("int8_blocks{seed}"), (g, inputs), want, &markers[0]);
+    }
+}
+
+/// `cargo test` builds `modelless-rt` without target features, so its unit tests check the
+/// portable bodies of `simd.rs`; this runs them again with AVX2 and FMA, checking the
+/// `core::arch` bodies against the same contracts (the NEON bodies run in
+/// tests/tests/cross.rs, through generated code under QEMU).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn runtime_simd_helpers_pass_their_tests_with_avx2() {
+    if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+        eprintln!("host without AVX2 and FMA: the AVX2 helper bodies not run");
+        return;
+    }
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime-shims");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("rt_tests");
+    let out = Command::new("rustc")
+        .env("CARGO_MANIFEST_DIR", &crate_dir)
+        .args(["--edition", "2024", "--test", "-O", "-C", "target-feature=+avx2,+fma", "--crate-name", "modelless_rt"])
+        .arg(crate_dir.join("src/lib.rs"))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rustc: {}", String::from_utf8_lossy(&out.stderr));
+    let run = Command::new(&exe).arg("simd_").output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}");
+    for t in
+        ["simd_pairs_and_requant_follow_their_contracts ... ok", "simd_float_helpers_follow_their_contracts ... ok"]
+    {
+        assert!(text.contains(t), "{t} missing:\n{text}");
     }
 }

@@ -65,8 +65,17 @@ mod tests {
             mac_pairs4(&mut acc, xs, &w);
             let raw = i32x8_lanes(acc[0]);
             let got = requant8(acc[0], &bias, &q);
+            let bytes = requant8_s8(acc[0], &bias, &q);
             for l in 0..8 {
                 assert_eq!(got[l], requant(raw[l].wrapping_add(bias[l]), mul[l], shift[l], zp, lo, hi), "lane {l}");
+                assert_eq!(i32::from(bytes[l]), got[l], "int8 lane {l}");
+            }
+            let (zu, lu, hu) = (next() % 256, next() % 20, 255 - next() % 20);
+            let qu = rq8_prepare(&mul, &shift, zu, lu, hu);
+            let ubytes = requant8_u8(acc[0], &bias, &qu);
+            for l in 0..8 {
+                let want = requant(raw[l].wrapping_add(bias[l]), mul[l], shift[l], zu, lu, hu);
+                assert_eq!(i32::from(ubytes[l]), want, "uint8 lane {l}");
             }
         }
     }

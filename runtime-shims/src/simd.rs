@@ -294,30 +294,78 @@ pub fn rq8_prepare(mul: &[i32], shift: &[i32], zp: i32, lo: i32, hi: i32) -> Rq8
 }
 
 /// [`requant`] of lane `l`: `requant(acc[l] + bias[l], mul[l], shift[l], zp, lo, hi)` with
-/// the parameters of `q` (`bias` holds at least 8 values; the sum wraps).
+/// the parameters of `q` (`bias` holds at least 8 values; the sum wraps), as a vector.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
-pub fn requant8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i32; 8] {
+pub fn requant8v(acc: I32x8, bias: &[i32], q: &Rq8) -> I32x8 {
     use core::arch::x86_64::*;
     let bias = &bias[..8];
     // SAFETY: AVX2 is enabled (cfg); `bias` holds 32 bytes (unaligned load).
-    let r = unsafe {
+    unsafe {
         let a = _mm256_add_epi32(acc, _mm256_loadu_si256(bias.as_ptr().cast()));
         let ev = _mm256_add_epi64(_mm256_mul_epi32(a, q[0]), q[2]);
         let od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(a), q[1]), q[3]);
         // floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total − 32)): the high halves.
         let r = _mm256_srav_epi32(_mm256_blend_epi32::<0xAA>(_mm256_srli_epi64::<32>(ev), od), q[4]);
         _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, q[5]), q[6]), q[7])
-    };
-    i32x8_lanes(r)
+    }
 }
 /// [`requant`] of lane `l`: `requant(acc[l] + bias[l], mul[l], shift[l], zp, lo, hi)` with
-/// the parameters of `q` (`bias` holds at least 8 values; the sum wraps).
+/// the parameters of `q` (`bias` holds at least 8 values; the sum wraps), as a vector.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
 #[inline(always)]
-pub fn requant8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i32; 8] {
+pub fn requant8v(acc: I32x8, bias: &[i32], q: &Rq8) -> I32x8 {
     let (a, bias) = (i32x8_lanes(acc), &bias[..8]);
-    core::array::from_fn(|l| requant(a[l].wrapping_add(bias[l]), q.0[l], q.1[l], q.2, q.3, q.4))
+    let r: [i32; 8] = core::array::from_fn(|l| requant(a[l].wrapping_add(bias[l]), q.0[l], q.1[l], q.2, q.3, q.4));
+    i32x8_load(&r)
+}
+
+/// [`requant8v`] as 8 values.
+#[inline(always)]
+pub fn requant8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i32; 8] {
+    i32x8_lanes(requant8v(acc, bias, q))
+}
+
+/// [`requant8`] to int8 (the clamp of `q` within -128..=127).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub fn requant8_s8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i8; 8] {
+    use core::arch::x86_64::*;
+    let r = requant8v(acc, bias, q);
+    let mut out = [0i8; 8];
+    // SAFETY: AVX2 is enabled (cfg); `out` holds 8 bytes (unaligned 64-bit store).
+    unsafe {
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
+        _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packs_epi16(w, w));
+    }
+    out
+}
+/// [`requant8`] to int8 (the clamp of `q` within -128..=127).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+pub fn requant8_s8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i8; 8] {
+    requant8(acc, bias, q).map(|v| v as i8)
+}
+
+/// [`requant8`] to uint8 (the clamp of `q` within 0..=255).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub fn requant8_u8(acc: I32x8, bias: &[i32], q: &Rq8) -> [u8; 8] {
+    use core::arch::x86_64::*;
+    let r = requant8v(acc, bias, q);
+    let mut out = [0u8; 8];
+    // SAFETY: AVX2 is enabled (cfg); `out` holds 8 bytes (unaligned 64-bit store).
+    unsafe {
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
+        _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packus_epi16(w, w));
+    }
+    out
+}
+/// [`requant8`] to uint8 (the clamp of `q` within 0..=255).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+pub fn requant8_u8(acc: I32x8, bias: &[i32], q: &Rq8) -> [u8; 8] {
+    requant8(acc, bias, q).map(|v| v as u8)
 }
 
 /// Eight f32 accumulators: one 256-bit register on AVX2 with FMA.

@@ -785,6 +785,11 @@ impl Rq8Spec {
         ok.then(|| Rq8Spec { mul: per(&r.multiplier), shift, zp: r.zero_point, lo: r.lo, hi: r.hi, to: r.to, bias })
     }
 
+    /// `requant8_s8` or `requant8_u8`: 8 requantized values of the output type.
+    fn narrow_fn(&self) -> Ident {
+        super::ident(if self.to == DType::U8 { "requant8_u8" } else { "requant8_s8" })
+    }
+
     /// Depthwise: `q` and `b`, the requantization and the bias of channel `oc` in all 8
     /// lanes.
     fn channel_setup(&self) -> TokenStream {
@@ -924,22 +929,18 @@ fn depthwise(g: &Geo, s: &ConvSpec, wzp: Result<TokenStream, i32>) -> TokenStrea
         // 8 outputs of the row per `rt::requant8`; the tail through a padded chunk.
         tables = rq.tables(g.m);
         chan_setup = rq.channel_setup();
-        let t = super::elem(rq.to);
+        let rq8 = rq.narrow_fn();
         row_store = quote! {
             let mut yc = yr.chunks_exact_mut(8);
             let mut rc = row.chunks_exact(8);
             for (yv, rv) in (&mut yc).zip(&mut rc) {
-                for (yo, &r) in yv.iter_mut().zip(&rt::requant8(rt::i32x8_load(rv), &b, &q)) {
-                    *yo = r as #t;
-                }
+                yv.copy_from_slice(&rt::#rq8(rt::i32x8_load(rv), &b, &q));
             }
             let (yt, rt_) = (yc.into_remainder(), rc.remainder());
             if !rt_.is_empty() {
                 let mut pad = [0i32; 8];
                 pad[..rt_.len()].copy_from_slice(rt_);
-                for (yo, &r) in yt.iter_mut().zip(&rt::requant8(rt::i32x8_load(&pad), &b, &q)) {
-                    *yo = r as #t;
-                }
+                yt.copy_from_slice(&rt::#rq8(rt::i32x8_load(&pad), &b, &q)[..yt.len()]);
             }
         };
     }
@@ -1018,21 +1019,17 @@ fn depthwise_plane(
     let (accs_pad, requant, src) = match &s.rq8 {
         Some(rq) => {
             tables = rq.tables(g.m);
-            let setup = rq.channel_setup();
+            let (setup, rq8) = (rq.channel_setup(), rq.narrow_fn());
             let t = super::elem(rq.to);
             let n8 = lit(accs.next_multiple_of(8));
             let requant = quote! {
                 #setup
-                let mut rq = [0i32; #n8];
+                let mut rq: [#t; #n8] = [0; #n8];
                 for (r, a) in rq.chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
-                    r.copy_from_slice(&rt::requant8(rt::i32x8_load(a), &b, &q));
+                    r.copy_from_slice(&rt::#rq8(rt::i32x8_load(a), &b, &q));
                 }
             };
-            (
-                accs.next_multiple_of(8),
-                requant,
-                quote!(for (yv, &v) in yr.iter_mut().zip(&rq[oh * #pwl..][..#owl]) { *yv = v as #t; }),
-            )
+            (accs.next_multiple_of(8), requant, quote!(yr.copy_from_slice(&rq[oh * #pwl..][..#owl]);))
         }
         None => {
             (accs, quote!(), quote!(for (yv, &v) in yr.iter_mut().zip(&acc[oh * #pwl..][..#owl]) { *yv = #store; }))
