@@ -4,12 +4,24 @@
 //! The right-hand operand of a dense Conv, Gemm or MatMul with constant weights is
 //! re-laid out into panels of [`LANES`] output channels (`[oc / LANES][kh][kw][ic][LANES]`
 //! for Conv, `[n / LANES][k][LANES]` for Gemm/MatMul; missing channels zero); the module
-//! emits that array in place of the original constant ([`pack`]). The loops keep
-//! `[T; LANES]` accumulators that LLVM turns into vector registers: tiles of [`TILE`]
-//! output pixels × `LANES` channels for dense Conv, a row of output pixels per channel
-//! for depthwise Conv, four accumulators over `k` for Gemm. Bias, activation and int8
-//! requantization are applied in the epilogue. int32 sums are reordered but wrapping
-//! addition is associative, so int8 results stay bit-exact; float sums are reordered.
+//! emits that array in place of the original constant ([`pack`]). Dense Conv runs in
+//! register tiles of output pixels × `LANES` channels, depthwise Conv a row of output pixels
+//! per channel, Gemm four accumulators over `k`. Bias, activation and int8 requantization
+//! are applied in the epilogue.
+//!
+//! The vector work goes through `modelless_rt::simd` (`core::arch` on AVX2 and NEON,
+//! portable Rust elsewhere), spliced into the module like the math helpers:
+//! - float accumulators are `rt::F32x8` updated by `rt::fma8` (Rust never fuses
+//!   `a + x * w` by itself);
+//! - int8 dense Conv with weights that fit int8 runs on int16 pairs of input channels
+//!   (`rt::mac_pairs4`, weights packed `[oc / L][kh][kw][ic / 2][L][2]`);
+//! - int8 outputs are requantized 8 at a time (`rt::requant8*`);
+//! - small padded inputs are copied into a zero-point-padded stack buffer first
+//!   ([`padded_input`]), and short-row depthwise int8 runs over a padded stack plane
+//!   ([`depthwise_plane`]).
+//!
+//! int32 sums are reordered but wrapping addition is associative, so int8 results stay
+//! bit-exact; float sums are reordered.
 
 use super::kernels::act_expr;
 use super::lit;
