@@ -326,18 +326,25 @@ pub fn requant8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i32; 8] {
     i32x8_lanes(requant8v(acc, bias, q))
 }
 
+/// [`requant8v`] as 8 int16 in one 128-bit register (the clamped values fit).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub fn requant8_i16(acc: I32x8, bias: &[i32], q: &Rq8) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::*;
+    let r = requant8v(acc, bias, q);
+    // SAFETY: AVX2 is enabled (cfg).
+    unsafe { _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r)) }
+}
+
 /// [`requant8`] to int8 (the clamp of `q` within -128..=127).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
 pub fn requant8_s8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i8; 8] {
     use core::arch::x86_64::*;
-    let r = requant8v(acc, bias, q);
+    let w = requant8_i16(acc, bias, q);
     let mut out = [0i8; 8];
     // SAFETY: AVX2 is enabled (cfg); `out` holds 8 bytes (unaligned 64-bit store).
-    unsafe {
-        let w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
-        _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packs_epi16(w, w));
-    }
+    unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packs_epi16(w, w)) };
     out
 }
 /// [`requant8`] to int8 (the clamp of `q` within -128..=127).
@@ -352,13 +359,10 @@ pub fn requant8_s8(acc: I32x8, bias: &[i32], q: &Rq8) -> [i8; 8] {
 #[inline(always)]
 pub fn requant8_u8(acc: I32x8, bias: &[i32], q: &Rq8) -> [u8; 8] {
     use core::arch::x86_64::*;
-    let r = requant8v(acc, bias, q);
+    let w = requant8_i16(acc, bias, q);
     let mut out = [0u8; 8];
     // SAFETY: AVX2 is enabled (cfg); `out` holds 8 bytes (unaligned 64-bit store).
-    unsafe {
-        let w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
-        _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packus_epi16(w, w));
-    }
+    unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packus_epi16(w, w)) };
     out
 }
 /// [`requant8`] to uint8 (the clamp of `q` within 0..=255).
