@@ -581,6 +581,34 @@ fn qmatmul_byte_quads() {
     }
 }
 
+/// The Rust QMatMul over int16 pairs of `k` (`rt::mac_pair1`): uint8 `a`, an odd `k`, a
+/// partial last panel of 8 columns, per-column weight zero points, three rows, a clamped
+/// uint8 output; and the plain kernel when `b − b_zp` does not fit int8.
+#[test]
+fn qmatmul_pairs_of_k() {
+    for (seed, b_zp, pairs) in [(81, vec![3, -2, 0, 5, 1, -4, 2, 0, 7, -1, 6], true), (82, vec![-100], false)] {
+        let mut r = Lcg(seed);
+        let (m, k, n) = (3, 13, 11);
+        let a = r.range(m * k, DType::U8);
+        let w = r.range(k * n, DType::I8);
+        let bias = r.ints(n, -3000, 3000);
+        let mut out = Requant::new(&[0.0009], 120, DType::U8);
+        out.lo = 110;
+        let acc = matmul_ref(&a, &w, 1, (m, k, n), |_| 0, |_| 0, Some(&bias), 131, &b_zp);
+        let want = requant_all(&out, &acc, |_| 0);
+        let mut b = G::default();
+        let av = b.int_input(DType::U8, &[m, k], &a);
+        let wv = b.konst(DType::I8, &[k, n], &w);
+        let bv = b.konst(DType::I32, &[n], &bias);
+        let op = Op::QMatMul(QMatMul { a_zp: 131, b_zp, out: Some(out) });
+        let case = b.finish(op, vec![av, wv, bv]);
+        let rust = Config::new().lang(Lang::Rust).compile_graph(case.0.clone(), "mm").unwrap();
+        let used = rust.files.iter().any(|f| f.contents.contains("rt::mac_pair1("));
+        assert_eq!(used, pairs, "qmatmul_pairs{seed}: Rust pair kernel");
+        check(&format!("qmatmul_pairs{seed}"), case, bytes(DType::U8, &want));
+    }
+}
+
 #[test]
 fn qmatmul_batched_broadcast_requant_uint8() {
     // [2,1,3,5] x [4,5,2] -> [2,4,3,2]

@@ -56,6 +56,14 @@ mod tests {
                     assert_eq!(got[l], want, "pixel {t} lane {l}");
                 }
             }
+            let pair = (i32::from(a[1]) - i32::from(zs)) << 16 | ((i32::from(a[0]) - i32::from(zs)) & 0xffff);
+            let one = i32x8_lanes(mac_pair1(i32x8_load(&[7; 8]), pair, &w));
+            for l in 0..8 {
+                let want = 7
+                    + (i32::from(a[0]) - i32::from(zs)) * i32::from(w[2 * l])
+                    + (i32::from(a[1]) - i32::from(zs)) * i32::from(w[2 * l + 1]);
+                assert_eq!(one[l], want, "mac_pair1 lane {l}");
+            }
             let mul: [i32; 8] = core::array::from_fn(|_| (1 << 30) + next() % (1 << 30));
             let shift: [i32; 8] = core::array::from_fn(|_| -1 - next() % 31);
             let bias: [i32; 8] = core::array::from_fn(|_| next() * 97);

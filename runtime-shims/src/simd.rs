@@ -249,6 +249,52 @@ pub fn mac_pairs4(acc: &mut [I32x8; 4], x: Pairs4, w: &[i8]) {
     }
 }
 
+/// Multiply-accumulate of one pair into 8 output columns: `acc[l] += x0·w[2l] + x1·w[2l+1]`,
+/// where `x` packs the int16 pair `(x0, x1)` (`x0` in the low half) and `w` (at least 16
+/// values) holds each column's two weights.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub fn mac_pair1(acc: I32x8, x: i32, w: &[i8]) -> I32x8 {
+    use core::arch::x86_64::*;
+    let w = &w[..16];
+    // SAFETY: AVX2 is enabled (cfg); `w` holds 16 bytes (unaligned load).
+    unsafe {
+        let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().cast()));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi32(x), wv))
+    }
+}
+/// Multiply-accumulate of one pair into 8 output columns: `acc[l] += x0·w[2l] + x1·w[2l+1]`,
+/// where `x` packs the int16 pair `(x0, x1)` (`x0` in the low half) and `w` (at least 16
+/// values) holds each column's two weights.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn mac_pair1(acc: I32x8, x: i32, w: &[i8]) -> I32x8 {
+    use core::arch::aarch64::*;
+    let w = &w[..16];
+    let (x0, x1) = (x as i16, (x >> 16) as i16);
+    // SAFETY: NEON is enabled (cfg); `w` holds 16 bytes.
+    unsafe {
+        let v = vld2_s8(w.as_ptr());
+        let (w0, w1) = (vmovl_s8(v.0), vmovl_s8(v.1));
+        let lo = vmlal_n_s16(vmlal_n_s16(acc.0, vget_low_s16(w0), x0), vget_low_s16(w1), x1);
+        let hi = vmlal_high_n_s16(vmlal_high_n_s16(acc.1, w0, x0), w1, x1);
+        int32x4x2_t(lo, hi)
+    }
+}
+/// Multiply-accumulate of one pair into 8 output columns: `acc[l] += x0·w[2l] + x1·w[2l+1]`,
+/// where `x` packs the int16 pair `(x0, x1)` (`x0` in the low half) and `w` (at least 16
+/// values) holds each column's two weights.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+#[inline(always)]
+pub fn mac_pair1(acc: I32x8, x: i32, w: &[i8]) -> I32x8 {
+    let w = &w[..16];
+    let (x0, x1) = (i32::from(x as i16), i32::from((x >> 16) as i16));
+    core::array::from_fn(|l| acc[l].wrapping_add(x0 * i32::from(w[2 * l]) + x1 * i32::from(w[2 * l + 1])))
+}
+
 /// Per-lane requantization parameters of 8 output channels ([`rq8_prepare`]).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 pub type Rq8 = [core::arch::x86_64::__m256i; 8];

@@ -287,13 +287,18 @@ fn qemu_user_int8_c_is_bit_exact() {
 
 /// The Rust int8 kernels' `core::arch` helpers (`modelless_rt::simd`: AVX2 on x86_64,
 /// NEON on aarch64, the portable Rust on riscv64) give exactly the int8 simulation on the
-/// pre-quantized MLPerf Tiny models (channel-pair convolutions with vector requantization).
+/// pre-quantized MLPerf Tiny models (channel-pair convolutions and fully connected layers
+/// with vector requantization).
 #[test]
 fn qemu_user_int8_rust_is_bit_exact() {
-    for m in ["kws_dscnn_int8", "ic_resnet8_int8"] {
+    for (m, marker) in [
+        ("kws_dscnn_int8", "rt::mac_pairs4("),
+        ("ic_resnet8_int8", "rt::mac_pairs4("),
+        ("ad_fc_autoencoder_int8", "rt::mac_pair1("),
+    ] {
         let dir = model_dir(&format!("mlperf-tiny/{m}"));
         let code = Config::new().lang(Lang::Rust).compile_to_memory(&dir.join("model.onnx")).unwrap();
-        assert!(code.files.iter().any(|f| f.contents.contains("rt::mac_pairs4(")), "{m}: no channel-pair kernel");
+        assert!(code.files.iter().any(|f| f.contents.contains(marker)), "{m}: no pair kernel");
         let g = &code.graph;
         let inputs = int8_inputs(&dir, g);
         let want = simulate(g, &inputs);

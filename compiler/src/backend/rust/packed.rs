@@ -263,6 +263,26 @@ pub(super) fn pack(p: &Program, n: &Node) -> Option<(usize, TensorData)> {
             let d = matmul_dims(p, n)?;
             let b = const_data(p, n.inputs[1])?;
             let bzp = |j: usize| qm.b_zp.get(j).or(qm.b_zp.first()).copied().unwrap_or(0);
+            if qmatmul_pairs(p, n, qm).is_some() {
+                // `[n / 8][k / 2][8][2]` for `rt::mac_pair1` (missing columns and rows zero).
+                let mut v = Vec::with_capacity(d.n.div_ceil(8) * d.k.div_ceil(2) * 16);
+                for jb in 0..d.n.div_ceil(8) {
+                    for kp in 0..d.k.div_ceil(2) {
+                        for l in 0..8 {
+                            for kk in [2 * kp, 2 * kp + 1] {
+                                let j = jb * 8 + l;
+                                let ok = j < d.n && kk < d.k;
+                                v.push(if ok {
+                                    (int_at(b, kk * d.n + j) as i32).wrapping_sub(bzp(j)) as i8
+                                } else {
+                                    0
+                                });
+                            }
+                        }
+                    }
+                }
+                return Some((1, TensorData::I8(v)));
+            }
             let rows = (0..d.n)
                 .flat_map(|j| (0..d.k).map(move |kk| (int_at(b, kk * d.n + j) as i32).wrapping_sub(bzp(j)) as i64))
                 .collect();
@@ -605,7 +625,10 @@ fn dense_conv(g: Geo, s: &ConvSpec) -> TokenStream {
             }
         });
         let hi = lit(owb - tile);
-        let cond = if owa > 0 {
+        let cond = if owa == owb - tile {
+            let lo = lit(owa);
+            quote!(ow == #lo)
+        } else if owa > 0 {
             let lo = lit(owa);
             quote!((#lo..=#hi).contains(&ow))
         } else {
@@ -1228,9 +1251,87 @@ fn matmul(p: &Program, n: &Node, mm: &crate::ops::MatMul) -> Option<TokenStream>
 
 /// QMatMul as integer dot products of each row of `a − a_zp` (widened once into a stack
 /// row) with the packed rows of `b − b_zp` (see [`pack`]).
+/// The vector requantization of a QMatMul that runs on int16 pairs of `k`
+/// ([`rt::mac_pair1`](modelless_rt::mac_pair1)): 8-bit `a`, `b − b_zp` fitting int8, and an
+/// 8-bit requantized output.
+fn qmatmul_pairs(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<Rq8Spec> {
+    let d = matmul_dims(p, n)?;
+    let b = const_data(p, n.inputs[1])?;
+    let bzp = |j: usize| qm.b_zp.get(j).or(qm.b_zp.first()).copied().unwrap_or(0) as i64;
+    let fits = (0..d.k * d.n).all(|i| i8::try_from(int_at(b, i) as i32 as i64 - bzp(i % d.n)).is_ok());
+    let a8 = matches!(p.graph.ty(n.inputs[0]).dtype, DType::I8 | DType::U8);
+    if !(fits && a8) {
+        return None;
+    }
+    Rq8Spec::of(qm.out.as_ref()?, d.n, n.inputs.len() > 2)
+}
+
+/// QMatMul over channel pairs: per row of `a`, its pairs `a − a_zp` packed as int32 once,
+/// then per panel of 8 columns one `rt::mac_pair1` per pair and one vector requantization.
+fn qmatmul_pair_kernel(d: &Mm, qm: &crate::ops::QMatMul, rq: &Rq8Spec) -> TokenStream {
+    let (k2, nb) = (d.k.div_ceil(2), d.n.div_ceil(8));
+    let tables = rq.tables(nb * 8);
+    let (kl, k2l, nl, mn, panel) = (lit(d.k), lit(k2), lit(d.n), lit(d.m * d.n), lit(k2 * 16));
+    let sub = |v: TokenStream| match qm.a_zp {
+        0 => quote!(i32::from(#v)),
+        z => {
+            let l = Literal::i64_unsuffixed((z as i64).abs());
+            if z > 0 { quote!(i32::from(#v) - #l) } else { quote!(i32::from(#v) + #l) }
+        }
+    };
+    let (lo_x, hi_x) = (sub(quote!(c[0])), sub(quote!(v)));
+    let (rzp, lo, hi) =
+        (Literal::i32_unsuffixed(rq.zp), Literal::i32_unsuffixed(rq.lo), Literal::i32_unsuffixed(rq.hi));
+    let bias =
+        if rq.bias { quote!(core::array::from_fn(|l| x2.get(j0 + l).copied().unwrap_or(0))) } else { quote!([0; 8]) };
+    let narrow = rq.narrow_fn();
+    let a = rs_lin(&[(quote!(i), d.k)], 0);
+    let rows = quote! {
+        for (i, yr) in yb.chunks_exact_mut(#nl).enumerate() {
+            let a = &xa[#a..][..#kl];
+            let mut xp = [0i32; #k2l];
+            for (p, c) in xp.iter_mut().zip(a.chunks(2)) {
+                let lo = #lo_x;
+                let hi = c.get(1).map_or(0, |&v| #hi_x);
+                *p = (hi << 16) | (lo & 0xffff);
+            }
+            for (jb, wb) in x1.chunks_exact(#panel).enumerate() {
+                let mut acc = rt::i32x8_zero();
+                for (&x, w) in xp.iter().zip(wb.chunks_exact(16)) {
+                    acc = rt::mac_pair1(acc, x, w);
+                }
+                let j0 = jb * 8;
+                let q = rt::rq8_prepare(&RQ8_MUL[j0..], &RQ8_SHIFT[j0..], #rzp, #lo, #hi);
+                let b: [i32; 8] = #bias;
+                let r = rt::#narrow(acc, &b, &q);
+                let cols = (#nl - j0).min(8);
+                yr[j0..j0 + cols].copy_from_slice(&r[..cols]);
+            }
+        }
+    };
+    let a_off = &d.a_off;
+    let body = if a_off.len() == 1 && a_off[0] == 0 {
+        quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows)
+    } else {
+        let bl = lit(a_off.len());
+        let offs = a_off.iter().map(|&o| lit(o));
+        quote! {
+            const A_OFF: [usize; #bl] = [#(#offs),*];
+            for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
+                let xa = &x0[ao..];
+                #rows
+            }
+        }
+    };
+    quote!(#tables #body)
+}
+
 fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStream> {
     let (_, packed) = pack(p, n)?;
     let d = matmul_dims(p, n)?;
+    if let Some(rq) = qmatmul_pairs(p, n, qm) {
+        return Some(qmatmul_pair_kernel(&d, qm, &rq));
+    }
     let acc = if n.inputs.len() > 2 { quote!(v.wrapping_add(x2[j])) } else { quote!(v) };
     let (tables, store) = match &qm.out {
         Some(r) => super::qkernels::requant(r, acc, quote!(j)),
