@@ -1266,12 +1266,29 @@ fn qmatmul_pairs(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<Rq8S
     Rq8Spec::of(qm.out.as_ref()?, d.n, n.inputs.len() > 2)
 }
 
+/// `rows` (the rows of one batch, from `xa` into `yb`) over every batch of the QMatMul `d`.
+fn qmatmul_batches(d: &Mm, rows: TokenStream) -> TokenStream {
+    let (a_off, mn) = (&d.a_off, lit(d.m * d.n));
+    if a_off.len() == 1 && a_off[0] == 0 {
+        return quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows);
+    }
+    let bl = lit(a_off.len());
+    let offs = a_off.iter().map(|&o| lit(o));
+    quote! {
+        const A_OFF: [usize; #bl] = [#(#offs),*];
+        for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
+            let xa = &x0[ao..];
+            #rows
+        }
+    }
+}
+
 /// QMatMul over channel pairs: per row of `a`, its pairs `a − a_zp` packed as int32 once,
 /// then per panel of 8 columns one `rt::mac_pair1` per pair and one vector requantization.
 fn qmatmul_pair_kernel(d: &Mm, qm: &crate::ops::QMatMul, rq: &Rq8Spec) -> TokenStream {
     let (k2, nb) = (d.k.div_ceil(2), d.n.div_ceil(8));
     let tables = rq.tables(nb * 8);
-    let (kl, k2l, nl, mn, panel) = (lit(d.k), lit(k2), lit(d.n), lit(d.m * d.n), lit(k2 * 16));
+    let (kl, k2l, nl, panel) = (lit(d.k), lit(k2), lit(d.n), lit(k2 * 16));
     let sub = |v: TokenStream| match qm.a_zp {
         0 => quote!(i32::from(#v)),
         z => {
@@ -1309,20 +1326,7 @@ fn qmatmul_pair_kernel(d: &Mm, qm: &crate::ops::QMatMul, rq: &Rq8Spec) -> TokenS
             }
         }
     };
-    let a_off = &d.a_off;
-    let body = if a_off.len() == 1 && a_off[0] == 0 {
-        quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows)
-    } else {
-        let bl = lit(a_off.len());
-        let offs = a_off.iter().map(|&o| lit(o));
-        quote! {
-            const A_OFF: [usize; #bl] = [#(#offs),*];
-            for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
-                let xa = &x0[ao..];
-                #rows
-            }
-        }
-    };
+    let body = qmatmul_batches(d, rows);
     quote!(#tables #body)
 }
 
@@ -1350,7 +1354,7 @@ fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStrea
     };
     let w = if packed.dtype() == DType::I32 { quote!(w) } else { quote!(i32::from(w)) };
     let prod = if narrow { quote!(i32::from(x) * #w) } else { quote!(i32::from(x).wrapping_mul(#w)) };
-    let (kl, nl, mn) = (lit(d.k), lit(d.n), lit(d.m * d.n));
+    let (kl, nl) = (lit(d.k), lit(d.n));
     let a = rs_lin(&[(quote!(i), d.k)], 0);
     let dot = quote!(let v = xz.iter().zip(wr).fold(0i32, |s, (&x, &w)| s.wrapping_add(#prod)););
     let cols = if uses(&store, "j") {
@@ -1366,19 +1370,6 @@ fn qmatmul(p: &Program, n: &Node, qm: &crate::ops::QMatMul) -> Option<TokenStrea
             #cols
         }
     };
-    let a_off = &d.a_off;
-    let body = if a_off.len() == 1 && a_off[0] == 0 {
-        quote!(let (xa, yb) = (x0, &mut y[..#mn]); #rows)
-    } else {
-        let bl = lit(a_off.len());
-        let offs = a_off.iter().map(|&o| lit(o));
-        quote! {
-            const A_OFF: [usize; #bl] = [#(#offs),*];
-            for (&ao, yb) in A_OFF.iter().zip(y.chunks_exact_mut(#mn)) {
-                let xa = &x0[ao..];
-                #rows
-            }
-        }
-    };
+    let body = qmatmul_batches(&d, rows);
     Some(quote!(#tables #body))
 }
