@@ -435,6 +435,12 @@ fn weight_val(lane: Lane, w_elem: DType, w: TokenStream) -> TokenStream {
     if lane.int && w_elem != DType::I32 { quote!(i32::from(#w)) } else { w }
 }
 
+/// The input zero point as an 8-bit input element (the value padding holds).
+fn zp_elem(s: &ConvSpec) -> TokenStream {
+    let z = if s.x_elem == DType::U8 { Literal::u8_suffixed(s.x_zp as u8) } else { Literal::i8_suffixed(s.x_zp as i8) };
+    quote!(#z)
+}
+
 /// The channel loop of the dense int8 kernel over channel pairs ([`pack_conv_pairs`]).
 struct PairMode {
     /// `pairs4_s8` or `pairs4_u8`.
@@ -449,12 +455,8 @@ struct PairMode {
 
 impl PairMode {
     fn new(s: &ConvSpec, ci: usize, hw: usize, lanes: usize) -> PairMode {
-        let (name, zp_elem) = if s.x_elem == DType::U8 {
-            ("pairs4_u8", Literal::u8_suffixed(s.x_zp as u8))
-        } else {
-            ("pairs4_s8", Literal::i8_suffixed(s.x_zp as i8))
-        };
-        PairMode { pairs4: super::ident(name), zp_elem: quote!(#zp_elem), ci, hw, lanes }
+        let name = if s.x_elem == DType::U8 { "pairs4_u8" } else { "pairs4_s8" };
+        PairMode { pairs4: super::ident(name), zp_elem: zp_elem(s), ci, hw, lanes }
     }
 
     /// Over the pairs of input planes `xc` (`2 · hw` elements from the pair's first channel)
@@ -772,17 +774,7 @@ fn padded_input(g: &Geo, s: &ConvSpec) -> Option<(Geo, TokenStream)> {
     if !padded || g.ci * hp * wp * size > PADDED_INPUT_BYTES {
         return None;
     }
-    let zero = match s.x_elem {
-        DType::F32 => quote!(0.0f32),
-        DType::U8 => {
-            let z = Literal::u8_suffixed(s.x_zp as u8);
-            quote!(#z)
-        }
-        _ => {
-            let z = Literal::i8_suffixed(s.x_zp as i8);
-            quote!(#z)
-        }
-    };
+    let zero = if s.x_elem == DType::F32 { quote!(0.0f32) } else { zp_elem(s) };
     let (len, hw, wl) = (lit(g.ci * hp * wp), lit(g.h * g.wd), lit(g.wd));
     let dst = rs_lin(&[(quote!(c), hp * wp), (quote!(ih), wp)], (g.pt * wp + g.pl) as isize);
     let copy = quote! {
@@ -828,13 +820,19 @@ impl Rq8Spec {
     /// Depthwise: `q` and `b`, the requantization and the bias of channel `oc` in all 8
     /// lanes.
     fn channel_setup(&self) -> TokenStream {
-        let (zp, lo, hi) =
-            (Literal::i32_unsuffixed(self.zp), Literal::i32_unsuffixed(self.lo), Literal::i32_unsuffixed(self.hi));
+        let q = self.prepare(quote!(&[RQ8_MUL[oc]; 8]), quote!(&[RQ8_SHIFT[oc]; 8]));
         let b = if self.bias { quote!(x2[oc]) } else { quote!(0) };
         quote! {
-            let q = rt::rq8_prepare(&[RQ8_MUL[oc]; 8], &[RQ8_SHIFT[oc]; 8], #zp, #lo, #hi);
+            let q = #q;
             let b = [#b; 8];
         }
+    }
+
+    /// `rt::rq8_prepare` over the multipliers `mul` and shifts `shift` (slice expressions).
+    fn prepare(&self, mul: TokenStream, shift: TokenStream) -> TokenStream {
+        let (zp, lo, hi) =
+            (Literal::i32_unsuffixed(self.zp), Literal::i32_unsuffixed(self.lo), Literal::i32_unsuffixed(self.hi));
+        quote!(rt::rq8_prepare(#mul, #shift, #zp, #lo, #hi))
     }
 
     /// `RQ8_MUL` and `RQ8_SHIFT` over `len` channels (whole panels; the padding requantizes
@@ -850,8 +848,7 @@ impl Rq8Spec {
     /// to output element `ystart + t` (an expression of `oc`, `oh`, `ow`).
     fn stores(&self, lanes: usize, m: usize, ystart: TokenStream) -> (TokenStream, TokenStream) {
         let (ll, vl, ml) = (lit(lanes), lit(lanes / 8), lit(m));
-        let (zp, lo, hi) =
-            (Literal::i32_unsuffixed(self.zp), Literal::i32_unsuffixed(self.lo), Literal::i32_unsuffixed(self.hi));
+        let q = self.prepare(quote!(&RQ8_MUL[c..]), quote!(&RQ8_SHIFT[c..]));
         let bias = if self.bias {
             quote!(core::array::from_fn(|l| x2.get(ob * #ll + v * 8 + l).copied().unwrap_or(0)))
         } else {
@@ -860,7 +857,7 @@ impl Rq8Spec {
         let setup = quote! {
             let rq: [rt::Rq8; #vl] = core::array::from_fn(|v| {
                 let c = ob * #ll + v * 8;
-                rt::rq8_prepare(&RQ8_MUL[c..], &RQ8_SHIFT[c..], #zp, #lo, #hi)
+                #q
             });
             let bias: [[i32; 8]; #vl] = core::array::from_fn(|v| #bias);
         };
@@ -1289,16 +1286,9 @@ fn qmatmul_pair_kernel(d: &Mm, qm: &crate::ops::QMatMul, rq: &Rq8Spec) -> TokenS
     let (k2, nb) = (d.k.div_ceil(2), d.n.div_ceil(8));
     let tables = rq.tables(nb * 8);
     let (kl, k2l, nl, panel) = (lit(d.k), lit(k2), lit(d.n), lit(k2 * 16));
-    let sub = |v: TokenStream| match qm.a_zp {
-        0 => quote!(i32::from(#v)),
-        z => {
-            let l = Literal::i64_unsuffixed((z as i64).abs());
-            if z > 0 { quote!(i32::from(#v) - #l) } else { quote!(i32::from(#v) + #l) }
-        }
-    };
+    let sub = |v: TokenStream| super::qkernels::sub_zp(v, qm.a_zp);
     let (lo_x, hi_x) = (sub(quote!(c[0])), sub(quote!(v)));
-    let (rzp, lo, hi) =
-        (Literal::i32_unsuffixed(rq.zp), Literal::i32_unsuffixed(rq.lo), Literal::i32_unsuffixed(rq.hi));
+    let q = rq.prepare(quote!(&RQ8_MUL[j0..]), quote!(&RQ8_SHIFT[j0..]));
     let bias =
         if rq.bias { quote!(core::array::from_fn(|l| x2.get(j0 + l).copied().unwrap_or(0))) } else { quote!([0; 8]) };
     let narrow = rq.narrow_fn();
@@ -1318,7 +1308,7 @@ fn qmatmul_pair_kernel(d: &Mm, qm: &crate::ops::QMatMul, rq: &Rq8Spec) -> TokenS
                     acc = rt::mac_pair1(acc, x, w);
                 }
                 let j0 = jb * 8;
-                let q = rt::rq8_prepare(&RQ8_MUL[j0..], &RQ8_SHIFT[j0..], #rzp, #lo, #hi);
+                let q = #q;
                 let b: [i32; 8] = #bias;
                 let r = rt::#narrow(acc, &b, &q);
                 let cols = (#nl - j0).min(8);

@@ -32,7 +32,7 @@ fn all_same(v: &[i32]) -> bool {
 }
 
 /// `i32::from(e) - zp` with the zero point folded (no `- 0`, no negative literal).
-fn sub_zp(e: TokenStream, zp: i32) -> TokenStream {
+pub(super) fn sub_zp(e: TokenStream, zp: i32) -> TokenStream {
     let l = Literal::i64_unsuffixed((zp as i64).abs());
     match zp {
         0 => quote!(i32::from(#e)),
