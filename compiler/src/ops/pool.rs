@@ -35,6 +35,12 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Whether one window is the whole `[h, w]` input plane: a single output pixel
+    /// (`out == [1, 1]`), no padding (a global pool).
+    pub fn covers_plane(&self, [h, w]: [usize; 2], out: [usize; 2]) -> bool {
+        out == [1, 1] && self.kernel == [h, w] && self.pads == [0; 4]
+    }
+
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         expect_inputs(inputs, 1, 1)?;
         let x = inputs[0];

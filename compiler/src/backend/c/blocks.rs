@@ -110,9 +110,8 @@ fn global_avg(g: &Graph, n: &Node) -> bool {
     pl.kind == PoolKind::Avg
         && (g.ty(n.inputs[0]).dtype == DType::F32) == float
         && x.len() == 4
-        && y[2..] == [1, 1]
-        && pl.kernel == [x[2], x[3]]
-        && pl.pads == [0; 4]
+        && y.len() == 4
+        && pl.covers_plane([x[2], x[3]], [y[2], y[3]])
 }
 
 /// Writes a float global average pool over a blocked input `x0` (`blocks` blocks of `hw`

@@ -630,7 +630,7 @@ pub(super) fn emit(w: &mut Writer, p: &Program, n: &Node) {
             let planes = out[0] * out[1];
             let dt = p.graph.ty(n.inputs[0]).dtype;
             let t = crate::toolchain::c_type(dt);
-            let global = [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4];
+            let global = pl.covers_plane([h, wd], [oh, ow]);
             if p.choice(n).x_blocked {
                 super::blocks::emit_global_avg(w, planes / LANES, h * wd);
                 return;

@@ -814,7 +814,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             let hw = h * wd;
             let (xs, xe) = (rs_lin(&[(quote!(c), hw)], 0), rs_lin(&[(quote!(c), hw)], hw as isize));
-            let global = pl.kind == PoolKind::Avg && [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4];
+            let global = pl.kind == PoolKind::Avg && pl.covers_plane([h, wd], [oh, ow]);
             if global && p.graph.ty(n.inputs[0]).dtype == DType::F32 && hw > 0 {
                 // Global average: 8 partial sums per plane (one vector), then their sum.
                 let hwf = super::float(hw as f32);

@@ -23,7 +23,8 @@ use quote::quote;
 const MODULE_DOC: &str = include_str!("../../../../codegen-templates/rust/module.rs");
 /// Helper functions spliced into every module as `mod rt` (the ones its kernels call).
 const RUNTIME_MATH: &str = include_str!("../../../../runtime-shims/src/math.rs");
-/// The integer SIMD helpers, spliced in the same way.
+/// The SIMD helpers (`core::arch` on AVX2 and NEON, portable elsewhere), spliced in the
+/// same way.
 const RUNTIME_SIMD: &str = include_str!("../../../../runtime-shims/src/simd.rs");
 
 pub(crate) fn ident(s: &str) -> Ident {

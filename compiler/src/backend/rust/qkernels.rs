@@ -338,7 +338,7 @@ pub(super) fn emit(p: &Program, n: &Node) -> TokenStream {
             };
             let hw = h * wd;
             let (xs, xe) = (rs_lin(&[(quote!(c), hw)], 0), rs_lin(&[(quote!(c), hw)], hw as isize));
-            if pl.kind == PoolKind::Avg && [oh, ow] == [1, 1] && pl.kernel == [h, wd] && pl.pads == [0; 4] {
+            if pl.kind == PoolKind::Avg && pl.covers_plane([h, wd], [oh, ow]) {
                 // Global average: one sum per plane (vectorized), the zero points folded.
                 let zps = i32_lit((hw as i64 * qp.x_zp as i64) as i32);
                 return quote! {
