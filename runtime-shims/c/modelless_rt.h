@@ -1024,26 +1024,30 @@ static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
     return mlrt_acc8_load32(v);
 #endif
 }
+#if defined(__AVX2__)
+/* round(acc[i] * mul * 2^(shift - 31)) per lane, before the clamp and zp, for shifts in
+ * -31..-1 (the caller checks). |result| < 2^30, so adding a zero point cannot wrap. */
+MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant8_round(mlrt_acc8 acc, int32_t mul, int32_t shift)
+{
+    const int32_t total = 31 - shift;
+    const __m256i m = _mm256_set1_epi32(mul);
+    const __m256i rnd = _mm256_set1_epi64x((long long)1 << (total - 1));
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m), rnd);
+    /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
+    const __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
+    return _mm256_sra_epi32(r, _mm_cvtsi32_si128(total - 32));
+}
+#endif
 /* `mlrt_requant` of each of the 8 sums, with the same parameters. */
 MLRT_ALWAYS_INLINE static inline mlrt_acc8 mlrt_requant8v(mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
 {
     int32_t v[8];
     int i;
 #if defined(__AVX2__)
-    const int32_t total = 31 - shift;
-    if (total >= 32 && total <= 62) {
-        /* Clamped before adding zp, so the sum cannot wrap. */
-        const int64_t lz = (int64_t)lo - zp, hz = (int64_t)hi - zp;
-        const __m256i m = _mm256_set1_epi32(mul);
-        const __m256i rnd = _mm256_set1_epi64x((long long)1 << (total - 1));
-        const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
-        const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m), rnd);
-        /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
-        __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
-        r = _mm256_sra_epi32(r, _mm_cvtsi32_si128(total - 32));
-        r = _mm256_max_epi32(r, _mm256_set1_epi32(lz < INT32_MIN ? INT32_MIN : (int32_t)lz));
-        r = _mm256_min_epi32(r, _mm256_set1_epi32(hz > INT32_MAX ? INT32_MAX : (int32_t)hz));
-        return _mm256_add_epi32(r, _mm256_set1_epi32(zp));
+    if (shift >= -31 && shift <= -1) {
+        const __m256i r = _mm256_add_epi32(mlrt_requant8_round(acc, mul, shift), _mm256_set1_epi32(zp));
+        return _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
     }
 #endif
     mlrt_acc8_store(v, acc);
@@ -1161,7 +1165,8 @@ MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store4_u8(uint8_t *dst, mlrt_acc
     for (i = 0; i < 32; ++i) dst[i] = (uint8_t)v[i];
 #endif
 }
-/* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. */
+/* The first `n` (1..8) values of `v` (within the type's range) as int8 / uint8. On AVX2 the
+ * narrowing saturates, so any int32 value lands clamped to the type's range. */
 MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store_s8(int8_t *dst, mlrt_acc8 v, int n)
 {
     int8_t t[16];
@@ -1211,14 +1216,93 @@ MLRT_ALWAYS_INLINE static inline void mlrt_acc8_store_u8(uint8_t *dst, mlrt_acc8
     memcpy(dst, t, (size_t)n);
 }
 /* The first `n` (1..8) sums of `acc` requantized (`mlrt_requant`, all with the same
- * parameters) to `dst`. */
+ * parameters) to `dst`. Where [lo, hi] is the output type's range, the saturating narrowing
+ * is the clamp. */
 MLRT_ALWAYS_INLINE static inline void mlrt_requant8_s8(int8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
+#if defined(__AVX2__)
+    if (lo == -128 && hi == 127 && shift >= -31 && shift <= -1) {
+        mlrt_acc8_store_s8(dst, _mm256_add_epi32(mlrt_requant8_round(acc, mul, shift), _mm256_set1_epi32(zp)), n);
+        return;
+    }
+#endif
     mlrt_acc8_store_s8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
 MLRT_ALWAYS_INLINE static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int n)
 {
+#if defined(__AVX2__)
+    if (lo == 0 && hi == 255 && shift >= -31 && shift <= -1) {
+        mlrt_acc8_store_u8(dst, _mm256_add_epi32(mlrt_requant8_round(acc, mul, shift), _mm256_set1_epi32(zp)), n);
+        return;
+    }
+#endif
     mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
+}
+#if defined(__AVX2__)
+/* a's and b's sums requantized and narrowed to int16 (saturating), clamped to [lo, hi]
+ * unless that is the range [tlo, thi] the caller's byte narrowing saturates to. In the
+ * 128-bit halves' order of `_mm256_packs_epi32`: a0..3, b0..3 | a4..7, b4..7. */
+MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant16_i16(mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int32_t tlo, int32_t thi)
+{
+    const __m256i z = _mm256_set1_epi32(zp);
+    __m256i ra = _mm256_add_epi32(mlrt_requant8_round(a, mul, shift), z);
+    __m256i rb = _mm256_add_epi32(mlrt_requant8_round(b, mul, shift), z);
+    if (lo != tlo || hi != thi) {
+        const __m256i l = _mm256_set1_epi32(lo), h = _mm256_set1_epi32(hi);
+        ra = _mm256_min_epi32(_mm256_max_epi32(ra, l), h);
+        rb = _mm256_min_epi32(_mm256_max_epi32(rb, l), h);
+    }
+    return _mm256_packs_epi32(ra, rb);
+}
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+/* a's and b's sums requantized (shift in -31..-1) plus zp, unclamped, as one 16-lane vector:
+ * `mlrt_requant8_round` on both halves at once. */
+MLRT_ALWAYS_INLINE static inline __m512i mlrt_requant16_round(mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp)
+{
+    const int32_t total = 31 - shift;
+    const __m512i acc = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    const __m512i m = _mm512_set1_epi32(mul);
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << (total - 1));
+    const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(acc, m), rnd);
+    const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), rnd);
+    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
+    return _mm512_add_epi32(_mm512_sra_epi32(r, _mm_cvtsi32_si128(total - 32)), _mm512_set1_epi32(zp));
+}
+#endif
+/* `mlrt_requant8_s8` of a's 8 sums then b's 8 (the same parameters) as 16 bytes at `dst`,
+ * for shifts in -31..-1 (the caller checks, so no scalar fallback is inlined). */
+MLRT_ALWAYS_INLINE static inline void mlrt_requant16_s8(int8_t *dst, mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+{
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    __m512i r = mlrt_requant16_round(a, b, mul, shift, zp);
+    if (lo != -128 || hi != 127) r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtsepi32_epi8(r));
+#elif defined(__AVX2__)
+    const __m256i h = mlrt_requant16_i16(a, b, mul, shift, zp, lo, hi, -128, 127);
+    const __m128i p = _mm_packs_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    /* Dwords a0..3, b0..3, a4..7, b4..7 back in order. */
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_shuffle_epi32(p, 0xD8));
+#else
+    mlrt_requant8_s8(dst, a, mul, shift, zp, lo, hi, 8);
+    mlrt_requant8_s8(dst + 8, b, mul, shift, zp, lo, hi, 8);
+#endif
+}
+MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+{
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    /* The unsigned narrowing saturates only above: the clamp from below stays. */
+    __m512i r = _mm512_max_epi32(mlrt_requant16_round(a, b, mul, shift, zp), _mm512_set1_epi32(lo));
+    if (hi != 255) r = _mm512_min_epi32(r, _mm512_set1_epi32(hi));
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtusepi32_epi8(r));
+#elif defined(__AVX2__)
+    const __m256i h = mlrt_requant16_i16(a, b, mul, shift, zp, lo, hi, 0, 255);
+    const __m128i p = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_shuffle_epi32(p, 0xD8));
+#else
+    mlrt_requant8_u8(dst, a, mul, shift, zp, lo, hi, 8);
+    mlrt_requant8_u8(dst + 8, b, mul, shift, zp, lo, hi, 8);
+#endif
 }
 #endif /* MLRT_SIMD */
 

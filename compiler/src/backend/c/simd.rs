@@ -109,7 +109,13 @@ impl RowConv {
             (false, true) => (geo.ci.div_ceil(4), 4),
             (false, false) => (geo.ci.div_ceil(2), 2),
         };
-        let (ocb, pv) = if g2.ow >= 2 * LANES { (if quads { LANES } else { LANES / 2 }, 2) } else { (LANES, 1) };
+        let (ocb, pv) = match (g2.ow >= 2 * LANES, quads) {
+            (true, true) => (LANES, 2),
+            (true, false) => (LANES / 2, 2),
+            // VNNI targets have 32 vector registers: 16 accumulators hide the dot product's latency.
+            (false, true) if geo.m >= 2 * LANES => (2 * LANES, 1),
+            (false, _) => (LANES, 1),
+        };
         let tile = pv * LANES;
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
@@ -435,8 +441,16 @@ impl RowConv {
             Some(pl) => format!("{pl} - (oh * {ow} + ow)", ow = g.ow),
             None => format!("{} - ow", g.ow),
         };
-        // Pixels of this row from `ow` on (the tile may reach past the row's end).
-        w.line(&format!("const int left = {left};"));
+        // int8 tiles of two vectors that are all whole store by pairs, without `left`.
+        let tile = pv * LANES;
+        // `mlrt_requant16_*` takes shifts in −31..−1 only.
+        let pairs_ok = matches!(&n.op, Op::QConv(qc) if qc.out.as_ref().is_some_and(lanes_requant));
+        let whole_pairs =
+            pairs_ok && pv == 2 && self.plane.unwrap_or(g.ow).is_multiple_of(tile) && g.ow.is_multiple_of(tile);
+        if !whole_pairs {
+            // Pixels of this row from `ow` on (the tile may reach past the row's end).
+            w.line(&format!("const int left = {left};"));
+        }
         let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yo = y + n * {} + oh * {} + ow;", g.m * plane_out, g.ow));
         // Stores accumulator `acc` to the `nv` pixels at `yo + oc · plane + at`.
@@ -471,7 +485,15 @@ impl RowConv {
                     format!("const int nv = {nv} < {LANES} ? {nv} : {LANES}; {}", store(&format!("a{j}{v}"), at));
                 calls.push(if at == 0 { format!("{{ {call} }}") } else { format!("if (left > {at}) {{ {call} }}") });
             }
-            let body = calls.join(" ");
+            let mut body = calls.join(" ");
+            if let (Store::Requant { ty, mul, shift, zp, lo, hi }, 2, true) = (&kind, pv, pairs_ok) {
+                // Both vectors whole: one requantizing 16-byte store. Where every tile is
+                // whole, the partial stores are left out (GCC warns on their dead paths).
+                let pair = format!(
+                    "mlrt_requant16_{ty}(yo + oc * {plane_out}, a{j}0, a{j}1, {mul}, {shift}, {zp}, {lo}, {hi});"
+                );
+                body = if whole_pairs { pair } else { format!("if (left >= {tile}) {pair} else {{ {body} }}") };
+            }
             if g.m.is_multiple_of(ocb) {
                 w.line(&format!("{{ const int oc = ob * {ocb} + {j}; {body} }}"));
             } else {
