@@ -931,16 +931,22 @@ static inline void mlrt_bytes_flip(uint8_t *dst, const void *src, int n, uint8_t
     const __m128i f = _mm_set1_epi8((char)flip);
     for (; i + 16 <= n; i += 16)
         _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + i)), f));
+    /* Measured: an 8-byte step pays after 16-byte ones, not on rows shorter than 16. */
+    if (n > 16 && i + 8 <= n) {
+        _mm_storel_epi64((__m128i *)(void *)(dst + i), _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(const void *)(s + i)), f));
+        i += 8;
+    }
 #endif
     for (; i < n; ++i) dst[i] = (uint8_t)(s[i] ^ flip);
 }
 /* 16 pixels of 4 channel rows `c0..c3` (bytes) interleaved into `dst[0..64]` as 16 quads,
  * each byte XORed with `flip` (0x80 turns int8 into x + 128). `mlrt_quad16_s2` takes every
- * other pixel (stride-2 column phases): bytes `odd, odd + 2, ..., odd + 30` of each row. */
+ * other pixel (stride-2 column phases): bytes `odd, odd + 2, ..., odd + 30` of each row.
+ * `mlrt_quad8` / `mlrt_quad8_s2`: the same for 8 pixels (`dst[0..32]`), for short rows. */
 #if !defined(__AVX2__) && !defined(__ARM_NEON)
-/* Byte `first + step * i` of rows c0..c3 to quad i (the portable path of both). */
-static inline void mlrt_quad16_scalar(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int step, int first,
-                                      uint8_t flip)
+/* Byte `first + step * i` of rows c0..c3 to quad i < n (the portable path of all four). */
+static inline void mlrt_quad_scalar(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int n, int step,
+                                    int first, uint8_t flip)
 {
     const uint8_t *r[4];
     int i, k;
@@ -948,7 +954,7 @@ static inline void mlrt_quad16_scalar(uint8_t *dst, const void *c0, const void *
     r[1] = (const uint8_t *)c1;
     r[2] = (const uint8_t *)c2;
     r[3] = (const uint8_t *)c3;
-    for (i = 0; i < 16; ++i)
+    for (i = 0; i < n; ++i)
         for (k = 0; k < 4; ++k) dst[4 * i + k] = (uint8_t)(r[k][first + step * i] ^ flip);
 }
 #endif
@@ -957,10 +963,23 @@ static inline void mlrt_quad_store16(uint8_t *dst, __m128i a, __m128i b, __m128i
 {
     const __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
     const __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-    _mm_storeu_si128((__m128i *)(void *)dst, _mm_unpacklo_epi16(ab0, cd0));
-    _mm_storeu_si128((__m128i *)(void *)(dst + 16), _mm_unpackhi_epi16(ab0, cd0));
-    _mm_storeu_si128((__m128i *)(void *)(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
-    _mm_storeu_si128((__m128i *)(void *)(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
+    /* Two 32-byte stores: a kernel reading 8 quads right after (a pointwise row) loads each
+     * from one store, which the store buffer forwards; a load spanning two stores waits. */
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_set_m128i(_mm_unpackhi_epi16(ab0, cd0), _mm_unpacklo_epi16(ab0, cd0)));
+    _mm256_storeu_si256((__m256i *)(void *)(dst + 32), _mm256_set_m128i(_mm_unpackhi_epi16(ab1, cd1), _mm_unpacklo_epi16(ab1, cd1)));
+}
+/* The low 8 bytes of a..d interleaved as 8 quads, one 32-byte store. */
+static inline void mlrt_quad_store8(uint8_t *dst, __m128i a, __m128i b, __m128i c, __m128i d)
+{
+    const __m128i ab = _mm_unpacklo_epi8(a, b), cd = _mm_unpacklo_epi8(c, d);
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_set_m128i(_mm_unpackhi_epi16(ab, cd), _mm_unpacklo_epi16(ab, cd)));
+}
+/* Bytes `odd, odd + 2, ..., odd + 14` of `p`, XORed with `f`, in the low 8 bytes. */
+static inline __m128i mlrt_bytes8_s2(const void *p, int odd, __m128i f)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    const __m128i w = odd ? _mm_srli_epi16(v, 8) : _mm_and_si128(v, _mm_set1_epi16(0xff));
+    return _mm_xor_si128(_mm_packus_epi16(w, w), f);
 }
 /* Bytes `odd, odd + 2, ..., odd + 30` of `p`, XORed with `f`. */
 static inline __m128i mlrt_bytes16_s2(const void *p, int odd, __m128i f)
@@ -988,7 +1007,7 @@ static inline void mlrt_quad16(uint8_t *dst, const void *c0, const void *c1, con
     v.val[3] = veorq_u8(vld1q_u8((const uint8_t *)c3), f);
     vst4q_u8(dst, v);
 #else
-    mlrt_quad16_scalar(dst, c0, c1, c2, c3, 1, 0, flip);
+    mlrt_quad_scalar(dst, c0, c1, c2, c3, 16, 1, 0, flip);
 #endif
 }
 static inline void mlrt_quad16_s2(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int odd, uint8_t flip)
@@ -1006,7 +1025,45 @@ static inline void mlrt_quad16_s2(uint8_t *dst, const void *c0, const void *c1, 
     v.val[3] = veorq_u8(vld2q_u8((const uint8_t *)c3).val[odd], f);
     vst4q_u8(dst, v);
 #else
-    mlrt_quad16_scalar(dst, c0, c1, c2, c3, 2, odd, flip);
+    mlrt_quad_scalar(dst, c0, c1, c2, c3, 16, 2, odd, flip);
+#endif
+}
+static inline void mlrt_quad8(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, uint8_t flip)
+{
+#if defined(__AVX2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    mlrt_quad_store8(dst, _mm_xor_si128(_mm_loadl_epi64((const __m128i *)c0), f),
+                     _mm_xor_si128(_mm_loadl_epi64((const __m128i *)c1), f),
+                     _mm_xor_si128(_mm_loadl_epi64((const __m128i *)c2), f),
+                     _mm_xor_si128(_mm_loadl_epi64((const __m128i *)c3), f));
+#elif defined(__ARM_NEON)
+    const uint8x8_t f = vdup_n_u8(flip);
+    uint8x8x4_t v;
+    v.val[0] = veor_u8(vld1_u8((const uint8_t *)c0), f);
+    v.val[1] = veor_u8(vld1_u8((const uint8_t *)c1), f);
+    v.val[2] = veor_u8(vld1_u8((const uint8_t *)c2), f);
+    v.val[3] = veor_u8(vld1_u8((const uint8_t *)c3), f);
+    vst4_u8(dst, v);
+#else
+    mlrt_quad_scalar(dst, c0, c1, c2, c3, 8, 1, 0, flip);
+#endif
+}
+static inline void mlrt_quad8_s2(uint8_t *dst, const void *c0, const void *c1, const void *c2, const void *c3, int odd, uint8_t flip)
+{
+#if defined(__AVX2__)
+    const __m128i f = _mm_set1_epi8((char)flip);
+    mlrt_quad_store8(dst, mlrt_bytes8_s2(c0, odd, f), mlrt_bytes8_s2(c1, odd, f), mlrt_bytes8_s2(c2, odd, f),
+                     mlrt_bytes8_s2(c3, odd, f));
+#elif defined(__ARM_NEON)
+    const uint8x8_t f = vdup_n_u8(flip);
+    uint8x8x4_t v;
+    v.val[0] = veor_u8(vld2_u8((const uint8_t *)c0).val[odd], f);
+    v.val[1] = veor_u8(vld2_u8((const uint8_t *)c1).val[odd], f);
+    v.val[2] = veor_u8(vld2_u8((const uint8_t *)c2).val[odd], f);
+    v.val[3] = veor_u8(vld2_u8((const uint8_t *)c3).val[odd], f);
+    vst4_u8(dst, v);
+#else
+    mlrt_quad_scalar(dst, c0, c1, c2, c3, 8, 2, odd, flip);
 #endif
 }
 /* The lane sums of 8 accumulators, in order: lane i is the sum of the lanes of s[i]. */
@@ -1025,18 +1082,20 @@ static inline mlrt_acc8 mlrt_acc8_sums(const mlrt_acc8 *s)
 #endif
 }
 #if defined(__AVX2__)
+/* floor((acc[i] * m + rnd) / 2^(32 + sh)) per lane: the rounded requantization, with m the
+ * multiplier, rnd = 2^(31 + sh) and sh = -1 - shift as vectors. */
+MLRT_ALWAYS_INLINE static inline __m256i mlrt_rq_high(mlrt_acc8 acc, __m256i m, __m256i rnd, __m128i sh)
+{
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m), rnd);
+    /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
+    return _mm256_sra_epi32(_mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA), sh);
+}
 /* round(acc[i] * mul * 2^(shift - 31)) per lane, before the clamp and zp, for shifts in
  * -31..-1 (the caller checks). |result| < 2^30, so adding a zero point cannot wrap. */
 MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant8_round(mlrt_acc8 acc, int32_t mul, int32_t shift)
 {
-    const int32_t total = 31 - shift;
-    const __m256i m = _mm256_set1_epi32(mul);
-    const __m256i rnd = _mm256_set1_epi64x((long long)1 << (total - 1));
-    const __m256i ev = _mm256_add_epi64(_mm256_mul_epi32(acc, m), rnd);
-    const __m256i od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m), rnd);
-    /* floor(x / 2^total) = floor(floor(x / 2^32) / 2^(total - 32)): the high halves. */
-    const __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
-    return _mm256_sra_epi32(r, _mm_cvtsi32_si128(total - 32));
+    return mlrt_rq_high(acc, _mm256_set1_epi32(mul), _mm256_set1_epi64x((long long)1 << (30 - shift)), _mm_cvtsi32_si128(-1 - shift));
 }
 #endif
 /* `mlrt_requant` of each of the 8 sums, with the same parameters. */
@@ -1238,15 +1297,37 @@ MLRT_ALWAYS_INLINE static inline void mlrt_requant8_u8(uint8_t *dst, mlrt_acc8 a
 #endif
     mlrt_acc8_store_u8(dst, mlrt_requant8v(acc, mul, shift, zp, lo, hi), n);
 }
-#if defined(__AVX2__)
+/* One channel's requantization for `mlrt_requant16_*`, a shift in -31..-1, with what the
+ * vector code derives from it precomputed (the generator writes these as constant tables):
+ * `rnd` = 2^(30 - shift), the rounding term of the 64-bit products, and `sh` = -1 - shift,
+ * the arithmetic shift of their high halves. */
+typedef struct {
+    int64_t rnd;
+    int32_t mul, shift, sh;
+} mlrt_rq1;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+/* a's and b's sums requantized plus zp, unclamped, as one 16-lane vector: `mlrt_requant8_round`
+ * on both halves at once. */
+MLRT_ALWAYS_INLINE static inline __m512i mlrt_requant16_round(mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp)
+{
+    const __m512i acc = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    const __m512i m = _mm512_set1_epi32(q->mul);
+    const __m512i rnd = _mm512_set1_epi64(q->rnd);
+    const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(acc, m), rnd);
+    const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), rnd);
+    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
+    return _mm512_add_epi32(_mm512_sra_epi32(r, _mm_cvtsi32_si128(q->sh)), _mm512_set1_epi32(zp));
+}
+#elif defined(__AVX2__)
 /* a's and b's sums requantized and narrowed to int16 (saturating), clamped to [lo, hi]
  * unless that is the range [tlo, thi] the caller's byte narrowing saturates to. In the
  * 128-bit halves' order of `_mm256_packs_epi32`: a0..3, b0..3 | a4..7, b4..7. */
-MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant16_i16(mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi, int32_t tlo, int32_t thi)
+MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant16_i16(mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi, int32_t tlo, int32_t thi)
 {
-    const __m256i z = _mm256_set1_epi32(zp);
-    __m256i ra = _mm256_add_epi32(mlrt_requant8_round(a, mul, shift), z);
-    __m256i rb = _mm256_add_epi32(mlrt_requant8_round(b, mul, shift), z);
+    const __m256i m = _mm256_set1_epi32(q->mul), rnd = _mm256_set1_epi64x(q->rnd), z = _mm256_set1_epi32(zp);
+    const __m128i sh = _mm_cvtsi32_si128(q->sh);
+    __m256i ra = _mm256_add_epi32(mlrt_rq_high(a, m, rnd, sh), z);
+    __m256i rb = _mm256_add_epi32(mlrt_rq_high(b, m, rnd, sh), z);
     if (lo != tlo || hi != thi) {
         const __m256i l = _mm256_set1_epi32(lo), h = _mm256_set1_epi32(hi);
         ra = _mm256_min_epi32(_mm256_max_epi32(ra, l), h);
@@ -1255,53 +1336,37 @@ MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant16_i16(mlrt_acc8 a, mlrt_ac
     return _mm256_packs_epi32(ra, rb);
 }
 #endif
-#if defined(__AVX512F__) && defined(__AVX512BW__)
-/* a's and b's sums requantized (shift in -31..-1) plus zp, unclamped, as one 16-lane vector:
- * `mlrt_requant8_round` on both halves at once. */
-MLRT_ALWAYS_INLINE static inline __m512i mlrt_requant16_round(mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp)
-{
-    const int32_t total = 31 - shift;
-    const __m512i acc = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-    const __m512i m = _mm512_set1_epi32(mul);
-    const __m512i rnd = _mm512_set1_epi64((long long)1 << (total - 1));
-    const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(acc, m), rnd);
-    const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), rnd);
-    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
-    return _mm512_add_epi32(_mm512_sra_epi32(r, _mm_cvtsi32_si128(total - 32)), _mm512_set1_epi32(zp));
-}
-#endif
-/* `mlrt_requant8_s8` of a's 8 sums then b's 8 (the same parameters) as 16 bytes at `dst`,
- * for shifts in -31..-1 (the caller checks, so no scalar fallback is inlined). */
-MLRT_ALWAYS_INLINE static inline void mlrt_requant16_s8(int8_t *dst, mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+/* `mlrt_requant8_s8` of a's 8 sums then b's 8 (channel `q`) as 16 bytes at `dst`. */
+MLRT_ALWAYS_INLINE static inline void mlrt_requant16_s8(int8_t *dst, mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
 {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-    __m512i r = mlrt_requant16_round(a, b, mul, shift, zp);
+    __m512i r = mlrt_requant16_round(a, b, q, zp);
     if (lo != -128 || hi != 127) r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
     _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtsepi32_epi8(r));
 #elif defined(__AVX2__)
-    const __m256i h = mlrt_requant16_i16(a, b, mul, shift, zp, lo, hi, -128, 127);
+    const __m256i h = mlrt_requant16_i16(a, b, q, zp, lo, hi, -128, 127);
     const __m128i p = _mm_packs_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
     /* Dwords a0..3, b0..3, a4..7, b4..7 back in order. */
     _mm_storeu_si128((__m128i *)(void *)dst, _mm_shuffle_epi32(p, 0xD8));
 #else
-    mlrt_requant8_s8(dst, a, mul, shift, zp, lo, hi, 8);
-    mlrt_requant8_s8(dst + 8, b, mul, shift, zp, lo, hi, 8);
+    mlrt_requant8_s8(dst, a, q->mul, q->shift, zp, lo, hi, 8);
+    mlrt_requant8_s8(dst + 8, b, q->mul, q->shift, zp, lo, hi, 8);
 #endif
 }
-MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 a, mlrt_acc8 b, int32_t mul, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
 {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
     /* The unsigned narrowing saturates only above: the clamp from below stays. */
-    __m512i r = _mm512_max_epi32(mlrt_requant16_round(a, b, mul, shift, zp), _mm512_set1_epi32(lo));
+    __m512i r = _mm512_max_epi32(mlrt_requant16_round(a, b, q, zp), _mm512_set1_epi32(lo));
     if (hi != 255) r = _mm512_min_epi32(r, _mm512_set1_epi32(hi));
     _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtusepi32_epi8(r));
 #elif defined(__AVX2__)
-    const __m256i h = mlrt_requant16_i16(a, b, mul, shift, zp, lo, hi, 0, 255);
+    const __m256i h = mlrt_requant16_i16(a, b, q, zp, lo, hi, 0, 255);
     const __m128i p = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
     _mm_storeu_si128((__m128i *)(void *)dst, _mm_shuffle_epi32(p, 0xD8));
 #else
-    mlrt_requant8_u8(dst, a, mul, shift, zp, lo, hi, 8);
-    mlrt_requant8_u8(dst + 8, b, mul, shift, zp, lo, hi, 8);
+    mlrt_requant8_u8(dst, a, q->mul, q->shift, zp, lo, hi, 8);
+    mlrt_requant8_u8(dst + 8, b, q->mul, q->shift, zp, lo, hi, 8);
 #endif
 }
 #endif /* MLRT_SIMD */

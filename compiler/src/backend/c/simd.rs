@@ -261,8 +261,11 @@ impl RowConv {
         }
         // Units of `pack` channels (an odd last channel pairs with zeros). Unit q of phase ph
         // holds padded column q·sw + ph, i.e. input column q·sw + ph − pl.
+        // Phases some tap reads (tap kx reads phase kx·dw mod sw); a 1×1 stride-2 kernel
+        // reads only phase 0.
+        let read = |ph: usize| (0..kw).any(|kx| kx * dw % sw == ph);
         if self.tap_units {
-            for ph in 0..sw {
+            for ph in (0..sw).filter(|&ph| read(ph)) {
                 w.line(&format!("{et} *e{ph} = slot + {};", ph * wq * pack));
                 w.open(&format!("for (int q = 0; q < {wq}; ++q)"));
                 w.line(&format!("const int iw = q * {sw} + {};", ph as isize - g.pl as isize));
@@ -285,7 +288,7 @@ impl RowConv {
             }
             w.open(&format!("for (int pr = {lo_u}; pr < {hi_u}; ++pr)"));
             w.line(&format!("const {xt} *xa = xn + pr * {} + next * {};", pack * plane_in, g.wd));
-            for ph in 0..sw {
+            for ph in (0..sw).filter(|&ph| read(ph)) {
                 let lo = if g.pl > ph { (g.pl - ph).div_ceil(sw) } else { 0 }.min(wq);
                 let hi = match self.plane {
                     Some(_) => "valid".to_string(),
@@ -305,11 +308,15 @@ impl RowConv {
                                 false => "zrow".to_string(),
                             })
                             .collect();
+                        let flip = if off == 128 { "0x80" } else { "0" };
                         w.line(&format!("int q16 = {lo};"));
                         w.line(&format!(
-                            "for (; q16 + 16 <= {hi}; q16 += 16) mlrt_quad16(e{ph} + 4 * q16, {}, {});",
-                            src.join(", "),
-                            if off == 128 { "0x80" } else { "0" }
+                            "for (; q16 + 16 <= {hi}; q16 += 16) mlrt_quad16(e{ph} + 4 * q16, {}, {flip});",
+                            src.join(", ")
+                        ));
+                        w.line(&format!(
+                            "for (; q16 + 8 <= {hi}; q16 += 8) mlrt_quad8(e{ph} + 4 * q16, {}, {flip});",
+                            src.join(", ")
                         ));
                         w.open(&format!("for (int q = q16; q < {hi}; ++q)"));
                     }
@@ -330,14 +337,16 @@ impl RowConv {
                                 o => format!("xa + 2 * q{ph}{base} + {o}"),
                             })
                             .collect();
+                        let flip = if off == 128 { "0x80" } else { "0" };
                         w.line(&format!("int q{ph} = {lo};"));
-                        w.line(&format!(
-                            "for (; q{ph} + 16 <= {hi} && 2 * q{ph} + {} <= {}; q{ph} += 16) mlrt_quad16_s2(e{ph} + 4 * q{ph}, {}, {odd}, {});",
-                            d - odd + 32,
-                            g.wd,
-                            src.join(", "),
-                            if off == 128 { "0x80" } else { "0" }
-                        ));
+                        for (n, f) in [(16, "mlrt_quad16_s2"), (8, "mlrt_quad8_s2")] {
+                            w.line(&format!(
+                                "for (; q{ph} + {n} <= {hi} && 2 * q{ph} + {} <= {}; q{ph} += {n}) {f}(e{ph} + 4 * q{ph}, {}, {odd}, {flip});",
+                                d - odd + 2 * n as isize,
+                                g.wd,
+                                src.join(", ")
+                            ));
+                        }
                         w.open(&format!("for (int q = q{ph}; q < {hi}; ++q)"));
                     }
                     Op::QConv(qc) if whole && sw == 1 => {
@@ -454,22 +463,24 @@ impl RowConv {
         let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yo = y + n * {} + oh * {} + ow;", g.m * plane_out, g.ow));
         // Stores accumulator `acc` to the `nv` pixels at `yo + oc · plane + at`.
+        // `q1`: the channel's `mlrt_rq1` entry, for 16-pixel stores.
         enum Store {
-            Requant { ty: &'static str, mul: String, shift: String, zp: i32, lo: i32, hi: i32 },
+            Requant { ty: &'static str, mul: String, shift: String, q1: Option<String>, zp: i32, lo: i32, hi: i32 },
             Float { act: Option<crate::ops::Act> },
         }
         let kind = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
-                let (mul, shift) = requant_params(w, rq, "oc");
+                let q1 = (pairs_ok && pv == 2).then(|| rq1_table(w, rq, "oc"));
+                let (mul, shift) = if whole_pairs { Default::default() } else { requant_params(w, rq, "oc") };
                 let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
-                Store::Requant { ty, mul, shift, zp: rq.zero_point, lo: rq.lo, hi: rq.hi }
+                Store::Requant { ty, mul, shift, q1, zp: rq.zero_point, lo: rq.lo, hi: rq.hi }
             }
             Op::Conv(c) => Store::Float { act: c.act },
             _ => return,
         };
         let store = |acc: &str, at: usize| match &kind {
-            Store::Requant { ty, mul, shift, zp, lo, hi } => {
+            Store::Requant { ty, mul, shift, zp, lo, hi, .. } => {
                 format!(
                     "mlrt_requant8_{ty}(yo + oc * {plane_out} + {at}, {acc}, {mul}, {shift}, {zp}, {lo}, {hi}, nv);"
                 )
@@ -486,12 +497,11 @@ impl RowConv {
                 calls.push(if at == 0 { format!("{{ {call} }}") } else { format!("if (left > {at}) {{ {call} }}") });
             }
             let mut body = calls.join(" ");
-            if let (Store::Requant { ty, mul, shift, zp, lo, hi }, 2, true) = (&kind, pv, pairs_ok) {
+            if let Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. } = &kind {
                 // Both vectors whole: one requantizing 16-byte store. Where every tile is
                 // whole, the partial stores are left out (GCC warns on their dead paths).
-                let pair = format!(
-                    "mlrt_requant16_{ty}(yo + oc * {plane_out}, a{j}0, a{j}1, {mul}, {shift}, {zp}, {lo}, {hi});"
-                );
+                let pair =
+                    format!("mlrt_requant16_{ty}(yo + oc * {plane_out}, a{j}0, a{j}1, &{q1}, {zp}, {lo}, {hi});");
                 body = if whole_pairs { pair } else { format!("if (left >= {tile}) {pair} else {{ {body} }}") };
             }
             if g.m.is_multiple_of(ocb) {
@@ -794,6 +804,21 @@ pub(crate) fn requant_params(w: &mut Writer, r: &Requant, ch: &str) -> (String, 
     table(w, "rq_mul", &r.multiplier);
     table(w, "rq_shift", &r.shift);
     (format!("rq_mul[{ch}]"), format!("rq_shift[{ch}]"))
+}
+
+/// The constant table `rq1` of `mlrt_rq1` entries of `r` (shifts in −31..−1: one per channel,
+/// or one when all channels share it), and the C expression of channel `ch`'s entry.
+pub(crate) fn rq1_table(w: &mut Writer, r: &Requant, ch: &str) -> String {
+    let same = r.multiplier.windows(2).all(|p| p[0] == p[1]) && r.shift.windows(2).all(|p| p[0] == p[1]);
+    let n = if same { 1 } else { r.multiplier.len() };
+    let items: Vec<String> = (0..n)
+        .map(|c| {
+            let (m, s) = r.channel(c);
+            format!("{{{}, {m}, {s}, {}}}", 1i64 << (30 - s), -1 - s)
+        })
+        .collect();
+    w.line(&format!("static const mlrt_rq1 rq1[{n}] = {{{}}};", items.join(", ")));
+    if same { "rq1[0]".to_string() } else { format!("rq1[{ch}]") }
 }
 
 /// The dot-product kernel's plan for an int8 MatMul with a constant right operand: per
