@@ -233,7 +233,7 @@ fn qconv_depthwise_byte_quads() {
         (44, DType::I8, [5, 6, 17], [5, 1], 2, [1, 1], [2, 0, 2, 0]),
     ] {
         let (case, want) = depthwise_case(seed, dt, [c, h, wd], kernel, stride, dil, pads, (-120, 120)).build();
-        check_quads(&format!("qconv_dwq{seed}"), case, want, "mlrt_q8_taps(rp");
+        check_quads(&format!("qconv_dwq{seed}"), case, want, "mlrt_dot4x16(a, quads");
     }
 }
 

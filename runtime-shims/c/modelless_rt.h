@@ -832,6 +832,7 @@ static inline void mlrt_acc8_transpose(mlrt_acc8 *r)
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 typedef __m256i mlrt_q8;
 static inline mlrt_q8 mlrt_q8_load(const uint8_t *x) { return _mm256_loadu_si256((const __m256i *)(const void *)x); }
+static inline void mlrt_q8_store(uint8_t *dst, mlrt_q8 v) { _mm256_storeu_si256((__m256i *)(void *)dst, v); }
 static inline mlrt_acc8 mlrt_dot4(mlrt_acc8 acc, mlrt_q8 x, const int8_t *w)
 {
     int32_t quad;
@@ -874,6 +875,7 @@ static inline mlrt_q8 mlrt_q8_load(const uint8_t *x)
     memcpy(r.v, x, sizeof r.v);
     return r;
 }
+static inline void mlrt_q8_store(uint8_t *dst, mlrt_q8 v) { memcpy(dst, v.v, sizeof v.v); }
 /* acc[i] += sum over k of x[4i + k] * w[4i + k]: the one portable byte dot product, which
  * every helper below reduces to. */
 static inline mlrt_acc8 mlrt_dot4_lanes(mlrt_acc8 acc, const uint8_t *x, const int8_t *w)
@@ -1306,17 +1308,29 @@ typedef struct {
     int32_t mul, shift, sh;
 } mlrt_rq1;
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-/* a's and b's sums requantized plus zp, unclamped, as one 16-lane vector: `mlrt_requant8_round`
- * on both halves at once. */
-MLRT_ALWAYS_INLINE static inline __m512i mlrt_requant16_round(mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp)
+/* The 16 sums requantized plus zp, unclamped: `mlrt_requant8_round` on 16 lanes. */
+MLRT_ALWAYS_INLINE static inline __m512i mlrt_requant16_round(__m512i acc, const mlrt_rq1 *q, int32_t zp)
 {
-    const __m512i acc = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
     const __m512i m = _mm512_set1_epi32(q->mul);
     const __m512i rnd = _mm512_set1_epi64(q->rnd);
     const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(acc, m), rnd);
     const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), rnd);
     const __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
     return _mm512_add_epi32(_mm512_sra_epi32(r, _mm_cvtsi32_si128(q->sh)), _mm512_set1_epi32(zp));
+}
+/* The 16 sums requantized and narrowed to int8 / uint8 bytes. */
+MLRT_ALWAYS_INLINE static inline __m128i mlrt_requant16_s8v(__m512i acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
+{
+    __m512i r = mlrt_requant16_round(acc, q, zp);
+    if (lo != -128 || hi != 127) r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+    return _mm512_cvtsepi32_epi8(r);
+}
+MLRT_ALWAYS_INLINE static inline __m128i mlrt_requant16_u8v(__m512i acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
+{
+    /* The unsigned narrowing saturates only above: the clamp from below stays. */
+    __m512i r = _mm512_max_epi32(mlrt_requant16_round(acc, q, zp), _mm512_set1_epi32(lo));
+    if (hi != 255) r = _mm512_min_epi32(r, _mm512_set1_epi32(hi));
+    return _mm512_cvtusepi32_epi8(r);
 }
 #elif defined(__AVX2__)
 /* a's and b's sums requantized and narrowed to int16 (saturating), clamped to [lo, hi]
@@ -1340,9 +1354,7 @@ MLRT_ALWAYS_INLINE static inline __m256i mlrt_requant16_i16(mlrt_acc8 a, mlrt_ac
 MLRT_ALWAYS_INLINE static inline void mlrt_requant16_s8(int8_t *dst, mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
 {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-    __m512i r = mlrt_requant16_round(a, b, q, zp);
-    if (lo != -128 || hi != 127) r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
-    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtsepi32_epi8(r));
+    _mm_storeu_si128((__m128i *)(void *)dst, mlrt_requant16_s8v(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), q, zp, lo, hi));
 #elif defined(__AVX2__)
     const __m256i h = mlrt_requant16_i16(a, b, q, zp, lo, hi, -128, 127);
     const __m128i p = _mm_packs_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
@@ -1356,10 +1368,7 @@ MLRT_ALWAYS_INLINE static inline void mlrt_requant16_s8(int8_t *dst, mlrt_acc8 a
 MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 a, mlrt_acc8 b, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi)
 {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-    /* The unsigned narrowing saturates only above: the clamp from below stays. */
-    __m512i r = _mm512_max_epi32(mlrt_requant16_round(a, b, q, zp), _mm512_set1_epi32(lo));
-    if (hi != 255) r = _mm512_min_epi32(r, _mm512_set1_epi32(hi));
-    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_cvtusepi32_epi8(r));
+    _mm_storeu_si128((__m128i *)(void *)dst, mlrt_requant16_u8v(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), q, zp, lo, hi));
 #elif defined(__AVX2__)
     const __m256i h = mlrt_requant16_i16(a, b, q, zp, lo, hi, 0, 255);
     const __m128i p = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
@@ -1369,6 +1378,64 @@ MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 
     mlrt_requant8_u8(dst + 8, b, q->mul, q->shift, zp, lo, hi, 8);
 #endif
 }
+/* 16 int32 sums: one AVX-512 vector where VNNI has 512-bit byte dot products, else two
+ * `mlrt_acc8` (the depthwise quad kernel's accumulator). */
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+typedef __m512i mlrt_acc16;
+static inline mlrt_acc16 mlrt_acc16_set1(int32_t v) { return _mm512_set1_epi32(v); }
+/* acc[i] += sum over k of x[4i + k] * w[k], for the 16 quads at x (64 bytes). */
+static inline mlrt_acc16 mlrt_dot4x16(mlrt_acc16 acc, const uint8_t *x, const int8_t *w)
+{
+    int32_t quad;
+    memcpy(&quad, w, 4);
+    return _mm512_dpbusd_epi32(acc, _mm512_loadu_si512((const void *)x), _mm512_set1_epi32(quad));
+}
+/* The first `n` (1..16) sums requantized (channel `q`, shift in -31..-1) to `dst`. */
+MLRT_ALWAYS_INLINE static inline void mlrt_acc16_requant_s8(int8_t *dst, mlrt_acc16 acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    const __m128i b = mlrt_requant16_s8v(acc, q, zp, lo, hi);
+    if (n == 16) _mm_storeu_si128((__m128i *)(void *)dst, b);
+    else _mm_mask_storeu_epi8(dst, (__mmask16)((1u << n) - 1u), b);
+}
+MLRT_ALWAYS_INLINE static inline void mlrt_acc16_requant_u8(uint8_t *dst, mlrt_acc16 acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    const __m128i b = mlrt_requant16_u8v(acc, q, zp, lo, hi);
+    if (n == 16) _mm_storeu_si128((__m128i *)(void *)dst, b);
+    else _mm_mask_storeu_epi8(dst, (__mmask16)((1u << n) - 1u), b);
+}
+#else
+typedef struct { mlrt_acc8 lo, hi; } mlrt_acc16;
+static inline mlrt_acc16 mlrt_acc16_set1(int32_t v)
+{
+    mlrt_acc16 a;
+    a.lo = a.hi = mlrt_acc8_set1(v);
+    return a;
+}
+static inline mlrt_acc16 mlrt_dot4x16(mlrt_acc16 acc, const uint8_t *x, const int8_t *w)
+{
+    acc.lo = mlrt_dot4(acc.lo, mlrt_q8_load(x), w);
+    acc.hi = mlrt_dot4(acc.hi, mlrt_q8_load(x + 32), w);
+    return acc;
+}
+MLRT_ALWAYS_INLINE static inline void mlrt_acc16_requant_s8(int8_t *dst, mlrt_acc16 acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    if (n == 16) {
+        mlrt_requant16_s8(dst, acc.lo, acc.hi, q, zp, lo, hi);
+        return;
+    }
+    mlrt_requant8_s8(dst, acc.lo, q->mul, q->shift, zp, lo, hi, n < 8 ? n : 8);
+    if (n > 8) mlrt_requant8_s8(dst + 8, acc.hi, q->mul, q->shift, zp, lo, hi, n - 8);
+}
+MLRT_ALWAYS_INLINE static inline void mlrt_acc16_requant_u8(uint8_t *dst, mlrt_acc16 acc, const mlrt_rq1 *q, int32_t zp, int32_t lo, int32_t hi, int n)
+{
+    if (n == 16) {
+        mlrt_requant16_u8(dst, acc.lo, acc.hi, q, zp, lo, hi);
+        return;
+    }
+    mlrt_requant8_u8(dst, acc.lo, q->mul, q->shift, zp, lo, hi, n < 8 ? n : 8);
+    if (n > 8) mlrt_requant8_u8(dst + 8, acc.hi, q->mul, q->shift, zp, lo, hi, n - 8);
+}
+#endif
 #endif /* MLRT_SIMD */
 
 /* ---- 16-bit floats: storage is the bit pattern (uint16_t), arithmetic is float ----

@@ -63,7 +63,7 @@ pub fn emit(p: &Program) -> Result<Vec<OutFile>> {
     let (kernels, packed) = kernels(p);
     // The runtime header's vector helpers (and the intrinsics headers behind them) are
     // compiled only where a kernel calls them.
-    let simd = ["mlrt_acc8", "mlrt_px8", "mlrt_f8"].iter().any(|h| kernels.contains(h));
+    let simd = ["mlrt_acc8", "mlrt_acc16", "mlrt_rq1", "mlrt_px8", "mlrt_f8"].iter().any(|h| kernels.contains(h));
     let source = fill(
         SOURCE_TEMPLATE,
         &[
