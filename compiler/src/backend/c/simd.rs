@@ -55,8 +55,9 @@ pub(crate) struct RowConv {
     /// Pairs per column phase of a ring row.
     wq: usize,
     /// Register tile: `ocb` output channels × `pv` vectors of [`LANES`] pixels. Rows of at
-    /// least 16 pixels use 4 × 2 (6 loads per 8 multiply-adds, 11 registers); shorter rows
-    /// 8 × 1 (9 loads per 8, no lanes wasted on a second vector).
+    /// least 16 pixels use 4 × 2 (6 loads per 8 multiply-adds, 11 registers), 8 × 2 over byte
+    /// quads; shorter rows 8 × 1 (9 loads per 8, no lanes wasted on a second vector), 16 × 1
+    /// over byte quads with at least 16 output channels (the VNNI targets' 32 registers).
     ocb: usize,
     pv: usize,
     /// int8 with a single input channel: a unit holds `pack` horizontal taps `kx, kx + 1, ..`
