@@ -1378,9 +1378,9 @@ MLRT_ALWAYS_INLINE static inline void mlrt_requant16_u8(uint8_t *dst, mlrt_acc8 
     mlrt_requant8_u8(dst + 8, b, q->mul, q->shift, zp, lo, hi, 8);
 #endif
 }
-/* 16 int32 sums: one AVX-512 vector where VNNI has 512-bit byte dot products, else two
- * `mlrt_acc8` (the depthwise quad kernel's accumulator). */
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+/* 16 int32 sums: one AVX-512 vector where VNNI has 512-bit byte dot products (BW and VL: the
+ * masked 16-byte tail store), else two `mlrt_acc8` (the depthwise quad kernel's accumulator). */
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 typedef __m512i mlrt_acc16;
 static inline mlrt_acc16 mlrt_acc16_set1(int32_t v) { return _mm512_set1_epi32(v); }
 /* acc[i] += sum over k of x[4i + k] * w[k], for the 16 quads at x (64 bytes). */
