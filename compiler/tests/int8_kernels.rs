@@ -155,11 +155,15 @@ fn check_quads(name: &str, (g, inputs): (Graph, Vec<Vec<u8>>), want: Vec<u8>, ma
 fn qconv_byte_quads() {
     // (seed, input type, [ci, h, w], m, kernel, stride, dilation, pads, marker)
     type Case = (u64, DType, [usize; 3], usize, [usize; 2], usize, usize, [usize; 4], &'static str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 6] = [
         (21, DType::I8, [7, 9, 20], 16, [3, 3], 1, 1, [1, 1, 1, 1], ", zrow, 0x80);"),
         (22, DType::U8, [6, 11, 40], 8, [3, 3], 2, 1, [1, 1, 1, 1], "mlrt_quad16_s2(e1"),
         (23, DType::I8, [1, 15, 64], 16, [5, 3], 2, 1, [2, 1, 2, 1], "e1[4 * q + 3]"),
         (24, DType::I8, [1, 12, 19], 8, [3, 5], 1, 2, [0, 2, 1, 3], "e0[4 * q + 3]"),
+        // Wide vectors (16 pixels): a flattened 1×1 plane of 100 in rows of 16, 16 × 1 tiles;
+        // 24 output channels in 16 × 1 tiles over rows of 37 (masked tails).
+        (25, DType::I8, [8, 10, 10], 16, [1, 1], 1, 1, [0, 0, 0, 0], "mlrt_dot4q16(a150"),
+        (26, DType::U8, [5, 6, 37], 24, [3, 3], 1, 1, [1, 1, 1, 1], "if (oc < 24) { { const int nv = left < 16"),
     ];
     for (seed, dt, [ci, h, wd], m, kernel, stride, dil, pads, marker) in cases {
         let (case, want) = dense_case(seed, dt, [ci, h, wd], m, kernel, stride, dil, pads).build();

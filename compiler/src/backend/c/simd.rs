@@ -36,6 +36,16 @@ use crate::toolchain::c_type;
 /// whatever the row length, so one wide tile's worth keeps the scratch small.
 const CHUNK: usize = 2 * LANES;
 
+/// Pixels per wide vector (`mlrt_acc16`: one AVX-512 register of byte-quad sums).
+const WIDE: usize = 16;
+
+/// Wide vectors per register tile for a row of `len` pixels: 1 to 3 (8 output channels × 3
+/// vectors is 24 of the 32 registers), the fewest lanes past the row's end, then the fewest
+/// tiles.
+fn wide_vectors(len: usize) -> usize {
+    (1..=2).min_by_key(|&v| (len.div_ceil(WIDE * v) * WIDE * v - len, len.div_ceil(WIDE * v))).unwrap_or(1)
+}
+
 /// The row-ring kernel's plan for a dense int8 or float convolution.
 pub(crate) struct RowConv {
     /// Geometry; a 1×1 convolution cut into rows of [`CHUNK`] pixels has `h = oh` rows of
@@ -60,6 +70,9 @@ pub(crate) struct RowConv {
     /// over byte quads with at least 16 output channels (the VNNI targets' 32 registers).
     ocb: usize,
     pv: usize,
+    /// Byte quads in wide vectors of [`WIDE`] pixels (`mlrt_acc16`) instead of [`LANES`]: rows
+    /// of at least 16 pixels, 8 output channels × 1–3 vectors ([`wide_vectors`]), or 16 × 1.
+    wide: bool,
     /// int8 with a single input channel: a unit holds `pack` horizontal taps `kx, kx + 1, ..`
     /// (ring entries `(x[c], x[c + dw], ..)`) instead of channels, so no multiply is wasted
     /// on a zero channel.
@@ -92,38 +105,47 @@ impl RowConv {
             return None;
         }
         let flat = geo.flattened();
-        let (g2, plane) = if flat.h == 1 && flat.wd > CHUNK {
-            let rows = flat.wd.div_ceil(CHUNK);
-            (ConvGeo { h: rows, oh: rows, wd: CHUNK, ow: CHUNK, ..flat }, Some(flat.wd))
-        } else {
-            (flat, None)
-        };
-        let [kw, sw, dw] = [g2.k[1], g2.s[1], g2.d[1]];
+        let [kw, sw, dw] = [flat.k[1], flat.s[1], flat.d[1]];
         // Byte quads need every `w − w_zp` to be an int8 (`mlrt_dot4`'s signed operand).
         let tap_units = !float && geo.ci == 1 && kw >= 2;
         let quads = !float && isa.dot4 && (if tap_units { kw >= 3 } else { geo.ci >= 2 }) && {
             let Op::QConv(qc) = &n.op else { return None };
             weights_fit_i8(qc, weights, geo.ci * c.kernel[0] * c.kernel[1])
         };
+        // Wide vectors store through `mlrt_acc16_requant_*`, which takes shifts in −31..−1.
+        let wide_ok = quads && matches!(&n.op, Op::QConv(qc) if qc.out.as_ref().is_some_and(lanes_requant));
+        let chunk = if wide_ok { WIDE * wide_vectors(flat.wd) } else { CHUNK };
+        let (g2, plane) = if flat.h == 1 && flat.wd > chunk {
+            let rows = flat.wd.div_ceil(chunk);
+            (ConvGeo { h: rows, oh: rows, wd: chunk, ow: chunk, ..flat }, Some(flat.wd))
+        } else {
+            (flat, None)
+        };
         let (icp, pack) = match (float, quads) {
             (true, _) => (geo.ci, 1),
             (false, true) => (geo.ci.div_ceil(4), 4),
             (false, false) => (geo.ci.div_ceil(2), 2),
         };
+        let wide = wide_ok && g2.ow >= WIDE;
         let (ocb, pv) = match (g2.ow >= 2 * LANES, quads) {
+            _ if wide => match wide_vectors(g2.ow) {
+                // Fewer than 10 accumulators leave the dot product's latency exposed.
+                1 if geo.m >= 2 * LANES => (2 * LANES, 1),
+                v => (LANES, v),
+            },
             (true, true) => (LANES, 2),
             (true, false) => (LANES / 2, 2),
             // VNNI targets have 32 vector registers: 16 accumulators hide the dot product's latency.
             (false, true) if geo.m >= 2 * LANES => (2 * LANES, 1),
             (false, _) => (LANES, 1),
         };
-        let tile = pv * LANES;
+        let tile = pv * if wide { WIDE } else { LANES };
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
         let off = if g.ty(n.inputs[0]).dtype == DType::I8 { 128 } else { 0 };
         let pad_row = quads && matches!(&n.op, Op::QConv(qc) if qc.x_zp + off != 0);
-        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tap_units, pad_row })
+        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, wide, tap_units, pad_row })
     }
 
     /// Elements of one ring row (all channel units and phases).
@@ -392,11 +414,17 @@ impl RowConv {
         let (acc_t, set1, load, mac, xv_t) = match pack {
             1 => ("mlrt_f8", "mlrt_f8_set1", "mlrt_f8_load", "mlrt_f8_fma", "mlrt_f8"),
             2 => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_px8_load", "mlrt_madd8", "mlrt_px8"),
+            _ if self.wide => ("mlrt_acc16", "mlrt_acc16_set1", "mlrt_q16_load", "mlrt_dot4q16", "mlrt_q16"),
             _ => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_q8_load", "mlrt_dot4", "mlrt_q8"),
         };
+        // Pixels per vector.
+        let vl = if self.wide { WIDE } else { LANES };
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
         w.line(&format!("const {wt} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
-        w.open(&format!("for (int ow = 0; ow < {}; ow += {})", g.ow, pv * LANES));
+        if quads {
+            w.line("MLRT_OPAQUE(wb);");
+        }
+        w.open(&format!("for (int ow = 0; ow < {}; ow += {})", g.ow, pv * vl));
         let bias = |j: usize| {
             let oc = format!("ob * {ocb} + {j}");
             let b = match (n.inputs.len() > 2, g.m.is_multiple_of(ocb)) {
@@ -436,7 +464,7 @@ impl RowConv {
         w.line(&format!("const {wt} *wk = wb + (kh * {kwu} + kw) * {};", icp * ocb * pack));
         w.open(&format!("for (int pr = 0; pr < {icp}; ++pr)"));
         for v in 0..pv {
-            w.line(&format!("const {xv_t} xv{v} = {load}(xp + pr * {} + {});", sw * wq * pack, v * LANES * pack));
+            w.line(&format!("const {xv_t} xv{v} = {load}(xp + pr * {} + {});", sw * wq * pack, v * vl * pack));
         }
         w.line(&format!("const {wt} *wv = wk + pr * {};", ocb * pack));
         for j in 0..ocb {
@@ -452,11 +480,13 @@ impl RowConv {
             None => format!("{} - ow", g.ow),
         };
         // int8 tiles of two vectors that are all whole store by pairs, without `left`.
-        let tile = pv * LANES;
-        // `mlrt_requant16_*` takes shifts in −31..−1 only.
+        let tile = pv * vl;
+        // `mlrt_requant16_*` and `mlrt_acc16_requant_*` take shifts in −31..−1 only.
         let pairs_ok = matches!(&n.op, Op::QConv(qc) if qc.out.as_ref().is_some_and(lanes_requant));
-        let whole_pairs =
-            pairs_ok && pv == 2 && self.plane.unwrap_or(g.ow).is_multiple_of(tile) && g.ow.is_multiple_of(tile);
+        let whole_pairs = pairs_ok
+            && (pv == 2 || self.wide)
+            && self.plane.unwrap_or(g.ow).is_multiple_of(tile)
+            && g.ow.is_multiple_of(tile);
         if !whole_pairs {
             // Pixels of this row from `ow` on (the tile may reach past the row's end).
             w.line(&format!("const int left = {left};"));
@@ -472,8 +502,9 @@ impl RowConv {
         let kind = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
-                let q1 = (pairs_ok && pv == 2).then(|| rq1_table(w, rq, "oc"));
-                let (mul, shift) = if whole_pairs { Default::default() } else { requant_params(w, rq, "oc") };
+                let q1 = (pairs_ok && (pv == 2 || self.wide)).then(|| rq1_table(w, rq, "oc"));
+                let (mul, shift) =
+                    if whole_pairs || self.wide { Default::default() } else { requant_params(w, rq, "oc") };
                 let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
                 Store::Requant { ty, mul, shift, q1, zp: rq.zero_point, lo: rq.lo, hi: rq.hi }
             }
@@ -498,7 +529,27 @@ impl RowConv {
                 calls.push(if at == 0 { format!("{{ {call} }}") } else { format!("if (left > {at}) {{ {call} }}") });
             }
             let mut body = calls.join(" ");
-            if let Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. } = &kind {
+            if let (true, Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. }) = (self.wide, &kind) {
+                // Each wide vector: one requantizing store of up to 16 bytes.
+                let stores: Vec<String> = (0..pv)
+                    .map(|v| {
+                        let at = v * vl;
+                        let dst = format!("yo + oc * {plane_out} + {at}");
+                        let call = |nv: &str| {
+                            format!("mlrt_acc16_requant_{ty}({dst}, a{j}{v}, &{q1}, {zp}, {lo}, {hi}, {nv});")
+                        };
+                        match (whole_pairs, at) {
+                            (true, _) => call(&vl.to_string()),
+                            (false, 0) => format!("{{ const int nv = left < {vl} ? left : {vl}; {} }}", call("nv")),
+                            (false, _) => format!(
+                                "if (left > {at}) {{ const int nv = left - {at} < {vl} ? left - {at} : {vl}; {} }}",
+                                call("nv")
+                            ),
+                        }
+                    })
+                    .collect();
+                body = stores.join(" ");
+            } else if let Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. } = &kind {
                 // Both vectors whole: one requantizing 16-byte store. Where every tile is
                 // whole, the partial stores are left out (GCC warns on their dead paths).
                 let pair =
