@@ -65,7 +65,15 @@ pub fn type_range(t: DType) -> (i32, i32) {
 impl Requant {
     /// Requantization by the real factors `real[c]` (one per output channel, or one).
     pub fn new(real: &[f64], zero_point: i32, to: DType) -> Requant {
-        let (multiplier, shift) = real.iter().map(|&r| quantize_multiplier(r)).unzip();
+        // A zero factor (a dead channel) takes shift −1: its result is `zero_point` all the
+        // same, and every shift stays in the vector kernels' −31..−1.
+        let (multiplier, shift) = real
+            .iter()
+            .map(|&r| match quantize_multiplier(r) {
+                (0, _) => (0, -1),
+                ms => ms,
+            })
+            .unzip();
         let (lo, hi) = type_range(to);
         Requant { multiplier, shift, zero_point, lo, hi, to }
     }
@@ -484,6 +492,12 @@ mod tests {
             assert!((1 << 30..=i32::MAX).contains(&m));
         }
         assert_eq!(quantize_multiplier(0.0), (0, 0));
+        // A dead channel keeps its zero point and a shift the vector kernels take.
+        let r = Requant::new(&[0.0, 0.5], 7, DType::I8);
+        assert_eq!(r.channel(0), (0, -1));
+        for acc in [i32::MIN, -5, 0, 5, i32::MAX] {
+            assert_eq!(r.apply(acc, 0), 7, "acc {acc}");
+        }
     }
 
     #[test]
