@@ -112,6 +112,9 @@ pub struct Peak {
     pub int8_gops: f64,
     /// Which kernel ran: `avx2-fma`, `avx512-vnni` (AVX2 float, VNNI int8) or `scalar`.
     pub kind: &'static str,
+    /// Streaming read rate of a 256 KiB buffer (past L1, within L2), GB/s: the rate at which
+    /// weights that do not fit L1 reach the core.
+    pub l2_gbs: f64,
 }
 
 /// Results of one model.
@@ -154,6 +157,13 @@ impl ModelBench {
         (ms > 0.0).then(|| 2.0 * self.macs as f64 / (ms * 1e-3) / 1e9)
     }
 
+    /// Milliseconds to read the C build's flash (weights and code) once at the measured L2
+    /// rate: a floor on the latency of a model whose weights do not fit L1.
+    pub fn stream_floor_ms(&self, peak: &Peak) -> Option<f64> {
+        let f = self.c_footprint?;
+        Some(f.flash_bytes as f64 / (peak.l2_gbs * 1e9) * 1e3).filter(|x| x.is_finite())
+    }
+
     /// Throughput as a fraction of the matching peak.
     pub fn of_peak(&self, row: &Row, peak: &Peak) -> Option<f64> {
         let p = if self.int8 { peak.int8_gops } else { peak.f32_gflops };
@@ -175,8 +185,10 @@ impl ModelBench {
         if let Some(f) = self.c_footprint {
             let _ = writeln!(
                 s,
-                "footprint of the C build: arena {} B, flash {} B (weights + code)",
-                f.arena_bytes, f.flash_bytes
+                "footprint of the C build: arena {} B, flash {} B (weights + code), read once at the L2 rate in {}",
+                f.arena_bytes,
+                f.flash_bytes,
+                self.stream_floor_ms(peak).map_or("-".to_string(), |x| format!("{x:.4} ms"))
             );
         }
         let _ = writeln!(
@@ -205,8 +217,8 @@ impl ModelBench {
         }
         let _ = writeln!(
             s,
-            "ratio = system median / fastest modelless median (>1: modelless is faster); peak ({}, 1 thread, same flags): {:.1} GFLOP/s f32, {:.1} GOP/s int8",
-            peak.kind, peak.f32_gflops, peak.int8_gops
+            "ratio = system median / fastest modelless median (>1: modelless is faster); peak ({}, 1 thread, same flags): {:.1} GFLOP/s f32, {:.1} GOP/s int8, {:.1} GB/s L2 read",
+            peak.kind, peak.f32_gflops, peak.int8_gops, peak.l2_gbs
         );
         s
     }
@@ -742,6 +754,28 @@ static double int8_run(long n, float *sink)
 }
 #endif
 
+/* Streaming read of a 256 KiB buffer: past L1, within L2 on the cores we target. The
+   empty asm with a memory clobber makes every pass read the buffer again. */
+#define BW_WORDS (256 * 1024 / 8)
+static uint64_t bw_buf[BW_WORDS];
+static double bw_run(long n, float *sink)
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long i;
+    size_t k;
+    for (i = 0; i < n; i++) {
+        __asm__ volatile("" : : : "memory");
+        for (k = 0; k < BW_WORDS; k += 4) {
+            s0 += bw_buf[k];
+            s1 += bw_buf[k + 1];
+            s2 += bw_buf[k + 2];
+            s3 += bw_buf[k + 3];
+        }
+    }
+    *sink += (float)((s0 + s1 + s2 + s3) & 0xff);
+    return 8.0 * BW_WORDS * (double)n;
+}
+
 /* Best of several runs of about 20 ms each. */
 static double best(double (*run)(long, float *), float *sink)
 {
@@ -768,9 +802,12 @@ static double best(double (*run)(long, float *), float *sink)
 int main(void)
 {
     float sink = 0.0f;
+    size_t k;
+    for (k = 0; k < BW_WORDS; k++) bw_buf[k] = (uint64_t)k * 0x9E3779B97F4A7C15ull;
     double f = best(f32_run, &sink);
     double q = best(int8_run, &sink);
-    printf("f32 %.3f\nint8 %.3f\nkind %s\nsink %g\n", f, q, KIND, (double)sink);
+    double l2 = best(bw_run, &sink);
+    printf("f32 %.3f\nint8 %.3f\nl2 %.3f\nkind %s\nsink %g\n", f, q, l2, KIND, (double)sink);
     return 0;
 }
 "#;
@@ -793,14 +830,14 @@ pub fn measure_peak(target: &TargetDesc) -> Result<Peak> {
     let text = String::from_utf8_lossy(&o.stdout);
     let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
     let num = |k: &str| field(k).and_then(|v| v.parse::<f64>().ok()).filter(|v| *v > 0.0);
-    match (num("f32 "), num("int8 "), field("kind ")) {
-        (Some(f), Some(q), Some(kind)) => {
+    match (num("f32 "), num("int8 "), num("l2 "), field("kind ")) {
+        (Some(f), Some(q), Some(l2), Some(kind)) => {
             let kind = match kind.as_str() {
                 "avx2-fma" => "avx2-fma",
                 "avx512-vnni" => "avx512-vnni",
                 _ => "scalar",
             };
-            Ok(Peak { f32_gflops: f, int8_gops: q, kind })
+            Ok(Peak { f32_gflops: f, int8_gops: q, kind, l2_gbs: l2 })
         }
         _ => Err(Error::Toolchain(format!("the peak kernel printed no rates: {text}"))),
     }
@@ -893,10 +930,13 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
     let _ = writeln!(
         s,
         "- Machine peak, measured in the same run by an FMA-throughput kernel built with the same C flags \
-         ({}): **{:.1} GFLOP/s f32**, **{:.1} GOP/s int8** (u8×s8 → exact int32). Throughput is \
+         ({}): **{:.1} GFLOP/s f32**, **{:.1} GOP/s int8** (u8×s8 → exact int32), and a streaming \
+         read of a 256 KiB buffer (past L1, within L2): **{:.1} GB/s**. Throughput is \
          2·MACs/median (MACs summed over the IR as `modelless inspect` does); % peak is against the \
-         f32 peak for float models and the int8 peak for models with integer kernels.",
-        peak.kind, peak.f32_gflops, peak.int8_gops
+         f32 peak for float models and the int8 peak for models with integer kernels. \
+         *L2 read ms* is the C flash read once at that rate: a floor on latency where the weights \
+         do not fit L1.",
+        peak.kind, peak.f32_gflops, peak.int8_gops, peak.l2_gbs
     );
     let _ = writeln!(
         s,
@@ -915,6 +955,7 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
         "% peak".into(),
         "C arena B".into(),
         "C flash B".into(),
+        "L2 read ms".into(),
     ]);
     let _ = writeln!(s, "| {} |", head.join(" | "));
     let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
@@ -966,6 +1007,7 @@ pub fn markdown(results: &[ModelResult], peak: &Peak, opts: &BenchOptions, root:
         cols.push(best.and_then(|r| b.of_peak(r, peak)).map_or("—".into(), |x| format!("{:.1}%", 100.0 * x)));
         cols.push(b.c_footprint.map_or("—".into(), |f| f.arena_bytes.to_string()));
         cols.push(b.c_footprint.map_or("—".into(), |f| f.flash_bytes.to_string()));
+        cols.push(b.stream_floor_ms(peak).map_or("—".into(), fmt_ms));
         let _ = writeln!(s, "| {} |", cols.join(" | "));
     }
     if !skipped.is_empty() {
@@ -1038,12 +1080,15 @@ mod tests {
         assert_eq!(b.ratio(&b.rows[3]), None);
         // 2 MFLOP in 0.25 ms = 8 GFLOP/s.
         assert!((b.throughput(&b.rows[1]).unwrap() - 8.0).abs() < 1e-9);
-        let peak = Peak { f32_gflops: 16.0, int8_gops: 32.0, kind: "scalar" };
+        let peak = Peak { f32_gflops: 16.0, int8_gops: 32.0, kind: "scalar", l2_gbs: 100.0 };
         assert!((b.of_peak(&b.rows[1], &peak).unwrap() - 0.5).abs() < 1e-9);
         let t = b.table(&peak);
         assert!(t.contains("TFLM             skipped: no twin"), "{t}");
         assert!(t.contains("4.00"), "{t}");
         assert!(t.contains("arena 4096 B, flash 20000 B"), "{t}");
+        // 20,000 B at 100 GB/s: 0.2 µs.
+        assert!((b.stream_floor_ms(&peak).unwrap() - 0.0002).abs() < 1e-12);
+        assert!(t.contains("at the L2 rate in 0.0002 ms"), "{t}");
     }
 
     #[test]

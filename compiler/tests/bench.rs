@@ -64,6 +64,9 @@ fn table_has_modelless_and_tract_rows_with_ratios() {
     let printed = 0.00005 / best;
     assert!((tract_ratio - tract_ms / best).abs() <= (0.01 + printed) * tract_ratio + 0.006, "{out}");
     assert!(out.contains("GFLOP/s f32"), "peak line missing:\n{out}");
+    // The L2 read rate is measured: a positive number of GB/s.
+    let l2 = out.split(" GB/s L2 read").next().and_then(|h| h.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
+    assert!(l2.is_some_and(|v| v > 0.0), "L2 read rate missing:\n{out}");
     for peer in ["ONNX Runtime", "LiteRT", "TFLM"] {
         assert!(!out.contains(peer), "{peer} was not asked for:\n{out}");
     }
