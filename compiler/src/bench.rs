@@ -305,7 +305,7 @@ fn write_npy(path: &Path, shape: &[usize], data: &TensorData) -> Result<()> {
 }
 
 /// Deterministic pseudo-random values (xorshift64*).
-fn random_data(d: DType, n: usize, seed: u64) -> Result<TensorData> {
+pub(crate) fn random_data(d: DType, n: usize, seed: u64) -> Result<TensorData> {
     let mut s = seed.max(1);
     let mut next = move || {
         s ^= s >> 12;

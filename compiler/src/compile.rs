@@ -33,6 +33,8 @@ pub struct Kernels {
     pub opt: backend::Opt,
     /// Per-node decisions beyond the target ([`passes::Layouts`]).
     pub layouts: passes::Layouts,
+    /// Register tiles by node name (`--tune`, [`Config::tiles`]).
+    pub tiles: BTreeMap<String, u8>,
 }
 
 /// What each backend's kernels need from the memory plan (the arena size depends on it).
@@ -63,8 +65,14 @@ impl Kernels {
     pub fn plan(&self, g: &Graph, align: usize) -> MemoryPlan {
         let simd_c = self.lang == Lang::C && self.opt.simd();
         let blocked = if simd_c { backend::c::blocked_values(g, self.isa) } else { Default::default() };
+        let tiles: BTreeMap<usize, u8> = match simd_c {
+            true => {
+                (g.nodes.iter().enumerate()).filter_map(|(i, n)| self.tiles.get(&n.name).map(|&t| (i, t))).collect()
+            }
+            false => Default::default(),
+        };
         let with = |direct_convs: std::collections::BTreeSet<usize>| Kernels {
-            layouts: passes::Layouts { direct_convs, blocked: blocked.clone() },
+            layouts: passes::Layouts { direct_convs, blocked: blocked.clone(), tiles: tiles.clone() },
             ..self.clone()
         };
         let planned = |k: &Kernels| {
@@ -118,6 +126,9 @@ pub struct Config {
     pub dense: bool,
     /// Speed or size kernels (`--opt`).
     pub opt: backend::Opt,
+    /// Register tiles of the C speed kernels by node name, chosen by measuring (`--tune`,
+    /// [`crate::tune`]); other nodes take each kernel's rule.
+    pub tiles: BTreeMap<String, u8>,
 }
 
 /// `--sparsity`: the pruning mode and, for the accuracy guard (`max_drop`), the samples.
@@ -197,6 +208,7 @@ impl Default for Config {
             prune: None,
             dense: false,
             opt: backend::Opt::Speed,
+            tiles: BTreeMap::new(),
         }
     }
 }
@@ -266,6 +278,12 @@ impl Config {
     /// Speed (the default) or size kernels; see [`backend::Opt`].
     pub fn opt(mut self, opt: backend::Opt) -> Config {
         self.opt = opt;
+        self
+    }
+
+    /// Register tiles by node name ([`crate::tune::Tuning::tiles`]).
+    pub fn tiles(mut self, tiles: BTreeMap<String, u8>) -> Config {
+        self.tiles = tiles;
         self
     }
 
@@ -358,7 +376,13 @@ impl Config {
 
     /// The kernels this configuration emits: its language on its target's instruction set.
     pub fn kernels(&self) -> Kernels {
-        Kernels { lang: self.lang, isa: backend::Isa::of(&self.target), opt: self.opt, layouts: Default::default() }
+        Kernels {
+            lang: self.lang,
+            isa: backend::Isa::of(&self.target),
+            opt: self.opt,
+            layouts: Default::default(),
+            tiles: self.tiles.clone(),
+        }
     }
 
     /// The program the backends emit, with this configuration's kernels.

@@ -22,6 +22,7 @@ pub mod passes;
 pub mod reference;
 pub mod target;
 pub mod toolchain;
+pub mod tune;
 pub mod verify;
 
 pub use backend::Opt;

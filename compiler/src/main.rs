@@ -157,6 +157,14 @@ enum Cmd {
         /// (a leading batch dimension of N gives N samples; zeros when omitted).
         #[arg(long)]
         input: Vec<PathBuf>,
+        /// Pick each C speed kernel's register tile by timing the candidates on this machine
+        /// (host targets); the picks and timings are written to OUT/tuning.toml.
+        #[arg(long, conflicts_with = "tuning")]
+        tune: bool,
+        /// Register tiles from a tuning.toml written by --tune (same target): rebuilds the
+        /// tuned code without measuring.
+        #[arg(long, value_name = "tuning.toml")]
+        tuning: Option<PathBuf>,
         #[command(flatten)]
         drift: DriftArgs,
     },
@@ -365,6 +373,7 @@ fn config(m: &ModelArgs) -> Result<Config, Error> {
         },
         dense: m.sparse.dense,
         opt: m.opt,
+        tiles: BTreeMap::new(),
     })
 }
 
@@ -480,17 +489,32 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Cmd::Build { m, lang, out, name, emit, input, drift } => {
+        Cmd::Build { m, lang, out, name, emit, input, tune, tuning, drift } => {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;
             prune_data(&mut cfg, &drift);
+            if let Some(path) = &tuning {
+                cfg.tiles = modelless::tune::Tuning::read(path, &cfg.target.name)?;
+            }
+            let record = match tune {
+                true => {
+                    let t = modelless::tune::tune(&cfg, &m.model, &mut |s| eprintln!("tune: {s}"))?;
+                    cfg.tiles = t.tiles();
+                    Some(t)
+                }
+                false => None,
+            };
             if emit != Emit::Source {
                 modelless::cross::check_emit(emit, lang, &cfg.target)?;
                 modelless::cross::emit(&cfg, &m.model, &out, emit, &input)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let c = cfg.compile_to_memory(&m.model)?;
+            let mut c = cfg.compile_to_memory(&m.model)?;
             c.check_fits(&cfg.target)?;
+            modelless::tune::check_tiles(&cfg, &c)?;
+            if let Some(t) = &record {
+                c.files.push(modelless::backend::OutFile { name: "tuning.toml".into(), contents: t.to_toml() });
+            }
             if !drift_report(&cfg, &c, &drift)? {
                 eprintln!("error: --max-drift exceeded; nothing written");
                 return Ok(ExitCode::from(3));
@@ -682,6 +706,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     isa: Default::default(),
                     opt: Default::default(),
                     layouts: Default::default(),
+                    tiles: Default::default(),
                 },
             );
             if rust.arena_bytes != plan.arena_bytes {

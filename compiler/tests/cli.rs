@@ -235,3 +235,31 @@ fn unknown_target() {
     let m = model("digits/digits_mlp");
     build_fails(tmp.path(), &[m.to_str().unwrap(), "--target", "z80"], 1, "unknown target \"z80\"");
 }
+
+/// `build --tune` on the repository's digits CNN writes its record beside the sources;
+/// `--tuning` with that record rebuilds the same bytes; a record naming a node the model
+/// does not have, or made for another target, fails without output.
+#[test]
+fn tune_records_and_tuning_reproduces() {
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/models/digits_cnn.onnx");
+    let m = digits.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = modelless(&["build", m, "--tune", "-o", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("tune: conv_"), "{}", stderr(&o));
+    let record = a.join("tuning.toml");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("\"conv_0\" = ") && text.contains(" µs"), "{text}");
+    let o = modelless(&["build", m, "--tuning", record.to_str().unwrap(), "-o", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = |d: &Path| std::fs::read(d.join("digits_cnn.c")).unwrap();
+    assert!(c(&a) == c(&b), "--tuning rebuilt different code");
+
+    let (records, fails) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let bad = records.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("\"conv_0\" = ", "\"conv_99\" = 1\n\"conv_0\" = ")).unwrap();
+    build_fails(fails.path(), &[m, "--tuning", bad.to_str().unwrap()], 1, "node \"conv_99\" is not in this build");
+    std::fs::write(&bad, text.replace("target = ", "target = \"riscv64\"\nx = ")).unwrap();
+    build_fails(fails.path(), &[m, "--tuning", bad.to_str().unwrap()], 1, "tuned for target riscv64");
+}

@@ -91,3 +91,42 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
         check.max_rel
     );
 }
+
+/// The inputs of every `test_data_set_*` of `dir`, quantized for `g`'s int8 inputs.
+pub fn int8_inputs(dir: &std::path::Path, g: &modelless::ir::Graph) -> Vec<Vec<Vec<u8>>> {
+    let mut sets: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+        .collect();
+    sets.sort();
+    sets.iter()
+        .map(|s| {
+            let raw: Vec<modelless::ir::TensorData> = (0..)
+                .map(|i| s.join(format!("input_{i}.pb")))
+                .take_while(|p| p.exists())
+                .map(|p| modelless::frontend::read_tensor_file(&p).unwrap().1)
+                .collect();
+            modelless::int8::quantize_inputs(g, &raw)
+                .unwrap()
+                .iter()
+                .map(modelless::ir::TensorData::to_le_bytes)
+                .collect()
+        })
+        .collect()
+}
+
+/// The outputs of the compiler's int8 simulation of `g` on every set of `inputs` (raw bytes).
+pub fn simulate(g: &modelless::ir::Graph, inputs: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
+    inputs
+        .iter()
+        .map(|s| {
+            let tensors: Vec<modelless::ir::TensorData> = s
+                .iter()
+                .zip(&g.inputs)
+                .map(|(b, &v)| modelless::ir::TensorData::from_le_bytes(g.ty(v).dtype, b))
+                .collect();
+            modelless::interp::run(g, &tensors).unwrap().iter().map(modelless::ir::TensorData::to_le_bytes).collect()
+        })
+        .collect()
+}

@@ -10,7 +10,7 @@ use modelless::ir::TensorData;
 use modelless::target::TargetDesc;
 use modelless::toolchain::{self, IoSig};
 use modelless::{Config, Lang, Opt, interp};
-use modelless_e2e::{assert_close, model_dir, test_sets};
+use modelless_e2e::{assert_close, int8_inputs, model_dir, simulate, test_sets};
 use std::time::Duration;
 
 const TOL: f32 = 1e-4;
@@ -209,38 +209,6 @@ fn missing_toolchain_names_the_package() {
         let t = TargetDesc::load(name).unwrap();
         assert_eq!(cross::toolchain_status(&t), "installed", "{name}: CI installs every toolchain");
     }
-}
-
-/// The inputs of every `test_data_set_*` of `dir`, quantized for `g`'s int8 inputs.
-fn int8_inputs(dir: &std::path::Path, g: &modelless::ir::Graph) -> Vec<Vec<Vec<u8>>> {
-    let mut sets: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
-        .collect();
-    sets.sort();
-    sets.iter()
-        .map(|s| {
-            let raw: Vec<TensorData> = (0..)
-                .map(|i| s.join(format!("input_{i}.pb")))
-                .take_while(|p| p.exists())
-                .map(|p| modelless::frontend::read_tensor_file(&p).unwrap().1)
-                .collect();
-            modelless::int8::quantize_inputs(g, &raw).unwrap().iter().map(TensorData::to_le_bytes).collect()
-        })
-        .collect()
-}
-
-/// The outputs of the compiler's int8 simulation of `g` on every set of `inputs` (raw bytes).
-fn simulate(g: &modelless::ir::Graph, inputs: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
-    inputs
-        .iter()
-        .map(|s| {
-            let tensors: Vec<TensorData> =
-                s.iter().zip(&g.inputs).map(|(b, &v)| TensorData::from_le_bytes(g.ty(v).dtype, b)).collect();
-            interp::run(g, &tensors).unwrap().iter().map(TensorData::to_le_bytes).collect()
-        })
-        .collect()
 }
 
 /// The int8 kernels' SIMD helpers (`modelless_rt.h`: NEON on aarch64, the portable C on

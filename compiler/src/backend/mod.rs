@@ -72,6 +72,9 @@ pub struct Choice {
     /// ([`crate::passes::Layouts::blocked`]) rather than in the model's NCHW layout.
     pub x_blocked: bool,
     pub y_blocked: bool,
+    /// Which of the kernel's register tiles: 0 is the one its fixed rule picks, others come
+    /// from `--tune` ([`Layouts::tiles`]).
+    pub tile: u8,
 }
 
 impl Choice {
@@ -88,6 +91,12 @@ impl Choice {
             winograd: opt.simd() && !direct,
             x_blocked: blocked(n.inputs.first()),
             y_blocked: blocked(n.outputs.first()),
+            tile: match kept.tiles.is_empty() {
+                true => 0,
+                false => {
+                    g.nodes.iter().position(|m| std::ptr::eq(m, n)).and_then(|i| kept.tiles.get(&i)).map_or(0, |&t| t)
+                }
+            },
         }
     }
 

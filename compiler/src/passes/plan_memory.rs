@@ -52,6 +52,9 @@ pub struct Layouts {
     /// Float tensors the C kernels hold in channel blocks, `[n][c/8][h][w][8]`, instead of
     /// NCHW: the values between channel-lane kernels (same bytes, no transposes).
     pub blocked: std::collections::BTreeSet<crate::ir::ValueId>,
+    /// Register tiles chosen by `--tune` (node index → the kernel's tile index, see
+    /// [`crate::backend::Choice::tile`]); nodes not listed take the kernel's rule.
+    pub tiles: std::collections::BTreeMap<usize, u8>,
 }
 
 /// A node planned to run in place.

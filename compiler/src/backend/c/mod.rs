@@ -271,6 +271,7 @@ pub fn scratch_bytes(
 }
 
 pub use blocks::blocked_values;
+pub use simd::tile_names;
 
 /// Whether the Winograd kernel can run `n` (speed builds, memory permitting).
 pub fn winograd_eligible(g: &crate::ir::Graph, n: &crate::ir::Node) -> bool {

@@ -70,6 +70,8 @@ pub(crate) struct RowConv {
     /// over byte quads with at least 16 output channels (the VNNI targets' 32 registers).
     ocb: usize,
     pv: usize,
+    /// Which of [`RowConv::tiles`] (`--tune`; 0: the rule's).
+    tile: u8,
     /// Byte quads in wide vectors of [`WIDE`] pixels (`mlrt_acc16`) instead of [`LANES`]: rows
     /// of at least 16 pixels, 8 output channels × 1–3 vectors ([`wide_vectors`]), or 16 × 1.
     wide: bool,
@@ -85,7 +87,8 @@ pub(crate) struct RowConv {
 impl RowConv {
     /// The plan, when node `n` is a dense QConv (8-bit, requantized) or a dense float Conv
     /// with constant weights that this kernel handles.
-    pub(crate) fn of(g: &Graph, n: &Node, isa: Isa) -> Option<RowConv> {
+    pub(crate) fn of(g: &Graph, n: &Node, k: Choice) -> Option<RowConv> {
+        let isa = k.isa;
         let (c, float) = match &n.op {
             Op::QConv(qc) if qc.out.is_some() => (&qc.conv, false),
             Op::Conv(c) => (c, true),
@@ -127,25 +130,45 @@ impl RowConv {
             (false, false) => (geo.ci.div_ceil(2), 2),
         };
         let wide = wide_ok && g2.ow >= WIDE;
-        let (ocb, pv) = match (g2.ow >= 2 * LANES, quads) {
-            _ if wide => match wide_vectors(g2.ow) {
-                // Fewer than 10 accumulators leave the dot product's latency exposed.
-                1 if geo.m >= 2 * LANES => (2 * LANES, 1),
-                v => (LANES, v),
-            },
-            (true, true) => (LANES, 2),
-            (true, false) => (LANES / 2, 2),
-            // VNNI targets have 32 vector registers: 16 accumulators hide the dot product's latency.
-            (false, true) if geo.m >= 2 * LANES => (2 * LANES, 1),
-            (false, _) => (LANES, 1),
-        };
+        let tiles = Self::tiles(g2.ow, geo.m, quads, wide);
+        let (ocb, pv) = tiles.get(usize::from(k.tile)).or(tiles.first()).copied()?;
         let tile = pv * if wide { WIDE } else { LANES };
         let padded = g2.wd + g2.pl + c.pads[3];
         let wq = padded.div_ceil(sw).max(g2.ow.div_ceil(tile) * tile + (kw - 1) * dw / sw);
         let ring = (g2.k[0] - 1) * g2.d[0] + 1;
         let off = if g.ty(n.inputs[0]).dtype == DType::I8 { 128 } else { 0 };
         let pad_row = quads && matches!(&n.op, Op::QConv(qc) if qc.x_zp + off != 0);
-        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, wide, tap_units, pad_row })
+        Some(RowConv { g: g2, plane, icp, pack, float, ring, wq, ocb, pv, tile: k.tile, wide, tap_units, pad_row })
+    }
+
+    /// The register tiles `(ocb, pv)` for rows of `ow` pixels and `m` output channels, the
+    /// rule's choice first; `--tune` measures the others ([`Choice::tile`]).
+    fn tiles(ow: usize, m: usize, quads: bool, wide: bool) -> Vec<(usize, usize)> {
+        let rule = match (ow >= 2 * LANES, quads) {
+            _ if wide => match wide_vectors(ow) {
+                // Fewer than 10 accumulators leave the dot product's latency exposed.
+                1 if m >= 2 * LANES => (2 * LANES, 1),
+                v => (LANES, v),
+            },
+            (true, true) => (LANES, 2),
+            (true, false) => (LANES / 2, 2),
+            // VNNI targets have 32 vector registers: 16 accumulators hide the dot product's latency.
+            (false, true) if m >= 2 * LANES => (2 * LANES, 1),
+            (false, _) => (LANES, 1),
+        };
+        // Alternatives within the registers: byte quads (32 registers) up to 16 accumulators,
+        // the others (AVX2's 16) up to 8.
+        let alts: &[(usize, usize)] = if quads { &[(8, 1), (8, 2), (16, 1)] } else { &[(4, 2), (8, 1)] };
+        let mut out = vec![rule];
+        out.extend(alts.iter().copied().filter(|&(o, _)| o <= m.next_multiple_of(LANES)).filter(|t| *t != rule));
+        out
+    }
+
+    /// The register tiles `n` may use (see [`RowConv::tiles`]), as `"8 oc × 2 × 16 px"`.
+    pub(crate) fn tile_names(g: &Graph, n: &Node, k: Choice) -> Vec<String> {
+        let Some(r) = RowConv::of(g, n, Choice { tile: 0, ..k }) else { return vec![] };
+        let vl = if r.wide { WIDE } else { LANES };
+        Self::tiles(r.g.ow, r.g.m, r.pack == 4, r.wide).iter().map(|(o, v)| format!("{o} oc × {v} × {vl} px")).collect()
     }
 
     /// Elements of one ring row (all channel units and phases).
@@ -177,6 +200,10 @@ impl RowConv {
         let et = self.elem();
         let (ocb, pv) = (self.ocb, self.pv);
         let ob = g.m.div_ceil(ocb);
+        if self.tile != 0 {
+            let vl = if self.wide { WIDE } else { LANES };
+            w.line(&format!("/* register tile chosen by --tune: {ocb} output channels x {pv} x {vl} pixels */"));
+        }
         let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
         let Some(d) = const_data(p, n.inputs[1]) else { return };
         let taps = kh * kw;
@@ -1045,11 +1072,21 @@ impl ConvKernel {
         (QuadChannelConv::of(g, n, isa).map(ConvKernel::QuadChannel))
             .or_else(|| WinogradConv::of(g, n).filter(|_| k.winograd).map(ConvKernel::Winograd))
             .or_else(|| ChannelConv::of(g, n, false).map(ConvKernel::Channel))
-            .or_else(|| RowConv::of(g, n, isa).map(ConvKernel::Row))
+            .or_else(|| RowConv::of(g, n, k).map(ConvKernel::Row))
             .or_else(|| QuadDw::of(g, n, isa).map(ConvKernel::QuadDw))
             .or_else(|| ChannelDw::of(g, n).map(ConvKernel::ChannelDw))
             .or_else(|| DwConv::of(g, n).map(ConvKernel::Dw))
     }
+}
+
+/// The register tiles of `n`'s kernel under choices `k` when it has more than one (the
+/// row-ring kernel, [`RowConv::tiles`]), the rule's first; empty otherwise.
+pub fn tile_names(g: &Graph, n: &Node, k: Choice) -> Vec<String> {
+    let names = match ConvKernel::of(g, n, Choice { tile: 0, ..k }) {
+        Some(ConvKernel::Row(_)) => RowConv::tile_names(g, n, k),
+        _ => vec![],
+    };
+    if names.len() > 1 { names } else { vec![] }
 }
 
 /// Writes `n`'s kernel if one of the convolution kernels ([`ConvKernel`]) takes it.
