@@ -252,6 +252,10 @@ enum Cmd {
         /// Untimed runs before timing.
         #[arg(long, default_value_t = 30)]
         warmup: usize,
+        /// Rounds over all systems; each keeps its fastest round's median, so a burst of
+        /// load on a shared machine does not decide a row.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+        rounds: u32,
         /// Peers to time (comma-separated).
         #[arg(long, value_enum, value_delimiter = ',', default_value = "tract,ort,litert,tflm")]
         peers: Vec<modelless::bench::Peer>,
@@ -612,7 +616,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { m, lang, iters, warmup, peers, tflite, input, peers_dir, all, markdown, seed } => {
+        Cmd::Bench { m, lang, iters, warmup, rounds, peers, tflite, input, peers_dir, all, markdown, seed } => {
             let langs = match lang {
                 LangChoice::C => vec![Lang::C],
                 LangChoice::Rust => vec![Lang::Rust],
@@ -623,6 +627,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 langs,
                 iters,
                 warmup,
+                rounds: rounds as usize,
                 peers,
                 tflite,
                 inputs: input,
