@@ -8,11 +8,12 @@
 //! `(2p, 2p + 1)` for `mlrt_madd8` (one `vpmaddwd` / four `smlal` / `SMLAD`); float: the
 //! values — zero-padded left and right and split by column phase `c mod stride`, so every
 //! tap of 8 consecutive output pixels is one contiguous load. Weights are packed at compile
-//! time, `[oc/8][kh][kw][unit][8]` (int8: `(w − w_zp)` int16 pairs). A tile is 8 output
-//! channels × 8 pixels in registers. The ring is node scratch in the arena. Rows are
-//! converted before any output row that overwrites them, so the kernel also runs in place
-//! (stride 1, same shape). A 1×1, stride-1, unpadded convolution is cut into rows of
-//! [`CHUNK`] pixels.
+//! time, `[oc/ocb][kh][kw][unit][ocb]` (int8: `(w − w_zp)` int16 pairs). A tile is 4–16
+//! output channels × 8 to 32 pixels in registers (byte quads on AVX-512 VNNI: vectors of 16
+//! pixels); `--tune` may pick another of the kernel's tiles per node. The ring is node
+//! scratch in the arena. Rows are converted before any output row that overwrites them, so
+//! the kernel also runs in place (stride 1, same shape). A 1×1, stride-1, unpadded
+//! convolution is cut into rows of [`CHUNK`] pixels (wide vectors: 16 or 32).
 //!
 //! **Depthwise int8 Conv** ([`DwConv`]) and **int8 MatMul** ([`DotMatMul`]): see their docs.
 //!
@@ -39,9 +40,9 @@ const CHUNK: usize = 2 * LANES;
 /// Pixels per wide vector (`mlrt_acc16`: one AVX-512 register of byte-quad sums).
 const WIDE: usize = 16;
 
-/// Wide vectors per register tile for a row of `len` pixels: 1 to 3 (8 output channels × 3
-/// vectors is 24 of the 32 registers), the fewest lanes past the row's end, then the fewest
-/// tiles.
+/// Wide vectors per register tile for a row of `len` pixels: 1 or 2 (8 output channels × 2
+/// vectors is 16 accumulators; with 3, GCC spilled), the fewest lanes past the row's end,
+/// then the fewest tiles.
 fn wide_vectors(len: usize) -> usize {
     (1..=2).min_by_key(|&v| (len.div_ceil(WIDE * v) * WIDE * v - len, len.div_ceil(WIDE * v))).unwrap_or(1)
 }
@@ -64,16 +65,18 @@ pub(crate) struct RowConv {
     ring: usize,
     /// Pairs per column phase of a ring row.
     wq: usize,
-    /// Register tile: `ocb` output channels × `pv` vectors of [`LANES`] pixels. Rows of at
-    /// least 16 pixels use 4 × 2 (6 loads per 8 multiply-adds, 11 registers), 8 × 2 over byte
-    /// quads; shorter rows 8 × 1 (9 loads per 8, no lanes wasted on a second vector), 16 × 1
-    /// over byte quads with at least 16 output channels (the VNNI targets' 32 registers).
+    /// Register tile: `ocb` output channels × `pv` vectors of [`LANES`] pixels (of [`WIDE`]
+    /// when `wide`). Rows of at least 16 pixels use 4 × 2 (6 loads per 8 multiply-adds, 11
+    /// registers), 8 × 2 over byte quads; shorter rows 8 × 1 (9 loads per 8, no lanes wasted
+    /// on a second vector), 16 × 1 over byte quads with at least 16 output channels (the VNNI
+    /// targets' 32 registers). The rule's tile unless `--tune` chose another
+    /// ([`RowConv::tiles`]).
     ocb: usize,
     pv: usize,
     /// Which of [`RowConv::tiles`] (`--tune`; 0: the rule's).
     tile: u8,
     /// Byte quads in wide vectors of [`WIDE`] pixels (`mlrt_acc16`) instead of [`LANES`]: rows
-    /// of at least 16 pixels, 8 output channels × 1–3 vectors ([`wide_vectors`]), or 16 × 1.
+    /// of at least 16 pixels, 8 output channels × 1–2 vectors ([`wide_vectors`]), or 16 × 1.
     wide: bool,
     /// int8 with a single input channel: a unit holds `pack` horizontal taps `kx, kx + 1, ..`
     /// (ring entries `(x[c], x[c + dw], ..)`) instead of channels, so no multiply is wasted
@@ -200,8 +203,9 @@ impl RowConv {
         let et = self.elem();
         let (ocb, pv) = (self.ocb, self.pv);
         let ob = g.m.div_ceil(ocb);
+        // Pixels per vector.
+        let vl = if self.wide { WIDE } else { LANES };
         if self.tile != 0 {
-            let vl = if self.wide { WIDE } else { LANES };
             w.line(&format!("/* register tile chosen by --tune: {ocb} output channels x {pv} x {vl} pixels */"));
         }
         let xt = c_type(p.graph.ty(n.inputs[0]).dtype);
@@ -444,8 +448,6 @@ impl RowConv {
             _ if self.wide => ("mlrt_acc16", "mlrt_acc16_set1", "mlrt_q16_load", "mlrt_dot4q16", "mlrt_q16"),
             _ => ("mlrt_acc8", "mlrt_acc8_set1", "mlrt_q8_load", "mlrt_dot4", "mlrt_q8"),
         };
-        // Pixels per vector.
-        let vl = if self.wide { WIDE } else { LANES };
         w.open(&format!("for (int ob = 0; ob < {ob}; ++ob)"));
         w.line(&format!("const {wt} *wb = wq + ob * {};", kh * kwu * icp * ocb * pack));
         if quads {
