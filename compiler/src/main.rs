@@ -497,6 +497,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let mut cfg = config(&m)?.lang(lang);
             cfg.name = name;
             prune_data(&mut cfg, &drift);
+            if tune && emit != Emit::Source {
+                return Err(Error::Usage(
+                    "--tune writes tuning.toml beside the sources (--emit source); pass that file with \
+                     --tuning to the --emit build"
+                        .into(),
+                ));
+            }
             if let Some(path) = &tuning {
                 cfg.tiles = modelless::tune::Tuning::read(path, &cfg.target.name)?;
             }

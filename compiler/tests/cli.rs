@@ -262,4 +262,5 @@ fn tune_records_and_tuning_reproduces() {
     build_fails(fails.path(), &[m, "--tuning", bad.to_str().unwrap()], 1, "node \"conv_99\" is not in this build");
     std::fs::write(&bad, text.replace("target = ", "target = \"riscv64\"\nx = ")).unwrap();
     build_fails(fails.path(), &[m, "--tuning", bad.to_str().unwrap()], 1, "tuned for target riscv64");
+    build_fails(fails.path(), &[m, "--tune", "--emit", "lib"], 1, "pass that file with --tuning");
 }
