@@ -82,8 +82,12 @@ impl Choice {
     /// (node indices, [`Layouts::direct_convs`]) keeps `n` direct; `blocked` values
     /// ([`crate::passes::Layouts::blocked`]) are read and written in channel blocks.
     pub fn of(g: &Graph, n: &crate::ir::Node, isa: Isa, opt: Opt, kept: &Layouts) -> Choice {
-        let direct = !kept.direct_convs.is_empty()
-            && g.nodes.iter().position(|m| std::ptr::eq(m, n)).is_some_and(|i| kept.direct_convs.contains(&i));
+        // The node's index, searched for only when a per-node decision could apply.
+        let index = match kept.direct_convs.is_empty() && kept.tiles.is_empty() {
+            true => None,
+            false => g.nodes.iter().position(|m| std::ptr::eq(m, n)),
+        };
+        let direct = index.is_some_and(|i| kept.direct_convs.contains(&i));
         let blocked = |v: Option<&ValueId>| v.is_some_and(|v| kept.blocked.contains(v));
         Choice {
             isa,
@@ -91,12 +95,7 @@ impl Choice {
             winograd: opt.simd() && !direct,
             x_blocked: blocked(n.inputs.first()),
             y_blocked: blocked(n.outputs.first()),
-            tile: match kept.tiles.is_empty() {
-                true => 0,
-                false => {
-                    g.nodes.iter().position(|m| std::ptr::eq(m, n)).and_then(|i| kept.tiles.get(&i)).map_or(0, |&t| t)
-                }
-            },
+            tile: index.and_then(|i| kept.tiles.get(&i)).map_or(0, |&t| t),
         }
     }
 

@@ -508,22 +508,20 @@ impl RowConv {
             Some(pl) => format!("{pl} - (oh * {ow} + ow)", ow = g.ow),
             None => format!("{} - ow", g.ow),
         };
-        // int8 tiles of two vectors that are all whole store by pairs, without `left`.
+        // int8 tiles that store 16 pixels at a time (`mlrt_requant16_*` for two vectors, else
+        // `mlrt_acc16_requant_*`; both take shifts in −31..−1 only) and are all whole: no
+        // `left`, no partial stores (less code).
         let tile = pv * vl;
-        // `mlrt_requant16_*` and `mlrt_acc16_requant_*` take shifts in −31..−1 only.
-        let pairs_ok = matches!(&n.op, Op::QConv(qc) if qc.out.as_ref().is_some_and(lanes_requant));
-        let whole_pairs = pairs_ok
-            && (pv == 2 || self.wide)
-            && self.plane.unwrap_or(g.ow).is_multiple_of(tile)
-            && g.ow.is_multiple_of(tile);
+        let by16 =
+            (pv == 2 || self.wide) && matches!(&n.op, Op::QConv(qc) if qc.out.as_ref().is_some_and(lanes_requant));
+        let whole_pairs = by16 && self.plane.unwrap_or(g.ow).is_multiple_of(tile) && g.ow.is_multiple_of(tile);
         if !whole_pairs {
             // Pixels of this row from `ow` on (the tile may reach past the row's end).
             w.line(&format!("const int left = {left};"));
         }
         let yt = c_type(p.graph.ty(n.outputs[0]).dtype);
         w.line(&format!("{yt} *yo = y + n * {} + oh * {} + ow;", g.m * plane_out, g.ow));
-        // Stores accumulator `acc` to the `nv` pixels at `yo + oc · plane + at`.
-        // `q1`: the channel's `mlrt_rq1` entry, for 16-pixel stores.
+        // How the tile stores; `q1`: the channel's `mlrt_rq1` entry, for 16-pixel stores.
         enum Store {
             Requant { ty: &'static str, mul: String, shift: String, q1: Option<String>, zp: i32, lo: i32, hi: i32 },
             Float { act: Option<crate::ops::Act> },
@@ -531,7 +529,7 @@ impl RowConv {
         let kind = match &n.op {
             Op::QConv(qc) => {
                 let Some(rq) = &qc.out else { return };
-                let q1 = (pairs_ok && (pv == 2 || self.wide)).then(|| rq1_table(w, rq, "oc"));
+                let q1 = by16.then(|| rq1_table(w, rq, "oc"));
                 let (mul, shift) =
                     if whole_pairs || self.wide { Default::default() } else { requant_params(w, rq, "oc") };
                 let ty = if rq.to == DType::U8 { "u8" } else { "s8" };
@@ -540,47 +538,35 @@ impl RowConv {
             Op::Conv(c) => Store::Float { act: c.act },
             _ => return,
         };
-        let store = |acc: &str, at: usize| match &kind {
+        // Stores vector `acc` to the `nv` pixels at `yo + oc · plane + at` (wide vectors: one
+        // requantizing store of up to 16 bytes each).
+        let store = |acc: &str, at: usize, nv: &str| match &kind {
+            Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. } if self.wide => {
+                format!("mlrt_acc16_requant_{ty}(yo + oc * {plane_out} + {at}, {acc}, &{q1}, {zp}, {lo}, {hi}, {nv});")
+            }
             Store::Requant { ty, mul, shift, zp, lo, hi, .. } => {
                 format!(
-                    "mlrt_requant8_{ty}(yo + oc * {plane_out} + {at}, {acc}, {mul}, {shift}, {zp}, {lo}, {hi}, nv);"
+                    "mlrt_requant8_{ty}(yo + oc * {plane_out} + {at}, {acc}, {mul}, {shift}, {zp}, {lo}, {hi}, {nv});"
                 )
             }
-            Store::Float { act } => float_store(act, acc, &format!("yo + oc * {plane_out} + {at}"), "nv"),
+            Store::Float { act } => float_store(act, acc, &format!("yo + oc * {plane_out} + {at}"), nv),
         };
         for j in 0..ocb {
             let mut calls = Vec::new();
             for v in 0..pv {
-                let at = v * LANES;
+                let (acc, at) = (format!("a{j}{v}"), v * vl);
+                if whole_pairs && self.wide {
+                    calls.push(store(&acc, at, &vl.to_string()));
+                    continue;
+                }
                 let nv = if at == 0 { "left".to_string() } else { format!("left - {at}") };
-                let call =
-                    format!("const int nv = {nv} < {LANES} ? {nv} : {LANES}; {}", store(&format!("a{j}{v}"), at));
+                let call = format!("const int nv = {nv} < {vl} ? {nv} : {vl}; {}", store(&acc, at, "nv"));
                 calls.push(if at == 0 { format!("{{ {call} }}") } else { format!("if (left > {at}) {{ {call} }}") });
             }
             let mut body = calls.join(" ");
-            if let (true, Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. }) = (self.wide, &kind) {
-                // Each wide vector: one requantizing store of up to 16 bytes.
-                let stores: Vec<String> = (0..pv)
-                    .map(|v| {
-                        let at = v * vl;
-                        let dst = format!("yo + oc * {plane_out} + {at}");
-                        let call = |nv: &str| {
-                            format!("mlrt_acc16_requant_{ty}({dst}, a{j}{v}, &{q1}, {zp}, {lo}, {hi}, {nv});")
-                        };
-                        match (whole_pairs, at) {
-                            (true, _) => call(&vl.to_string()),
-                            (false, 0) => format!("{{ const int nv = left < {vl} ? left : {vl}; {} }}", call("nv")),
-                            (false, _) => format!(
-                                "if (left > {at}) {{ const int nv = left - {at} < {vl} ? left - {at} : {vl}; {} }}",
-                                call("nv")
-                            ),
-                        }
-                    })
-                    .collect();
-                body = stores.join(" ");
-            } else if let Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. } = &kind {
+            if let (false, Store::Requant { ty, q1: Some(q1), zp, lo, hi, .. }) = (self.wide, &kind) {
                 // Both vectors whole: one requantizing 16-byte store. Where every tile is
-                // whole, the partial stores are left out (GCC warns on their dead paths).
+                // whole, the partial stores are left out.
                 let pair =
                     format!("mlrt_requant16_{ty}(yo + oc * {plane_out}, a{j}0, a{j}1, &{q1}, {zp}, {lo}, {hi});");
                 body = if whole_pairs { pair } else { format!("if (left >= {tile}) {pair} else {{ {body} }}") };
